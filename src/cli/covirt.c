@@ -1,0 +1,50 @@
+#include <stdio.h>
+#include <string.h>
+#include <locale.h>
+#include "covirt-builtins.h"
+
+/* Subcommands; a helper adds its line here and its file to meson.build. */
+static const CvCliCommand commands[] = {
+    { "domain", "render a CVM spec into libvirt domain XML", cv_cli_domain },
+    { NULL, NULL, NULL },
+};
+
+int
+cv_cli_fail(const GError *error)
+{
+    fprintf(stderr, "covirt: %s\n", error ? error->message : "unknown error");
+    return cv_error_exit_code(error);
+}
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "Usage: covirt COMMAND [OPTION…]\n\nCommands:\n");
+    for (const CvCliCommand *c = commands; c->name; c++)
+        fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'covirt COMMAND --help' for a command's options.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    setlocale(LC_ALL, "");
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("covirt %s\n", COVIRT_VERSION);
+        return 0;
+    }
+    for (const CvCliCommand *c = commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "covirt: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,29 @@
+/* covirt's one error domain: codes map to HTTP statuses (cv_error_http_status)
+ * and CLI exit codes (cv_error_exit_code), so a typed error crosses every boundary. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define CV_ERROR (cv_error_quark())
+GQuark cv_error_quark(void);
+
+typedef enum {
+    CV_ERROR_INTERNAL = 1,   /* a bug or an unexpected library failure: 500 */
+    CV_ERROR_INVALID,        /* bad input from a user, a guest or the network: 400 */
+    CV_ERROR_NOT_FOUND,      /* 404 */
+    CV_ERROR_CONFLICT,       /* name taken, wrong state: 409 */
+    CV_ERROR_TOO_LARGE,      /* body or file over a limit: 413 */
+    CV_ERROR_UNAUTHORIZED,   /* missing or bad credentials or signature: 401 */
+    CV_ERROR_FORBIDDEN,      /* authenticated but not allowed: 403 */
+    CV_ERROR_UNAVAILABLE,    /* libvirt away, capacity reached: 503 */
+    CV_ERROR_IO,             /* file or socket failure: 500 */
+    CV_ERROR_VERIFY,         /* evidence does not verify or does not meet the policy */
+    CV_ERROR_TPM,            /* a tpm2-tss layer failed (cv-tss.c keeps the decoded text) */
+} CvErrorCode;
+
+guint cv_error_http_status(const GError *error);
+int cv_error_exit_code(const GError *error);
+const char *cv_error_code_name(const GError *error);
+
+G_END_DECLS

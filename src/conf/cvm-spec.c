@@ -1,0 +1,2 @@
+#include "cvm-spec.h"
+/* in progress */

@@ -1,0 +1,2 @@
+#include "domain-render.h"
+/* in progress */
