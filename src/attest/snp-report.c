@@ -1,0 +1,430 @@
+#include "snp-report.h"
+#include "attest-util.h"
+#include "cv-util.h"
+
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+
+#define OID_PRODUCT "1.3.6.1.4.1.3704.1.2"
+#define OID_BL      "1.3.6.1.4.1.3704.1.3.1"
+#define OID_TEE     "1.3.6.1.4.1.3704.1.3.2"
+#define OID_SNP     "1.3.6.1.4.1.3704.1.3.3"
+#define OID_UCODE   "1.3.6.1.4.1.3704.1.3.8"
+#define OID_FMC     "1.3.6.1.4.1.3704.1.3.9"
+#define OID_HWID    "1.3.6.1.4.1.3704.1.4"
+
+static guint32
+le32(const guint8 *p)
+{
+    return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
+}
+
+static guint64
+le64(const guint8 *p)
+{
+    return (guint64)le32(p) | (guint64)le32(p + 4) << 32;
+}
+
+gboolean
+cv_attest_snp_report_parse(const guint8 *d, gsize len, CvAttestSnpReport *r, GError **error)
+{
+    guint32 key_info;
+
+    if (len != CV_ATTEST_SNP_REPORT_SIZE) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "an SNP report is %u bytes, this one is %zu",
+                    CV_ATTEST_SNP_REPORT_SIZE, len);
+        return FALSE;
+    }
+    memset(r, 0, sizeof(*r));
+    r->version = le32(d + 0x00);
+    if (r->version < 2 || r->version > 5) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "SNP report version %u is not supported (2 to 5)",
+                    r->version);
+        return FALSE;
+    }
+    r->guest_svn = le32(d + 0x04);
+    r->policy = le64(d + 0x08);
+    memcpy(r->family_id, d + 0x10, 16);
+    memcpy(r->image_id, d + 0x20, 16);
+    r->vmpl = le32(d + 0x30);
+    r->signature_algo = le32(d + 0x34);
+    r->current_tcb = le64(d + 0x38);
+    r->platform_info = le64(d + 0x40);
+    key_info = le32(d + 0x48);
+    r->mask_chip_id = (key_info >> 1) & 1;
+    r->signing_key = (key_info >> 2) & 7;
+    memcpy(r->report_data, d + 0x50, 64);
+    memcpy(r->measurement, d + 0x90, 48);
+    memcpy(r->host_data, d + 0xC0, 32);
+    memcpy(r->id_key_digest, d + 0xE0, 48);
+    memcpy(r->author_key_digest, d + 0x110, 48);
+    memcpy(r->report_id, d + 0x140, 32);
+    r->reported_tcb = le64(d + 0x180);
+    if (r->version >= 3) {
+        r->cpuid_family = d[0x188];
+        r->cpuid_model = d[0x189];
+        r->cpuid_stepping = d[0x18A];
+    }
+    memcpy(r->chip_id, d + 0x1A0, 64);
+    r->committed_tcb = le64(d + 0x1E0);
+    r->launch_tcb = le64(d + 0x1F0);
+    memcpy(r->sig_r, d + 0x2A0, 72);
+    memcpy(r->sig_s, d + 0x2A0 + 72, 72);
+    return TRUE;
+}
+
+void
+cv_attest_snp_tcb_decode(guint64 tcb, gboolean turin, CvAttestSnpTcb *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (turin) {
+        out->fmc = tcb & 0xff;
+        out->bootloader = (tcb >> 8) & 0xff;
+        out->tee = (tcb >> 16) & 0xff;
+        out->snp = (tcb >> 24) & 0xff;
+    } else {
+        out->bootloader = tcb & 0xff;
+        out->tee = (tcb >> 8) & 0xff;
+        out->snp = (tcb >> 48) & 0xff;
+    }
+    out->microcode = (tcb >> 56) & 0xff;
+}
+
+struct _CvAttestSnpTrust {
+    STACK_OF(X509) *intermediates;  /* ASK / ASVK */
+    STACK_OF(X509) *roots;          /* ARK */
+    /* endorsement keys whose chain verified: DER SHA-256 hex → time it was checked for */
+    GHashTable *verified;
+};
+
+CvAttestSnpTrust *
+cv_attest_snp_trust_new(const void *ca_pem, gsize len, GError **error)
+{
+    g_autoptr(CvX509Stack) certs = cv_attest_pem_certs(ca_pem, len, error);
+    CvAttestSnpTrust *t = NULL;
+
+    if (!certs)
+        return NULL;
+    t = g_new0(CvAttestSnpTrust, 1);
+    t->intermediates = sk_X509_new_null();
+    t->roots = sk_X509_new_null();
+    t->verified = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    while (sk_X509_num(certs) > 0) {
+        X509 *c = sk_X509_shift(certs);
+        if (X509_check_issued(c, c) == X509_V_OK)
+            sk_X509_push(t->roots, c);
+        else
+            sk_X509_push(t->intermediates, c);
+    }
+    if (sk_X509_num(t->roots) == 0 || sk_X509_num(t->intermediates) == 0) {
+        cv_attest_snp_trust_free(t);
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "the AMD trust file needs the ASK (or ASVK) and the self-signed ARK");
+        return NULL;
+    }
+    return t;
+}
+
+void
+cv_attest_snp_trust_free(CvAttestSnpTrust *t)
+{
+    if (!t)
+        return;
+    sk_X509_pop_free(t->intermediates, X509_free);
+    sk_X509_pop_free(t->roots, X509_free);
+    g_hash_table_unref(t->verified);
+    g_free(t);
+}
+
+/* Looks up an AMD extension: the TCB ones are DER INTEGERs, the product an IA5String, HWID raw. */
+static const ASN1_OCTET_STRING *
+find_ext(X509 *cert, const char *oid_text)
+{
+    ASN1_OBJECT *oid = OBJ_txt2obj(oid_text, 1);
+    int idx = oid ? X509_get_ext_by_OBJ(cert, oid, -1) : -1;
+
+    ASN1_OBJECT_free(oid);
+    if (idx < 0)
+        return NULL;
+    return X509_EXTENSION_get_data(X509_get_ext(cert, idx));
+}
+
+static gboolean
+ext_uint8(X509 *cert, const char *oid_text, guint8 *out)
+{
+    const ASN1_OCTET_STRING *os = find_ext(cert, oid_text);
+    const unsigned char *p;
+    ASN1_INTEGER *i;
+    long v;
+
+    if (!os)
+        return FALSE;
+    p = ASN1_STRING_get0_data(os);
+    i = d2i_ASN1_INTEGER(NULL, &p, ASN1_STRING_length(os));
+    if (!i)
+        return FALSE;
+    v = ASN1_INTEGER_get(i);
+    ASN1_INTEGER_free(i);
+    if (v < 0 || v > 255)
+        return FALSE;
+    *out = (guint8)v;
+    return TRUE;
+}
+
+static char *
+ext_product(X509 *cert)
+{
+    const ASN1_OCTET_STRING *os = find_ext(cert, OID_PRODUCT);
+    const unsigned char *p;
+    ASN1_IA5STRING *s;
+    char *out;
+
+    if (!os)
+        return NULL;
+    p = ASN1_STRING_get0_data(os);
+    s = d2i_ASN1_IA5STRING(NULL, &p, ASN1_STRING_length(os));
+    if (!s)
+        return NULL;
+    out = g_strndup((const char *)ASN1_STRING_get0_data(s), ASN1_STRING_length(s));
+    ASN1_IA5STRING_free(s);
+    if (!g_utf8_validate(out, -1, NULL)) {
+        g_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static gboolean
+chain_cached(CvAttestSnpTrust *t, const char *key, X509 *leaf, gint64 at)
+{
+    const gint64 *when = g_hash_table_lookup(t->verified, key);
+    time_t now = at > 0 ? (time_t)at : time(NULL);
+
+    if (!when || *when != at)
+        return FALSE;
+    /* a cached chain for "now" still has to be within every certificate's validity */
+    if (X509_cmp_time(X509_get0_notAfter(leaf), &now) <= 0 || X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0)
+        return FALSE;
+    for (int i = 0; i < sk_X509_num(t->intermediates); i++)
+        if (X509_cmp_time(X509_get0_notAfter(sk_X509_value(t->intermediates, i)), &now) <= 0)
+            return FALSE;
+    for (int i = 0; i < sk_X509_num(t->roots); i++)
+        if (X509_cmp_time(X509_get0_notAfter(sk_X509_value(t->roots, i)), &now) <= 0)
+            return FALSE;
+    return TRUE;
+}
+
+static void
+check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, const char *name,
+                   const guint8 *seen, gsize len, GError **error)
+{
+    g_autoptr(GPtrArray) allowed = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!cv_attest_policy_hex(policy, member, len, &allowed, &local) && local) {
+        g_autofree char *hex = cv_hex_encode(seen, len);
+        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "%s; %s", hex, local->message);
+        return;
+    }
+    cv_attest_check_bytes(v, name, seen, len, allowed);
+}
+
+static gboolean
+tcb_at_least(const CvAttestSnpTcb *have, const CvAttestSnpTcb *want)
+{
+    return have->fmc >= want->fmc && have->bootloader >= want->bootloader && have->tee >= want->tee &&
+           have->snp >= want->snp && have->microcode >= want->microcode;
+}
+
+static char *
+tcb_text(const CvAttestSnpTcb *t, gboolean turin)
+{
+    if (turin)
+        return g_strdup_printf("fmc %u bl %u tee %u snp %u ucode %u", t->fmc, t->bootloader, t->tee, t->snp,
+                               t->microcode);
+    return g_strdup_printf("bl %u tee %u snp %u ucode %u", t->bootloader, t->tee, t->snp, t->microcode);
+}
+
+/* minimum_tcb: {"bootloader":N,"tee":N,"snp":N,"microcode":N[,"fmc":N]} */
+static void
+check_minimum_tcb(CvAttestVerdict *v, JsonObject *policy, const CvAttestSnpTcb *reported, gboolean turin)
+{
+    JsonNode *node = policy ? json_object_get_member(policy, "minimum_tcb") : NULL;
+    static const char *const names[] = { "fmc", "bootloader", "tee", "snp", "microcode" };
+    CvAttestSnpTcb want = { 0 };
+    guint8 *fields[] = { &want.fmc, &want.bootloader, &want.tee, &want.snp, &want.microcode };
+    g_autofree char *have_text = tcb_text(reported, turin);
+    g_autofree char *want_text = NULL;
+
+    if (!node) {
+        cv_attest_verdict_add(v, "snp.minimum_tcb", CV_ATTEST_NOT_CHECKED, "reported %s", have_text);
+        return;
+    }
+    if (!JSON_NODE_HOLDS_OBJECT(node)) {
+        cv_attest_verdict_add(v, "snp.minimum_tcb", CV_ATTEST_FAIL, "policy: minimum_tcb is not an object");
+        return;
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autoptr(GError) local = NULL;
+        guint64 n = 0;
+        if (cv_attest_policy_uint(json_node_get_object(node), names[i], 255, &n, &local))
+            *fields[i] = (guint8)n;
+        else if (local) {
+            cv_attest_verdict_add(v, "snp.minimum_tcb", CV_ATTEST_FAIL, "%s", local->message);
+            return;
+        }
+    }
+    want_text = tcb_text(&want, turin);
+    cv_attest_verdict_add(v, "snp.minimum_tcb", tcb_at_least(reported, &want) ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "reported %s, minimum %s", have_text, want_text);
+}
+
+CvAttestVerdict *
+cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *data, gsize len, const guint8 *ek_cert,
+                     gsize ek_cert_len, JsonObject *policy, gint64 at, GError **error)
+{
+    CvAttestSnpReport r;
+    g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("sev-snp");
+    g_autoptr(X509) leaf = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *product = NULL;
+    g_autofree char *subject = NULL;
+    gboolean turin = FALSE;
+    gboolean chain_ok = FALSE;
+    gboolean allow_debug = FALSE;
+    CvAttestSnpTcb reported;
+    guint64 n = 0;
+
+    if (!cv_attest_snp_report_parse(data, len, &r, error))
+        return NULL;
+    if (!cv_attest_policy_bool(policy, "allow_debug", FALSE, &allow_debug, error))
+        return NULL;
+    cv_attest_verdict_add(v, "snp.report", r.signature_algo == 1 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "version %u, signature algorithm %u%s", r.version, r.signature_algo,
+                          r.signature_algo == 1 ? " (ECDSA P-384 SHA-384)" : " (only 1, ECDSA P-384, is accepted)");
+
+    /* the endorsement key: its chain first, so that nothing below trusts an unchecked certificate */
+    leaf = ek_cert ? cv_attest_load_cert(ek_cert, ek_cert_len, &local) : NULL;
+    if (!leaf) {
+        cv_attest_verdict_add(v, "snp.chain", CV_ATTEST_FAIL, "no usable VCEK/VLEK certificate: %s",
+                              local ? local->message : "none given");
+        g_clear_error(&local);
+    } else {
+        g_autofree unsigned char *der = NULL;
+        unsigned char *p = NULL;
+        int der_len = i2d_X509(leaf, NULL);
+        g_autofree char *key = NULL;
+
+        der = g_malloc(MAX(der_len, 1));
+        p = der;
+        i2d_X509(leaf, &p);
+        key = cv_digest_hex("SHA256", der, MAX(der_len, 0), NULL);
+        subject = cv_attest_cert_subject(leaf);
+        if (key && chain_cached(trust, key, leaf, at)) {
+            chain_ok = TRUE;
+        } else if (cv_attest_verify_chain(leaf, trust->intermediates, trust->roots, at, &local)) {
+            chain_ok = TRUE;
+            if (key)
+                g_hash_table_replace(trust->verified, g_steal_pointer(&key), g_memdup2(&at, sizeof(at)));
+        }
+        cv_attest_verdict_add(v, "snp.chain", chain_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "%s → ASK/ASVK → ARK%s%s", subject, chain_ok ? "" : ": ",
+                              chain_ok ? "" : local->message);
+        g_clear_error(&local);
+    }
+
+    /* VCEK or VLEK: the report says which key signed, the certificate says what it is */
+    {
+        const char *want_cn = r.signing_key == 0 ? "CN=SEV-VCEK" : r.signing_key == 1 ? "CN=SEV-VLEK" : NULL;
+        gboolean ok = chain_ok && want_cn && g_str_has_suffix(subject, want_cn);
+        cv_attest_verdict_add(v, "snp.signing_key", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "report signing key %s, certificate %s",
+                              r.signing_key == 0 ? "VCEK" : r.signing_key == 1 ? "VLEK" : "none",
+                              subject ? subject : "(none)");
+    }
+
+    if (chain_ok) {
+        product = ext_product(leaf);
+        turin = product && g_str_has_prefix(product, "Turin");
+    }
+    cv_attest_snp_tcb_decode(r.reported_tcb, turin, &reported);
+
+    /* the signature over bytes 0x0-0x29F */
+    if (!chain_ok) {
+        cv_attest_verdict_add(v, "snp.signature", CV_ATTEST_FAIL, "no trusted VCEK/VLEK to check it with");
+    } else {
+        EVP_PKEY *pk = X509_get0_pubkey(leaf);
+        gboolean ok = pk && EVP_PKEY_is_a(pk, "EC") && EVP_PKEY_get_bits(pk) == 384 && r.signature_algo == 1 &&
+                      cv_attest_ecdsa_verify(pk, EVP_sha384(), data, CV_ATTEST_SNP_SIGNED_SIZE, r.sig_r, r.sig_s,
+                                             72, TRUE, &local);
+        cv_attest_verdict_add(v, "snp.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "ECDSA P-384 by %s%s%s",
+                              r.signing_key == 1 ? "VLEK" : "VCEK", ok ? "" : ": ",
+                              ok ? "" : local ? local->message : "wrong key type");
+        g_clear_error(&local);
+    }
+
+    /* the certificate's TCB must be the report's REPORTED_TCB: a VCEK is issued per TCB */
+    if (!chain_ok) {
+        cv_attest_verdict_add(v, "snp.tcb_extensions", CV_ATTEST_FAIL, "no trusted certificate");
+    } else {
+        CvAttestSnpTcb cert = { 0 };
+        gboolean ok = ext_uint8(leaf, OID_BL, &cert.bootloader) && ext_uint8(leaf, OID_TEE, &cert.tee) &&
+                      ext_uint8(leaf, OID_SNP, &cert.snp) && ext_uint8(leaf, OID_UCODE, &cert.microcode) &&
+                      (!turin || ext_uint8(leaf, OID_FMC, &cert.fmc));
+        g_autofree char *ct = tcb_text(&cert, turin);
+        g_autofree char *rt = tcb_text(&reported, turin);
+        if (!ok)
+            cv_attest_verdict_add(v, "snp.tcb_extensions", CV_ATTEST_FAIL,
+                                  "certificate lacks the TCB extensions (1.3.6.1.4.1.3704.1.3.x)");
+        else
+            cv_attest_verdict_add(v, "snp.tcb_extensions",
+                                  memcmp(&cert, &reported, sizeof(cert)) == 0 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                                  "certificate %s, reported %s (%s)", ct, rt, product ? product : "unknown product");
+    }
+
+    /* a VCEK is per chip: its HWID must be the report's CHIP_ID (a VLEK has none) */
+    if (chain_ok && r.signing_key == 0) {
+        const ASN1_OCTET_STRING *hwid = find_ext(leaf, OID_HWID);
+        g_autofree char *chip = cv_hex_encode(r.chip_id, 64);
+        if (r.mask_chip_id)
+            cv_attest_verdict_add(v, "snp.chip_id", CV_ATTEST_NOT_CHECKED, "CHIP_ID masked by the guest");
+        else
+            cv_attest_verdict_add(v, "snp.chip_id",
+                                  hwid && ASN1_STRING_length(hwid) == 64 &&
+                                  memcmp(ASN1_STRING_get0_data(hwid), r.chip_id, 64) == 0 ?
+                                  CV_ATTEST_PASS : CV_ATTEST_FAIL, "%.16s… against the VCEK's HWID", chip);
+    } else {
+        cv_attest_verdict_add(v, "snp.chip_id", CV_ATTEST_NOT_CHECKED,
+                              r.signing_key == 1 ? "VLEK: not bound to a chip" : "no trusted VCEK");
+    }
+
+    /* guest policy */
+    {
+        gboolean debug = (r.policy & CV_ATTEST_SNP_POLICY_DEBUG) != 0;
+        cv_attest_verdict_add(v, "snp.policy.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
+                              "guest policy 0x%" G_GINT64_MODIFIER "x: debugging %s%s", r.policy,
+                              debug ? "allowed" : "disallowed",
+                              debug && !allow_debug ? ", refused by the policy" : "");
+    }
+    check_policy_bytes(v, policy, "measurement", "snp.measurement", r.measurement, 48, NULL);
+    check_policy_bytes(v, policy, "host_data", "snp.host_data", r.host_data, 32, NULL);
+    check_policy_bytes(v, policy, "report_data", "snp.report_data", r.report_data, 64, NULL);
+    check_policy_bytes(v, policy, "family_id", "snp.family_id", r.family_id, 16, NULL);
+    check_policy_bytes(v, policy, "image_id", "snp.image_id", r.image_id, 16, NULL);
+    check_policy_bytes(v, policy, "id_key_digest", "snp.id_key_digest", r.id_key_digest, 48, NULL);
+    check_minimum_tcb(v, policy, &reported, turin);
+    if (cv_attest_policy_uint(policy, "vmpl", 3, &n, &local))
+        cv_attest_verdict_add(v, "snp.vmpl", r.vmpl == n ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%u, expected %u",
+                              r.vmpl, (guint)n);
+    else
+        cv_attest_verdict_add(v, "snp.vmpl", local ? CV_ATTEST_FAIL : CV_ATTEST_NOT_CHECKED, "%u%s%s", r.vmpl,
+                              local ? "; " : "", local ? local->message : "");
+    g_clear_error(&local);
+    if (cv_attest_policy_uint(policy, "minimum_guest_svn", G_MAXUINT32, &n, &local))
+        cv_attest_verdict_add(v, "snp.guest_svn", r.guest_svn >= n ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "%u, minimum %u", r.guest_svn, (guint)n);
+    else if (local)
+        cv_attest_verdict_add(v, "snp.guest_svn", CV_ATTEST_FAIL, "%s", local->message);
+    return g_steal_pointer(&v);
+}
