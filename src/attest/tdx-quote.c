@@ -1,0 +1,250 @@
+#include "tdx-quote.h"
+#include "attest-util.h"
+#include "cv-util.h"
+
+#include <string.h>
+#include <openssl/err.h>
+
+static guint16
+le16(const guint8 *p)
+{
+    return (guint16)(p[0] | p[1] << 8);
+}
+
+static guint32
+le32(const guint8 *p)
+{
+    return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
+}
+
+static guint64
+le64(const guint8 *p)
+{
+    return (guint64)le32(p) | (guint64)le32(p + 4) << 32;
+}
+
+/* A cursor over the quote: every read checks the remaining length first. */
+typedef struct {
+    const guint8 *p;
+    gsize left;
+} Cursor;
+
+static const guint8 *
+take(Cursor *c, gsize n)
+{
+    const guint8 *p = c->p;
+
+    if (n > c->left)
+        return NULL;
+    c->p += n;
+    c->left -= n;
+    return p;
+}
+
+static gboolean
+bad(GError **error, const char *what)
+{
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TDX quote: %s", what);
+    return FALSE;
+}
+
+gboolean
+cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GError **error)
+{
+    Cursor c = { data, len };
+    Cursor sig;
+    Cursor cert;
+    const guint8 *h, *b, *p;
+    guint32 sig_len, outer_len, inner_len;
+
+    memset(q, 0, sizeof(*q));
+    if (len > CV_ATTEST_TDX_MAX_QUOTE)
+        return bad(error, "larger than 64 KiB");
+    if (!(h = take(&c, CV_ATTEST_TDX_HEADER_SIZE)))
+        return bad(error, "shorter than its header");
+    q->version = le16(h);
+    q->att_key_type = le16(h + 2);
+    q->tee_type = le32(h + 4);
+    memcpy(q->qe_vendor_id, h + 12, 16);
+    if (q->version != 4)
+        return bad(error, "only version 4 is supported");
+    if (q->att_key_type != 2)
+        return bad(error, "attestation key type is not ECDSA P-256 (2)");
+    if (q->tee_type != 0x81)
+        return bad(error, "TEE type is not TDX (0x81)");
+    if (!(b = take(&c, CV_ATTEST_TDX_BODY_SIZE)))
+        return bad(error, "truncated TD quote body");
+    memcpy(q->tee_tcb_svn, b, 16);
+    memcpy(q->mrseam, b + 16, 48);
+    memcpy(q->mrsignerseam, b + 64, 48);
+    q->seam_attributes = le64(b + 112);
+    q->td_attributes = le64(b + 120);
+    q->xfam = le64(b + 128);
+    memcpy(q->mrtd, b + 136, 48);
+    memcpy(q->mrconfigid, b + 184, 48);
+    memcpy(q->mrowner, b + 232, 48);
+    memcpy(q->mrownerconfig, b + 280, 48);
+    for (int i = 0; i < 4; i++)
+        memcpy(q->rtmr[i], b + 328 + 48 * i, 48);
+    memcpy(q->report_data, b + 520, 64);
+
+    if (!(p = take(&c, 4)))
+        return bad(error, "no signature data length");
+    sig_len = le32(p);
+    if (!(p = take(&c, sig_len)))
+        return bad(error, "signature data longer than the quote");
+    q->trailing = c.left;
+    sig = (Cursor){ p, sig_len };
+    if (!(q->signature = take(&sig, 64)) || !(q->attest_key = take(&sig, 64)))
+        return bad(error, "truncated signature or attestation key");
+    if (!(p = take(&sig, 6)))
+        return bad(error, "no certification data header");
+    if (le16(p) != 6)
+        return bad(error, "certification data is not type 6 (QE report)");
+    outer_len = le32(p + 2);
+    if (outer_len != sig.left)
+        return bad(error, "certification data size does not match the signature data");
+    if (!(q->qe_report = take(&sig, CV_ATTEST_TDX_QE_REPORT_SIZE)) || !(q->qe_report_signature = take(&sig, 64)))
+        return bad(error, "truncated QE report");
+    if (!(p = take(&sig, 2)))
+        return bad(error, "no QE authentication data size");
+    q->qe_auth_data_len = le16(p);
+    if (!(q->qe_auth_data = take(&sig, q->qe_auth_data_len)))
+        return bad(error, "truncated QE authentication data");
+    if (!(p = take(&sig, 6)))
+        return bad(error, "no inner certification data header");
+    if (le16(p) != 5)
+        return bad(error, "inner certification data is not type 5 (PCK certificate chain)");
+    inner_len = le32(p + 2);
+    if (inner_len != sig.left)
+        return bad(error, "PCK chain size does not match");
+    cert = sig;
+    q->pck_chain = take(&cert, inner_len);
+    q->pck_chain_len = inner_len;
+    if (inner_len == 0)
+        return bad(error, "empty PCK chain");
+    return TRUE;
+}
+
+static void
+check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, const char *name,
+                   const guint8 *seen, gsize len)
+{
+    g_autoptr(GPtrArray) allowed = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!cv_attest_policy_hex(policy, member, len, &allowed, &local) && local) {
+        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "%s", local->message);
+        return;
+    }
+    cv_attest_check_bytes(v, name, seen, len, allowed);
+}
+
+CvAttestVerdict *
+cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize root_len, JsonObject *policy,
+                     gint64 at, GError **error)
+{
+    CvAttestTdxQuote q;
+    g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("tdx");
+    g_autoptr(CvX509Stack) roots = NULL;
+    g_autoptr(CvX509Stack) chain = NULL;
+    g_autoptr(EVP_PKEY) ak = NULL;
+    g_autoptr(GError) local = NULL;
+    X509 *pck = NULL;
+    gboolean allow_debug = FALSE;
+    gboolean chain_ok = FALSE;
+    gboolean ok;
+
+    if (!cv_attest_tdx_quote_parse(data, len, &q, error))
+        return NULL;
+    if (!(roots = cv_attest_pem_certs(root_pem, root_len, error)))
+        return NULL;
+    if (!cv_attest_policy_bool(policy, "allow_debug", FALSE, &allow_debug, error))
+        return NULL;
+    {
+        g_autofree char *vendor = cv_hex_encode(q.qe_vendor_id, 16);
+        cv_attest_verdict_add(v, "tdx.quote", CV_ATTEST_PASS, "version 4, ECDSA P-256, TDX; QE vendor %s%s", vendor,
+                              q.trailing ? " (unsigned trailing bytes ignored)" : "");
+    }
+
+    /* the quote signature over header ‖ body, by the attestation key */
+    ak = cv_attest_p256_from_xy(q.attest_key, &local);
+    ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, CV_ATTEST_TDX_SIGNED_SIZE, q.signature, q.signature + 32,
+                                      32, FALSE, &local);
+    cv_attest_verdict_add(v, "tdx.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "quote signed by the attestation key%s%s",
+                          ok ? "" : ": ", ok ? "" : local->message);
+    g_clear_error(&local);
+
+    /* the PCK chain to the Intel root; only self-signed roots from root_pem anchor it */
+    chain = cv_attest_pem_certs(q.pck_chain, q.pck_chain_len, &local);
+    if (chain) {
+        g_autoptr(CvX509Stack) intermediates = sk_X509_new_null();
+        pck = sk_X509_value(chain, 0);
+        for (int i = 1; i < sk_X509_num(chain); i++)
+            sk_X509_push(intermediates, sk_X509_value(chain, i));
+        chain_ok = cv_attest_verify_chain(pck, intermediates, roots, at, &local);
+        /* the stack borrows the certificates */
+        while (sk_X509_num(intermediates) > 0)
+            sk_X509_pop(intermediates);
+    }
+    {
+        g_autofree char *subject = pck ? cv_attest_cert_subject(pck) : NULL;
+        cv_attest_verdict_add(v, "tdx.pck_chain", chain_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "%s → Intel SGX Root CA%s%s", subject ? subject : "(no PCK certificate)",
+                              chain_ok ? "" : ": ", chain_ok ? "" : local->message);
+    }
+    g_clear_error(&local);
+
+    /* the QE report, signed by the PCK key */
+    {
+        EVP_PKEY *pk = chain_ok ? X509_get0_pubkey(pck) : NULL;
+        ok = pk && EVP_PKEY_is_a(pk, "EC") &&
+             cv_attest_ecdsa_verify(pk, EVP_sha256(), q.qe_report, CV_ATTEST_TDX_QE_REPORT_SIZE,
+                                    q.qe_report_signature, q.qe_report_signature + 32, 32, FALSE, &local);
+        cv_attest_verdict_add(v, "tdx.qe_report_signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "QE report signed by the PCK key%s%s", ok ? "" : ": ",
+                              ok ? "" : local ? local->message : "no trusted PCK certificate");
+        g_clear_error(&local);
+    }
+
+    /* the QE vouches for the attestation key: report data = SHA-256(key ‖ auth data) ‖ 32 zero bytes */
+    {
+        g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new();
+        guint8 want[64] = { 0 };
+        unsigned int n = 0;
+        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, q.attest_key, 64) == 1 &&
+             EVP_DigestUpdate(md, q.qe_auth_data, q.qe_auth_data_len) == 1 &&
+             EVP_DigestFinal_ex(md, want, &n) == 1 && CRYPTO_memcmp(want, q.qe_report + 320, 64) == 0;
+        cv_attest_verdict_add(v, "tdx.qe_report_data", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "SHA-256(attestation key ‖ QE auth data) ‖ zeros %s the QE report data",
+                              ok ? "matches" : "does not match");
+    }
+    cv_attest_verdict_add(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED,
+                          "needs Intel's TCB info and QE identity collateral, which are not available offline");
+
+    {
+        gboolean debug = (q.td_attributes & CV_ATTEST_TDX_ATTR_DEBUG) != 0;
+        cv_attest_verdict_add(v, "tdx.td_attributes.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
+                              "TD attributes 0x%016" G_GINT64_MODIFIER "x: debug %s%s", q.td_attributes,
+                              debug ? "on" : "off", debug && !allow_debug ? ", refused by the policy" : "");
+    }
+    {
+        guint8 attr[8], xfam[8];
+        for (int i = 0; i < 8; i++) {
+            attr[i] = (q.td_attributes >> (8 * i)) & 0xff;
+            xfam[i] = (q.xfam >> (8 * i)) & 0xff;
+        }
+        check_policy_bytes(v, policy, "td_attributes", "tdx.td_attributes", attr, 8);
+        check_policy_bytes(v, policy, "xfam", "tdx.xfam", xfam, 8);
+    }
+    check_policy_bytes(v, policy, "mrtd", "tdx.mrtd", q.mrtd, 48);
+    check_policy_bytes(v, policy, "rtmr0", "tdx.rtmr0", q.rtmr[0], 48);
+    check_policy_bytes(v, policy, "rtmr1", "tdx.rtmr1", q.rtmr[1], 48);
+    check_policy_bytes(v, policy, "rtmr2", "tdx.rtmr2", q.rtmr[2], 48);
+    check_policy_bytes(v, policy, "rtmr3", "tdx.rtmr3", q.rtmr[3], 48);
+    check_policy_bytes(v, policy, "mrseam", "tdx.mrseam", q.mrseam, 48);
+    check_policy_bytes(v, policy, "mrconfigid", "tdx.mrconfigid", q.mrconfigid, 48);
+    check_policy_bytes(v, policy, "mrowner", "tdx.mrowner", q.mrowner, 48);
+    check_policy_bytes(v, policy, "report_data", "tdx.report_data", q.report_data, 64);
+    return g_steal_pointer(&v);
+}

@@ -1,0 +1,211 @@
+/* TDX quote v4 verification on a real quote (../shared/testvectors/tdx). */
+#include <string.h>
+#include "tdx-quote.h"
+#include "cv-util.h"
+
+static const char *vectors;
+static GBytes *quote;
+static GBytes *root;
+
+static GBytes *
+load(const char *name)
+{
+    g_autofree char *path = g_build_filename(vectors, name, NULL);
+    g_autoptr(GError) error = NULL;
+    GBytes *b = cv_read_file(path, 1 << 20, &error);
+
+    g_assert_no_error(error);
+    return b;
+}
+
+static JsonObject *
+policy_from(const char *json)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) n = cv_json_parse(json, -1, &error);
+
+    g_assert_no_error(error);
+    return json_object_ref(json_node_get_object(n));
+}
+
+static CvAttestVerdict *
+verify(const guint8 *q, gsize len, GBytes *r, JsonObject *policy)
+{
+    g_autoptr(GError) error = NULL;
+    CvAttestVerdict *v = cv_attest_tdx_verify(q, len, g_bytes_get_data(r, NULL), g_bytes_get_size(r), policy, 0,
+                                              &error);
+    g_assert_no_error(error);
+    return v;
+}
+
+static void
+assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
+{
+    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
+
+    if (!c || c->status != status) {
+        g_autofree char *text = cv_attest_verdict_to_text(v);
+        g_printerr("%s", text);
+    }
+    g_assert_nonnull(c);
+    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
+}
+
+static void
+test_verifies(void)
+{
+    const guint8 *d = g_bytes_get_data(quote, NULL);
+    g_autoptr(CvAttestVerdict) v = verify(d, g_bytes_get_size(quote), root, NULL);
+    CvAttestTdxQuote q;
+    g_autofree char *mrtd = NULL, *rtmr0 = NULL, *rd = NULL, *json = NULL;
+    g_autoptr(JsonObject) policy = NULL;
+    g_autoptr(CvAttestVerdict) pv = NULL;
+
+    assert_status(v, "tdx.signature", CV_ATTEST_PASS);
+    assert_status(v, "tdx.pck_chain", CV_ATTEST_PASS);
+    assert_status(v, "tdx.qe_report_signature", CV_ATTEST_PASS);
+    assert_status(v, "tdx.qe_report_data", CV_ATTEST_PASS);
+    assert_status(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED);
+    assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_PASS);
+    g_assert_true(cv_attest_verdict_passed(v));
+
+    g_assert_true(cv_attest_tdx_quote_parse(d, g_bytes_get_size(quote), &q, NULL));
+    mrtd = cv_hex_encode(q.mrtd, 48);
+    rtmr0 = cv_hex_encode(q.rtmr[0], 48);
+    rd = cv_hex_encode(q.report_data, 64);
+    json = g_strdup_printf("{\"mrtd\":\"%s\",\"rtmr0\":[\"%s\"],\"report_data\":\"%s\"}", mrtd, rtmr0, rd);
+    policy = policy_from(json);
+    pv = verify(d, g_bytes_get_size(quote), root, policy);
+    assert_status(pv, "tdx.mrtd", CV_ATTEST_PASS);
+    assert_status(pv, "tdx.rtmr0", CV_ATTEST_PASS);
+    assert_status(pv, "tdx.report_data", CV_ATTEST_PASS);
+    g_assert_true(cv_attest_verdict_passed(pv));
+
+    /* a wrong MRTD / report data */
+    mrtd[5] = mrtd[5] == 'a' ? 'b' : 'a';
+    rd[0] = rd[0] == 'a' ? 'b' : 'a';
+    {
+        g_autofree char *j1 = g_strdup_printf("{\"mrtd\":\"%s\"}", mrtd);
+        g_autofree char *j2 = g_strdup_printf("{\"report_data\":\"%s\"}", rd);
+        g_autoptr(JsonObject) p1 = policy_from(j1);
+        g_autoptr(JsonObject) p2 = policy_from(j2);
+        g_autoptr(CvAttestVerdict) v1 = verify(d, g_bytes_get_size(quote), root, p1);
+        g_autoptr(CvAttestVerdict) v2 = verify(d, g_bytes_get_size(quote), root, p2);
+        assert_status(v1, "tdx.mrtd", CV_ATTEST_FAIL);
+        assert_status(v2, "tdx.report_data", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(v1) || cv_attest_verdict_passed(v2));
+    }
+}
+
+static void
+test_debug_refused(void)
+{
+    gsize len = g_bytes_get_size(quote);
+    g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(quote, NULL), len);
+    g_autoptr(CvAttestVerdict) v = NULL;
+
+    /* turning the debug attribute on also breaks the signature; both are named */
+    copy[48 + 120] |= 1;
+    v = verify(copy, len, root, NULL);
+    assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_FAIL);
+    assert_status(v, "tdx.signature", CV_ATTEST_FAIL);
+}
+
+static void
+test_flip_signed_region(void)
+{
+    gsize len = g_bytes_get_size(quote);
+    g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(quote, NULL), len);
+    guint tested = 0;
+
+    for (gsize off = 0; off < CV_ATTEST_TDX_SIGNED_SIZE; off++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(CvAttestVerdict) v = NULL;
+        copy[off] ^= 0x80;
+        v = cv_attest_tdx_verify(copy, len, g_bytes_get_data(root, NULL), g_bytes_get_size(root), NULL, 0, &error);
+        copy[off] ^= 0x80;
+        if (!v) {
+            g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
+            continue;
+        }
+        assert_status(v, "tdx.signature", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(v));
+        tested++;
+    }
+    g_assert_cmpuint(tested, >, CV_ATTEST_TDX_SIGNED_SIZE - 16);
+}
+
+static void
+test_flip_qe_parts(void)
+{
+    gsize len = g_bytes_get_size(quote);
+    g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(quote, NULL), len);
+    CvAttestTdxQuote q;
+    struct { gsize off; const char *check; } cases[8];
+    gsize n = 0;
+
+    g_assert_true(cv_attest_tdx_quote_parse(copy, len, &q, NULL));
+    /* attestation key: quote signature and QE binding fail */
+    cases[n++] = (typeof(cases[0])){ q.attest_key - copy + 3, "tdx.qe_report_data" };
+    cases[n++] = (typeof(cases[0])){ q.signature - copy + 40, "tdx.signature" };
+    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 10, "tdx.qe_report_signature" };
+    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 330, "tdx.qe_report_signature" };
+    cases[n++] = (typeof(cases[0])){ q.qe_report_signature - copy + 5, "tdx.qe_report_signature" };
+    cases[n++] = (typeof(cases[0])){ q.qe_auth_data - copy + 1, "tdx.qe_report_data" };
+    for (gsize i = 0; i < n; i++) {
+        g_autoptr(CvAttestVerdict) v = NULL;
+        copy[cases[i].off] ^= 0x01;
+        v = verify(copy, len, root, NULL);
+        copy[cases[i].off] ^= 0x01;
+        assert_status(v, cases[i].check, CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(v));
+    }
+}
+
+static void
+test_wrong_root(void)
+{
+    /* the AMD ARK is no Intel root */
+    g_autoptr(GBytes) amd = load("sev-snp/ask_ark_milan.pem");
+    g_autoptr(CvAttestVerdict) v = verify(g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), amd, NULL);
+
+    assert_status(v, "tdx.pck_chain", CV_ATTEST_FAIL);
+    assert_status(v, "tdx.qe_report_signature", CV_ATTEST_FAIL);
+    g_assert_false(cv_attest_verdict_passed(v));
+}
+
+static void
+test_truncated(void)
+{
+    const guint8 *d = g_bytes_get_data(quote, NULL);
+    gsize len = g_bytes_get_size(quote);
+
+    /* every prefix shorter than the signature data is refused, none crashes */
+    for (gsize l = 0; l < len - 39; l += (l < 1200 ? 1 : 97)) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(CvAttestVerdict) v = cv_attest_tdx_verify(d, l, g_bytes_get_data(root, NULL),
+                                                            g_bytes_get_size(root), NULL, 0, &error);
+        g_assert_null(v);
+        g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    vectors = g_getenv("COVIRT_TESTVECTORS");
+    if (!vectors) {
+        g_printerr("COVIRT_TESTVECTORS is not set\n");
+        return 1;
+    }
+    quote = load("tdx/spr-e4-quote-v4.dat");
+    root = load("tdx/intel_sgx_root_ca.pem");
+    g_test_add_func("/attest/tdx/verifies", test_verifies);
+    g_test_add_func("/attest/tdx/debug-refused", test_debug_refused);
+    g_test_add_func("/attest/tdx/flip-signed-region", test_flip_signed_region);
+    g_test_add_func("/attest/tdx/flip-qe-parts", test_flip_qe_parts);
+    g_test_add_func("/attest/tdx/wrong-root", test_wrong_root);
+    g_test_add_func("/attest/tdx/truncated", test_truncated);
+    return g_test_run();
+}
