@@ -1,0 +1,73 @@
+#!/bin/bash
+# Checks on a staged HAL tree, run on the build host with chroot (seconds, not a boot):
+# every ELF file's libraries resolve inside the tree, the init parses, python3 runs its
+# data-work standard library from the precompiled byte code, and the datascience
+# variant fits a logistic regression over a CSV with pandas + scikit-learn.
+#   hal/check-tree.sh TREE minimal|datascience
+set -euo pipefail
+TREE=${1:?tree} VARIANT=${2:?variant}
+die() { echo "check-tree: $*" >&2; exit 1; }
+say() { echo "check-tree: $*"; }
+run() { env -i PATH=/usr/sbin:/usr/bin HOME=/root LANG=C.UTF-8 chroot "$TREE" "$@"; }
+
+run /usr/bin/busybox sh -n /init || die "/init does not parse"
+
+# ld.so --list in the tree reports each library it cannot find as "not found".
+mapfile -t elves < <(cd "$TREE" && find usr -type f \( -perm -u+x -o -name '*.so*' \) -print0 |
+    xargs -0 -r -n 200 python3 -c '
+import sys
+for p in sys.argv[1:]:
+    with open(p, "rb") as f:
+        h = f.read(64)
+    # ET_DYN or ET_EXEC with a PT_INTERP/dynamic section; static busybox is skipped below
+    if h[:4] == b"\x7fELF":
+        print("/" + p)')
+missing=$(printf '%s\n' "${elves[@]}" | grep -v '^/usr/bin/busybox$' |
+    run /usr/bin/busybox xargs -n 1 /usr/lib64/ld-linux-x86-64.so.2 --list 2>&1 | grep 'not found' || true)
+[ -z "$missing" ] || die "unresolved libraries: $missing"
+say "${#elves[@]} ELF files, every library resolves in the tree"
+
+if head -c 4 "$TREE/usr/bin/covirt-agent" | grep -q ELF; then
+    run /usr/bin/covirt-agent --help >/dev/null || die "covirt-agent --help fails inside the tree"
+    say "covirt-agent runs"
+fi
+
+marker=$(mktemp)
+run /usr/bin/python3 -c '
+import csv, json, statistics, math, decimal, fractions, random, datetime, collections, itertools
+import io, os, sys, zipfile, gzip, bz2, lzma, tarfile, sqlite3, hashlib, ssl, ctypes, uuid
+import multiprocessing, subprocess, tempfile, argparse, logging, pathlib, re, struct, unittest
+rows = [{"x": i, "y": 2 * i + 1} for i in range(100)]
+buf = io.StringIO()
+w = csv.DictWriter(buf, fieldnames=["x", "y"]); w.writeheader(); w.writerows(rows)
+back = list(csv.DictReader(io.StringIO(buf.getvalue())))
+ys = [int(r["y"]) for r in back]
+assert statistics.mean(ys) == 100, statistics.mean(ys)
+assert json.loads(json.dumps({"m": statistics.median(ys)}))["m"] == 100.0
+assert hashlib.sha3_256(b"").hexdigest().startswith("a7ffc6f8")
+db = sqlite3.connect(":memory:"); db.execute("create table t(v)"); db.execute("insert into t values (7)")
+assert db.execute("select v from t").fetchone()[0] == 7
+assert lzma.decompress(lzma.compress(b"covirt")) == b"covirt"
+print("python", sys.version.split()[0], "stdlib ok,", ssl.OPENSSL_VERSION)
+'
+if [ "$VARIANT" = datascience ]; then
+    run /usr/bin/python3 -c '
+import numpy as np, pandas as pd, io, joblib
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+rng = np.random.default_rng(1)
+x = rng.normal(size=(400, 2))
+y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
+csv = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": y}).to_csv(index=False)
+df = pd.read_csv(io.StringIO(csv))
+tr, te = train_test_split(df, test_size=0.25, random_state=0)
+m = LogisticRegression().fit(tr[["a", "b"]], tr["label"])
+acc = m.score(te[["a", "b"]], te["label"])
+assert acc > 0.9, acc
+print("numpy", np.__version__, "pandas", pd.__version__, "logistic regression accuracy", acc)
+'
+fi
+stale=$(find "$TREE" -name '*.pyc' -newer "$marker" | head -n 3)
+rm -f "$marker"
+[ -z "$stale" ] || die "python rewrote byte code in the tree (not precompiled?): $stale"
+say "python smoke test passed ($VARIANT)"
