@@ -107,13 +107,13 @@ cv_attest_verify_chain(X509 *leaf, STACK_OF(X509) *intermediates, STACK_OF(X509)
 
 gboolean
 cv_attest_ecdsa_verify(EVP_PKEY *key, const EVP_MD *md, const guint8 *msg, gsize msg_len,
-                       const guint8 *r, const guint8 *s, gsize int_len, gboolean little_endian,
+                       const guint8 *r, gsize r_len, const guint8 *s, gsize s_len, gboolean little_endian,
                        GError **error)
 {
     g_autoptr(ECDSA_SIG) sig = ECDSA_SIG_new();
     g_autoptr(EVP_MD_CTX) mctx = EVP_MD_CTX_new();
-    BIGNUM *br = little_endian ? BN_lebin2bn(r, (int)int_len, NULL) : BN_bin2bn(r, (int)int_len, NULL);
-    BIGNUM *bs = little_endian ? BN_lebin2bn(s, (int)int_len, NULL) : BN_bin2bn(s, (int)int_len, NULL);
+    BIGNUM *br = little_endian ? BN_lebin2bn(r, (int)r_len, NULL) : BN_bin2bn(r, (int)r_len, NULL);
+    BIGNUM *bs = little_endian ? BN_lebin2bn(s, (int)s_len, NULL) : BN_bin2bn(s, (int)s_len, NULL);
     g_autofree unsigned char *der = NULL;
     unsigned char *p = NULL;
     int der_len;

@@ -20,8 +20,8 @@ gboolean cv_attest_verify_chain(X509 *leaf, STACK_OF(X509) *intermediates, STACK
                                 gint64 at_unix_time, GError **error);
 /* ECDSA with r, s given as fixed-size integers (big-endian unless little_endian). */
 gboolean cv_attest_ecdsa_verify(EVP_PKEY *key, const EVP_MD *md, const guint8 *msg, gsize msg_len,
-                                const guint8 *r, const guint8 *s, gsize int_len, gboolean little_endian,
-                                GError **error);
+                                const guint8 *r, gsize r_len, const guint8 *s, gsize s_len,
+                                gboolean little_endian, GError **error);
 /* EC P-256 public key from 64 raw bytes x ‖ y */
 EVP_PKEY *cv_attest_p256_from_xy(const guint8 xy[64], GError **error);
 /* SHA-256 of a certificate's subjectPublicKeyInfo DER, hex */

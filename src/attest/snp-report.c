@@ -356,7 +356,7 @@ cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *data, gsize len, con
     } else {
         EVP_PKEY *pk = X509_get0_pubkey(leaf);
         gboolean ok = pk && EVP_PKEY_is_a(pk, "EC") && EVP_PKEY_get_bits(pk) == 384 && r.signature_algo == 1 &&
-                      cv_attest_ecdsa_verify(pk, EVP_sha384(), data, CV_ATTEST_SNP_SIGNED_SIZE, r.sig_r, r.sig_s,
+                      cv_attest_ecdsa_verify(pk, EVP_sha384(), data, CV_ATTEST_SNP_SIGNED_SIZE, r.sig_r, 72, r.sig_s,
                                              72, TRUE, &local);
         cv_attest_verdict_add(v, "snp.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "ECDSA P-384 by %s%s%s",
                               r.signing_key == 1 ? "VLEK" : "VCEK", ok ? "" : ": ",

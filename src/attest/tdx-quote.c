@@ -169,7 +169,7 @@ cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize 
 
     /* the quote signature over header ‖ body, by the attestation key */
     ak = cv_attest_p256_from_xy(q.attest_key, &local);
-    ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, CV_ATTEST_TDX_SIGNED_SIZE, q.signature, q.signature + 32,
+    ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, CV_ATTEST_TDX_SIGNED_SIZE, q.signature, 32, q.signature + 32,
                                       32, FALSE, &local);
     cv_attest_verdict_add(v, "tdx.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "quote signed by the attestation key%s%s",
                           ok ? "" : ": ", ok ? "" : local->message);
@@ -200,7 +200,7 @@ cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize 
         EVP_PKEY *pk = chain_ok ? X509_get0_pubkey(pck) : NULL;
         ok = pk && EVP_PKEY_is_a(pk, "EC") &&
              cv_attest_ecdsa_verify(pk, EVP_sha256(), q.qe_report, CV_ATTEST_TDX_QE_REPORT_SIZE,
-                                    q.qe_report_signature, q.qe_report_signature + 32, 32, FALSE, &local);
+                                    q.qe_report_signature, 32, q.qe_report_signature + 32, 32, FALSE, &local);
         cv_attest_verdict_add(v, "tdx.qe_report_signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
                               "QE report signed by the PCK key%s%s", ok ? "" : ": ",
                               ok ? "" : local ? local->message : "no trusted PCK certificate");

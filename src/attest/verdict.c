@@ -52,6 +52,16 @@ cv_attest_verdict_add(CvAttestVerdict *verdict, const char *name, CvAttestStatus
     g_ptr_array_add(verdict->checks, c);
 }
 
+void
+cv_attest_verdict_merge(CvAttestVerdict *dst, CvAttestVerdict *src)
+{
+    for (guint i = 0; i < src->checks->len; i++)
+        g_ptr_array_add(dst->checks, g_ptr_array_index(src->checks, i));
+    g_ptr_array_set_free_func(src->checks, NULL);
+    g_ptr_array_set_size(src->checks, 0);
+    g_ptr_array_set_free_func(src->checks, check_free);
+}
+
 gboolean
 cv_attest_verdict_passed(const CvAttestVerdict *verdict)
 {

@@ -1,0 +1,622 @@
+#include "tpm-quote.h"
+#include "attest-util.h"
+#include "cv-tss.h"
+#include "cv-util.h"
+#include "event-log.h"
+
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <tss2/tss2_mu.h>
+
+/* ---- PCR values ---- */
+
+static gboolean
+set_pcr(CvAttestPcrs *pcrs, guint index, const guint8 *value, gsize len, GError **error)
+{
+    if (index >= 24 || len != 32) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR %u: index or size (%zu) out of range", index, len);
+        return FALSE;
+    }
+    memcpy(pcrs->value[index], value, 32);
+    pcrs->present |= 1u << index;
+    return TRUE;
+}
+
+gboolean
+cv_attest_pcrs_from_tpm2_tools(const guint8 *data, gsize len, const TPML_PCR_SELECTION *selection,
+                               CvAttestPcrs *pcrs, GError **error)
+{
+    TPML_PCR_SELECTION sel;
+    guint32 n_lists;
+    guint32 list = 0, item = 0;
+    const TPML_DIGEST *digests = NULL;
+    gsize need;
+
+    memset(pcrs, 0, sizeof(*pcrs));
+    /* the two layouts cannot be confused: a serialized file is 136 + 532·k bytes, which is never
+     * 32·n for n ≤ 24 */
+    if (len < sizeof(TPML_PCR_SELECTION) + 4 ||
+        (len - sizeof(TPML_PCR_SELECTION) - 4) % sizeof(TPML_DIGEST) != 0) {
+        /* -F values: the quoted SHA-256 PCRs in selection order */
+        guint n = 0;
+        if (!selection) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: not in tpm2-tools' serialized format");
+            return FALSE;
+        }
+        for (guint32 b = 0; b < selection->count && b < TPM2_NUM_PCR_BANKS; b++)
+            for (guint i = 0; i < 24 && i / 8 < selection->pcrSelections[b].sizeofSelect; i++)
+                if (selection->pcrSelections[b].pcrSelect[i / 8] & (1 << (i % 8))) {
+                    if (selection->pcrSelections[b].hash != TPM2_ALG_SHA256 || (gsize)(n + 1) * 32 > len) {
+                        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                                    "PCR file: does not hold the quoted SHA-256 PCR values");
+                        return FALSE;
+                    }
+                    set_pcr(pcrs, i, data + 32 * n++, 32, NULL);
+                }
+        if ((gsize)n * 32 != len) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: %zu bytes for %u PCR values", len, n);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    memcpy(&sel, data, sizeof(sel));
+    memcpy(&n_lists, data + sizeof(sel), 4);
+    need = sizeof(sel) + 4 + (gsize)n_lists * sizeof(TPML_DIGEST);
+    if (sel.count > TPM2_NUM_PCR_BANKS || n_lists > 64 || need != len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: inconsistent counts");
+        return FALSE;
+    }
+    digests = (const TPML_DIGEST *)(data + sizeof(sel) + 4);
+    /* values follow the selection: bank by bank, PCR by PCR, 8 to a TPML_DIGEST */
+    for (guint32 b = 0; b < sel.count; b++) {
+        const TPMS_PCR_SELECTION *s = &sel.pcrSelections[b];
+        if (s->sizeofSelect > sizeof(s->pcrSelect)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: bad selection size");
+            return FALSE;
+        }
+        for (guint i = 0; i < 8u * s->sizeofSelect; i++) {
+            TPML_DIGEST d;
+            if (!(s->pcrSelect[i / 8] & (1 << (i % 8))))
+                continue;
+            while (list < n_lists) {
+                memcpy(&d, &digests[list], sizeof(d));
+                if (d.count > 8) {
+                    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: bad digest count");
+                    return FALSE;
+                }
+                if (item < d.count)
+                    break;
+                list++;
+                item = 0;
+            }
+            if (list >= n_lists) {
+                g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: fewer values than selected PCRs");
+                return FALSE;
+            }
+            if (d.digests[item].size > sizeof(d.digests[item].buffer)) {
+                g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR file: bad digest size");
+                return FALSE;
+            }
+            if (s->hash == TPM2_ALG_SHA256 && !set_pcr(pcrs, i, d.digests[item].buffer, d.digests[item].size, error))
+                return FALSE;
+            item++;
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+cv_attest_pcrs_from_json(JsonNode *node, CvAttestPcrs *pcrs, GError **error)
+{
+    memset(pcrs, 0, sizeof(*pcrs));
+    if (node && JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *a = json_node_get_array(node);
+        if (json_array_get_length(a) > 24) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "more than 24 PCR values");
+            return FALSE;
+        }
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            JsonNode *e = json_array_get_element(a, i);
+            g_autoptr(GBytes) b = NULL;
+            if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING ||
+                !(b = cv_hex_decode(json_node_get_string(e), error)) ||
+                !set_pcr(pcrs, i, g_bytes_get_data(b, NULL), g_bytes_get_size(b), error)) {
+                if (error && !*error)
+                    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR %u is not a hex string", i);
+                return FALSE;
+            }
+        }
+        return TRUE;
+    }
+    if (node && JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObjectIter it;
+        const char *key;
+        JsonNode *e;
+        json_object_iter_init(&it, json_node_get_object(node));
+        while (json_object_iter_next(&it, &key, &e)) {
+            guint64 index;
+            g_autoptr(GBytes) b = NULL;
+            if (!cv_parse_uint(key, 0, 23, &index, error))
+                return FALSE;
+            if (!JSON_NODE_HOLDS_VALUE(e) || json_node_get_value_type(e) != G_TYPE_STRING) {
+                g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR %s is not a hex string", key);
+                return FALSE;
+            }
+            if (!(b = cv_hex_decode(json_node_get_string(e), error)) ||
+                !set_pcr(pcrs, (guint)index, g_bytes_get_data(b, NULL), g_bytes_get_size(b), error))
+                return FALSE;
+        }
+        return TRUE;
+    }
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "PCR values must be an object or an array of hex strings");
+    return FALSE;
+}
+
+JsonNode *
+cv_attest_pcrs_to_json(const CvAttestPcrs *pcrs)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    for (guint i = 0; i < 24; i++) {
+        g_autofree char *key = NULL, *hex = NULL;
+        if (!(pcrs->present & (1u << i)))
+            continue;
+        key = g_strdup_printf("%u", i);
+        hex = cv_hex_encode(pcrs->value[i], 32);
+        json_builder_set_member_name(b, key);
+        json_builder_add_string_value(b, hex);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* ---- keys ---- */
+
+EVP_PKEY *
+cv_attest_pkey_from_pem_or_der(const guint8 *data, gsize len, GError **error)
+{
+    const unsigned char *p = data;
+    EVP_PKEY *key = NULL;
+
+    if (len > CV_ATTEST_TPM_MAX_BLOB) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "public key too large");
+        return NULL;
+    }
+    key = d2i_PUBKEY(NULL, &p, (long)len);
+    if (!key) {
+        g_autoptr(BIO) bio = BIO_new_mem_buf(data, (int)len);
+        key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    }
+    ERR_clear_error();
+    if (!key)
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a PEM or DER public key");
+    return key;
+}
+
+gboolean
+cv_attest_tpm2b_public_parse(const guint8 *data, gsize len, TPM2B_PUBLIC *pub, GError **error)
+{
+    size_t off = 0;
+
+    memset(pub, 0, sizeof(*pub));
+    if (!cv_tss_check_input(Tss2_MU_TPM2B_PUBLIC_Unmarshal(data, len, &off, pub), "TPM2B_PUBLIC", error))
+        return FALSE;
+    if (off != len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TPM2B_PUBLIC: %zu trailing bytes", len - off);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+EVP_PKEY *
+cv_attest_tpm_public_to_pkey(const TPMT_PUBLIC *pub, GError **error)
+{
+    g_autoptr(EVP_PKEY_CTX) ctx = NULL;
+    EVP_PKEY *key = NULL;
+    OSSL_PARAM params[4];
+
+    if (pub->type == TPM2_ALG_RSA) {
+        guint8 e[4];
+        guint32 exp = pub->parameters.rsaDetail.exponent ? pub->parameters.rsaDetail.exponent : 65537;
+        guint8 n_le[512];
+        gsize n_len = pub->unique.rsa.size;
+        if (n_len == 0 || n_len > sizeof(pub->unique.rsa.buffer)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "RSA key without a modulus");
+            return NULL;
+        }
+        /* OSSL_PARAM integers are native-endian */
+        for (gsize i = 0; i < n_len; i++)
+            n_le[i] = pub->unique.rsa.buffer[n_len - 1 - i];
+        memcpy(e, &exp, 4);
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        params[0] = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_RSA_N, n_le, n_len);
+        params[1] = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_RSA_E, e, 4);
+        params[2] = OSSL_PARAM_construct_end();
+    } else if (pub->type == TPM2_ALG_ECC) {
+        const char *curve = pub->parameters.eccDetail.curveID == TPM2_ECC_NIST_P256 ? "P-256" :
+                            pub->parameters.eccDetail.curveID == TPM2_ECC_NIST_P384 ? "P-384" : NULL;
+        gsize size = curve && curve[2] == '2' ? 32 : 48;
+        guint8 point[1 + 2 * 48];
+        if (!curve || pub->unique.ecc.x.size != size || pub->unique.ecc.y.size != size) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "unsupported ECC key (P-256 and P-384 only)");
+            return NULL;
+        }
+        point[0] = 4;
+        memcpy(point + 1, pub->unique.ecc.x.buffer, size);
+        memcpy(point + 1 + size, pub->unique.ecc.y.buffer, size);
+        ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
+        params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * size);
+        params[2] = OSSL_PARAM_construct_end();
+    } else {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "key type 0x%x is neither RSA nor ECC", pub->type);
+        return NULL;
+    }
+    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        ERR_clear_error();
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "cannot use the TPM public key");
+        return NULL;
+    }
+    if (pub->type == TPM2_ALG_ECC) {
+        g_autoptr(EVP_PKEY_CTX) check = EVP_PKEY_CTX_new(key, NULL);
+        if (!check || EVP_PKEY_public_check(check) != 1) {
+            ERR_clear_error();
+            EVP_PKEY_free(key);
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "ECC point is not on the curve");
+            return NULL;
+        }
+    }
+    return key;
+}
+
+static const EVP_MD *
+tpm_md(TPMI_ALG_HASH alg)
+{
+    switch (alg) {
+    case TPM2_ALG_SHA256: return EVP_sha256();
+    case TPM2_ALG_SHA384: return EVP_sha384();
+    case TPM2_ALG_SHA512: return EVP_sha512();
+    default: return NULL;       /* SHA-1 and the rest are refused */
+    }
+}
+
+GBytes *
+cv_attest_tpm_public_name(const TPMT_PUBLIC *pub, GError **error)
+{
+    guint8 buf[sizeof(TPMT_PUBLIC) + 2 + 64];
+    size_t off = 2;
+    const EVP_MD *md = tpm_md(pub->nameAlg);
+    unsigned int n = 0;
+
+    if (!md) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "name algorithm 0x%x not supported", pub->nameAlg);
+        return NULL;
+    }
+    if (!cv_tss_check_input(Tss2_MU_TPMT_PUBLIC_Marshal(pub, buf, sizeof(buf) - 2 - 64, &off), "TPMT_PUBLIC", error))
+        return NULL;
+    /* the digest goes after nameAlg; compute over the marshalled public area first */
+    {
+        guint8 digest[64];
+        if (EVP_Digest(buf + 2, off - 2, digest, &n, md, NULL) != 1) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "digest failed");
+            return NULL;
+        }
+        buf[0] = pub->nameAlg >> 8;
+        buf[1] = pub->nameAlg & 0xff;
+        memcpy(buf + 2, digest, n);
+    }
+    return g_bytes_new(buf, 2 + n);
+}
+
+/* ---- verification ---- */
+
+static gboolean
+verify_signature(EVP_PKEY *key, const TPMT_SIGNATURE *sig, const guint8 *msg, gsize len, char **detail)
+{
+    g_autoptr(EVP_MD_CTX) mctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *md = NULL;
+    gboolean ok = FALSE;
+
+    switch (sig->sigAlg) {
+    case TPM2_ALG_RSASSA:
+    case TPM2_ALG_RSAPSS:
+        md = tpm_md(sig->signature.rsassa.hash);
+        if (!md || !EVP_PKEY_is_a(key, "RSA")) {
+            *detail = g_strdup("RSA signature with an unsupported hash or a non-RSA AK");
+            return FALSE;
+        }
+        if (EVP_DigestVerifyInit(mctx, &pctx, md, NULL, key) != 1 ||
+            EVP_PKEY_CTX_set_rsa_padding(pctx, sig->sigAlg == TPM2_ALG_RSAPSS ? RSA_PKCS1_PSS_PADDING :
+                                         RSA_PKCS1_PADDING) != 1 ||
+            (sig->sigAlg == TPM2_ALG_RSAPSS && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1))
+            break;
+        ok = EVP_DigestVerify(mctx, sig->signature.rsassa.sig.buffer, sig->signature.rsassa.sig.size, msg, len) == 1;
+        *detail = g_strdup_printf("%s %s", sig->sigAlg == TPM2_ALG_RSAPSS ? "RSA-PSS" : "RSASSA-PKCS1-v1_5",
+                                  EVP_MD_get0_name(md));
+        break;
+    case TPM2_ALG_ECDSA:
+        md = tpm_md(sig->signature.ecdsa.hash);
+        if (!md || !EVP_PKEY_is_a(key, "EC")) {
+            *detail = g_strdup("ECDSA signature with an unsupported hash or a non-ECC AK");
+            return FALSE;
+        }
+        ok = cv_attest_ecdsa_verify(key, md, msg, len, sig->signature.ecdsa.signatureR.buffer,
+                                    sig->signature.ecdsa.signatureR.size, sig->signature.ecdsa.signatureS.buffer,
+                                    sig->signature.ecdsa.signatureS.size, FALSE, NULL);
+        *detail = g_strdup_printf("ECDSA %s", EVP_MD_get0_name(md));
+        break;
+    default:
+        *detail = g_strdup_printf("signature algorithm 0x%x not supported", sig->sigAlg);
+        return FALSE;
+    }
+    ERR_clear_error();
+    return ok;
+}
+
+static TPMI_ALG_HASH
+sig_hash(const TPMT_SIGNATURE *sig)
+{
+    switch (sig->sigAlg) {
+    case TPM2_ALG_RSASSA:
+    case TPM2_ALG_RSAPSS:
+        return sig->signature.rsassa.hash;
+    case TPM2_ALG_ECDSA:
+        return sig->signature.ecdsa.hash;
+    default:
+        return TPM2_ALG_NULL;
+    }
+}
+
+/* Boot events of a PCR against the policy: every expected digest must be there, and every event
+ * that loads or measures code or data (not a separator or an action string that hashes to its own
+ * text) must be an expected one, so nothing extra ran. */
+static void
+check_events(CvAttestVerdict *v, const CvAttestEventLog *log, guint pcr, GPtrArray *expected)
+{
+    g_autofree char *name = g_strdup_printf("tpm.events.pcr%u", pcr);
+    g_autofree gboolean *seen = g_new0(gboolean, expected->len);
+    guint n = 0;
+
+    for (guint i = 0; i < log->events->len; i++) {
+        const CvAttestEvent *ev = &g_array_index(log->events, CvAttestEvent, i);
+        gboolean known = FALSE;
+        if (ev->pcr != pcr || ev->type == CV_ATTEST_EV_NO_ACTION)
+            continue;
+        n++;
+        for (guint j = 0; j < expected->len; j++) {
+            GBytes *b = g_ptr_array_index(expected, j);
+            if (memcmp(g_bytes_get_data(b, NULL), ev->sha256, 32) == 0)
+                seen[j] = known = TRUE;
+        }
+        if (!known && (ev->type == CV_ATTEST_EV_SEPARATOR || ev->type == CV_ATTEST_EV_EFI_ACTION)) {
+            guint8 d[32];
+            unsigned int dn = 0;
+            /* a separator measures its own data (0x00000000), an action its own text */
+            known = EVP_Digest(ev->data, ev->data_len, d, &dn, EVP_sha256(), NULL) == 1 &&
+                    memcmp(d, ev->sha256, 32) == 0;
+        }
+        if (!known) {
+            g_autofree char *hex = cv_hex_encode(ev->sha256, 32);
+            cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "unexpected event type 0x%x digest %s", ev->type, hex);
+            return;
+        }
+    }
+    for (guint j = 0; j < expected->len; j++) {
+        if (!seen[j]) {
+            g_autofree char *hex = cv_hex_encode(g_bytes_get_data(g_ptr_array_index(expected, j), NULL), 32);
+            cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "expected event %s is not in the log", hex);
+            return;
+        }
+    }
+    cv_attest_verdict_add(v, name, CV_ATTEST_PASS, "%u events, all %u expected digests present", n, expected->len);
+}
+
+gboolean
+cv_attest_tpm_verify(CvAttestVerdict *v, const guint8 *attest, gsize attest_len, const guint8 *signature,
+                     gsize signature_len, const CvAttestTpmInput *in, GError **error)
+{
+    TPMS_ATTEST a;
+    TPMT_SIGNATURE sig;
+    size_t off = 0;
+    CvAttestPcrs quoted = { 0 };
+    g_autofree char *sig_detail = NULL;
+    gboolean sig_ok;
+    gboolean digest_ok = FALSE;
+    gboolean require_log = FALSE;
+    JsonNode *pol_pcrs = in->policy ? json_object_get_member(in->policy, "pcrs") : NULL;
+    JsonNode *pol_events = in->policy ? json_object_get_member(in->policy, "events") : NULL;
+    CvAttestPcrs expected = { 0 };
+
+    if (attest_len > CV_ATTEST_TPM_MAX_BLOB || signature_len > CV_ATTEST_TPM_MAX_BLOB) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "quote or signature larger than %u bytes",
+                    CV_ATTEST_TPM_MAX_BLOB);
+        return FALSE;
+    }
+    memset(&a, 0, sizeof(a));
+    memset(&sig, 0, sizeof(sig));
+    if (!cv_tss_check_input(Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &a), "TPMS_ATTEST", error))
+        return FALSE;
+    if (off != attest_len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TPMS_ATTEST: %zu trailing bytes", attest_len - off);
+        return FALSE;
+    }
+    off = 0;
+    if (!cv_tss_check_input(Tss2_MU_TPMT_SIGNATURE_Unmarshal(signature, signature_len, &off, &sig), "TPMT_SIGNATURE",
+                            error))
+        return FALSE;
+    if (off != signature_len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TPMT_SIGNATURE: %zu trailing bytes", signature_len - off);
+        return FALSE;
+    }
+    if (!cv_attest_policy_bool(in->policy, "require_event_log", FALSE, &require_log, error))
+        return FALSE;
+    if (pol_pcrs && !cv_attest_pcrs_from_json(pol_pcrs, &expected, error)) {
+        g_prefix_error(error, "policy: pcrs: ");
+        return FALSE;
+    }
+    if (pol_events && !JSON_NODE_HOLDS_OBJECT(pol_events)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "policy: events must be an object of PCR → digests");
+        return FALSE;
+    }
+
+    cv_attest_verdict_add(v, "tpm.quote",
+                          a.magic == TPM2_GENERATED_VALUE && a.type == TPM2_ST_ATTEST_QUOTE ? CV_ATTEST_PASS :
+                          CV_ATTEST_FAIL, "magic 0x%08x, type 0x%04x (a TPM-generated quote is 0xff544347, 0x8018)",
+                          a.magic, a.type);
+
+    sig_ok = verify_signature(in->ak, &sig, attest, attest_len, &sig_detail);
+    cv_attest_verdict_add(v, "tpm.signature", sig_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s by the AK%s", sig_detail,
+                          sig_ok ? "" : " does not verify");
+
+    /* an AK that is not restricted could sign a forged TPMS_ATTEST */
+    if (in->ak_public) {
+        TPMA_OBJECT attrs = in->ak_public->objectAttributes;
+        TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM |
+                           TPMA_OBJECT_SENSITIVEDATAORIGIN;
+        g_autoptr(GBytes) name = cv_attest_tpm_public_name(in->ak_public, NULL);
+        gboolean name_ok = name && g_bytes_get_size(name) == a.qualifiedSigner.size &&
+                           memcmp(g_bytes_get_data(name, NULL), a.qualifiedSigner.name, a.qualifiedSigner.size) == 0;
+        g_autoptr(EVP_PKEY) from_pub = cv_attest_tpm_public_to_pkey(in->ak_public, NULL);
+        gboolean same = from_pub && EVP_PKEY_eq(from_pub, in->ak) == 1;
+        cv_attest_verdict_add(v, "tpm.ak", (attrs & need) == need && !(attrs & TPMA_OBJECT_DECRYPT) && name_ok && same ?
+                              CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "attributes 0x%08x (need restricted, sign, fixedTPM, sensitiveDataOrigin), "
+                              "quote signer name %s the AK's%s", attrs, name_ok ? "matches" : "does not match",
+                              same ? "" : ", AK key differs from its public area");
+    }
+
+    if (in->nonce) {
+        gboolean ok = a.extraData.size == in->nonce_len &&
+                      CRYPTO_memcmp(a.extraData.buffer, in->nonce, in->nonce_len) == 0;
+        g_autofree char *seen = cv_hex_encode(a.extraData.buffer, a.extraData.size);
+        g_autofree char *want = cv_hex_encode(in->nonce, in->nonce_len);
+        if (ok)
+            cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_PASS, "extraData %s", seen);
+        else
+            cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_FAIL, "extraData %s, expected %s", seen, want);
+    } else {
+        g_autofree char *seen = cv_hex_encode(a.extraData.buffer, a.extraData.size);
+        cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_NOT_CHECKED, "extraData %s (no nonce given)", seen);
+    }
+
+    /* pcrDigest = H_sig(selected PCR values in selection order) */
+    if (a.type == TPM2_ST_ATTEST_QUOTE) {
+        const TPML_PCR_SELECTION *sel = &a.attested.quote.pcrSelect;
+        const EVP_MD *md = tpm_md(sig_hash(&sig));
+        g_autoptr(EVP_MD_CTX) mctx = EVP_MD_CTX_new();
+        guint8 digest[64];
+        unsigned int n = 0;
+        GString *which = g_string_new(NULL);
+        const char *problem = NULL;
+
+        if (!md || EVP_DigestInit_ex(mctx, md, NULL) != 1)
+            problem = "unsupported digest";
+        for (guint32 b = 0; !problem && b < sel->count; b++) {
+            const TPMS_PCR_SELECTION *s = &sel->pcrSelections[b];
+            for (guint i = 0; !problem && i < 8u * s->sizeofSelect; i++) {
+                if (!(s->pcrSelect[i / 8] & (1 << (i % 8))))
+                    continue;
+                if (s->hash != TPM2_ALG_SHA256 || i >= 24 || !(in->pcrs->present & (1u << i))) {
+                    problem = "a quoted PCR value is missing (only SHA-256 PCRs 0-23 are known)";
+                    break;
+                }
+                EVP_DigestUpdate(mctx, in->pcrs->value[i], 32);
+                memcpy(quoted.value[i], in->pcrs->value[i], 32);
+                quoted.present |= 1u << i;
+                g_string_append_printf(which, "%s%u", which->len ? "," : "", i);
+            }
+        }
+        if (!problem && EVP_DigestFinal_ex(mctx, digest, &n) == 1)
+            digest_ok = n == a.attested.quote.pcrDigest.size &&
+                        CRYPTO_memcmp(digest, a.attested.quote.pcrDigest.buffer, n) == 0;
+        cv_attest_verdict_add(v, "tpm.pcr_digest", digest_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "PCRs sha256:%s %s", which->str,
+                              problem ? problem : digest_ok ? "match the quote's pcrDigest" :
+                              "do not match the quote's pcrDigest");
+        g_string_free(which, TRUE);
+    }
+    if (!digest_ok || !sig_ok)
+        quoted.present = 0;     /* nothing below may trust a value the TPM did not sign */
+
+    /* the event log, replayed, must give the quoted PCRs 0-9 */
+    if (in->event_log) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(CvAttestEventLog) log = cv_attest_event_log_parse(in->event_log, &local);
+        guint8 replay[24][32];
+        if (!log || !cv_attest_event_log_replay(log, replay, &local)) {
+            cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "%s", local->message);
+        } else {
+            GString *bad_pcrs = g_string_new(NULL);
+            guint compared = 0;
+            for (guint i = 0; i < 10; i++) {
+                if (!(quoted.present & (1u << i)))
+                    continue;
+                compared++;
+                if (memcmp(replay[i], quoted.value[i], 32) != 0)
+                    g_string_append_printf(bad_pcrs, "%s%u", bad_pcrs->len ? "," : "", i);
+            }
+            if (compared == 0)
+                cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "no trusted quoted PCR 0-9 to compare with");
+            else if (bad_pcrs->len)
+                cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "%u events; replay differs in PCR %s",
+                                      log->events->len, bad_pcrs->str);
+            else
+                cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_PASS, "%u events replay to the %u quoted PCRs",
+                                      log->events->len, compared);
+            if (pol_events) {
+                JsonObjectIter it;
+                const char *key;
+                JsonNode *e;
+                gboolean log_ok = bad_pcrs->len == 0 && compared > 0;
+                json_object_iter_init(&it, json_node_get_object(pol_events));
+                while (json_object_iter_next(&it, &key, &e)) {
+                    g_autoptr(GPtrArray) digests = NULL;
+                    g_autoptr(GError) perr = NULL;
+                    g_autoptr(JsonObject) wrap = json_object_new();
+                    guint64 pcr;
+                    g_autofree char *name = g_strdup_printf("tpm.events.pcr%s", key);
+                    json_object_set_member(wrap, "d", json_node_copy(e));
+                    if (!cv_parse_uint(key, 0, 9, &pcr, &perr) ||
+                        !cv_attest_policy_hex(wrap, "d", 32, &digests, &perr)) {
+                        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "policy: %s", perr ? perr->message : "empty");
+                        continue;
+                    }
+                    if (!log_ok || !(quoted.present & (1u << pcr)))
+                        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "the log does not match the quoted PCR %u",
+                                              (guint)pcr);
+                    else
+                        check_events(v, log, (guint)pcr, digests);
+                }
+            }
+            g_string_free(bad_pcrs, TRUE);
+        }
+    } else {
+        cv_attest_verdict_add(v, "tpm.event_log", require_log || pol_events ? CV_ATTEST_FAIL : CV_ATTEST_NOT_CHECKED,
+                              "no event log");
+    }
+
+    /* PCR values the policy names */
+    for (guint i = 0; i < 24; i++) {
+        g_autofree char *name = NULL;
+        g_autofree char *seen = NULL, *want = NULL;
+        if (!(expected.present & (1u << i)))
+            continue;
+        name = g_strdup_printf("tpm.pcr.%u", i);
+        want = cv_hex_encode(expected.value[i], 32);
+        if (!(quoted.present & (1u << i))) {
+            cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "not covered by a verified quote; expected %s", want);
+            continue;
+        }
+        seen = cv_hex_encode(quoted.value[i], 32);
+        if (memcmp(quoted.value[i], expected.value[i], 32) == 0)
+            cv_attest_verdict_add(v, name, CV_ATTEST_PASS, "%s", seen);
+        else
+            cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "%s, expected %s", seen, want);
+    }
+    return TRUE;
+}
