@@ -6,6 +6,7 @@
 /* Subcommands; a helper adds its line here and its file to meson.build. */
 static const CvCliCommand commands[] = {
     { "domain", "render a CVM spec into libvirt domain XML", cv_cli_domain },
+    { "cvm", "create, list, show, remove CVMs and follow their events (covirt-manager)", cv_cli_cvm },
     { NULL, NULL, NULL },
 };
 

@@ -1,0 +1,392 @@
+/* covirt cvm create|list|show|rm|events: a client of covirt-manager's HTTP API. */
+#include <stdio.h>
+#include <string.h>
+#include <libsoup/soup.h>
+#include <json-glib/json-glib.h>
+#include "covirt-builtins.h"
+#include "cv-util.h"
+
+typedef struct {
+    char *manager;
+    gboolean json;
+    char *cacert;
+    char *cert;
+    char *key;
+    gboolean no_follow;
+} CvmOptions;
+
+static const char *
+default_manager(void)
+{
+    const char *v = g_getenv("MANAGER_URL");
+
+    return v && *v ? v : "http://127.0.0.1:7003";
+}
+
+static SoupSession *
+session_new(const CvmOptions *o, GError **error)
+{
+    g_autoptr(SoupSession) s = soup_session_new_with_options("timeout", 0, "idle-timeout", 0,
+                                                              "user-agent", "covirt/" COVIRT_VERSION, NULL);
+
+    if (o->cacert) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GTlsDatabase) db = g_tls_file_database_new(o->cacert, &local);
+
+        if (!db) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "--cacert: %s", local->message);
+            return NULL;
+        }
+        soup_session_set_tls_database(s, db);
+    }
+    return g_steal_pointer(&s);
+}
+
+static SoupMessage *
+message_new(const CvmOptions *o, const char *method, const char *path, GError **error)
+{
+    g_autofree char *url = g_strconcat(o->manager, path, NULL);
+    g_autoptr(GUri) uri = g_uri_parse(url, SOUP_HTTP_URI_FLAGS, NULL);
+    SoupMessage *msg;
+
+    if (!uri || (g_strcmp0(g_uri_get_scheme(uri), "http") != 0 && g_strcmp0(g_uri_get_scheme(uri), "https") != 0)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "--manager: '%s' is not an http(s) URL", o->manager);
+        return NULL;
+    }
+    msg = soup_message_new_from_uri(method, uri);
+    if (o->cert) {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(GTlsCertificate) c = g_tls_certificate_new_from_files(o->cert, o->key ? o->key : o->cert, &local);
+
+        if (!c) {
+            g_object_unref(msg);
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "--cert/--key: %s", local->message);
+            return NULL;
+        }
+        soup_message_set_tls_client_certificate(msg, c);
+    }
+    return msg;
+}
+
+static CvErrorCode
+code_for_status(guint status)
+{
+    switch (status) {
+    case 400: return CV_ERROR_INVALID;
+    case 401: return CV_ERROR_UNAUTHORIZED;
+    case 403: return CV_ERROR_FORBIDDEN;
+    case 404: return CV_ERROR_NOT_FOUND;
+    case 409: return CV_ERROR_CONFLICT;
+    case 413: return CV_ERROR_TOO_LARGE;
+    case 503: return CV_ERROR_UNAVAILABLE;
+    default: return CV_ERROR_INTERNAL;
+    }
+}
+
+/* Sends, and turns a non-2xx answer into a GError carrying the API's message. */
+static GBytes *
+call(SoupSession *s, SoupMessage *msg, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GBytes) body = soup_session_send_and_read(s, msg, NULL, &local);
+    guint status = soup_message_get_status(msg);
+
+    if (!body) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", local->message);
+        return NULL;
+    }
+    if (status < 200 || status > 299) {
+        gsize len;
+        const char *text = g_bytes_get_data(body, &len);
+        g_autoptr(JsonNode) root = text && len ? cv_json_parse(text, (gssize)len, NULL) : NULL;
+        JsonObject *err = root && JSON_NODE_HOLDS_OBJECT(root) ?
+            json_object_get_object_member(json_node_get_object(root), "error") : NULL;
+        const char *m = err && json_object_has_member(err, "message") ?
+            json_object_get_string_member(err, "message") : NULL;
+
+        g_set_error(error, CV_ERROR, code_for_status(status), "%u %s: %s", status,
+                    soup_message_get_reason_phrase(msg), m ? m : "(no message)");
+        return NULL;
+    }
+    return g_steal_pointer(&body);
+}
+
+static JsonNode *
+call_json(SoupSession *s, SoupMessage *msg, GError **error)
+{
+    g_autoptr(GBytes) body = call(s, msg, error);
+    gsize len;
+    const char *text;
+
+    if (!body)
+        return NULL;
+    text = g_bytes_get_data(body, &len);
+    return cv_json_parse(text, (gssize)len, error);
+}
+
+static void
+print_json(JsonNode *node)
+{
+    g_autofree char *text = cv_json_to_string(node, TRUE);
+
+    printf("%s\n", text);
+}
+
+static const char *
+str_member(JsonObject *o, const char *name)
+{
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+
+    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ?
+        json_node_get_string(n) : "-";
+}
+
+static char *
+agent_text(JsonObject *o)
+{
+    JsonObject *a = json_object_has_member(o, "agent") ? json_object_get_object_member(o, "agent") : NULL;
+
+    if (!a)
+        return g_strdup("-");
+    return g_strdup_printf("%s:%" G_GINT64_FORMAT, str_member(a, "host"),
+                           json_object_get_int_member_with_default(a, "port", 0));
+}
+
+static void
+print_cvm(JsonObject *o)
+{
+    g_autofree char *agent = agent_text(o);
+
+    printf("id:         %s\nname:       %s\nplatform:   %s\nstate:      %s\nagent:      %s\n"
+           "created at: %s\nexpires at: %s\n",
+           str_member(o, "id"), str_member(o, "name"), str_member(o, "platform"), str_member(o, "state"), agent,
+           str_member(o, "created_at"), str_member(o, "expires_at"));
+}
+
+static int
+cmd_create(SoupSession *s, const CvmOptions *o, const char *file)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) spec = NULL;
+    g_autoptr(SoupMessage) msg = NULL;
+    g_autoptr(JsonNode) node = NULL;
+
+    if (strcmp(file, "-") == 0) {
+        GByteArray *buf = g_byte_array_new();
+        guint8 chunk[65536];
+        size_t n;
+
+        while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0 && buf->len <= 16 * 1024 * 1024)
+            g_byte_array_append(buf, chunk, (guint)n);
+        spec = g_byte_array_free_to_bytes(buf);
+    } else {
+        spec = cv_read_file(file, 16 * 1024 * 1024, &error);
+        if (!spec)
+            return cv_cli_fail(error);
+    }
+    msg = message_new(o, SOUP_METHOD_POST, "/v1/cvms", &error);
+    if (!msg)
+        return cv_cli_fail(error);
+    soup_message_set_request_body_from_bytes(msg, "application/json", spec);
+    node = call_json(s, msg, &error);
+    if (!node)
+        return cv_cli_fail(error);
+    if (o->json)
+        print_json(node);
+    else
+        print_cvm(json_node_get_object(node));
+    return 0;
+}
+
+static int
+cmd_list(SoupSession *s, const CvmOptions *o)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, "/v1/cvms", &error);
+    g_autoptr(JsonNode) node = NULL;
+    JsonArray *arr;
+
+    if (!msg || !(node = call_json(s, msg, &error)))
+        return cv_cli_fail(error);
+    if (o->json) {
+        print_json(node);
+        return 0;
+    }
+    arr = JSON_NODE_HOLDS_OBJECT(node) ? json_object_get_array_member(json_node_get_object(node), "cvms") : NULL;
+    printf("%-36s  %-24s  %-8s  %-9s  %-21s  %s\n", "ID", "NAME", "PLATFORM", "STATE", "AGENT", "EXPIRES");
+    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+        JsonObject *c = json_array_get_object_element(arr, i);
+        g_autofree char *agent = agent_text(c);
+
+        printf("%-36s  %-24s  %-8s  %-9s  %-21s  %s\n", str_member(c, "id"), str_member(c, "name"),
+               str_member(c, "platform"), str_member(c, "state"), agent, str_member(c, "expires_at"));
+    }
+    return 0;
+}
+
+static char *
+item_path(const char *id, const char *suffix)
+{
+    g_autofree char *escaped = g_uri_escape_string(id, NULL, FALSE);
+
+    return g_strconcat("/v1/cvms/", escaped, suffix, NULL);
+}
+
+static int
+cmd_show(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = item_path(id, "");
+    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, path, &error);
+    g_autoptr(JsonNode) node = NULL;
+
+    if (!msg || !(node = call_json(s, msg, &error)))
+        return cv_cli_fail(error);
+    if (o->json)
+        print_json(node);
+    else
+        print_cvm(json_node_get_object(node));
+    return 0;
+}
+
+static int
+cmd_rm(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = item_path(id, "");
+    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_DELETE, path, &error);
+    g_autoptr(GBytes) body = NULL;
+
+    if (!msg || !(body = call(s, msg, &error)))
+        return cv_cli_fail(error);
+    if (o->json)
+        printf("{\"deleted\":\"%s\"}\n", id);
+    else
+        printf("removed %s\n", id);
+    return 0;
+}
+
+static int
+cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = item_path(id, o->no_follow ? "/events?follow=0" : "/events");
+    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, path, &error);
+    g_autoptr(GInputStream) in = NULL;
+    g_autoptr(GDataInputStream) data = NULL;
+    g_autofree char *kind = NULL;
+
+    if (!msg)
+        return cv_cli_fail(error);
+    in = soup_session_send(s, msg, NULL, &error);
+    if (!in) {
+        g_prefix_error(&error, "cannot reach the manager: ");
+        error->domain = CV_ERROR;
+        error->code = CV_ERROR_UNAVAILABLE;
+        return cv_cli_fail(error);
+    }
+    if (soup_message_get_status(msg) != 200) {
+        g_autoptr(GBytes) rest = NULL;
+
+        g_set_error(&error, CV_ERROR, code_for_status(soup_message_get_status(msg)), "%u %s",
+                    soup_message_get_status(msg), soup_message_get_reason_phrase(msg));
+        return cv_cli_fail(error);
+    }
+    data = g_data_input_stream_new(in);
+    for (;;) {
+        gsize len;
+        g_autofree char *line = g_data_input_stream_read_line_utf8(data, &len, NULL, &error);
+
+        if (!line) {
+            if (error)
+                return cv_cli_fail(error);
+            break;
+        }
+        if (g_str_has_prefix(line, "event: ")) {
+            g_free(kind);
+            kind = g_strdup(line + 7);
+        } else if (g_str_has_prefix(line, "data: ")) {
+            const char *json = line + 6;
+
+            if (o->json) {
+                printf("%s\n", json);
+            } else {
+                g_autoptr(JsonNode) ev = cv_json_parse(json, -1, NULL);
+                JsonObject *eo = ev && JSON_NODE_HOLDS_OBJECT(ev) ? json_node_get_object(ev) : NULL;
+
+                if (eo && g_strcmp0(kind, "lifecycle") == 0)
+                    printf("%s  %-10s %s%s%s -> %s\n", str_member(eo, "time"), kind, str_member(eo, "event"),
+                           json_object_has_member(eo, "detail") ? " " : "",
+                           json_object_has_member(eo, "detail") ? str_member(eo, "detail") : "",
+                           str_member(eo, "state"));
+                else if (eo && json_object_has_member(eo, "message"))
+                    printf("%s  %-10s %s\n", str_member(eo, "time"), kind ? kind : "-", str_member(eo, "message"));
+                else
+                    printf("%s  %-10s %s\n", eo ? str_member(eo, "time") : "-", kind ? kind : "-", json);
+            }
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
+
+int
+cv_cli_cvm(int argc, char **argv)
+{
+    CvmOptions o = { 0 };
+    GOptionEntry entries[] = {
+        { "manager", 'm', 0, G_OPTION_ARG_STRING, &o.manager, "manager URL (default: $MANAGER_URL or http://127.0.0.1:7003)", "URL" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "print JSON instead of text", NULL },
+        { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &o.cacert, "CA certificates to verify an https manager", "FILE" },
+        { "cert", 0, 0, G_OPTION_ARG_FILENAME, &o.cert, "client certificate (PEM) for mTLS", "FILE" },
+        { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "client private key (PEM) for mTLS", "FILE" },
+        { "no-follow", 0, 0, G_OPTION_ARG_NONE, &o.no_follow, "events: print the history and exit", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("create SPEC.json|- | list | show ID | rm ID | events ID");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SoupSession) session = NULL;
+    const char *sub;
+    int rc;
+
+    g_option_context_set_summary(ctx, "Create, list, inspect, remove CVMs and follow their events through covirt-manager.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        error->domain = CV_ERROR;
+        error->code = CV_ERROR_INVALID;
+        return cv_cli_fail(error);
+    }
+    if (!o.manager)
+        o.manager = g_strdup(default_manager());
+    while (g_str_has_suffix(o.manager, "/"))
+        o.manager[strlen(o.manager) - 1] = '\0';
+    sub = argc > 1 ? argv[1] : NULL;
+    if (!sub || (strcmp(sub, "list") != 0 && argc != 3) || (strcmp(sub, "list") == 0 && argc != 2)) {
+        g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
+
+        fprintf(stderr, "%s", help);
+        return 2;
+    }
+    session = session_new(&o, &error);
+    if (!session)
+        return cv_cli_fail(error);
+    if (strcmp(sub, "create") == 0)
+        rc = cmd_create(session, &o, argv[2]);
+    else if (strcmp(sub, "list") == 0)
+        rc = cmd_list(session, &o);
+    else if (strcmp(sub, "show") == 0)
+        rc = cmd_show(session, &o, argv[2]);
+    else if (strcmp(sub, "rm") == 0)
+        rc = cmd_rm(session, &o, argv[2]);
+    else if (strcmp(sub, "events") == 0)
+        rc = cmd_events(session, &o, argv[2]);
+    else {
+        fprintf(stderr, "covirt cvm: unknown subcommand '%s'\n", sub);
+        rc = 2;
+    }
+    g_free(o.manager);
+    g_free(o.cacert);
+    g_free(o.cert);
+    g_free(o.key);
+    return rc;
+}

@@ -1,0 +1,76 @@
+/* One CVM as the manager knows it. Its durable part is written into the domain's <metadata>
+ * (one element in CV_XML_NAMESPACE) so that libvirt, not the manager, holds the truth. */
+#pragma once
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include "cv-error.h"
+#include "cvm-spec.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+    CV_MGR_STATE_CREATING,
+    CV_MGR_STATE_RUNNING,
+    CV_MGR_STATE_PAUSED,
+    CV_MGR_STATE_SHUTDOWN,   /* the guest is shutting down */
+    CV_MGR_STATE_STOPPED,
+    CV_MGR_STATE_CRASHED,
+    CV_MGR_STATE_DELETING,
+    CV_MGR_STATE_COUNT,
+} CvMgrState;
+
+const char *cv_mgr_state_name(CvMgrState state);
+gboolean cv_mgr_state_parse(const char *text, CvMgrState *out);
+
+/* Events kept per CVM for clients that connect late. */
+#define CV_MGR_EVENT_HISTORY 64
+
+typedef struct {
+    guint64 seq;
+    gint64 time;       /* unix seconds */
+    char *kind;        /* "lifecycle", "agent", "log", ... */
+    char *json;        /* the event as one JSON object */
+} CvMgrEvent;
+
+void cv_mgr_event_free(CvMgrEvent *ev);
+
+typedef struct {
+    /* durable: in the domain's metadata */
+    char *id;              /* uuid */
+    char *name;            /* the libvirt domain name */
+    CvPlatform platform;
+    CvMgrState state;
+    gint64 created_at;     /* unix seconds */
+    gint64 expires_at;     /* unix seconds, 0 = no TTL */
+    guint host_port;
+    char *agent_host;
+    char *hal_version;
+    char *spec_json;       /* the spec as applied, every default filled in */
+    GPtrArray *files;      /* host files the manager created for it (removed on delete) */
+
+    /* runtime only */
+    GQueue events;         /* CvMgrEvent*, at most CV_MGR_EVENT_HISTORY */
+    guint64 next_seq;
+    guint ttl_source;
+} CvMgrCvm;
+
+CvMgrCvm *cv_mgr_cvm_new(void);
+void cv_mgr_cvm_free(CvMgrCvm *cvm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrCvm, cv_mgr_cvm_free)
+
+/* The <covirt:cvm> element (the domain name is not part of it: libvirt holds it). with_ns:
+ * declare the namespace (for the renderer); virDomainSetMetadata wants the element without
+ * it and adds it itself. */
+char *cv_mgr_cvm_to_metadata(const CvMgrCvm *cvm, gboolean with_ns);
+/* Parses what cv_mgr_cvm_to_metadata wrote; the text comes from libvirt, which anyone with
+ * libvirt access can change, so every field is checked. */
+CvMgrCvm *cv_mgr_cvm_from_metadata(const char *xml, const char *domain_name, GError **error);
+
+/* The API view: {id,name,platform,state,agent:{host,port},created_at,expires_at[,spec,hal_version]} */
+JsonNode *cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec);
+
+/* Appends to the history (dropping the oldest past CV_MGR_EVENT_HISTORY); data is a JSON
+ * object whose members are added to the event. Returns the event (owned by the CVM). */
+const CvMgrEvent *cv_mgr_cvm_add_event(CvMgrCvm *cvm, const char *kind, JsonObject *data);
+
+G_END_DECLS

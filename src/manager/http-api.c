@@ -1,0 +1,688 @@
+#include <string.h>
+#include <libsoup/soup.h>
+#include "http-api.h"
+#include "cv-util.h"
+
+struct _CvMgrHttpApi {
+    CvMgrRegistry *registry;
+    CvMgrMetrics *metrics;
+    const CvMgrConfig *config;
+    SoupServer *server;
+    GSocketService *service;
+    GTlsCertificate *cert;
+    GTlsDatabase *client_ca;
+    guint port;
+    char *url;
+    guint in_flight;
+    gboolean stopping;
+    GHashTable *streams;     /* SseStream set */
+    guint keepalive_source;
+};
+
+/* per request, attached to the SoupServerMessage */
+typedef struct {
+    gint64 start_us;
+    GByteArray *body;
+    gsize received;
+    gboolean too_large;
+    gboolean counted;
+    gboolean is_stream;
+    gboolean finished;
+} Request;
+
+typedef struct {
+    CvMgrHttpApi *api;
+    SoupServerMessage *msg;
+    guint token;
+    gboolean done;
+} SseStream;
+
+static void
+request_free(gpointer p)
+{
+    Request *rq = p;
+
+    g_byte_array_unref(rq->body);
+    g_free(rq);
+}
+
+static Request *
+request_of(SoupServerMessage *msg)
+{
+    return g_object_get_data(G_OBJECT(msg), "cv-request");
+}
+
+static void
+set_json(SoupServerMessage *msg, guint status, JsonNode *node)
+{
+    g_autofree char *text = cv_json_to_string(node, FALSE);
+    gsize len = strlen(text);
+
+    soup_server_message_set_status(msg, status, NULL);
+    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, g_steal_pointer(&text), len);
+}
+
+static void
+set_error_full(SoupServerMessage *msg, guint status, const char *code, const char *message)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "error");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "code");
+    json_builder_add_string_value(b, code);
+    json_builder_set_member_name(b, "message");
+    json_builder_add_string_value(b, message);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    set_json(msg, status, root);
+}
+
+static void
+set_error(SoupServerMessage *msg, const GError *error)
+{
+    set_error_full(msg, cv_error_http_status(error), cv_error_code_name(error), error->message);
+}
+
+/* ---- request accounting: in-flight count, body limit, latency ---- */
+
+static void
+on_got_headers(SoupServerMessage *msg, gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    Request *rq = request_of(msg);
+    SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
+
+    if (!rq || rq->counted)
+        return;
+    rq->counted = TRUE;
+    api->in_flight++;
+    /* refuse before the body arrives when its announced size is over the limit; the body
+     * is then drained without being kept */
+    if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CONTENT_LENGTH &&
+        soup_message_headers_get_content_length(h) > (goffset)api->config->max_body) {
+        g_autofree char *m = g_strdup_printf("request body over the limit of %" G_GSIZE_FORMAT " bytes",
+                                             api->config->max_body);
+
+        rq->too_large = TRUE;
+        set_error_full(msg, 413, "too_large", m);
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    }
+}
+
+static void
+on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    Request *rq = request_of(msg);
+    gsize n = g_bytes_get_size(chunk);
+
+    if (!rq)
+        return;
+    rq->received += n;
+    if (rq->received > api->config->max_body) {
+        rq->too_large = TRUE;
+        g_byte_array_set_size(rq->body, 0);
+        return;
+    }
+    g_byte_array_append(rq->body, g_bytes_get_data(chunk, NULL), n);
+}
+
+static void
+on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    Request *rq = g_new0(Request, 1);
+
+    rq->start_us = g_get_monotonic_time();
+    rq->body = g_byte_array_new();
+    g_object_set_data_full(G_OBJECT(msg), "cv-request", rq, request_free);
+    /* the body is kept by on_got_chunk, up to the limit, instead of by libsoup */
+    soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+    g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), api);
+    g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), api);
+}
+
+static void
+on_request_done(SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    Request *rq = request_of(msg);
+
+    if (!rq || rq->finished)
+        return;
+    rq->finished = TRUE;
+    if (rq->counted)
+        api->in_flight--;
+    if (!rq->is_stream && soup_server_message_get_method(msg))
+        cv_mgr_metrics_observe_request(api->metrics, (g_get_monotonic_time() - rq->start_us) / 1e6);
+}
+
+/* ---- event streams ---- */
+
+static void
+sse_append(SoupServerMessage *msg, const CvMgrEvent *ev)
+{
+    g_autofree char *chunk = g_strdup_printf("id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: %s\n\n",
+                                             ev->seq, ev->kind, ev->json);
+    gsize len = strlen(chunk);
+
+    soup_message_body_append(soup_server_message_get_response_body(msg), SOUP_MEMORY_TAKE,
+                             g_steal_pointer(&chunk), len);
+}
+
+static void
+sse_end(SseStream *s)
+{
+    if (s->done)
+        return;
+    s->done = TRUE;
+    if (s->token)
+        cv_mgr_registry_unsubscribe(s->api->registry, s->token);
+    s->token = 0;
+    soup_message_body_complete(soup_server_message_get_response_body(s->msg));
+    soup_server_message_unpause(s->msg);
+}
+
+static void
+sse_on_event(const CvMgrEvent *ev, gboolean last, gpointer data)
+{
+    SseStream *s = data;
+
+    if (s->done)
+        return;
+    sse_append(s->msg, ev);
+    if (last) {
+        s->token = 0;   /* the registry drops the subscription itself */
+        sse_end(s);
+        return;
+    }
+    soup_server_message_unpause(s->msg);
+}
+
+static void
+sse_on_finished(SoupServerMessage *msg, gpointer data)
+{
+    SseStream *s = data;
+
+    if (s->token)
+        cv_mgr_registry_unsubscribe(s->api->registry, s->token);
+    g_hash_table_remove(s->api->streams, s);
+    g_object_unref(s->msg);
+    g_free(s);
+}
+
+static gboolean
+sse_keepalive(gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    GHashTableIter it;
+    SseStream *s;
+
+    /* a comment line: proxies keep the stream open and dead clients are found by the write */
+    g_hash_table_iter_init(&it, api->streams);
+    while (g_hash_table_iter_next(&it, (gpointer *)&s, NULL)) {
+        if (s->done)
+            continue;
+        soup_message_body_append(soup_server_message_get_response_body(s->msg), SOUP_MEMORY_STATIC,
+                                 ": keepalive\n\n", 13);
+        soup_server_message_unpause(s->msg);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+handle_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTable *query)
+{
+    Request *rq = request_of(msg);
+    SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
+    const char *last_id = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Last-Event-ID");
+    const char *follow = query ? g_hash_table_lookup(query, "follow") : NULL;
+    guint64 after = 0;
+    SseStream *s;
+
+    if (last_id && !cv_parse_uint(last_id, 0, G_MAXUINT64, &after, NULL))
+        after = 0;
+    rq->is_stream = TRUE;
+    soup_server_message_set_status(msg, 200, NULL);
+    soup_message_headers_set_content_type(rh, "text/event-stream", NULL);
+    soup_message_headers_replace(rh, "Cache-Control", "no-cache");
+    soup_message_headers_set_encoding(rh, SOUP_ENCODING_CHUNKED);
+    /* a late client gets the recent history first */
+    for (GList *l = cvm->events.head; l; l = l->next) {
+        const CvMgrEvent *ev = l->data;
+
+        if (ev->seq > after)
+            sse_append(msg, ev);
+    }
+    if ((follow && (strcmp(follow, "0") == 0 || strcmp(follow, "false") == 0)) || api->stopping) {
+        soup_message_body_complete(soup_server_message_get_response_body(msg));
+        return;
+    }
+    s = g_new0(SseStream, 1);
+    s->api = api;
+    s->msg = g_object_ref(msg);
+    s->token = cv_mgr_registry_subscribe(api->registry, cvm->id, sse_on_event, s);
+    g_hash_table_add(api->streams, s);
+    g_signal_connect(msg, "finished", G_CALLBACK(sse_on_finished), s);
+}
+
+/* ---- async routes ---- */
+
+typedef struct {
+    CvMgrHttpApi *api;
+    SoupServerMessage *msg;
+} Pending;
+
+static gboolean
+pending_alive(Pending *p)
+{
+    Request *rq = request_of(p->msg);
+
+    return rq && !rq->finished;
+}
+
+static void
+create_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    Pending *p = data;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = cv_mgr_registry_create_finish(p->api->registry, res, &error);
+
+    if (pending_alive(p)) {
+        if (node) {
+            JsonObject *o = json_node_get_object(node);
+            g_autofree char *loc = g_strdup_printf("/v1/cvms/%s", json_object_get_string_member(o, "id"));
+
+            set_json(p->msg, 201, node);
+            soup_message_headers_replace(soup_server_message_get_response_headers(p->msg), "Location", loc);
+        } else {
+            set_error(p->msg, error);
+        }
+        soup_server_message_unpause(p->msg);
+    }
+    g_object_unref(p->msg);
+    g_free(p);
+}
+
+static void
+delete_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    Pending *p = data;
+    g_autoptr(GError) error = NULL;
+    gboolean ok = cv_mgr_registry_delete_finish(p->api->registry, res, &error);
+
+    if (pending_alive(p)) {
+        if (ok)
+            soup_server_message_set_status(p->msg, 204, NULL);
+        else
+            set_error(p->msg, error);
+        soup_server_message_unpause(p->msg);
+    }
+    g_object_unref(p->msg);
+    g_free(p);
+}
+
+static Pending *
+pending_new(CvMgrHttpApi *api, SoupServerMessage *msg)
+{
+    Pending *p = g_new0(Pending, 1);
+
+    p->api = api;
+    p->msg = g_object_ref(msg);
+    soup_server_message_pause(msg);
+    return p;
+}
+
+/* ---- routes ---- */
+
+static void
+handle_health(CvMgrHttpApi *api, SoupServerMessage *msg)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *version = cv_mgr_registry_libvirt_version(api->registry);
+    gboolean up = cv_mgr_registry_connected(api->registry);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "status");
+    json_builder_add_string_value(b, api->stopping ? "stopping" : up ? "ok" : "degraded");
+    json_builder_set_member_name(b, "version");
+    json_builder_add_string_value(b, COVIRT_VERSION);
+    json_builder_set_member_name(b, "libvirt");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "uri");
+    json_builder_add_string_value(b, cv_mgr_registry_uri(api->registry));
+    json_builder_set_member_name(b, "available");
+    json_builder_add_boolean_value(b, up);
+    json_builder_set_member_name(b, "version");
+    if (version)
+        json_builder_add_string_value(b, version);
+    else
+        json_builder_add_null_value(b);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "cvms");
+    json_builder_add_int_value(b, cv_mgr_registry_count(api->registry));
+    json_builder_set_member_name(b, "max_vms");
+    json_builder_add_int_value(b, api->config->max_vms);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    set_json(msg, up && !api->stopping ? 200 : 503, root);
+}
+
+static void
+handle_metrics(CvMgrHttpApi *api, SoupServerMessage *msg)
+{
+    guint counts[CV_MGR_STATE_COUNT];
+    const char *names[CV_MGR_STATE_COUNT];
+    char *text;
+
+    cv_mgr_registry_count_states(api->registry, counts);
+    for (guint i = 0; i < CV_MGR_STATE_COUNT; i++)
+        names[i] = cv_mgr_state_name(i);
+    text = cv_mgr_metrics_render(api->metrics, counts, names, CV_MGR_STATE_COUNT,
+                                 cv_mgr_registry_connected(api->registry));
+    soup_server_message_set_status(msg, 200, NULL);
+    soup_server_message_set_response(msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE, text, strlen(text));
+}
+
+static void
+handle_list(CvMgrHttpApi *api, SoupServerMessage *msg)
+{
+    g_autoptr(GPtrArray) list = cv_mgr_registry_list(api->registry);
+    g_autoptr(JsonArray) arr = json_array_sized_new(list->len);
+    g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+    g_autoptr(JsonObject) obj = json_object_new();
+
+    for (guint i = 0; i < list->len; i++)
+        json_array_add_element(arr, cv_mgr_cvm_to_json(g_ptr_array_index(list, i), FALSE));
+    json_object_set_array_member(obj, "cvms", json_array_ref(arr));
+    json_node_set_object(root, obj);
+    set_json(msg, 200, root);
+}
+
+static void
+method_not_allowed(SoupServerMessage *msg, const char *allow)
+{
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", allow);
+    set_error_full(msg, 405, "method_not_allowed", "method not allowed on this resource");
+}
+
+/* ids and names only: anything else (%-escapes, dots-only, slashes) is simply not found */
+static gboolean
+segment_ok(const char *s)
+{
+    gsize n = strlen(s);
+
+    if (n == 0 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return FALSE;
+    for (gsize i = 0; i < n; i++)
+        if (!g_ascii_isalnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return FALSE;
+    return TRUE;
+}
+
+static void
+handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    Request *rq = request_of(msg);
+    const char *method = soup_server_message_get_method(msg);
+    gboolean is_get = method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD;
+    g_auto(GStrv) parts = NULL;
+    guint n;
+    g_autoptr(GError) error = NULL;
+    CvMgrCvm *cvm;
+
+    if (rq && rq->too_large) {
+        g_autofree char *m = g_strdup_printf("request body over the limit of %" G_GSIZE_FORMAT " bytes",
+                                             api->config->max_body);
+
+        set_error_full(msg, 413, "too_large", m);
+        return;
+    }
+    if (strcmp(path, "/health") == 0) {
+        if (!is_get)
+            return method_not_allowed(msg, "GET");
+        return handle_health(api, msg);
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        if (!is_get)
+            return method_not_allowed(msg, "GET");
+        return handle_metrics(api, msg);
+    }
+    if (api->stopping) {
+        set_error_full(msg, 503, "unavailable", "the manager is shutting down");
+        return;
+    }
+    if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0) {
+        if (method == SOUP_METHOD_POST) {
+            g_autoptr(GBytes) body = g_bytes_new(rq->body->data, rq->body->len);
+
+            cv_mgr_registry_create_async(api->registry, body, create_done, pending_new(api, msg));
+            return;
+        }
+        if (!is_get)
+            return method_not_allowed(msg, "GET, POST");
+        return handle_list(api, msg);
+    }
+    if (!g_str_has_prefix(path, "/v1/cvms/")) {
+        set_error_full(msg, 404, "not_found", "no such route");
+        return;
+    }
+    /* "/v1/cvms/ID[/SUB]" → ["", ID, SUB] */
+    parts = g_strsplit(path + strlen("/v1/cvms"), "/", 0);
+    n = g_strv_length(parts);
+    if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1])) {
+        set_error_full(msg, 404, "not_found", "no such route");
+        return;
+    }
+    cvm = cv_mgr_registry_lookup(api->registry, parts[1], &error);
+    if (!cvm) {
+        set_error(msg, error);
+        return;
+    }
+    if (n == 2) {
+        if (method == SOUP_METHOD_DELETE) {
+            cv_mgr_registry_delete_async(api->registry, cvm->id, delete_done, pending_new(api, msg));
+            return;
+        }
+        if (!is_get)
+            return method_not_allowed(msg, "GET, DELETE");
+        {
+            g_autoptr(JsonNode) node = cv_mgr_cvm_to_json(cvm, TRUE);
+
+            set_json(msg, 200, node);
+        }
+        return;
+    }
+    if (!is_get)
+        return method_not_allowed(msg, "GET");
+    if (strcmp(parts[2], "info") == 0) {
+        g_autoptr(JsonNode) node = cv_mgr_registry_info(api->registry, cvm->id, &error);
+
+        if (!node)
+            return set_error(msg, error);
+        set_json(msg, 200, node);
+    } else if (strcmp(parts[2], "domain") == 0) {
+        char *xml = cv_mgr_registry_domain_xml(api->registry, cvm->id, &error);
+
+        if (!xml)
+            return set_error(msg, error);
+        soup_server_message_set_status(msg, 200, NULL);
+        /* libvirt's buffer: copy, it was malloc'ed by libvirt */
+        soup_server_message_set_response(msg, "application/xml", SOUP_MEMORY_COPY, xml, strlen(xml));
+        free(xml);
+    } else if (strcmp(parts[2], "events") == 0) {
+        handle_events(api, msg, cvm, query);
+    } else if (strcmp(parts[2], "attestation-policy") == 0) {
+        set_error_full(msg, 501, "not_implemented",
+                       "the attestation policy computation (src/attest) is not available in this build");
+    } else {
+        set_error_full(msg, 404, "not_found", "no such route");
+    }
+}
+
+/* ---- listening ---- */
+
+static gboolean
+on_incoming(GSocketService *service, GSocketConnection *conn, GObject *src, gpointer data)
+{
+    CvMgrHttpApi *api = data;
+    g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address(conn, NULL);
+    g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(conn, NULL);
+    g_autoptr(GIOStream) tls = NULL;
+    g_autoptr(GError) error = NULL;
+    GIOStream *stream = G_IO_STREAM(conn);
+
+    if (api->stopping)
+        return TRUE;
+    if (api->cert) {
+        tls = g_tls_server_connection_new(stream, api->cert, &error);
+        if (!tls) {
+            g_warning("TLS: %s", error->message);
+            return TRUE;
+        }
+        if (api->client_ca) {
+            /* no certificate or one the CA did not sign: the handshake fails */
+            g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
+            g_tls_connection_set_database(G_TLS_CONNECTION(tls), api->client_ca);
+        }
+        stream = tls;
+    }
+    if (!soup_server_accept_iostream(api->server, stream, local, remote, &error))
+        g_warning("cannot serve a connection: %s", error->message);
+    return TRUE;
+}
+
+CvMgrHttpApi *
+cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics, const CvMgrConfig *config, GError **error)
+{
+    g_autoptr(CvMgrHttpApi) api = g_new0(CvMgrHttpApi, 1);
+    g_autoptr(GError) local = NULL;
+
+    api->registry = registry;
+    api->metrics = metrics;
+    api->config = config;
+    api->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
+    if (config->server_cert) {
+        api->cert = g_tls_certificate_new_from_files(config->server_cert, config->server_key, &local);
+        if (!api->cert) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_SERVER_CERT/KEY: %s", local->message);
+            return NULL;
+        }
+    }
+    if (config->client_ca_certs) {
+        api->client_ca = g_tls_file_database_new(config->client_ca_certs, &local);
+        if (!api->client_ca) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_CLIENT_CA_CERTS: %s", local->message);
+            return NULL;
+        }
+    }
+    api->server = soup_server_new("server-header", "covirt-manager/" COVIRT_VERSION, NULL);
+    g_signal_connect(api->server, "request-started", G_CALLBACK(on_request_started), api);
+    g_signal_connect(api->server, "request-finished", G_CALLBACK(on_request_done), api);
+    g_signal_connect(api->server, "request-aborted", G_CALLBACK(on_request_done), api);
+    soup_server_add_handler(api->server, NULL, handle, api, NULL);
+    api->keepalive_source = g_timeout_add_seconds(15, sse_keepalive, api);
+    return g_steal_pointer(&api);
+}
+
+gboolean
+cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error)
+{
+    g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(api->config->http_host);
+    g_autoptr(GSocketAddress) sa = NULL;
+    g_autoptr(GSocketAddress) effective = NULL;
+    g_autoptr(GError) local = NULL;
+    g_autofree char *host = NULL;
+
+    if (!addr) {
+        g_autoptr(GResolver) resolver = g_resolver_get_default();
+        GList *addrs = g_resolver_lookup_by_name(resolver, api->config->http_host, NULL, &local);
+
+        if (!addrs) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_HOST %s: %s", api->config->http_host,
+                        local->message);
+            return FALSE;
+        }
+        addr = g_object_ref(addrs->data);
+        g_resolver_free_addresses(addrs);
+    }
+    sa = g_inet_socket_address_new(addr, api->config->http_port);
+    api->service = g_socket_service_new();
+    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(api->service), sa, G_SOCKET_TYPE_STREAM,
+                                       G_SOCKET_PROTOCOL_TCP, NULL, &effective, &local)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on %s:%u: %s", api->config->http_host,
+                    api->config->http_port, local->message);
+        return FALSE;
+    }
+    api->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
+    g_signal_connect(api->service, "incoming", G_CALLBACK(on_incoming), api);
+    g_socket_service_start(api->service);
+    host = g_inet_address_to_string(addr);
+    api->url = g_strdup_printf("%s://%s%s%s:%u", api->cert ? "https" : "http",
+                               strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", api->port);
+    return TRUE;
+}
+
+guint
+cv_mgr_http_api_port(CvMgrHttpApi *api)
+{
+    return api->port;
+}
+
+const char *
+cv_mgr_http_api_url(CvMgrHttpApi *api)
+{
+    return api->url;
+}
+
+guint
+cv_mgr_http_api_in_flight(CvMgrHttpApi *api)
+{
+    return api->in_flight;
+}
+
+void
+cv_mgr_http_api_stop(CvMgrHttpApi *api)
+{
+    g_autoptr(GList) streams = NULL;
+
+    if (api->stopping)
+        return;
+    api->stopping = TRUE;
+    if (api->service) {
+        g_socket_service_stop(api->service);
+        g_socket_listener_close(G_SOCKET_LISTENER(api->service));
+    }
+    streams = g_hash_table_get_keys(api->streams);
+    for (GList *l = streams; l; l = l->next)
+        sse_end(l->data);
+}
+
+void
+cv_mgr_http_api_free(CvMgrHttpApi *api)
+{
+    if (!api)
+        return;
+    if (api->keepalive_source)
+        g_source_remove(api->keepalive_source);
+    if (api->service) {
+        g_socket_service_stop(api->service);
+        g_socket_listener_close(G_SOCKET_LISTENER(api->service));
+        g_object_unref(api->service);
+    }
+    if (api->server) {
+        soup_server_disconnect(api->server);
+        g_object_unref(api->server);
+    }
+    g_clear_object(&api->cert);
+    g_clear_object(&api->client_ca);
+    g_hash_table_unref(api->streams);
+    g_free(api->url);
+    g_free(api);
+}

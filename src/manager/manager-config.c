@@ -1,0 +1,101 @@
+#include "manager-config.h"
+#include "cv-util.h"
+
+static const char *
+env_get(const char *const *envp, const char *name)
+{
+    const char *v = envp ? g_environ_getenv((char **)envp, name) : g_getenv(name);
+
+    return v && *v ? v : NULL;
+}
+
+static gboolean
+env_uint(const char *const *envp, const char *name, guint64 min, guint64 max, guint64 def,
+         guint64 *out, GError **error)
+{
+    const char *v = env_get(envp, name);
+    g_autoptr(GError) local = NULL;
+
+    if (!v) {
+        *out = def;
+        return TRUE;
+    }
+    if (!cv_parse_uint(v, min, max, out, &local)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: %s", name, local->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+CvMgrConfig *
+cv_mgr_config_new(const char *const *envp, GError **error)
+{
+    g_autoptr(CvMgrConfig) c = g_new0(CvMgrConfig, 1);
+    guint64 v;
+    const char *s;
+
+    c->defaults = cv_defaults_new(envp, NULL, error);
+    if (!c->defaults)
+        return NULL;
+    if (!env_uint(envp, "MANAGER_MAX_VMS", 1, 100000, 10, &v, error))
+        return NULL;
+    c->max_vms = (guint)v;
+    if (!env_uint(envp, "MANAGER_HTTP_PORT", 0, 65535, 7003, &v, error))
+        return NULL;
+    c->http_port = (guint)v;
+    if (!env_uint(envp, "MANAGER_LIBVIRT_RECONNECT_MAX", 1, 3600, 30, &v, error))
+        return NULL;
+    c->reconnect_max_s = (guint)v;
+    s = env_get(envp, "MANAGER_HTTP_MAX_BODY");
+    if (s) {
+        guint64 bytes;
+        g_autoptr(GError) local = NULL;
+
+        if (!cv_parse_size(s, &bytes, &local) || bytes > 64 * 1024 * 1024) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_MAX_BODY: %s",
+                        local ? local->message : "at most 64M");
+            return NULL;
+        }
+        c->max_body = bytes;
+    } else {
+        c->max_body = 1024 * 1024;
+    }
+    c->http_host = g_strdup((s = env_get(envp, "MANAGER_HTTP_HOST")) ? s : "127.0.0.1");
+    c->server_cert = g_strdup(env_get(envp, "MANAGER_HTTP_SERVER_CERT"));
+    c->server_key = g_strdup(env_get(envp, "MANAGER_HTTP_SERVER_KEY"));
+    c->client_ca_certs = g_strdup(env_get(envp, "MANAGER_HTTP_CLIENT_CA_CERTS"));
+    if (!c->server_cert != !c->server_key) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "MANAGER_HTTP_SERVER_CERT and MANAGER_HTTP_SERVER_KEY go together");
+        return NULL;
+    }
+    if (c->client_ca_certs && !c->server_cert) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "MANAGER_HTTP_CLIENT_CA_CERTS needs TLS (MANAGER_HTTP_SERVER_CERT and _KEY)");
+        return NULL;
+    }
+    c->log_dir = g_strdup((s = env_get(envp, "MANAGER_LOG_DIR")) ? s : "/var/log/covirt");
+    c->template_dir = g_strdup(env_get(envp, "MANAGER_TEMPLATE_DIR"));
+    c->hal_version = g_strdup((s = env_get(envp, "MANAGER_HAL_VERSION")) ? s : "unknown");
+    c->ovmf_version = g_strdup(env_get(envp, "MANAGER_OVMF_VERSION"));
+    c->log_level = g_strdup(env_get(envp, "MANAGER_LOG_LEVEL"));
+    return g_steal_pointer(&c);
+}
+
+void
+cv_mgr_config_free(CvMgrConfig *c)
+{
+    if (!c)
+        return;
+    cv_defaults_free(c->defaults);
+    g_free(c->http_host);
+    g_free(c->server_cert);
+    g_free(c->server_key);
+    g_free(c->client_ca_certs);
+    g_free(c->log_dir);
+    g_free(c->template_dir);
+    g_free(c->hal_version);
+    g_free(c->ovmf_version);
+    g_free(c->log_level);
+    g_free(c);
+}

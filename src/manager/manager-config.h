@@ -1,0 +1,31 @@
+/* covirt-manager's settings, from MANAGER_* variables (docs/manager.md lists them). */
+#pragma once
+#include <glib.h>
+#include "cv-error.h"
+#include "cvm-spec.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+    CvDefaults *defaults;      /* spec defaults, libvirt URI, host port range */
+    guint max_vms;             /* MANAGER_MAX_VMS, 10 */
+    char *http_host;           /* MANAGER_HTTP_HOST, 127.0.0.1 */
+    guint http_port;           /* MANAGER_HTTP_PORT, 7003; 0 = any free port */
+    char *server_cert;         /* MANAGER_HTTP_SERVER_CERT */
+    char *server_key;          /* MANAGER_HTTP_SERVER_KEY */
+    char *client_ca_certs;     /* MANAGER_HTTP_CLIENT_CA_CERTS: client certificates required */
+    gsize max_body;            /* MANAGER_HTTP_MAX_BODY, 1M */
+    char *log_dir;             /* MANAGER_LOG_DIR, /var/log/covirt: serial logs of debug CVMs */
+    char *template_dir;        /* MANAGER_TEMPLATE_DIR, NULL = the renderer's default */
+    char *hal_version;         /* MANAGER_HAL_VERSION (the seed's EOS version), else "unknown" */
+    char *ovmf_version;        /* MANAGER_OVMF_VERSION, else looked up in dpkg's database */
+    char *log_level;           /* MANAGER_LOG_LEVEL */
+    guint reconnect_max_s;     /* MANAGER_LIBVIRT_RECONNECT_MAX, 30 s */
+} CvMgrConfig;
+
+/* envp: NULL for the process environment */
+CvMgrConfig *cv_mgr_config_new(const char *const *envp, GError **error);
+void cv_mgr_config_free(CvMgrConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrConfig, cv_mgr_config_free)
+
+G_END_DECLS

@@ -1,0 +1,106 @@
+/* covirt-manager: the daemon an operator runs. One GLib main loop carries libvirt's events
+ * (libvirt-glib), the HTTP API (libsoup) and the TTL timers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <locale.h>
+#include <glib-unix.h>
+#include <libvirt-glib/libvirt-glib.h>
+#include "cv-log.h"
+#include "http-api.h"
+#include "registry.h"
+
+#define SHUTDOWN_TIMEOUT_S 30
+
+typedef struct {
+    GMainLoop *loop;
+    CvMgrHttpApi *api;
+    CvMgrRegistry *registry;
+    gint64 deadline;
+    guint drain_source;
+} Daemon;
+
+static gboolean
+drain(gpointer data)
+{
+    Daemon *d = data;
+
+    if ((cv_mgr_http_api_in_flight(d->api) == 0 && cv_mgr_registry_jobs(d->registry) == 0) ||
+        g_get_monotonic_time() > d->deadline) {
+        d->drain_source = 0;
+        g_main_loop_quit(d->loop);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_signal(gpointer data)
+{
+    Daemon *d = data;
+
+    if (d->drain_source)
+        return G_SOURCE_CONTINUE;
+    /* stop listening, let the requests in flight finish; the CVMs are libvirt's and stay */
+    g_info("stopping: no new connections, finishing %u requests in flight", cv_mgr_http_api_in_flight(d->api));
+    cv_mgr_http_api_stop(d->api);
+    cv_mgr_registry_stop(d->registry);
+    d->deadline = g_get_monotonic_time() + SHUTDOWN_TIMEOUT_S * G_USEC_PER_SEC;
+    d->drain_source = g_timeout_add(50, drain, d);
+    return G_SOURCE_CONTINUE;
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CvMgrConfig) config = NULL;
+    CvMgrMetrics metrics = { 0 };
+    Daemon d = { 0 };
+    guint sig_term, sig_int;
+
+    setlocale(LC_ALL, "");
+    if (argc > 1) {
+        if (g_strcmp0(argv[1], "--version") == 0) {
+            printf("covirt-manager %s\n", COVIRT_VERSION);
+            return 0;
+        }
+        fprintf(argc > 1 && g_strcmp0(argv[1], "--help") == 0 ? stdout : stderr,
+                "Usage: covirt-manager\n\nConfigured through MANAGER_* environment variables (docs/manager.md).\n"
+                "Prints \"listening on URL\" on stdout once the API is served.\n");
+        return g_strcmp0(argv[1], "--help") == 0 ? 0 : 2;
+    }
+    cv_log_init("covirt-manager", g_getenv("MANAGER_LOG_LEVEL"));
+    config = cv_mgr_config_new(NULL, &error);
+    if (!config) {
+        g_critical("configuration: %s", error->message);
+        return 2;
+    }
+    /* before any connection: libvirt's events then run in this main loop */
+    gvir_event_register();
+    d.loop = g_main_loop_new(NULL, FALSE);
+    d.registry = cv_mgr_registry_new(config, &metrics);
+    d.api = cv_mgr_http_api_new(d.registry, &metrics, config, &error);
+    if (!d.api || !cv_mgr_http_api_listen(d.api, &error)) {
+        g_critical("%s", error->message);
+        cv_mgr_registry_free(d.registry);
+        g_main_loop_unref(d.loop);
+        return 1;
+    }
+    cv_mgr_registry_start(d.registry);
+    sig_term = g_unix_signal_add(SIGTERM, on_signal, &d);
+    sig_int = g_unix_signal_add(SIGINT, on_signal, &d);
+    g_info("listening on %s (libvirt %s, at most %u CVMs)", cv_mgr_http_api_url(d.api),
+           config->defaults->libvirt_uri, config->max_vms);
+    printf("listening on %s\n", cv_mgr_http_api_url(d.api));
+    fflush(stdout);
+    g_main_loop_run(d.loop);
+    g_source_remove(sig_term);
+    g_source_remove(sig_int);
+    g_info("stopped");
+    cv_mgr_http_api_free(d.api);
+    /* a connection attempt still running in a worker holds the registry: leave it to exit() */
+    if (!cv_mgr_registry_connecting(d.registry))
+        cv_mgr_registry_free(d.registry);
+    g_main_loop_unref(d.loop);
+    return 0;
+}

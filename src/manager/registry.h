@@ -1,0 +1,70 @@
+/* The CVM registry: one libvirt connection whose events arrive in the GLib main loop
+ * (gvir_event_register), the CVMs known from their domains' <metadata>, host ports, TTL
+ * timers and each CVM's event stream. Everything here runs in the main loop; libvirt calls
+ * that can take long (define + start, destroy + undefine, connect) run in worker threads. */
+#pragma once
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include "cv-error.h"
+#include "cvm-record.h"
+#include "manager-config.h"
+#include "metrics.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CvMgrRegistry CvMgrRegistry;
+
+/* config and metrics are borrowed and must outlive the registry. gvir_event_register() must
+ * have been called before. */
+CvMgrRegistry *cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metrics);
+void cv_mgr_registry_free(CvMgrRegistry *r);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrRegistry, cv_mgr_registry_free)
+
+/* Opens the connection in the background, adopts the CVMs found, and keeps reconnecting
+ * (with backoff) whenever libvirt goes away. */
+void cv_mgr_registry_start(CvMgrRegistry *r);
+gboolean cv_mgr_registry_connected(CvMgrRegistry *r);
+/* "9.0.0" or NULL when not connected */
+char *cv_mgr_registry_libvirt_version(CvMgrRegistry *r);
+const char *cv_mgr_registry_uri(CvMgrRegistry *r);
+/* Resolves when the first connection attempt has finished (ok or not). */
+gboolean cv_mgr_registry_first_attempt_done(CvMgrRegistry *r);
+
+/* POST /v1/cvms: body is the JSON spec. The result is the new CVM's JSON view. */
+void cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback cb, gpointer data);
+JsonNode *cv_mgr_registry_create_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error);
+/* DELETE: destroy, undefine (NVRAM, TPM state), remove the files created for it. */
+void cv_mgr_registry_delete_async(CvMgrRegistry *r, const char *id_or_name, GAsyncReadyCallback cb, gpointer data);
+gboolean cv_mgr_registry_delete_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error);
+
+/* id (uuid) or name; NULL + CV_ERROR_NOT_FOUND */
+CvMgrCvm *cv_mgr_registry_lookup(CvMgrRegistry *r, const char *id_or_name, GError **error);
+/* CVMs sorted by creation time (borrowed pointers) */
+GPtrArray *cv_mgr_registry_list(CvMgrRegistry *r);
+guint cv_mgr_registry_count(CvMgrRegistry *r);
+void cv_mgr_registry_count_states(CvMgrRegistry *r, guint counts[CV_MGR_STATE_COUNT]);
+
+char *cv_mgr_registry_domain_xml(CvMgrRegistry *r, const char *id_or_name, GError **error);
+/* the seed's CVMInfo: ovmf_version, cpu_num, cpu_type, kernel_cmd, eos_version (= HAL) */
+JsonNode *cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error);
+
+/* Event streams. The callback gets every new event of the CVM; after the last one
+ * (kind "deleted" or "removed") the subscription ends by itself. */
+typedef void (*CvMgrEventFunc)(const CvMgrEvent *ev, gboolean last, gpointer data);
+guint cv_mgr_registry_subscribe(CvMgrRegistry *r, const char *id, CvMgrEventFunc func, gpointer data);
+void cv_mgr_registry_unsubscribe(CvMgrRegistry *r, guint token);
+
+/* For the control channel: adds an agent event (kind e.g. "agent" or "log"; data a JSON
+ * object, copied) to the CVM's stream. Safe from any thread; returns FALSE for an unknown id
+ * (when called from the main thread). */
+gboolean cv_mgr_cvm_push_event(CvMgrRegistry *r, const char *id, const char *kind, JsonNode *data);
+
+/* TRUE while a connection attempt runs in a worker thread (the registry must not be freed). */
+gboolean cv_mgr_registry_connecting(CvMgrRegistry *r);
+/* Stops reconnecting (at shutdown). */
+void cv_mgr_registry_stop(CvMgrRegistry *r);
+
+/* In-flight worker jobs (creates, deletes); the daemon waits for 0 before exiting. */
+guint cv_mgr_registry_jobs(CvMgrRegistry *r);
+
+G_END_DECLS
