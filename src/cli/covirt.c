@@ -7,6 +7,7 @@
 static const CvCliCommand commands[] = {
     { "domain", "render a CVM spec into libvirt domain XML", cv_cli_domain },
     { "cvm", "create, list, show, remove CVMs and follow their events (covirt-manager)", cv_cli_cvm },
+    { "verify", "verify SEV-SNP, TDX or TPM evidence offline against a policy", cv_cli_verify },
     { NULL, NULL, NULL },
 };
 
