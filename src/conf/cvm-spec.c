@@ -1,2 +1,776 @@
 #include "cvm-spec.h"
-/* in progress */
+#include "cv-util.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#define MIN_MEMORY (64ULL << 20)
+#define MAX_VCPUS 512
+#define MAX_CMDLINE 2048
+#define MAX_PATH_LEN 1024
+
+static const char *const platform_names[] = { "vtpm", "sev-snp", "tdx" };
+
+const char *
+cv_platform_name(CvPlatform p)
+{
+    return (gsize)p < G_N_ELEMENTS(platform_names) ? platform_names[p] : "unknown";
+}
+
+gboolean
+cv_platform_parse(const char *text, CvPlatform *out)
+{
+    for (gsize i = 0; text && i < G_N_ELEMENTS(platform_names); i++) {
+        if (strcmp(text, platform_names[i]) == 0) {
+            *out = (CvPlatform)i;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Prefixes the error with the field (or variable) it came from, so every message names it. */
+static gboolean
+field_error(GError **error, GError *cause, const char *field)
+{
+    if (cause) {
+        g_set_error(error, CV_ERROR, cause->code, "%s: %s", field, cause->message);
+        g_error_free(cause);
+    }
+    return FALSE;
+}
+
+static gboolean
+check_abs_path(const char *field, const char *path, GError **error)
+{
+    if (!g_path_is_absolute(path)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' is not an absolute path", field, path);
+        return FALSE;
+    }
+    if (strlen(path) > MAX_PATH_LEN || strstr(path, "/../") || g_str_has_suffix(path, "/..") ||
+        strpbrk(path, "\n\r\t,'\"<>&") || !g_utf8_validate(path, -1, NULL)) {
+        /* ',' would split a QEMU option; quotes and markup have no business in a host path. */
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "%s: path must not contain '..', control characters, commas, quotes or markup", field);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+cv_cvm_name_valid(const char *name, GError **error)
+{
+    gsize len = name ? strlen(name) : 0;
+
+    if (len == 0 || len > 63 || !g_ascii_isalnum(name[0]) ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "name: must be 1-63 characters of letters, digits, '.', '_' or '-', starting with a "
+                    "letter or digit");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- defaults from the environment ---- */
+
+static const char *
+env_get(const char *const *envp, const char *name)
+{
+    const char *v = envp ? g_environ_getenv((char **)envp, name) : g_getenv(name);
+
+    return (v && *v) ? v : NULL;
+}
+
+static gboolean
+env_bool(const char *const *envp, const char *name, gboolean def, gboolean *out, GError **error)
+{
+    const char *v = env_get(envp, name);
+
+    if (!v) {
+        *out = def;
+        return TRUE;
+    }
+    if (!g_ascii_strcasecmp(v, "true") || !strcmp(v, "1") || !g_ascii_strcasecmp(v, "yes")) {
+        *out = TRUE;
+        return TRUE;
+    }
+    if (!g_ascii_strcasecmp(v, "false") || !strcmp(v, "0") || !g_ascii_strcasecmp(v, "no")) {
+        *out = FALSE;
+        return TRUE;
+    }
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' is not true or false", name, v);
+    return FALSE;
+}
+
+static gboolean
+env_uint(const char *const *envp, const char *name, guint64 min, guint64 max, guint def, guint *out,
+         GError **error)
+{
+    const char *v = env_get(envp, name);
+    guint64 n = 0;
+    GError *cause = NULL;
+
+    if (!v) {
+        *out = def;
+        return TRUE;
+    }
+    if (!cv_parse_uint(v, min, max, &n, &cause))
+        return field_error(error, cause, name);
+    *out = (guint)n;
+    return TRUE;
+}
+
+static gboolean
+env_path(const char *const *envp, const char *name, const char *def, char **out, GError **error)
+{
+    const char *v = env_get(envp, name);
+
+    if (!v) {
+        *out = g_strdup(def);
+        return TRUE;
+    }
+    if (!check_abs_path(name, v, error))
+        return FALSE;
+    *out = g_strdup(v);
+    return TRUE;
+}
+
+/* "kvm" only where the CPU can run guests: /dev/kvm may exist on hosts that cannot (nested, no vmx/svm). */
+static char *
+detect_domain_type(const char *cpuinfo)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(cpuinfo ? cpuinfo : "/proc/cpuinfo", &text, NULL, NULL))
+        return g_strdup("qemu");
+    lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        g_auto(GStrv) words = NULL;
+        if (!g_str_has_prefix(*l, "flags"))
+            continue;
+        words = g_strsplit_set(*l, " \t", -1);
+        for (char **w = words; *w; w++)
+            if (!strcmp(*w, "vmx") || !strcmp(*w, "svm"))
+                return g_strdup(access("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "qemu");
+        break;
+    }
+    return g_strdup("qemu");
+}
+
+CvDefaults *
+cv_defaults_new(const char *const *envp, const char *cpuinfo, GError **error)
+{
+    g_autoptr(CvDefaults) d = g_new0(CvDefaults, 1);
+    const char *v;
+    gboolean enable_kvm = FALSE, snp = FALSE, tdx = FALSE, host_data = FALSE;
+    guint64 n = 0;
+    GError *cause = NULL;
+
+    v = env_get(envp, "MANAGER_QEMU_MEMORY_SIZE");
+    if (!cv_parse_size(v ? v : "2048M", &d->memory_bytes, &cause))
+        return field_error(error, cause, "MANAGER_QEMU_MEMORY_SIZE"), NULL;
+    if (d->memory_bytes < MIN_MEMORY) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_MEMORY_SIZE: at least 64M");
+        return NULL;
+    }
+    if (!env_uint(envp, "MANAGER_QEMU_SMP_COUNT", 1, MAX_VCPUS, 2, &d->vcpus, error) ||
+        !env_uint(envp, "MANAGER_QEMU_SMP_MAXCPUS", 0, MAX_VCPUS, 0, &d->maxcpus, error) ||
+        !env_uint(envp, "MANAGER_QEMU_MEMORY_SLOTS", 0, 255, 0, &d->memory_slots, error))
+        return NULL;
+    v = env_get(envp, "MANAGER_QEMU_MAX_MEMORY");
+    if (v && !cv_parse_size(v, &d->max_memory_bytes, &cause))
+        return field_error(error, cause, "MANAGER_QEMU_MAX_MEMORY"), NULL;
+
+    d->machine = g_strdup(env_get(envp, "MANAGER_QEMU_MACHINE") ? env_get(envp, "MANAGER_QEMU_MACHINE") : "q35");
+    if (strspn(d->machine, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(d->machine)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_MACHINE: '%s' is not a machine type",
+                    d->machine);
+        return NULL;
+    }
+    d->cpu = g_strdup(env_get(envp, "MANAGER_QEMU_CPU"));
+    if (d->cpu && strspn(d->cpu, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+                      strlen(d->cpu)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_CPU: '%s' is not a CPU model", d->cpu);
+        return NULL;
+    }
+
+    if (!env_bool(envp, "MANAGER_QEMU_ENABLE_KVM", FALSE, &enable_kvm, error))
+        return NULL;
+    v = env_get(envp, "MANAGER_DOMAIN_TYPE");
+    if (!v)
+        v = env_get(envp, "MANAGER_QEMU_ENABLE_KVM") ? (enable_kvm ? "kvm" : "qemu") : "auto";
+    if (!strcmp(v, "auto")) {
+        d->domain_type = detect_domain_type(cpuinfo);
+    } else if (!strcmp(v, "kvm") || !strcmp(v, "qemu")) {
+        d->domain_type = g_strdup(v);
+    } else {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_DOMAIN_TYPE: '%s' is not kvm, qemu or auto", v);
+        return NULL;
+    }
+
+    if (!env_path(envp, "MANAGER_QEMU_OVMF_CODE_FILE", "/usr/share/OVMF/OVMF_CODE_4M.fd", &d->ovmf_code, error) ||
+        !env_path(envp, "MANAGER_QEMU_OVMF_VARS_FILE", "/usr/share/OVMF/OVMF_VARS_4M.fd", &d->ovmf_vars, error) ||
+        !env_path(envp, "MANAGER_QEMU_OVMF_FILE", "/usr/share/ovmf/OVMF.fd", &d->ovmf, error) ||
+        !env_path(envp, "MANAGER_QEMU_IGVM_FILE", NULL, &d->igvm, error) ||
+        !env_path(envp, "MANAGER_QEMU_DISK_IMG_KERNEL_FILE", "/var/lib/covirt/hal/bzImage", &d->kernel, error) ||
+        !env_path(envp, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", "/var/lib/covirt/hal/rootfs.cpio.gz", &d->initrd,
+                  error))
+        return NULL;
+
+    if (!env_bool(envp, "MANAGER_QEMU_ENABLE_SEV_SNP", FALSE, &snp, error) ||
+        !env_bool(envp, "MANAGER_QEMU_ENABLE_TDX", FALSE, &tdx, error) ||
+        !env_bool(envp, "MANAGER_QEMU_ENABLE_HOST_DATA", FALSE, &host_data, error))
+        return NULL;
+    if (snp && tdx) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "MANAGER_QEMU_ENABLE_SEV_SNP and MANAGER_QEMU_ENABLE_TDX cannot both be true");
+        return NULL;
+    }
+    d->platform = snp ? CV_PLATFORM_SEV_SNP : tdx ? CV_PLATFORM_TDX : CV_PLATFORM_VTPM;
+    if (!env_uint(envp, "MANAGER_QEMU_SEV_SNP_CBITPOS", 32, 63, 51, &d->sev_snp_cbitpos, error) ||
+        !env_uint(envp, "MANAGER_QEMU_SEV_SNP_REDUCED_PHYS_BITS", 0, 63, 1, &d->sev_snp_reduced_phys_bits,
+                  error) ||
+        !env_uint(envp, "MANAGER_QEMU_QUOTE_GENERATION_PORT", 0, 0xffffffffULL, 0, &d->qgs_port, error) ||
+        !env_uint(envp, "MANAGER_QEMU_GUEST_FWD_AGENT", 1, 65535, 7002, &d->agent_port, error))
+        return NULL;
+    if (host_data) {
+        v = env_get(envp, "MANAGER_QEMU_HOST_DATA");
+        d->sev_snp_host_data = v ? cv_base64_decode_strict(v, &cause) : NULL;
+        if (!v) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                        "MANAGER_QEMU_HOST_DATA: required when MANAGER_QEMU_ENABLE_HOST_DATA is true");
+            return NULL;
+        }
+        if (!d->sev_snp_host_data)
+            return field_error(error, cause, "MANAGER_QEMU_HOST_DATA"), NULL;
+        if (g_bytes_get_size(d->sev_snp_host_data) != 32) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_HOST_DATA: must be 32 bytes, not %zu",
+                        g_bytes_get_size(d->sev_snp_host_data));
+            return NULL;
+        }
+    }
+
+    v = env_get(envp, "MANAGER_QEMU_HOST_FWD_RANGE");
+    {
+        g_auto(GStrv) parts = g_strsplit(v ? v : "6100-6200", "-", -1);
+        guint64 lo = 0, hi = 0;
+        if (g_strv_length(parts) != 2 || !cv_parse_uint(parts[0], 1, 65535, &lo, NULL) ||
+            !cv_parse_uint(parts[1], 1, 65535, &hi, NULL) || lo > hi) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                        "MANAGER_QEMU_HOST_FWD_RANGE: '%s' is not a port range like 6100-6200", v);
+            return NULL;
+        }
+        d->host_port_min = lo;
+        d->host_port_max = hi;
+    }
+
+    v = env_get(envp, "MANAGER_AGENT_BIND_ADDRESS");
+    d->agent_bind_address = g_strdup(v ? v : "127.0.0.1");
+    {
+        g_autoptr(GInetAddress) a = g_inet_address_new_from_string(d->agent_bind_address);
+        if (!a) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_AGENT_BIND_ADDRESS: '%s' is not an IP address",
+                        d->agent_bind_address);
+            return NULL;
+        }
+    }
+    v = env_get(envp, "MANAGER_LIBVIRT_URI");
+    d->libvirt_uri = g_strdup(v ? v : "qemu:///system");
+    (void)n;
+    return g_steal_pointer(&d);
+}
+
+void
+cv_defaults_free(CvDefaults *d)
+{
+    if (!d)
+        return;
+    g_free(d->machine);
+    g_free(d->cpu);
+    g_free(d->domain_type);
+    g_free(d->ovmf_code);
+    g_free(d->ovmf_vars);
+    g_free(d->ovmf);
+    g_free(d->igvm);
+    g_free(d->kernel);
+    g_free(d->initrd);
+    g_clear_pointer(&d->sev_snp_host_data, g_bytes_unref);
+    g_free(d->agent_bind_address);
+    g_free(d->libvirt_uri);
+    g_free(d);
+}
+
+/* ---- the spec ---- */
+
+void
+cv_cvm_spec_free(CvCvmSpec *s)
+{
+    if (!s)
+        return;
+    g_free(s->name);
+    g_free(s->machine);
+    g_free(s->cpu);
+    g_free(s->domain_type);
+    g_free(s->kernel);
+    g_free(s->initrd);
+    g_free(s->cmdline);
+    g_free(s->ovmf);
+    g_free(s->ovmf_vars);
+    g_free(s->igvm);
+    g_free(s->agent_bind_address);
+    g_clear_pointer(&s->computation, json_node_unref);
+    g_clear_pointer(&s->sev_snp.host_data, g_bytes_unref);
+    g_free(s->sev_snp.id_block);
+    g_free(s->sev_snp.id_auth);
+    g_clear_pointer(&s->tdx.mr_config_id, g_bytes_unref);
+    g_clear_pointer(&s->tdx.mr_owner, g_bytes_unref);
+    g_clear_pointer(&s->tdx.mr_owner_config, g_bytes_unref);
+    g_free(s->tdx.quote_generation_service);
+    g_free(s);
+}
+
+typedef enum { F_STRING, F_INT, F_BOOL, F_OBJECT } FieldType;
+
+/* Checks that every member of obj is one of `known`, so a typo is an error and not a silent default. */
+static gboolean
+check_known_members(JsonObject *obj, const char *prefix, const char *const *known, GError **error)
+{
+    g_autoptr(GList) members = json_object_get_members(obj);
+
+    for (GList *l = members; l; l = l->next) {
+        if (!g_strv_contains(known, l->data)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s%s: unknown field", prefix, (char *)l->data);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* Returns the member's node when present and of the right type; NULL and no error when absent. */
+static JsonNode *
+member(JsonObject *obj, const char *prefix, const char *name, FieldType type, GError **error)
+{
+    JsonNode *n = json_object_get_member(obj, name);
+    gboolean ok;
+
+    if (!n)
+        return NULL;
+    switch (type) {
+    case F_STRING: ok = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING; break;
+    case F_INT: ok = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64; break;
+    case F_BOOL: ok = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_BOOLEAN; break;
+    case F_OBJECT: ok = JSON_NODE_HOLDS_OBJECT(n); break;
+    default: ok = FALSE;
+    }
+    if (!ok) {
+        static const char *const type_names[] = { "a string", "an integer", "true or false", "an object" };
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s%s: must be %s", prefix, name, type_names[type]);
+    }
+    return ok ? n : NULL;
+}
+
+#define MEMBER_OR_FAIL(var, obj, prefix, name, type) \
+    JsonNode *var = member(obj, prefix, name, type, error); \
+    if (!var && *error) return FALSE
+
+static gboolean
+get_uint(JsonObject *obj, const char *prefix, const char *name, gint64 min, gint64 max, guint *out,
+         GError **error)
+{
+    JsonNode *n = member(obj, prefix, name, F_INT, error);
+    gint64 v;
+
+    if (!n)
+        return error == NULL || *error == NULL;
+    v = json_node_get_int(n);
+    if (v < min || v > max) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s%s: %" G_GINT64_FORMAT " is not between %" G_GINT64_FORMAT
+                    " and %" G_GINT64_FORMAT, prefix, name, v, min, max);
+        return FALSE;
+    }
+    *out = (guint)v;
+    return TRUE;
+}
+
+static gboolean
+get_path(JsonObject *obj, const char *prefix, const char *name, char **out, GError **error)
+{
+    JsonNode *n = member(obj, prefix, name, F_STRING, error);
+    g_autofree char *field = g_strconcat(prefix, name, NULL);
+
+    if (!n)
+        return *error == NULL;
+    if (!check_abs_path(field, json_node_get_string(n), error))
+        return FALSE;
+    g_free(*out);
+    *out = g_strdup(json_node_get_string(n));
+    return TRUE;
+}
+
+static gboolean
+get_base64(JsonObject *obj, const char *prefix, const char *name, gsize want, GBytes **out, GError **error)
+{
+    JsonNode *n = member(obj, prefix, name, F_STRING, error);
+    g_autoptr(GBytes) b = NULL;
+    GError *cause = NULL;
+    g_autofree char *field = g_strconcat(prefix, name, NULL);
+
+    if (!n)
+        return *error == NULL;
+    b = cv_base64_decode_strict(json_node_get_string(n), &cause);
+    if (!b)
+        return field_error(error, cause, field);
+    if (want && g_bytes_get_size(b) != want) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: must be %zu bytes, not %zu", field, want,
+                    g_bytes_get_size(b));
+        return FALSE;
+    }
+    g_clear_pointer(out, g_bytes_unref);
+    *out = g_steal_pointer(&b);
+    return TRUE;
+}
+
+static gboolean
+get_hex_policy(JsonObject *obj, const char *prefix, const char *name, guint64 *out, GError **error)
+{
+    JsonNode *n = member(obj, prefix, name, F_STRING, error);
+    GError *cause = NULL;
+    g_autofree char *field = g_strconcat(prefix, name, NULL);
+
+    if (!n)
+        return *error == NULL;
+    if (!g_str_has_prefix(json_node_get_string(n), "0x")) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' is not a hexadecimal number like 0x30000",
+                    field, json_node_get_string(n));
+        return FALSE;
+    }
+    if (!cv_parse_hex_or_uint(json_node_get_string(n), out, &cause))
+        return field_error(error, cause, field);
+    return TRUE;
+}
+
+static gboolean
+parse_sev_snp(JsonObject *o, CvCvmSpec *s, GError **error)
+{
+    static const char *const known[] = { "cbitpos", "reduced_phys_bits", "policy", "host_data", "id_block",
+                                         "id_auth", "author_key", "vcek", NULL };
+    const char *p = "sev_snp.";
+    JsonNode *n;
+    g_autoptr(GBytes) id_block = NULL;
+    g_autoptr(GBytes) id_auth = NULL;
+
+    if (!check_known_members(o, p, known, error) ||
+        !get_uint(o, p, "cbitpos", 32, 63, &s->sev_snp.cbitpos, error) ||
+        !get_uint(o, p, "reduced_phys_bits", 0, 63, &s->sev_snp.reduced_phys_bits, error) ||
+        !get_hex_policy(o, p, "policy", &s->sev_snp.policy, error) ||
+        !get_base64(o, p, "host_data", 32, &s->sev_snp.host_data, error) ||
+        !get_base64(o, p, "id_block", 96, &id_block, error) ||
+        !get_base64(o, p, "id_auth", 4096, &id_auth, error))
+        return FALSE;
+    /* SNP ABI: bit 17 of the guest policy is reserved and must be one; bits 25-63 are reserved zero. */
+    if (!(s->sev_snp.policy & (1ULL << 17)) || (s->sev_snp.policy >> 25)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "sev_snp.policy: 0x%" G_GINT64_MODIFIER "x is not a valid SNP guest policy "
+                    "(bit 17 must be set, bits 25-63 clear)", s->sev_snp.policy);
+        return FALSE;
+    }
+    if (id_block)
+        s->sev_snp.id_block = g_strdup(json_object_get_string_member(o, "id_block"));
+    if (id_auth)
+        s->sev_snp.id_auth = g_strdup(json_object_get_string_member(o, "id_auth"));
+    if ((s->sev_snp.id_block != NULL) != (s->sev_snp.id_auth != NULL)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "sev_snp.id_auth: id_block and id_auth go together");
+        return FALSE;
+    }
+    if ((n = member(o, p, "author_key", F_BOOL, error)))
+        s->sev_snp.author_key = json_node_get_boolean(n);
+    else if (*error)
+        return FALSE;
+    if ((n = member(o, p, "vcek", F_BOOL, error)))
+        s->sev_snp.vcek_disabled = !json_node_get_boolean(n);
+    else if (*error)
+        return FALSE;
+    return TRUE;
+}
+
+static gboolean
+parse_tdx(JsonObject *o, CvCvmSpec *s, GError **error)
+{
+    static const char *const known[] = { "policy", "mr_config_id", "mr_owner", "mr_owner_config",
+                                         "quote_generation_service", NULL };
+    const char *p = "tdx.";
+
+    if (!check_known_members(o, p, known, error) ||
+        !get_hex_policy(o, p, "policy", &s->tdx.policy, error) ||
+        !get_base64(o, p, "mr_config_id", 48, &s->tdx.mr_config_id, error) ||
+        !get_base64(o, p, "mr_owner", 48, &s->tdx.mr_owner, error) ||
+        !get_base64(o, p, "mr_owner_config", 48, &s->tdx.mr_owner_config, error) ||
+        !get_path(o, p, "quote_generation_service", &s->tdx.quote_generation_service, error))
+        return FALSE;
+    /* TD attributes: bit 0 is DEBUG, bit 28 SEPT_VE_DISABLE, bit 30 PKS, bit 63 PERFMON; the rest are reserved. */
+    if (s->tdx.policy & ~((1ULL << 0) | (1ULL << 28) | (1ULL << 30) | (1ULL << 63))) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "tdx.policy: 0x%" G_GINT64_MODIFIER "x sets reserved TD attribute bits", s->tdx.policy);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+check_cmdline(const char *cmdline, GError **error)
+{
+    if (strlen(cmdline) > MAX_CMDLINE || !g_utf8_validate(cmdline, -1, NULL)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "cmdline: longer than %d bytes or not UTF-8", MAX_CMDLINE);
+        return FALSE;
+    }
+    for (const char *c = cmdline; *c; c++) {
+        if ((guchar)*c < 0x20 || *c == 0x7f) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "cmdline: control characters are not allowed");
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+{
+    static const char *const known[] = { "name", "platform", "vcpus", "memory", "kernel", "initrd", "cmdline",
+                                         "ovmf", "igvm", "agent_port", "host_port", "ttl", "debug",
+                                         "computation", "sev_snp", "tdx", NULL };
+    GError *cause = NULL;
+
+    if (!check_known_members(o, "", known, error))
+        return FALSE;
+
+    MEMBER_OR_FAIL(name, o, "", "name", F_STRING);
+    if (!name) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "name: required");
+        return FALSE;
+    }
+    if (!cv_cvm_name_valid(json_node_get_string(name), error))
+        return FALSE;
+    s->name = g_strdup(json_node_get_string(name));
+
+    MEMBER_OR_FAIL(platform, o, "", "platform", F_STRING);
+    s->platform = d->platform;
+    if (platform && !cv_platform_parse(json_node_get_string(platform), &s->platform)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "platform: '%s' is not vtpm, sev-snp or tdx",
+                    json_node_get_string(platform));
+        return FALSE;
+    }
+
+    s->vcpus = d->vcpus;
+    if (!get_uint(o, "", "vcpus", 1, MAX_VCPUS, &s->vcpus, error))
+        return FALSE;
+    s->maxcpus = MAX(d->maxcpus, s->vcpus);
+
+    MEMBER_OR_FAIL(memory, o, "", "memory", F_STRING);
+    s->memory_bytes = d->memory_bytes;
+    if (memory && !cv_parse_size(json_node_get_string(memory), &s->memory_bytes, &cause))
+        return field_error(error, cause, "memory");
+    if (s->memory_bytes < MIN_MEMORY || s->memory_bytes % (1 << 20)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "memory: must be a whole number of MiB, at least 64M");
+        return FALSE;
+    }
+    s->max_memory_bytes = d->max_memory_bytes > s->memory_bytes ? d->max_memory_bytes : 0;
+    s->memory_slots = s->max_memory_bytes ? d->memory_slots : 0;
+    if (!s->memory_slots)
+        s->max_memory_bytes = 0;
+
+    s->machine = g_strdup(d->machine);
+    s->domain_type = g_strdup(d->domain_type);
+    s->cpu = g_strdup(d->cpu);
+    s->kernel = g_strdup(d->kernel);
+    s->initrd = g_strdup(d->initrd);
+    s->igvm = g_strdup(d->igvm);
+    s->ovmf_vars = g_strdup(d->ovmf_vars);
+    s->ovmf = g_strdup(s->platform == CV_PLATFORM_VTPM ? d->ovmf_code : d->ovmf);
+    if (!get_path(o, "", "kernel", &s->kernel, error) || !get_path(o, "", "initrd", &s->initrd, error) ||
+        !get_path(o, "", "ovmf", &s->ovmf, error) || !get_path(o, "", "igvm", &s->igvm, error))
+        return FALSE;
+
+    MEMBER_OR_FAIL(cmdline, o, "", "cmdline", F_STRING);
+    s->cmdline = g_strdup(cmdline ? json_node_get_string(cmdline) : "console=null quiet");
+    if (!check_cmdline(s->cmdline, error))
+        return FALSE;
+
+    s->agent_port = d->agent_port;
+    if (!get_uint(o, "", "agent_port", 1, 65535, &s->agent_port, error) ||
+        !get_uint(o, "", "host_port", 1, 65535, &s->host_port, error))
+        return FALSE;
+    s->agent_bind_address = g_strdup(d->agent_bind_address);
+
+    MEMBER_OR_FAIL(ttl, o, "", "ttl", F_STRING);
+    if (ttl && !cv_parse_duration(json_node_get_string(ttl), &s->ttl_seconds, &cause))
+        return field_error(error, cause, "ttl");
+
+    MEMBER_OR_FAIL(debug, o, "", "debug", F_BOOL);
+    s->debug = debug ? json_node_get_boolean(debug) : FALSE;
+
+    MEMBER_OR_FAIL(computation, o, "", "computation", F_OBJECT);
+    if (computation)
+        s->computation = json_node_copy(computation);
+
+    s->sev_snp.cbitpos = d->sev_snp_cbitpos;
+    s->sev_snp.reduced_phys_bits = d->sev_snp_reduced_phys_bits;
+    s->sev_snp.policy = 0x30000;
+    if (d->sev_snp_host_data)
+        s->sev_snp.host_data = g_bytes_ref(d->sev_snp_host_data);
+    s->tdx.policy = 0x10000000;
+    s->tdx.qgs_vsock_port = d->qgs_port;
+
+    MEMBER_OR_FAIL(snp, o, "", "sev_snp", F_OBJECT);
+    MEMBER_OR_FAIL(tdx, o, "", "tdx", F_OBJECT);
+    if (snp && s->platform != CV_PLATFORM_SEV_SNP) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "sev_snp: only for platform sev-snp");
+        return FALSE;
+    }
+    if (tdx && s->platform != CV_PLATFORM_TDX) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "tdx: only for platform tdx");
+        return FALSE;
+    }
+    if (snp && !parse_sev_snp(json_node_get_object(snp), s, error))
+        return FALSE;
+    if (tdx && !parse_tdx(json_node_get_object(tdx), s, error))
+        return FALSE;
+    if (s->platform == CV_PLATFORM_SEV_SNP && s->max_memory_bytes) {
+        /* guest memory of an SNP guest is encrypted at launch and cannot be hot-plugged */
+        s->max_memory_bytes = 0;
+        s->memory_slots = 0;
+    }
+    if (s->platform == CV_PLATFORM_SEV_SNP && !s->cpu)
+        s->cpu = g_strdup("EPYC-v4");
+    return TRUE;
+}
+
+CvCvmSpec *
+cv_cvm_spec_from_json(JsonNode *root, const CvDefaults *defaults, GError **error)
+{
+    g_autoptr(CvCvmSpec) s = g_new0(CvCvmSpec, 1);
+    GError *local = NULL;
+
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "spec: must be a JSON object");
+        return NULL;
+    }
+    if (!parse_spec(json_node_get_object(root), s, defaults, &local)) {
+        if (!local)
+            local = g_error_new(CV_ERROR, CV_ERROR_INTERNAL, "spec: rejected without a reason");
+        g_propagate_error(error, local);
+        return NULL;
+    }
+    return g_steal_pointer(&s);
+}
+
+CvCvmSpec *
+cv_cvm_spec_from_data(const char *json, gssize len, const CvDefaults *defaults, GError **error)
+{
+    g_autoptr(JsonNode) root = cv_json_parse(json, len, error);
+
+    return root ? cv_cvm_spec_from_json(root, defaults, error) : NULL;
+}
+
+static void
+add_b64(JsonBuilder *b, const char *name, GBytes *bytes)
+{
+    if (!bytes)
+        return;
+    g_autofree char *t = g_base64_encode(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, t);
+}
+
+static void
+add_str(JsonBuilder *b, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    json_builder_set_member_name(b, name);
+    json_builder_add_string_value(b, value);
+}
+
+static void
+add_int(JsonBuilder *b, const char *name, gint64 value)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, value);
+}
+
+JsonNode *
+cv_cvm_spec_to_json(const CvCvmSpec *s)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *mem = g_strdup_printf("%" G_GUINT64_FORMAT "M", s->memory_bytes >> 20);
+    g_autofree char *ttl = s->ttl_seconds ? g_strdup_printf("%" G_GUINT64_FORMAT "s", s->ttl_seconds) : NULL;
+    g_autofree char *pol = NULL;
+
+    json_builder_begin_object(b);
+    add_str(b, "name", s->name);
+    add_str(b, "platform", cv_platform_name(s->platform));
+    add_int(b, "vcpus", s->vcpus);
+    add_str(b, "memory", mem);
+    add_str(b, "kernel", s->kernel);
+    add_str(b, "initrd", s->initrd);
+    add_str(b, "cmdline", s->cmdline);
+    add_str(b, "ovmf", s->ovmf);
+    add_str(b, "igvm", s->igvm);
+    add_int(b, "agent_port", s->agent_port);
+    if (s->host_port)
+        add_int(b, "host_port", s->host_port);
+    add_str(b, "ttl", ttl);
+    json_builder_set_member_name(b, "debug");
+    json_builder_add_boolean_value(b, s->debug);
+    if (s->computation) {
+        json_builder_set_member_name(b, "computation");
+        json_builder_add_value(b, json_node_copy(s->computation));
+    }
+    if (s->platform == CV_PLATFORM_SEV_SNP) {
+        pol = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", s->sev_snp.policy);
+        json_builder_set_member_name(b, "sev_snp");
+        json_builder_begin_object(b);
+        add_int(b, "cbitpos", s->sev_snp.cbitpos);
+        add_int(b, "reduced_phys_bits", s->sev_snp.reduced_phys_bits);
+        add_str(b, "policy", pol);
+        add_b64(b, "host_data", s->sev_snp.host_data);
+        add_str(b, "id_block", s->sev_snp.id_block);
+        add_str(b, "id_auth", s->sev_snp.id_auth);
+        json_builder_set_member_name(b, "author_key");
+        json_builder_add_boolean_value(b, s->sev_snp.author_key);
+        json_builder_set_member_name(b, "vcek");
+        json_builder_add_boolean_value(b, !s->sev_snp.vcek_disabled);
+        json_builder_end_object(b);
+    } else if (s->platform == CV_PLATFORM_TDX) {
+        pol = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", s->tdx.policy);
+        json_builder_set_member_name(b, "tdx");
+        json_builder_begin_object(b);
+        add_str(b, "policy", pol);
+        add_b64(b, "mr_config_id", s->tdx.mr_config_id);
+        add_b64(b, "mr_owner", s->tdx.mr_owner);
+        add_b64(b, "mr_owner_config", s->tdx.mr_owner_config);
+        add_str(b, "quote_generation_service", s->tdx.quote_generation_service);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+static gboolean
+check_readable(const char *field, const char *path, GError **error)
+{
+    if (path && access(path, R_OK) != 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' does not exist or is not readable", field, path);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+cv_cvm_spec_check_files(const CvCvmSpec *s, GError **error)
+{
+    return check_readable("kernel", s->kernel, error) && check_readable("initrd", s->initrd, error) &&
+           (s->platform == CV_PLATFORM_SEV_SNP && s->igvm ? TRUE : check_readable("ovmf", s->ovmf, error)) &&
+           check_readable("igvm", s->igvm, error);
+}

@@ -81,7 +81,7 @@ typedef struct {
         char *id_block;      /* base64, passed through */
         char *id_auth;       /* base64, passed through */
         gboolean author_key;
-        char *vcek;          /* "vcek" | "vlek" preference, or NULL */
+        gboolean vcek_disabled; /* spec "vcek": false → the guest asks for VLEK-signed reports */
     } sev_snp;
     struct {
         guint64 policy;

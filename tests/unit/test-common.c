@@ -1,0 +1,129 @@
+#include <string.h>
+#include <sys/stat.h>
+#include <glib/gstdio.h>
+#include "cv-util.h"
+
+static void
+test_size(void)
+{
+    static const struct { const char *in; guint64 out; } good[] = {
+        { "2048M", 2048ULL << 20 }, { "4G", 4ULL << 30 }, { "512k", 512ULL << 10 }, { "1073741824", 1ULL << 30 },
+        { "2GiB", 2ULL << 30 },
+    };
+    static const char *const bad[] = { "12XB", "", "M", "-1G", "0", "0M", "1.5G", "99999999999999999999G",
+                                       "17179869184T", "4 G", "4G " };
+    for (gsize i = 0; i < G_N_ELEMENTS(good); i++) {
+        guint64 v = 0;
+        g_assert_true(cv_parse_size(good[i].in, &v, NULL));
+        g_assert_cmpuint(v, ==, good[i].out);
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        guint64 v = 42;
+        g_autoptr(GError) e = NULL;
+        g_assert_false(cv_parse_size(bad[i], &v, &e));
+        g_assert_error(e, CV_ERROR, CV_ERROR_INVALID);
+        g_assert_cmpuint(v, ==, 42); /* output untouched on failure */
+    }
+}
+
+static void
+test_duration(void)
+{
+    guint64 v = 0;
+    g_assert_true(cv_parse_duration("90s", &v, NULL));
+    g_assert_cmpuint(v, ==, 90);
+    g_assert_true(cv_parse_duration("1h", &v, NULL));
+    g_assert_cmpuint(v, ==, 3600);
+    g_assert_true(cv_parse_duration("2d", &v, NULL));
+    g_assert_cmpuint(v, ==, 172800);
+    g_assert_false(cv_parse_duration("1y", &v, NULL));
+    g_assert_false(cv_parse_duration("0s", &v, NULL));
+    g_assert_false(cv_parse_duration("h", &v, NULL));
+    g_assert_false(cv_parse_duration("99999999999h", &v, NULL));
+}
+
+static void
+test_hex_base64(void)
+{
+    g_autoptr(GBytes) b = cv_hex_decode("00ff10", NULL);
+    g_autofree char *h = NULL;
+    g_autoptr(GBytes) d = NULL;
+    guint64 v = 0;
+
+    g_assert_cmpuint(g_bytes_get_size(b), ==, 3);
+    h = cv_hex_encode(g_bytes_get_data(b, NULL), 3);
+    g_assert_cmpstr(h, ==, "00ff10");
+    g_assert_null(cv_hex_decode("abc", NULL));
+    g_assert_null(cv_hex_decode("zz", NULL));
+    d = cv_base64_decode_strict("aGVsbG8=", NULL);
+    g_assert_cmpmem(g_bytes_get_data(d, NULL), g_bytes_get_size(d), "hello", 5);
+    g_assert_null(cv_base64_decode_strict("aGVsbG8", NULL));
+    g_assert_null(cv_base64_decode_strict("aGV sbG8=", NULL));
+    g_assert_null(cv_base64_decode_strict("a=GVsbG8", NULL));
+    g_assert_true(cv_parse_hex_or_uint("0x30000", &v, NULL));
+    g_assert_cmpuint(v, ==, 0x30000);
+    g_assert_false(cv_parse_hex_or_uint("0xzz", &v, NULL));
+    g_assert_false(cv_parse_hex_or_uint("zz", &v, NULL));
+}
+
+static void
+test_digest(void)
+{
+    g_autofree char *sha256 = cv_digest_hex("SHA256", "abc", 3, NULL);
+    g_autofree char *sha3 = cv_digest_hex("SHA3-256", "abc", 3, NULL);
+    g_autofree char *dir = g_dir_make_tmp("cvtest-XXXXXX", NULL);
+    g_autofree char *f = g_build_filename(dir, "f", NULL);
+    g_autofree char *fsha3 = NULL;
+
+    /* FIPS 180-2 / FIPS 202 test vectors for "abc" */
+    g_assert_cmpstr(sha256, ==, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    g_assert_cmpstr(sha3, ==, "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
+    g_assert_true(g_file_set_contents(f, "abc", 3, NULL));
+    fsha3 = cv_file_digest_hex("SHA3-256", f, NULL);
+    g_assert_cmpstr(fsha3, ==, sha3);
+    g_assert_null(cv_file_digest_hex("SHA3-256", "/nonexistent/x", NULL));
+    g_unlink(f);
+    g_rmdir(dir);
+}
+
+static void
+test_write_file_mode(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("cvtest-XXXXXX", NULL);
+    g_autofree char *f = g_build_filename(dir, "key.pem", NULL);
+    g_autoptr(GBytes) back = NULL;
+    struct stat st;
+
+    g_assert_true(cv_write_file(f, "secret", 6, 0600, NULL));
+    g_assert_cmpint(stat(f, &st), ==, 0);
+    g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+    back = cv_read_file(f, 16, NULL);
+    g_assert_cmpmem(g_bytes_get_data(back, NULL), g_bytes_get_size(back), "secret", 6);
+    g_assert_null(cv_read_file(f, 3, NULL));
+    g_unlink(f);
+    g_rmdir(dir);
+}
+
+static void
+test_error_mapping(void)
+{
+    g_autoptr(GError) e = g_error_new(CV_ERROR, CV_ERROR_TOO_LARGE, "x");
+    g_autoptr(GError) other = g_error_new(G_IO_ERROR, G_IO_ERROR_FAILED, "x");
+
+    g_assert_cmpuint(cv_error_http_status(e), ==, 413);
+    g_assert_cmpuint(cv_error_http_status(other), ==, 500);
+    g_assert_cmpint(cv_error_exit_code(e), !=, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/common/size", test_size);
+    g_test_add_func("/common/duration", test_duration);
+    g_test_add_func("/common/hex-base64", test_hex_base64);
+    g_test_add_func("/common/digest", test_digest);
+    g_test_add_func("/common/write-file-mode", test_write_file_mode);
+    g_test_add_func("/common/error-mapping", test_error_mapping);
+    return g_test_run();
+}
