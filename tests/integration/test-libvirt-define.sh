@@ -1,0 +1,27 @@
+#!/bin/bash
+# libvirt 9.0 itself accepts every golden domain rendered for it (the libvirt-9 forms); the new forms
+# (launchSecurity sev-snp/tdx, passt) are checked against libvirt's schema by the golden suite instead.
+set -uo pipefail
+data=$1
+uri=qemu:///system
+n=0
+for f in "$data"/*.xml; do
+    grep -q -e '<launchSecurity' -e "type=\"passt\"" "$f" && continue
+    name="covirt-test-def-$$-$n"
+    sed "s|<name>[^<]*</name>|<name>$name</name>|" "$f" >"/tmp/$name.xml"
+    if ! out=$(virsh -c $uri define "/tmp/$name.xml" 2>&1); then
+        echo "FAIL: libvirt refused $(basename "$f"): $out"; rm -f "/tmp/$name.xml"; exit 1
+    fi
+    # what libvirt stored keeps what we asked for
+    xml=$(virsh -c $uri dumpxml --inactive "$name")
+    for want in '<tpm model=.tpm-crb.' "name='org.covirt.agent.0'" '<on_reboot>destroy'; do
+        if grep -q '<tpm ' "$f" || [ "$want" != '<tpm model=.tpm-crb.' ]; then
+            echo "$xml" | grep -q "$want" || { echo "FAIL: $(basename "$f"): stored domain lacks $want"; virsh -c $uri undefine "$name" --nvram >/dev/null; exit 1; }
+        fi
+    done
+    virsh -c $uri undefine "$name" --nvram >/dev/null
+    rm -f "/tmp/$name.xml"
+    n=$((n + 1))
+done
+[ $n -ge 8 ] || { echo "FAIL: only $n domains checked"; exit 1; }
+echo "libvirt accepted $n rendered domains"
