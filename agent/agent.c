@@ -1,0 +1,516 @@
+#define _XOPEN_SOURCE 700
+#include "agent.h"
+#include "agent-archive.h"
+#include "cv-error.h"
+#include "cv-util.h"
+#include "tls.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (remove(path) < 0 && errno != ENOENT)
+        g_warning("cannot remove %s: %s", path, g_strerror(errno));
+    return 0;
+}
+
+static void
+rm_rf(const char *path)
+{
+    if (g_file_test(path, G_FILE_TEST_EXISTS) || g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *
+cv_agent_path(CvAgent *agent, const char *first, ...)
+{
+    va_list ap;
+    GPtrArray *parts = g_ptr_array_new();
+    const char *p;
+    char *out;
+
+    g_ptr_array_add(parts, agent->opts.work_dir);
+    va_start(ap, first);
+    for (p = first; p; p = va_arg(ap, const char *))
+        g_ptr_array_add(parts, (gpointer)p);
+    va_end(ap);
+    g_ptr_array_add(parts, NULL);
+    out = g_build_filenamev((char **)parts->pdata);
+    g_ptr_array_free(parts, TRUE);
+    return out;
+}
+
+static gint64
+now_ms(void)
+{
+    return g_get_real_time() / 1000;
+}
+
+static void
+remember(CvAgent *agent, const char *kind, const char *from, const char *to, const char *message)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *ts = cv_time_format(g_get_real_time() / G_USEC_PER_SEC);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "time");
+    json_builder_add_string_value(b, ts);
+    json_builder_set_member_name(b, "kind");
+    json_builder_add_string_value(b, kind);
+    if (from) {
+        json_builder_set_member_name(b, "from");
+        json_builder_add_string_value(b, from);
+    }
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, to);
+    if (message) {
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, message);
+    }
+    json_builder_end_object(b);
+    g_queue_push_tail(&agent->events, json_builder_get_root(b));
+    while (g_queue_get_length(&agent->events) > CV_AGENT_EVENTS_MAX)
+        json_node_unref(g_queue_pop_head(&agent->events));
+}
+
+void
+cv_agent_set_state(CvAgent *agent, CvAgentState to, const char *why)
+{
+    CvAgentState from = agent->state;
+    g_autofree char *msg = NULL;
+
+    if (from == to)
+        return;
+    if (!cv_agent_state_can_go(from, to))
+        g_warning("unexpected transition %s → %s", cv_agent_state_name(from), cv_agent_state_name(to));
+    agent->state = to;
+    /* the event's message carries "from" so the manager can show both ends */
+    msg = g_strdup_printf("%s -> %s%s%s", cv_agent_state_name(from), cv_agent_state_name(to), why ? ": " : "",
+                          why ? why : "");
+    g_info("state %s", msg);
+    remember(agent, "state", cv_agent_state_name(from), cv_agent_state_name(to), why);
+    cv_agent_control_send(agent->control, cv_agent_frame_event(now_ms(), "state", cv_agent_state_name(to), msg));
+    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_name(to)));
+}
+
+void
+cv_agent_event(CvAgent *agent, const char *kind, const char *message)
+{
+    g_info("%s: %s", kind, message);
+    remember(agent, kind, NULL, cv_agent_state_name(agent->state), message);
+    cv_agent_control_send(agent->control,
+                          cv_agent_frame_event(now_ms(), kind, cv_agent_state_name(agent->state), message));
+}
+
+void
+cv_agent_log(CvAgent *agent, const char *source, const char *level, const char *line)
+{
+    g_debug("%s: %s", source, line);
+    cv_agent_control_send(agent->control, cv_agent_frame_log(now_ms(), source, level, line));
+}
+
+static void
+fail_computation(CvAgent *agent, const char *message)
+{
+    g_free(agent->last_error);
+    agent->last_error = g_strdup(message);
+    cv_agent_set_state(agent, CV_AGENT_STATE_FAILED, message);
+}
+
+static gboolean
+make_dirs(CvAgent *agent, GError **error)
+{
+    static const char *const dirs[] = { "algo", "algo/wheels", "datasets", "results", "tmp" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+        g_autofree char *p = cv_agent_path(agent, dirs[i], NULL);
+        if (g_mkdir_with_parents(p, 0700) < 0) {
+            g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", p, g_strerror(errno));
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static void
+wipe(CvAgent *agent)
+{
+    static const char *const names[] = { "algo", "datasets", "results", "tmp", "result.zip" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autofree char *p = cv_agent_path(agent, names[i], NULL);
+        rm_rf(p);
+    }
+}
+
+static void
+reset(CvAgent *agent)
+{
+    if (agent->runner) {
+        cv_agent_runner_cancel(agent->runner);
+        agent->runner = NULL;
+    }
+    wipe(agent);
+    g_clear_pointer(&agent->manifest, cv_agent_manifest_free);
+    g_clear_pointer(&agent->consumer_served, g_free);
+    g_clear_pointer(&agent->last_error, g_free);
+    g_hash_table_remove_all(agent->datasets_received);
+    agent->algo_received = FALSE;
+    agent->requirements_received = FALSE;
+    agent->generation++;
+}
+
+gboolean
+cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **error)
+{
+    g_autoptr(CvAgentManifest) m = NULL;
+
+    if (agent->manifest && agent->state != CV_AGENT_STATE_IDLE &&
+        agent->state != CV_AGENT_STATE_RECEIVING_MANIFEST) {
+        g_autoptr(GBytes) sha = cv_digest("SHA256", json, len, NULL);
+        /* the manager sends the manifest again after each hello; that is not a new computation */
+        if (sha && memcmp(g_bytes_get_data(sha, NULL), agent->manifest->sha256, 32) == 0)
+            return TRUE;
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT,
+                    "a computation is in progress (state %s); stop it before sending another manifest",
+                    cv_agent_state_name(agent->state));
+        return FALSE;
+    }
+    m = cv_agent_manifest_parse(json, len, error);
+    if (!m)
+        return FALSE;
+    if (agent->state == CV_AGENT_STATE_IDLE)
+        cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
+    wipe(agent);
+    if (!make_dirs(agent, error))
+        return FALSE;
+    agent->manifest = g_steal_pointer(&m);
+    agent->consumer_served = g_new0(gboolean, agent->manifest->consumer_keys->len);
+    {
+        g_autofree char *msg = g_strdup_printf("manifest '%s' (%s) accepted: %s algorithm, %u dataset(s), "
+                                               "%u result consumer(s), SHA3-256 %s",
+                                               agent->manifest->id, agent->manifest->name,
+                                               cv_agent_algo_type_name(agent->manifest->algo_type),
+                                               agent->manifest->datasets->len,
+                                               agent->manifest->consumer_keys->len,
+                                               agent->manifest->sha3_256_hex);
+        cv_agent_event(agent, "manifest", msg);
+    }
+    cv_agent_attestation_manifest(agent);
+    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_ALGORITHM, NULL);
+    return TRUE;
+}
+
+void
+cv_agent_stop(CvAgent *agent, const char *reason)
+{
+    cv_agent_event(agent, "stop", reason && *reason ? reason : "stop requested");
+    reset(agent);
+    cv_agent_set_state(agent, CV_AGENT_STATE_IDLE, reason);
+    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
+}
+
+static void
+on_run_line(const char *source, const char *line, gpointer data)
+{
+    CvAgent *agent = data;
+
+    cv_agent_log(agent, source, strcmp(source, "algorithm-stderr") == 0 ? "warn" : "info", line);
+}
+
+static void
+on_run_done(gboolean ok, int exit_code, const char *message, gpointer data)
+{
+    CvAgent *agent = data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *results = cv_agent_path(agent, "results", NULL);
+    g_autofree char *zip = cv_agent_path(agent, "result.zip", NULL);
+
+    cv_agent_runner_cancel(agent->runner);  /* drops our reference; the run is over */
+    agent->runner = NULL;
+    if (ok && !cv_agent_archive_zip_dir(results, zip, &error)) {
+        ok = FALSE;
+        message = error->message;
+    }
+    cv_agent_control_send(agent->control, cv_agent_frame_run_result(ok, exit_code, message));
+    if (!ok) {
+        g_unlink(zip);
+        fail_computation(agent, message);
+        return;
+    }
+    cv_agent_event(agent, "run", message);
+    cv_agent_set_state(agent, CV_AGENT_STATE_CONSUMING_RESULTS, NULL);
+}
+
+static void
+start_run(CvAgent *agent)
+{
+    g_autoptr(GError) error = NULL;
+
+    cv_agent_set_state(agent, CV_AGENT_STATE_RUNNING, NULL);
+    agent->runner = cv_agent_runner_start(agent->manifest, agent->opts.work_dir, on_run_line, on_run_done,
+                                          agent, &error);
+    if (!agent->runner) {
+        cv_agent_control_send(agent->control, cv_agent_frame_run_result(FALSE, -1, error->message));
+        fail_computation(agent, error->message);
+    }
+}
+
+void
+cv_agent_algorithm_received(CvAgent *agent)
+{
+    agent->algo_received = TRUE;
+    cv_agent_event(agent, "upload", "algorithm received");
+    if (agent->manifest->datasets->len == 0) {
+        start_run(agent);
+        return;
+    }
+    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_DATA, NULL);
+}
+
+static char *
+strip_compression_suffix(const char *name)
+{
+    static const char *const suffixes[] = { ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar", ".zip",
+                                            ".gz", ".xz", ".bz2", ".zst" };
+
+    for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++)
+        if (g_str_has_suffix(name, suffixes[i]) && strlen(name) > strlen(suffixes[i]))
+            return g_strndup(name, strlen(name) - strlen(suffixes[i]));
+    return g_strdup(name);
+}
+
+gboolean
+cv_agent_dataset_received(CvAgent *agent, const char *filename, GError **error)
+{
+    const CvAgentDataset *d = cv_agent_manifest_find_dataset(agent->manifest, filename);
+    g_autofree char *msg = NULL;
+
+    if (d && d->decompress) {
+        g_autofree char *path = cv_agent_path(agent, "datasets", filename, NULL);
+        g_autofree char *dir = cv_agent_path(agent, "datasets", NULL);
+        g_autofree char *single = strip_compression_suffix(filename);
+        if (!cv_agent_archive_extract(path, dir, single, error)) {
+            g_unlink(path);
+            return FALSE;
+        }
+        g_unlink(path);
+    }
+    g_hash_table_add(agent->datasets_received, g_strdup(filename));
+    msg = g_strdup_printf("dataset %s received (%u of %u)%s", filename,
+                          g_hash_table_size(agent->datasets_received), agent->manifest->datasets->len,
+                          d && d->decompress ? ", decompressed" : "");
+    cv_agent_event(agent, "upload", msg);
+    if (g_hash_table_size(agent->datasets_received) == agent->manifest->datasets->len)
+        start_run(agent);
+    return TRUE;
+}
+
+void
+cv_agent_result_served(CvAgent *agent, guint consumer)
+{
+    g_autofree char *msg = g_strdup_printf("result sent to consumer %u", consumer);
+    gboolean all = TRUE;
+
+    agent->consumer_served[consumer] = TRUE;
+    cv_agent_event(agent, "result", msg);
+    for (guint i = 0; i < agent->manifest->consumer_keys->len; i++)
+        all &= agent->consumer_served[i];
+    if (all)
+        cv_agent_set_state(agent, CV_AGENT_STATE_COMPLETE, "every result consumer has the result");
+}
+
+JsonNode *
+cv_agent_state_json(CvAgent *agent)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *tls = cv_hex_encode(agent->tls_sha256, 32);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, cv_agent_state_name(agent->state));
+    json_builder_set_member_name(b, "agent_version");
+    json_builder_add_string_value(b, COVIRT_VERSION);
+    json_builder_set_member_name(b, "platform");
+    json_builder_add_string_value(b, agent->opts.platform);
+    json_builder_set_member_name(b, "tls_pubkey_sha256");
+    json_builder_add_string_value(b, tls);
+    if (agent->manifest) {
+        g_autofree char *sha256 = cv_hex_encode(agent->manifest->sha256, 32);
+        json_builder_set_member_name(b, "manifest");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "id");
+        json_builder_add_string_value(b, agent->manifest->id);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, agent->manifest->name);
+        json_builder_set_member_name(b, "sha3_256");
+        json_builder_add_string_value(b, agent->manifest->sha3_256_hex);
+        json_builder_set_member_name(b, "sha256");
+        json_builder_add_string_value(b, sha256);
+        json_builder_end_object(b);
+        json_builder_set_member_name(b, "algorithm_received");
+        json_builder_add_boolean_value(b, agent->algo_received);
+        json_builder_set_member_name(b, "datasets_pending");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < agent->manifest->datasets->len; i++) {
+            CvAgentDataset *d = g_ptr_array_index(agent->manifest->datasets, i);
+            if (!g_hash_table_contains(agent->datasets_received, d->filename))
+                json_builder_add_string_value(b, d->filename);
+        }
+        json_builder_end_array(b);
+    }
+    if (agent->last_error) {
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, agent->last_error);
+    }
+    json_builder_set_member_name(b, "events");
+    json_builder_begin_array(b);
+    for (GList *l = agent->events.head; l; l = l->next)
+        json_builder_add_value(b, json_node_copy(l->data));
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* ---- control channel ---- */
+
+static CvFrame *
+on_hello(gpointer data)
+{
+    CvAgent *agent = data;
+
+    return cv_agent_frame_hello(COVIRT_VERSION, agent->opts.platform, agent->tls_sha256, agent->opts.hal_version);
+}
+
+static void
+on_manifest(const char *json, gsize len, gpointer data)
+{
+    CvAgent *agent = data;
+    g_autoptr(GError) error = NULL;
+
+    if (!cv_agent_load_manifest(agent, json, len, &error)) {
+        g_warning("manifest refused: %s", error->message);
+        cv_agent_event(agent, "manifest-refused", error->message);
+    }
+}
+
+static void
+on_stop(const char *reason, gpointer data)
+{
+    cv_agent_stop(data, reason);
+}
+
+static void
+on_state_request(gpointer data)
+{
+    CvAgent *agent = data;
+
+    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_name(agent->state)));
+}
+
+static const CvAgentControlHandlers control_handlers = {
+    .hello = on_hello,
+    .manifest = on_manifest,
+    .stop = on_stop,
+    .state_request = on_state_request,
+};
+
+CvAgent *
+cv_agent_new(const CvAgentOptions *opts, GError **error)
+{
+    g_autoptr(CvAgent) agent = g_new0(CvAgent, 1);
+
+    agent->opts.work_dir = g_canonicalize_filename(opts->work_dir, NULL);
+    agent->opts.port = opts->port;
+    agent->opts.listen_address = g_strdup(opts->listen_address);
+    agent->opts.control_port = g_strdup(opts->control_port);
+    agent->opts.platform = g_strdup(opts->platform ? opts->platform : "none");
+    agent->opts.hal_version = g_strdup(opts->hal_version ? opts->hal_version : "");
+    agent->opts.manifest_file = g_strdup(opts->manifest_file);
+    agent->opts.port_file = g_strdup(opts->port_file);
+    agent->opts.tcti = g_strdup(opts->tcti);
+    agent->datasets_received = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    agent->uploads_active = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    agent->challenges = cv_agent_challenges_new();
+    g_queue_init(&agent->events);
+    if (g_mkdir_with_parents(agent->opts.work_dir, 0700) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", agent->opts.work_dir, g_strerror(errno));
+        return NULL;
+    }
+    wipe(agent);
+    agent->tls = cv_agent_tls_identity_new(agent->tls_sha256, error);
+    if (!agent->tls)
+        return NULL;
+    agent->control = cv_agent_control_new(agent->opts.control_port, &control_handlers, agent);
+    agent->state = CV_AGENT_STATE_IDLE;
+    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, "waiting for the manifest");
+    return g_steal_pointer(&agent);
+}
+
+gboolean
+cv_agent_listen(CvAgent *agent, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GSocketAddress) addr = NULL;
+    GSList *uris;
+
+    agent->server = soup_server_new("tls-certificate", agent->tls, "server-header", "covirt-agent", NULL);
+    cv_agent_api_register(agent);
+    if (agent->opts.listen_address) {
+        g_autoptr(GInetAddress) ia = g_inet_address_new_from_string(agent->opts.listen_address);
+        if (!ia) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not an IP address", agent->opts.listen_address);
+            return FALSE;
+        }
+        addr = g_inet_socket_address_new(ia, agent->opts.port);
+        if (!soup_server_listen(agent->server, addr, SOUP_SERVER_LISTEN_HTTPS, &local))
+            goto fail;
+    } else if (!soup_server_listen_all(agent->server, agent->opts.port, SOUP_SERVER_LISTEN_HTTPS, &local)) {
+        goto fail;
+    }
+    uris = soup_server_get_uris(agent->server);
+    agent->port = uris ? (guint)g_uri_get_port(uris->data) : agent->opts.port;
+    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+    return TRUE;
+ fail:
+    g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on port %u: %s", agent->opts.port, local->message);
+    return FALSE;
+}
+
+void
+cv_agent_free(CvAgent *agent)
+{
+    if (!agent)
+        return;
+    if (agent->runner)
+        cv_agent_runner_cancel(agent->runner);
+    if (agent->server)
+        soup_server_disconnect(agent->server);
+    g_clear_object(&agent->server);
+    cv_agent_control_free(agent->control);
+    cv_agent_attestation_free(agent);
+    g_clear_object(&agent->tls);
+    cv_agent_challenges_free(agent->challenges);
+    cv_agent_manifest_free(agent->manifest);
+    g_free(agent->consumer_served);
+    g_free(agent->last_error);
+    if (agent->datasets_received)
+        g_hash_table_unref(agent->datasets_received);
+    if (agent->uploads_active)
+        g_hash_table_unref(agent->uploads_active);
+    g_queue_clear_full(&agent->events, (GDestroyNotify)json_node_unref);
+    g_free(agent->opts.work_dir);
+    g_free(agent->opts.listen_address);
+    g_free(agent->opts.control_port);
+    g_free(agent->opts.platform);
+    g_free(agent->opts.hal_version);
+    g_free(agent->opts.manifest_file);
+    g_free(agent->opts.port_file);
+    g_free(agent->opts.tcti);
+    g_free(agent);
+}

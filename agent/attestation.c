@@ -1,0 +1,88 @@
+/* GET /v1/attestation?nonce=HEX: the evidence bundle from src/attest's collector.
+ * Built without the collector (COVIRT_AGENT_HAVE_COLLECTOR unset) it answers 501. */
+#include "agent.h"
+#include "cv-error.h"
+#include "cv-util.h"
+
+#include <string.h>
+
+#ifdef COVIRT_AGENT_HAVE_COLLECTOR
+#include "evidence.h"
+
+static CvAttestCollector *
+collector(CvAgent *agent, GError **error)
+{
+    if (strcmp(agent->opts.platform, "none") == 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "this agent runs without a platform (--platform none)");
+        return NULL;
+    }
+    if (!agent->collector)
+        agent->collector = cv_attest_collector_new(agent->opts.platform, agent->opts.tcti, NULL, error);
+    return agent->collector;
+}
+
+JsonNode *
+cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error)
+{
+    g_autoptr(GBytes) nonce = NULL;
+    CvAttestCollector *c;
+
+    *status = 500;
+    nonce = nonce_hex ? cv_hex_decode(nonce_hex, NULL) : NULL;
+    if (!nonce || g_bytes_get_size(nonce) < CV_ATTEST_NONCE_MIN || g_bytes_get_size(nonce) > CV_ATTEST_NONCE_MAX) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "nonce must be %d to %d bytes of hex", CV_ATTEST_NONCE_MIN,
+                    CV_ATTEST_NONCE_MAX);
+        *status = 400;
+        return NULL;
+    }
+    c = collector(agent, error);
+    if (!c) {
+        if (strcmp(agent->opts.platform, "none") == 0)
+            *status = 501;
+        return NULL;
+    }
+    return cv_attest_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
+                                       agent->tls_sha256, agent->manifest ? agent->manifest->sha256 : NULL, error);
+}
+
+void
+cv_agent_attestation_manifest(CvAgent *agent)
+{
+    g_autoptr(GError) error = NULL;
+    CvAttestCollector *c;
+
+    if (strcmp(agent->opts.platform, "none") == 0)
+        return;
+    c = collector(agent, &error);
+    if (!c || !cv_attest_collector_extend_manifest(c, agent->manifest->sha256, &error))
+        g_warning("the manifest could not be measured: %s", error->message);
+}
+
+void
+cv_agent_attestation_free(CvAgent *agent)
+{
+    g_clear_pointer(&agent->collector, cv_attest_collector_free);
+}
+
+#else
+
+JsonNode *
+cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error)
+{
+    /* TODO(attest): src/attest's collector is not built into this agent yet. */
+    *status = 501;
+    g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "attestation is not available in this agent build");
+    return NULL;
+}
+
+void
+cv_agent_attestation_manifest(CvAgent *agent)
+{
+}
+
+void
+cv_agent_attestation_free(CvAgent *agent)
+{
+}
+
+#endif

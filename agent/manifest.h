@@ -1,0 +1,51 @@
+/* The computation manifest (docs/manifest.md): Cocos's fields, parsed strictly.
+ * Every refusal names the field that was wrong, e.g. "datasets[1].hash: ...". */
+#pragma once
+#include <glib.h>
+#include <openssl/evp.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+    CV_AGENT_ALGO_BIN,
+    CV_AGENT_ALGO_PYTHON,
+    CV_AGENT_ALGO_WASM,
+    CV_AGENT_ALGO_DOCKER,
+} CvAgentAlgoType;
+
+typedef struct {
+    char *hash;           /* SHA3-256, 64 lowercase hex digits */
+    char *user_key_pem;
+    EVP_PKEY *user_key;
+    char *filename;
+    gboolean decompress;
+} CvAgentDataset;
+
+typedef struct {
+    char *id;
+    char *name;
+    char *description;
+    GPtrArray *datasets;  /* CvAgentDataset */
+    char *algo_hash;
+    char *algo_key_pem;
+    EVP_PKEY *algo_key;
+    CvAgentAlgoType algo_type;
+    GStrv algo_args;
+    GPtrArray *consumer_keys;  /* EVP_PKEY */
+    guint8 sha256[32];    /* of the manifest's bytes, for attestation */
+    char *sha3_256_hex;   /* of the manifest's bytes, as `covirt checksum` prints it */
+} CvAgentManifest;
+
+#define CV_AGENT_MANIFEST_MAX (1024 * 1024)
+
+CvAgentManifest *cv_agent_manifest_parse(const char *json, gsize len, GError **error);
+void cv_agent_manifest_free(CvAgentManifest *manifest);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgentManifest, cv_agent_manifest_free)
+
+const char *cv_agent_algo_type_name(CvAgentAlgoType type);
+/* A dataset's file name is one path component: no '/', no NUL, not "." or "..",
+ * not hidden, printable, at most 255 bytes. */
+gboolean cv_agent_filename_is_safe(const char *name);
+const CvAgentDataset *cv_agent_manifest_find_dataset(const CvAgentManifest *manifest, const char *filename);
+
+G_END_DECLS

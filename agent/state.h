@@ -1,0 +1,23 @@
+/* The computation's states, as Cocos's agent has them. */
+#pragma once
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+    CV_AGENT_STATE_IDLE,
+    CV_AGENT_STATE_RECEIVING_MANIFEST,
+    CV_AGENT_STATE_RECEIVING_ALGORITHM,
+    CV_AGENT_STATE_RECEIVING_DATA,
+    CV_AGENT_STATE_RUNNING,
+    CV_AGENT_STATE_CONSUMING_RESULTS,
+    CV_AGENT_STATE_COMPLETE,
+    CV_AGENT_STATE_FAILED,
+} CvAgentState;
+
+const char *cv_agent_state_name(CvAgentState state);
+/* The forward edges of the machine; any state may also go to Failed, and stop
+ * goes from any state to Idle. */
+gboolean cv_agent_state_can_go(CvAgentState from, CvAgentState to);
+
+G_END_DECLS
