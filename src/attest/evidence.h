@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 #define CV_ATTEST_NONCE_MAX 64
 #define CV_ATTEST_REPORT_DATA_SIZE 64
 /* PCRs a vtpm quote covers (SHA-256 bank): 0-9 measured boot, 16 the manifest. */
-#define CV_ATTEST_QUOTE_PCR_MASK ((1u << 10) - 1 | (1u << 16))
+#define CV_ATTEST_QUOTE_PCR_MASK (((1u << 10) - 1) | (1u << 16))
 #define CV_ATTEST_MANIFEST_PCR 16
 
 /* report_data = SHA-512(nonce ‖ tls_key_sha256 ‖ manifest_sha256), 64 bytes; manifest_sha256 NULL
@@ -42,12 +42,14 @@ CvAttestCollector *cv_attest_collector_new(const char *platform, const char *tct
 void cv_attest_collector_free(CvAttestCollector *collector);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAttestCollector, cv_attest_collector_free)
 
-/* Extends PCR 16 (vtpm) with the manifest's SHA-256; for tdx/sev-snp it records it only
- * (RTMR extension is not implemented yet: the call says so with an error for tdx). */
+/* Extends PCR 16 (vtpm) with the manifest's SHA-256, once (the same hash again is a no-op, another
+ * one CV_ERROR_CONFLICT). tdx (RTMR 3) and sev-snp are not implemented: CV_ERROR_UNAVAILABLE. */
 gboolean cv_attest_collector_extend_manifest(CvAttestCollector *collector, const guint8 manifest_sha256[32],
                                              GError **error);
 
-/* The evidence bundle (a JSON object, docs/evidence.md) for this nonce. manifest_sha256 may be NULL. */
+/* The evidence bundle (a JSON object, docs/evidence.md) for this nonce. manifest_sha256 may be NULL;
+ * when given (vtpm), PCR 16 is extended with it first if that has not happened yet. Not thread-safe:
+ * one call at a time per collector. */
 JsonNode *cv_attest_collector_collect(CvAttestCollector *collector, const guint8 *nonce, gsize nonce_len,
                                       const guint8 tls_key_sha256[32], const guint8 *manifest_sha256,
                                       GError **error);

@@ -1,0 +1,210 @@
+/* Evidence end to end on a real swtpm provisioned by swtpm_setup (EK certificate from a local CA):
+ * the collector makes a bundle, the verifier checks it; credential activation round trip. */
+#include <string.h>
+#include "evidence.h"
+#include "policy.h"
+#include "tpm-quote.h"
+#include "cv-util.h"
+#include "swtpm-fixture.h"
+
+static SwtpmFixture fx;
+static CvAttestCollector *collector;
+static const guint8 nonce[32] = "0123456789abcdef0123456789abcde";
+static const guint8 tls[32] = "TLS-KEY-SHA256-TLS-KEY-SHA256-x";
+static const guint8 manifest[32] = "MANIFEST-SHA256-MANIFEST-SHA256";
+
+static void
+assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
+{
+    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
+
+    if (!c || c->status != status) {
+        g_autofree char *text = cv_attest_verdict_to_text(v);
+        g_printerr("%s", text);
+    }
+    g_assert_nonnull(c);
+    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
+}
+
+static JsonNode *
+policy(const char *ca_dir)
+{
+    g_autofree char *json = g_strdup_printf("{\"platform\":\"vtpm\",\"ca_file\":[\"%s/ca/swtpm-localca-rootca-cert.pem\","
+                                            "\"%s/ca/issuercert.pem\"]}", ca_dir, ca_dir);
+    g_autoptr(GError) error = NULL;
+    JsonNode *p = cv_attest_policy_parse(json, -1, "vtpm", NULL, &error);
+
+    g_assert_no_error(error);
+    return p;
+}
+
+static void
+test_bundle(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) bundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
+    g_autoptr(JsonNode) pol = policy(fx.dir);
+    g_autoptr(CvAttestVerdict) v = NULL;
+    g_autofree char *tls_hex = NULL;
+
+    g_assert_no_error(error);
+    v = cv_attest_evidence_verify(bundle, pol, nonce, sizeof(nonce), manifest, 0, &error);
+    g_assert_no_error(error);
+    assert_status(v, "evidence.nonce", CV_ATTEST_PASS);
+    assert_status(v, "evidence.manifest", CV_ATTEST_PASS);
+    assert_status(v, "tpm.ek_chain", CV_ATTEST_PASS);
+    assert_status(v, "tpm.signature", CV_ATTEST_PASS);
+    assert_status(v, "tpm.ak", CV_ATTEST_PASS);
+    assert_status(v, "tpm.nonce", CV_ATTEST_PASS);
+    assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
+    assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
+    g_assert_true(cv_attest_verdict_passed(v));
+    tls_hex = cv_attest_evidence_tls_key_sha256(bundle, &error);
+    g_assert_cmpstr(tls_hex, ==, "544c532d4b45592d5348413235362d544c532d4b45592d5348413235362d7800");
+
+    /* a replayed bundle for another nonce */
+    {
+        guint8 other[32];
+        g_autoptr(CvAttestVerdict) bad = NULL;
+        memcpy(other, nonce, 32);
+        other[0] ^= 1;
+        bad = cv_attest_evidence_verify(bundle, pol, other, sizeof(other), manifest, 0, &error);
+        g_assert_no_error(error);
+        assert_status(bad, "evidence.nonce", CV_ATTEST_FAIL);
+        assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(bad));
+    }
+    /* another TLS key claimed in the bundle: the report data no longer matches */
+    {
+        g_autoptr(JsonNode) copy = json_node_copy(bundle);
+        g_autoptr(CvAttestVerdict) bad = NULL;
+        json_object_set_string_member(json_node_get_object(copy), "tls_key_sha256",
+                                      "00000000000000000000000000000000000000000000000000000000000000ff");
+        bad = cv_attest_evidence_verify(copy, pol, nonce, sizeof(nonce), manifest, 0, &error);
+        g_assert_no_error(error);
+        assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(bad));
+    }
+    /* another manifest expected by the user */
+    {
+        guint8 other[32] = { 1 };
+        g_autoptr(CvAttestVerdict) bad = cv_attest_evidence_verify(bundle, pol, nonce, sizeof(nonce), other, 0, &error);
+        g_assert_no_error(error);
+        assert_status(bad, "evidence.manifest", CV_ATTEST_FAIL);
+        assert_status(bad, "tpm.pcr16.manifest", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(bad));
+    }
+    /* a PCR value changed in the bundle */
+    {
+        g_autoptr(JsonNode) copy = json_node_copy(bundle);
+        JsonObject *pcrs = json_object_get_object_member(json_object_get_object_member(json_node_get_object(copy), "tpm"),
+                                                         "pcrs");
+        g_autoptr(CvAttestVerdict) bad = NULL;
+        json_object_set_string_member(pcrs, "9", "1111111111111111111111111111111111111111111111111111111111111111");
+        bad = cv_attest_evidence_verify(copy, pol, nonce, sizeof(nonce), manifest, 0, &error);
+        g_assert_no_error(error);
+        assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(bad));
+    }
+    /* an EK CA that did not issue this EK */
+    {
+        g_autofree char *other_ca = g_build_filename(g_getenv("COVIRT_TESTVECTORS"), "tdx", "intel_sgx_root_ca.pem", NULL);
+        g_autofree char *json = g_strdup_printf("{\"platform\":\"vtpm\",\"ca_file\":\"%s\"}", other_ca);
+        g_autoptr(JsonNode) p2 = cv_attest_policy_parse(json, -1, "vtpm", NULL, &error);
+        g_autoptr(CvAttestVerdict) bad = cv_attest_evidence_verify(bundle, p2, nonce, sizeof(nonce), manifest, 0, &error);
+        g_assert_no_error(error);
+        assert_status(bad, "tpm.ek_chain", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(bad));
+    }
+    /* a policy without an EK CA cannot pass a vtpm bundle */
+    {
+        g_autoptr(CvAttestVerdict) bad = cv_attest_evidence_verify(bundle, NULL, nonce, sizeof(nonce), manifest, 0, &error);
+        g_assert_no_error(error);
+        assert_status(bad, "tpm.ek_chain", CV_ATTEST_FAIL);
+    }
+    /* hostile bundles: wrong types and sizes are errors, not crashes */
+    {
+        static const char *const bad[] = {
+            "[]", "{}", "{\"platform\":\"vtpm\"}", "{\"platform\":\"vtpm\",\"nonce\":12}",
+            "{\"platform\":\"vtpm\",\"nonce\":\"00\",\"tls_key_sha256\":\"00\"}",
+            "{\"platform\":\"vtpm\",\"nonce\":\"00\",\"tls_key_sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"tpm\":{}}",
+            "{\"platform\":\"vtpm\",\"nonce\":\"00\",\"tls_key_sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"tpm\":{\"ak_public\":\"AAAA\",\"quote\":\"AAAA\",\"signature\":\"AAAA\",\"pcrs\":{}}}",
+        };
+        for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+            g_autoptr(GError) e = NULL;
+            g_autoptr(JsonNode) n = cv_json_parse(bad[i], -1, NULL);
+            g_autoptr(CvAttestVerdict) r = cv_attest_evidence_verify(n, pol, nonce, sizeof(nonce), NULL, 0, &e);
+            g_assert_null(r);
+            g_assert_error(e, CV_ERROR, CV_ERROR_INVALID);
+        }
+    }
+}
+
+static void
+test_credential(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) bundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
+    JsonObject *tpm = json_object_get_object_member(json_node_get_object(bundle), "tpm");
+    g_autoptr(GBytes) ek = cv_base64_decode_strict(json_object_get_string_member(tpm, "ek_certificate"), NULL);
+    g_autoptr(GBytes) akpub = cv_base64_decode_strict(json_object_get_string_member(tpm, "ak_public"), NULL);
+    TPM2B_PUBLIC pub;
+    g_autoptr(GBytes) name = NULL, secret = NULL, blob = NULL, enc = NULL, got = NULL;
+
+    g_assert_no_error(error);
+    g_assert_true(cv_attest_tpm2b_public_parse(g_bytes_get_data(akpub, NULL), g_bytes_get_size(akpub), &pub, &error));
+    name = cv_attest_tpm_public_name(&pub.publicArea, &error);
+    g_assert_true(cv_attest_make_credential(ek, name, &secret, &blob, &enc, &error));
+    g_assert_no_error(error);
+    got = cv_attest_collector_activate_credential(collector, blob, enc, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_bytes_equal(got, secret));
+
+    /* sealed for another AK name: the TPM refuses */
+    {
+        g_autoptr(GBytes) s2 = NULL, b2 = NULL, e2 = NULL, got2 = NULL;
+        g_autoptr(GError) err2 = NULL;
+        guint8 other[34];
+        memcpy(other, g_bytes_get_data(name, NULL), 34);
+        other[20] ^= 1;
+        g_autoptr(GBytes) other_name = g_bytes_new(other, 34);
+        g_assert_true(cv_attest_make_credential(ek, other_name, &s2, &b2, &e2, &error));
+        got2 = cv_attest_collector_activate_credential(collector, b2, e2, &err2);
+        g_assert_null(got2);
+        g_assert_error(err2, CV_ERROR, CV_ERROR_INVALID);
+    }
+    /* garbage blobs */
+    {
+        g_autoptr(GBytes) junk = g_bytes_new("\x00\x05zzzzz", 7);
+        g_autoptr(GError) err3 = NULL;
+        g_autoptr(GBytes) got3 = cv_attest_collector_activate_credential(collector, junk, enc, &err3);
+        g_assert_null(got3);
+        g_assert_error(err3, CV_ERROR, CV_ERROR_INVALID);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    if (!swtpm_fixture_start(&fx, TRUE, &error)) {
+        g_printerr("swtpm: %s\n", error->message);
+        swtpm_fixture_stop(&fx);
+        return 1;
+    }
+    collector = cv_attest_collector_new("vtpm", fx.tcti, "/nonexistent/event-log", &error);
+    if (!collector) {
+        g_printerr("collector: %s\n", error->message);
+        swtpm_fixture_stop(&fx);
+        return 1;
+    }
+    g_test_add_func("/attest/evidence/bundle", test_bundle);
+    g_test_add_func("/attest/evidence/credential", test_credential);
+    rc = g_test_run();
+    cv_attest_collector_free(collector);
+    swtpm_fixture_stop(&fx);
+    return rc;
+}
