@@ -490,3 +490,29 @@ cv_attest_collector_activate_credential(CvAttestCollector *c, GBytes *credential
     Esys_Free(cert_info);
     return out;
 }
+
+JsonNode *
+cv_attest_collector_activate_json(CvAttestCollector *c, JsonNode *request, GError **error)
+{
+    JsonObject *o = request && JSON_NODE_HOLDS_OBJECT(request) ? json_node_get_object(request) : NULL;
+    const char *blob64 = o ? json_object_get_string_member_with_default(o, "credential_blob", NULL) : NULL;
+    const char *enc64 = o ? json_object_get_string_member_with_default(o, "encrypted_secret", NULL) : NULL;
+    g_autoptr(GBytes) blob = NULL, enc = NULL, secret = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autofree char *secret64 = NULL;
+
+    if (!blob64 || !enc64 || strlen(blob64) > 4096 || strlen(enc64) > 4096 ||
+        !(blob = cv_base64_decode_strict(blob64, NULL)) || !(enc = cv_base64_decode_strict(enc64, NULL))) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "expected {\"credential_blob\": base64, \"encrypted_secret\": base64}");
+        return NULL;
+    }
+    if (!(secret = cv_attest_collector_activate_credential(c, blob, enc, error)))
+        return NULL;
+    secret64 = g_base64_encode(g_bytes_get_data(secret, NULL), g_bytes_get_size(secret));
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "secret");
+    json_builder_add_string_value(b, secret64);
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}

@@ -60,6 +60,11 @@ JsonNode *cv_attest_collector_collect(CvAttestCollector *collector, const guint8
 GBytes *cv_attest_collector_activate_credential(CvAttestCollector *collector, GBytes *credential_blob,
                                                 GBytes *encrypted_secret, GError **error);
 
+/* The agent's POST /v1/attestation/credential handler in one call: request
+ * {"credential_blob": base64, "encrypted_secret": base64} → answer {"secret": base64}.
+ * Bad input → CV_ERROR_INVALID (answer 400). */
+JsonNode *cv_attest_collector_activate_json(CvAttestCollector *collector, JsonNode *request, GError **error);
+
 /* ---- verifier ---- */
 /* Verifies a bundle against a policy (policy.h format; NULL = the platform's secure default):
  * platform evidence, then report data = cv_attest_report_data(expected nonce, bundle's TLS key
