@@ -18,7 +18,19 @@ trap covirt_daemons_stop EXIT
 covirt_daemons_start
 
 echo "==> tests"
-meson test -C "$top/build-san" --setup=sanitize --print-errorlogs --num-processes 2 "$@"
+rc=0
+meson test -C "$top/build-san" --setup=sanitize --print-errorlogs --num-processes 2 "$@" || rc=$?
+# one closing line any CI reader understands: "N passed, N failed, N skipped"
+python3 - "$top/build-san/meson-logs/testlog-sanitize.json" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    key = {"OK": "passed", "EXPECTEDFAIL": "passed", "SKIP": "skipped"}.get(r, "failed")
+    counts[key] += 1
+print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+PY
+[ $rc -eq 0 ] || exit $rc
 
 if [ -x "$top/tests/fuzz/run.sh" ] && [ $# -eq 0 ]; then
     echo "==> fuzz targets, ${COVIRT_FUZZ_SECONDS:-60} s each"
