@@ -1,0 +1,54 @@
+/* The client side of the agent's API, for `covirt algo|data|result`, the tests
+ * and the benchmark: challenge, signed request, streamed upload and download,
+ * the agent's TLS key pinned for the whole session. */
+#pragma once
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <openssl/evp.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CvAgentClient CvAgentClient;
+typedef void (*CvAgentClientProgress)(guint64 done, guint64 total, gpointer user_data);
+
+/* url "https://host:port"; key_path may be NULL (unsigned requests only);
+ * pin_sha256_hex: the TLS public key's SHA-256 the agent must present (from
+ * attestation); NULL pins the first key seen, for this client's lifetime. */
+CvAgentClient *cv_agent_client_new(const char *url, const char *key_path, const char *pin_sha256_hex,
+                                   GError **error);
+void cv_agent_client_free(CvAgentClient *client);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgentClient, cv_agent_client_free)
+
+/* SHA-256 of the agent's TLS public key as seen (hex), NULL before the first request. */
+const char *cv_agent_client_peer_key_sha256(CvAgentClient *client);
+
+JsonNode *cv_agent_client_get_json(CvAgentClient *client, const char *path, GError **error);
+char *cv_agent_client_challenge(CvAgentClient *client, GError **error);
+/* base64 signature over D(challenge, method, path, body_sha3) with the client's key */
+char *cv_agent_client_sign(CvAgentClient *client, const char *challenge_hex, const char *method, const char *path,
+                           const guint8 body_sha3[32], GError **error);
+
+/* PUT a file with explicit challenge/signature (tests replay with these) and declared hash. */
+JsonNode *cv_agent_client_put_signed(CvAgentClient *client, const char *path, const char *file,
+                                     const char *sha3_hex, const char *challenge_hex, const char *signature_b64,
+                                     CvAgentClientProgress progress, gpointer user_data, GError **error);
+/* The whole signed upload: hash the file, get a challenge, sign, PUT. */
+JsonNode *cv_agent_client_upload(CvAgentClient *client, const char *path, const char *file,
+                                 CvAgentClientProgress progress, gpointer user_data, GError **error);
+/* GET /v1/result, signed, into out_file (0600). */
+gboolean cv_agent_client_download_result(CvAgentClient *client, const char *out_file, CvAgentClientProgress progress,
+                                         gpointer user_data, GError **error);
+
+/* "/v1/datasets/<escaped name>" */
+char *cv_agent_client_dataset_path(const char *filename);
+/* Unpacks a result zip into dir, refusing entries that would escape it. */
+gboolean cv_agent_client_unpack(const char *zip, const char *dir, GError **error);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* A progress bar on stderr for CvAgentClientProgress (user_data: the label). */
+void cv_agent_client_progress_bar(guint64 done, guint64 total, gpointer label);
+void cv_agent_client_progress_end(void);
+G_END_DECLS

@@ -1,0 +1,78 @@
+/* covirt result: download the computation's result (a zip of results/) and unpack it. */
+#include "covirt-builtins.h"
+#include "client.h"
+#include "cv-util.h"
+
+#include <stdio.h>
+#include <unistd.h>
+#include <json-glib/json-glib.h>
+
+int
+cv_cli_result(int argc, char **argv)
+{
+    g_autofree char *agent = NULL, *key = NULL, *pin = NULL, *out = NULL;
+    gboolean json = FALSE;
+    GOptionEntry entries[] = {
+        { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "The agent's address, https://HOST:PORT", "URL" },
+        { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "A result consumer's private key (PEM)", "KEY.pem" },
+        { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder to write result.zip and its files to", "DIR" },
+        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "SHA-256 of the agent's TLS key, from covirt attest", "HEX" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON summary", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- download and unpack the result");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CvAgentClient) client = NULL;
+    g_autofree char *zip = NULL;
+    gboolean bar;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error))
+        return cv_cli_fail(error);
+    if (!agent || !key || !out) {
+        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt result --agent URL --key KEY.pem --out DIR");
+        return cv_cli_fail(error);
+    }
+    bar = !json && isatty(2);
+    /* TODO(attest): attest first and pin the verdict's key (see covirt-builtins-algo.c). */
+    client = cv_agent_client_new(agent, key, pin, &error);
+    if (!client)
+        return cv_cli_fail(error);
+    if (g_mkdir_with_parents(out, 0700) < 0) {
+        g_set_error(&error, CV_ERROR, CV_ERROR_IO, "cannot create %s", out);
+        return cv_cli_fail(error);
+    }
+    zip = g_build_filename(out, "result.zip", NULL);
+    if (!cv_agent_client_download_result(client, zip, bar ? cv_agent_client_progress_bar : NULL, (gpointer)"result",
+                                         &error)) {
+        if (bar)
+            cv_agent_client_progress_end();
+        return cv_cli_fail(error);
+    }
+    if (bar)
+        cv_agent_client_progress_end();
+    if (!cv_agent_client_unpack(zip, out, &error))
+        return cv_cli_fail(error);
+    if (json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *text = NULL;
+        g_autofree char *sha3 = cv_file_digest_hex("SHA3-256", zip, NULL);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "zip");
+        json_builder_add_string_value(b, zip);
+        json_builder_set_member_name(b, "sha3_256");
+        json_builder_add_string_value(b, sha3 ? sha3 : "");
+        json_builder_set_member_name(b, "out");
+        json_builder_add_string_value(b, out);
+        json_builder_set_member_name(b, "agent_tls_key_sha256");
+        json_builder_add_string_value(b, cv_agent_client_peer_key_sha256(client));
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        text = cv_json_to_string(root, TRUE);
+        printf("%s\n", text);
+    } else {
+        printf("result unpacked into %s (%s)\n", out, zip);
+    }
+    return 0;
+}
