@@ -96,6 +96,9 @@ struct _CvAttestSnpTrust {
     STACK_OF(X509) *roots;          /* ARK */
     /* endorsement keys whose chain verified: DER SHA-256 hex → time it was checked for */
     GHashTable *verified;
+    /* the last endorsement certificate seen, parsed: a verifier sees the same VCEK again and again */
+    GBytes *last_der;
+    X509 *last_cert;
 };
 
 CvAttestSnpTrust *
@@ -134,6 +137,9 @@ cv_attest_snp_trust_free(CvAttestSnpTrust *t)
     sk_X509_pop_free(t->intermediates, X509_free);
     sk_X509_pop_free(t->roots, X509_free);
     g_hash_table_unref(t->verified);
+    if (t->last_der)
+        g_bytes_unref(t->last_der);
+    X509_free(t->last_cert);
     g_free(t);
 }
 
@@ -213,6 +219,28 @@ chain_cached(CvAttestSnpTrust *t, const char *key, X509 *leaf, gint64 at)
         if (X509_cmp_time(X509_get0_notAfter(sk_X509_value(t->roots, i)), &now) <= 0)
             return FALSE;
     return TRUE;
+}
+
+static X509 *
+load_leaf(CvAttestSnpTrust *t, const guint8 *der, gsize len, GError **error)
+{
+    X509 *cert;
+
+    if (t && t->last_der && g_bytes_get_size(t->last_der) == len &&
+        memcmp(g_bytes_get_data(t->last_der, NULL), der, len) == 0) {
+        X509_up_ref(t->last_cert);
+        return t->last_cert;
+    }
+    cert = cv_attest_load_cert(der, len, error);
+    if (cert && t) {
+        if (t->last_der)
+            g_bytes_unref(t->last_der);
+        X509_free(t->last_cert);
+        t->last_der = g_bytes_new(der, len);
+        X509_up_ref(cert);
+        t->last_cert = cert;
+    }
+    return cert;
 }
 
 static void
@@ -305,7 +333,7 @@ cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *data, gsize len, con
                           r.signature_algo == 1 ? " (ECDSA P-384 SHA-384)" : " (only 1, ECDSA P-384, is accepted)");
 
     /* the endorsement key: its chain first, so that nothing below trusts an unchecked certificate */
-    leaf = ek_cert ? cv_attest_load_cert(ek_cert, ek_cert_len, &local) : NULL;
+    leaf = ek_cert ? load_leaf(trust, ek_cert, ek_cert_len, &local) : NULL;
     if (!leaf) {
         cv_attest_verdict_add(v, "snp.chain", CV_ATTEST_FAIL, "no usable VCEK/VLEK certificate: %s",
                               local ? local->message : "none given");
