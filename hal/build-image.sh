@@ -42,7 +42,7 @@ if [ -z "$KVER" ]; then
 fi
 [ -r "/boot/vmlinuz-$KVER" ] || die "/boot/vmlinuz-$KVER is not readable"
 [ -d "/lib/modules/$KVER" ] || die "/lib/modules/$KVER is missing"
-for tool in cpio gzip python3.11 sha256sum; do
+for tool in cpio gzip /usr/bin/python3.11 sha256sum; do
     command -v "$tool" >/dev/null || die "$tool is missing: install the packages in scripts/deps.txt"
 done
 [ -x /bin/busybox ] || die "/bin/busybox is missing: install busybox-static"
@@ -66,7 +66,7 @@ rm -rf "$TREE"
 mkdir -p "$TREE"
 t0=$(date +%s)
 say "staging $VARIANT image for linux $KVER with $AGENT"
-python3.11 "$HAL_DIR/stage-tree.py" --root "$TREE" --variant "$VARIANT" --agent "$AGENT" \
+/usr/bin/python3.11 "$HAL_DIR/stage-tree.py" --root "$TREE" --variant "$VARIANT" --agent "$AGENT" \
     --init "$HAL_DIR/init" --kernel-version "$KVER" --hal-version "$HAL_VERSION"
 
 if [ "$CHECK" = 1 ]; then

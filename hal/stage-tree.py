@@ -33,7 +33,7 @@ AGENT_DLOPEN = [
 
 # Standard library parts that a computation never needs.
 STDLIB_SKIP_DIRS = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
-                    "distutils", "pydoc_data", "__pycache__", "venv",
+                    "pydoc_data", "__pycache__", "venv",
                     "dist-packages", "site-packages",
                     "config-%s-x86_64-linux-gnu" % PYVER}
 STDLIB_SKIP_FILES = {"sitecustomize.py", "crypt.py", "turtle.py", "antigravity.py", "this.py",
@@ -48,7 +48,10 @@ DS_SKIP_PKGS = {"python3", "python3-minimal", "python3.11", "python3-pythran",
                 "python3-pkg-resources", "python3-gast", "python3-beniget", "python3-ply"}
 DS_SKIP_DIRS = {"tests", "__pycache__", "include", "benchmarks"}
 DS_SKIP_SUFFIXES = (".pyx", ".pxd", ".pxi", ".c", ".h", ".cpp", ".hpp", ".f", ".f90",
-                    ".pyi", ".npz", ".tmpl", ".src", ".orig")
+                    ".pyi", ".tmpl", ".src", ".orig", ".a", ".in")
+# sample pictures and signals for demos, not for computations
+DS_SKIP_FILES = {"scipy/misc/face.dat", "scipy/misc/ascent.dat", "scipy/misc/ecg.dat",
+                 "sklearn/datasets/images/china.jpg", "sklearn/datasets/images/flower.jpg"}
 
 
 def die(msg):
@@ -300,8 +303,13 @@ def stage_python(t):
 
 
 def dpkg_depends(pkg):
-    out = subprocess.run(["dpkg-query", "-W", "-f=${Depends}", pkg], check=True,
-                         capture_output=True, text=True).stdout
+    """Depends of an installed package (first of each alternative); None if the name is
+    not an installed package (a virtual one, such as python3-numpy-abi9)."""
+    r = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status} ${Depends}", pkg],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.startswith("installed"):
+        return None
+    out = r.stdout.split(" ", 1)[1]
     names = []
     for alt in out.split(","):
         first = alt.split("|")[0].strip()
@@ -316,8 +324,13 @@ def stage_datascience(t):
         p = todo.pop(0)
         if p in pkgs or p in DS_SKIP_PKGS or not p.startswith("python3-"):
             continue
+        deps = dpkg_depends(p)
+        if deps is None:
+            if p in DS_ROOTS:
+                die("%s is not installed (scripts/deps.txt, '# hal datascience')" % p)
+            continue
         pkgs.append(p)
-        todo += dpkg_depends(p)
+        todo += deps
     site = "/usr/lib/python3/dist-packages/"
     files = []
     for p in sorted(pkgs):
@@ -326,7 +339,7 @@ def stage_datascience(t):
         files += [f for f in out if f.startswith(site)]
     for f in sorted(set(files)):
         parts = f[len(site):].split("/")
-        if any(d in DS_SKIP_DIRS for d in parts[:-1]):
+        if any(d in DS_SKIP_DIRS for d in parts[:-1]) or f[len(site):] in DS_SKIP_FILES:
             continue
         if os.path.isdir(f) or not os.path.exists(f) or f.endswith(DS_SKIP_SUFFIXES):
             continue
