@@ -186,3 +186,48 @@ cv_attest_event_log_replay(const CvAttestEventLog *log, guint8 pcrs[24][32], GEr
     }
     return TRUE;
 }
+
+gboolean
+cv_attest_event_log_match(const CvAttestEventLog *log, guint pcr, GPtrArray *expected, char **detail)
+{
+    g_autofree gboolean *seen = g_new0(gboolean, expected->len + 1);
+    guint n = 0;
+
+    for (guint i = 0; i < log->events->len; i++) {
+        const CvAttestEvent *ev = &g_array_index(log->events, CvAttestEvent, i);
+        gboolean known = FALSE;
+        if (ev->pcr != pcr || ev->type == CV_ATTEST_EV_NO_ACTION)
+            continue;
+        n++;
+        for (guint j = 0; j < expected->len; j++) {
+            GBytes *b = g_ptr_array_index(expected, j);
+            if (ev->has_sha256 && g_bytes_get_size(b) == 32 && memcmp(g_bytes_get_data(b, NULL), ev->sha256, 32) == 0)
+                seen[j] = known = TRUE;
+        }
+        if (!known && ev->has_sha256 && (ev->type == CV_ATTEST_EV_SEPARATOR || ev->type == CV_ATTEST_EV_EFI_ACTION)) {
+            guint8 d[32];
+            unsigned int dn = 0;
+            /* a separator measures its own data (0x00000000), an action its own text */
+            known = EVP_Digest(ev->data, ev->data_len, d, &dn, EVP_sha256(), NULL) == 1 && memcmp(d, ev->sha256, 32) == 0;
+        }
+        if (!known) {
+            char hex[65];
+            for (int k = 0; k < 32; k++)
+                g_snprintf(hex + 2 * k, 3, "%02x", ev->sha256[k]);
+            *detail = g_strdup_printf("unexpected event type 0x%x digest %s", ev->type, ev->has_sha256 ? hex : "(none)");
+            return FALSE;
+        }
+    }
+    for (guint j = 0; j < expected->len; j++) {
+        if (!seen[j]) {
+            const guint8 *d = g_bytes_get_data(g_ptr_array_index(expected, j), NULL);
+            char hex[65];
+            for (int k = 0; k < 32; k++)
+                g_snprintf(hex + 2 * k, 3, "%02x", d[k]);
+            *detail = g_strdup_printf("expected event %s is not in the log", hex);
+            return FALSE;
+        }
+    }
+    *detail = g_strdup_printf("%u events, all %u expected digests present", n, expected->len);
+    return TRUE;
+}

@@ -36,4 +36,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAttestEventLog, cv_attest_event_log_free)
  * Fails when an extending event lacks a SHA-256 digest. */
 gboolean cv_attest_event_log_replay(const CvAttestEventLog *log, guint8 pcrs[24][32], GError **error);
 
+/* The events of one PCR against expected digests (GBytes of 32): TRUE when every expected digest is
+ * there and every other event is a separator or an EFI action whose digest is its own data, so
+ * that nothing unexpected was measured into that PCR. detail says what matched or what did not. */
+gboolean cv_attest_event_log_match(const CvAttestEventLog *log, guint pcr, GPtrArray *expected, char **detail);
+
 G_END_DECLS
