@@ -50,6 +50,7 @@ assert db.execute("select v from t").fetchone()[0] == 7
 assert lzma.decompress(lzma.compress(b"covirt")) == b"covirt"
 print("python", sys.version.split()[0], "stdlib ok,", ssl.OPENSSL_VERSION)
 '
+run /usr/bin/python3 -m pip --version >/dev/null || die "python3 -m pip does not run"
 if [ "$VARIANT" = datascience ]; then
     run /usr/bin/python3 -c '
 import numpy as np, pandas as pd, io, joblib

@@ -9,6 +9,7 @@ image does not depend on file times.  See docs/hal.md.
 """
 
 import argparse
+import glob
 import os
 import py_compile
 import shutil
@@ -300,6 +301,14 @@ def stage_python(t):
 
     copy_filtered(t, stdlib, "usr/lib/python" + PYVER, skip_dir, skip_file)
     t.mkdir("usr/lib/python3/dist-packages")
+    # pip for an algorithm's requirements (offline, from the wheels uploaded with it):
+    # Debian's self-contained pip wheel, importable as a zip through a .pth entry.
+    wheels = sorted(glob.glob("/usr/share/python-wheels/pip-*-py3-none-any.whl"))
+    if not wheels:
+        die("no pip wheel in /usr/share/python-wheels: install python3-pip-whl")
+    rel = "usr/share/python-wheels/" + os.path.basename(wheels[-1])
+    t.copy(wheels[-1], rel, 0o644)
+    t.write("usr/lib/python3/dist-packages/covirt-pip.pth", "/" + rel + "\n")
 
 
 def dpkg_depends(pkg):
