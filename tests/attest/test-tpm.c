@@ -1,5 +1,6 @@
 /* TPM quote verification: the public test vector, and quotes made with tpm2-tools against swtpm. */
 #include <string.h>
+#include <stdlib.h>
 #include "tpm-quote.h"
 #include "event-log.h"
 #include "cv-util.h"
@@ -293,6 +294,61 @@ test_event_log(void)
     }
 }
 
+/* A log recorded from a real OVMF + swtpm boot (tests/attest/data/README.md) */
+static void
+test_real_event_log(void)
+{
+    g_autofree char *log_path = g_build_filename(COVIRT_SOURCE_DIR, "tests", "attest", "data", "ovmf-event-log.bin", NULL);
+    g_autofree char *pcr_path = g_build_filename(COVIRT_SOURCE_DIR, "tests", "attest", "data", "ovmf-pcrs.txt", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) bytes = cv_read_file(log_path, 1 << 20, &error);
+    g_autoptr(CvAttestEventLog) log = NULL;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    guint8 replay[24][32];
+    guint n = 0;
+    static const char cmdline[] = "console=ttyS0 panic=-1 quiet initrd=initrd";
+    guint8 cmd16[2 * sizeof(cmdline)];
+    g_autoptr(GPtrArray) expected = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    g_autofree char *detail = NULL;
+
+    g_assert_no_error(error);
+    log = cv_attest_event_log_parse(bytes, &error);
+    g_assert_no_error(error);
+    g_assert_true(cv_attest_event_log_replay(log, replay, &error));
+    g_assert_true(g_file_get_contents(pcr_path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        g_auto(GStrv) f = g_strsplit(*l, " ", 2);
+        g_autofree char *lower = NULL;
+        g_autoptr(GBytes) value = NULL;
+        if (!f[0] || !f[1])
+            continue;
+        lower = g_ascii_strdown(f[1], -1);
+        value = cv_hex_decode(lower, &error);
+        g_assert_no_error(error);
+        g_assert_cmpmem(replay[atoi(f[0])], 32, g_bytes_get_data(value, NULL), 32);
+        n++;
+    }
+    g_assert_cmpuint(n, ==, 10);
+
+    /* PCR 9: the command line OVMF passed (UTF-16LE, " initrd=initrd", NUL) and the initrd */
+    for (gsize i = 0; i < sizeof(cmdline); i++) {   /* ASCII → UTF-16LE, its NUL included */
+        cmd16[2 * i] = cmdline[i];
+        cmd16[2 * i + 1] = 0;
+    }
+    g_ptr_array_add(expected, cv_digest("SHA256", cmd16, sizeof(cmd16), NULL));
+    g_ptr_array_add(expected, cv_hex_decode("1e8e5126eb38fdf7e069d7f38bbec060fd7a824b1e2bbe0ca48d9648ad58ec9c", NULL));
+    if (!cv_attest_event_log_match(log, 9, expected, &detail))
+        g_error("%s", detail);
+    g_clear_pointer(&detail, g_free);
+    /* another initrd: refused, and so is a PCR holding an event the policy does not list */
+    g_ptr_array_remove_index(expected, 1);
+    g_assert_false(cv_attest_event_log_match(log, 9, expected, &detail));
+    g_clear_pointer(&detail, g_free);
+    g_assert_false(cv_attest_event_log_match(log, 4, expected, &detail));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -306,5 +362,6 @@ main(int argc, char **argv)
     g_test_add_data_func("/attest/tpm/tools-rsa", "rsa2048:rsassa-sha256:null", tools_quote);
     g_test_add_data_func("/attest/tpm/tools-ecc", "ecc256:ecdsa-sha256:null", tools_quote);
     g_test_add_func("/attest/tpm/event-log", test_event_log);
+    g_test_add_func("/attest/tpm/real-event-log", test_real_event_log);
     return g_test_run();
 }

@@ -68,4 +68,12 @@ fi
 tr -d '\r' < "$W/serial.log" | sed -n '/COVIRT-PCRS-BEGIN/,/COVIRT-PCRS-END/p' | grep -v COVIRT > "$W/pcrs.txt"
 tr -d '\r' < "$W/serial.log" | sed -n '/COVIRT-LOG-BEGIN/,/COVIRT-LOG-END/p' | grep -v COVIRT | base64 -d > "$W/log.bin" || {
     echo "the event log did not decode"; exit 1; }
+# COVIRT_KEEP_BOOT=DIR keeps what the guest measured (tests/attest/data came from here)
+if [ -n "${COVIRT_KEEP_BOOT:-}" ]; then
+    mkdir -p "$COVIRT_KEEP_BOOT" && cp "$W/log.bin" "$W/pcrs.txt" "$COVIRT_KEEP_BOOT/"
+    sha256sum "$W/vmlinuz" "$W/initrd.gz" > "$COVIRT_KEEP_BOOT/inputs.sha256"
+    "$CHECK" "$W/log.bin" "$W/pcrs.txt" "$W/vmlinuz" "$W/initrd.gz" "$CMDLINE" $((MEM_MIB * 1024 * 1024)) \
+        > "$COVIRT_KEEP_BOOT/check.txt"
+    cp "$W/initrd.gz" "$COVIRT_KEEP_BOOT/"
+fi
 "$CHECK" "$W/log.bin" "$W/pcrs.txt" "$W/vmlinuz" "$W/initrd.gz" "$CMDLINE" $((MEM_MIB * 1024 * 1024))
