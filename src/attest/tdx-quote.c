@@ -219,6 +219,23 @@ cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize 
                               "SHA-256(attestation key ‖ QE auth data) ‖ zeros %s the QE report data",
                               ok ? "matches" : "does not match");
     }
+    /* Without Intel's QE identity collateral we still insist on Intel's TD quoting enclave, in
+     * production mode: a debug enclave's memory is the host's to read and its key to misuse */
+    {
+        static const guint8 intel_qe_signer[32] = {
+            0xdc, 0x9e, 0x2a, 0x7c, 0x6f, 0x94, 0x8f, 0x17, 0x47, 0x4e, 0x34, 0xa7, 0xfc, 0x43, 0xed, 0x03,
+            0x0f, 0x7c, 0x15, 0x63, 0xf1, 0xba, 0xbd, 0xdf, 0x63, 0x40, 0xc8, 0x2e, 0x0e, 0x54, 0xa8, 0xc5,
+        };
+        guint64 flags = le64(q.qe_report + 48);
+        guint16 prodid = le16(q.qe_report + 256);
+        guint16 svn = le16(q.qe_report + 258);
+        gboolean intel = memcmp(q.qe_report + 128, intel_qe_signer, 32) == 0;
+        gboolean debug = (flags & 0x2) != 0;
+        ok = intel && !debug && prodid == 2;
+        cv_attest_verdict_add(v, "tdx.qe_identity", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "QE signer %s, product id %u (TD QE is 2), %s, ISV SVN %u (minimum not checked)",
+                              intel ? "Intel" : "NOT Intel", prodid, debug ? "DEBUG enclave" : "production enclave", svn);
+    }
     cv_attest_verdict_add(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED,
                           "needs Intel's TCB info and QE identity collateral, which are not available offline");
 

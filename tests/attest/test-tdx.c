@@ -65,6 +65,7 @@ test_verifies(void)
     assert_status(v, "tdx.pck_chain", CV_ATTEST_PASS);
     assert_status(v, "tdx.qe_report_signature", CV_ATTEST_PASS);
     assert_status(v, "tdx.qe_report_data", CV_ATTEST_PASS);
+    assert_status(v, "tdx.qe_identity", CV_ATTEST_PASS);
     assert_status(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED);
     assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
@@ -141,22 +142,25 @@ test_flip_qe_parts(void)
     gsize len = g_bytes_get_size(quote);
     g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(quote, NULL), len);
     CvAttestTdxQuote q;
-    struct { gsize off; const char *check; } cases[8];
+    struct { gsize off; const char *check; guint8 mask; } cases[10];
     gsize n = 0;
 
     g_assert_true(cv_attest_tdx_quote_parse(copy, len, &q, NULL));
     /* attestation key: quote signature and QE binding fail */
-    cases[n++] = (typeof(cases[0])){ q.attest_key - copy + 3, "tdx.qe_report_data" };
-    cases[n++] = (typeof(cases[0])){ q.signature - copy + 40, "tdx.signature" };
-    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 10, "tdx.qe_report_signature" };
-    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 330, "tdx.qe_report_signature" };
-    cases[n++] = (typeof(cases[0])){ q.qe_report_signature - copy + 5, "tdx.qe_report_signature" };
-    cases[n++] = (typeof(cases[0])){ q.qe_auth_data - copy + 1, "tdx.qe_report_data" };
+    cases[n++] = (typeof(cases[0])){ q.attest_key - copy + 3, "tdx.qe_report_data", 1 };
+    cases[n++] = (typeof(cases[0])){ q.signature - copy + 40, "tdx.signature", 1 };
+    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 10, "tdx.qe_report_signature", 1 };
+    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 330, "tdx.qe_report_signature", 1 };
+    cases[n++] = (typeof(cases[0])){ q.qe_report_signature - copy + 5, "tdx.qe_report_signature", 1 };
+    cases[n++] = (typeof(cases[0])){ q.qe_auth_data - copy + 1, "tdx.qe_report_data", 1 };
+    /* a debug QE or another signer: refused even before the (now broken) PCK signature */
+    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 48, "tdx.qe_identity", 2 };   /* DEBUG */
+    cases[n++] = (typeof(cases[0])){ q.qe_report - copy + 140, "tdx.qe_identity", 1 };  /* MRSIGNER */
     for (gsize i = 0; i < n; i++) {
         g_autoptr(CvAttestVerdict) v = NULL;
-        copy[cases[i].off] ^= 0x01;
+        copy[cases[i].off] ^= cases[i].mask;
         v = verify(copy, len, root, NULL);
-        copy[cases[i].off] ^= 0x01;
+        copy[cases[i].off] ^= cases[i].mask;
         assert_status(v, cases[i].check, CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(v));
     }
