@@ -123,7 +123,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
     if (!ek || !ak || !cv_attest_tpm2b_public_parse(g_bytes_get_data(ak, NULL), g_bytes_get_size(ak), &pub, &error) ||
         !(name = cv_attest_tpm_public_name(&pub.publicArea, &error)) ||
         !cv_attest_make_credential(ek, name, &secret, &blob, &enc, &error)) {
-        cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_FAIL, "cannot seal a credential: %s",
+        cv_attest_verdict_set(v, "tpm.credential", CV_ATTEST_FAIL, "cannot seal a credential: %s",
                               error ? error->message : "no EK certificate or AK in the evidence");
         return;
     }
@@ -140,7 +140,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
     req_body = g_bytes_new(text, strlen(text));
     msg = soup_message_new("POST", url);
     if (!msg) {
-        cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_FAIL, "bad agent URL");
+        cv_attest_verdict_set(v, "tpm.credential", CV_ATTEST_FAIL, "bad agent URL");
         return;
     }
     soup_message_set_request_body_from_bytes(msg, "application/json", req_body);
@@ -149,11 +149,11 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
     if (!answer || !JSON_NODE_HOLDS_OBJECT(answer) ||
         !(secret64 = json_object_get_string_member_with_default(json_node_get_object(answer), "secret", NULL)) ||
         !(got = cv_base64_decode_strict(secret64, NULL))) {
-        cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_FAIL, "activation failed: %s",
+        cv_attest_verdict_set(v, "tpm.credential", CV_ATTEST_FAIL, "activation failed: %s",
                               error ? error->message : "no \"secret\" in the answer");
         return;
     }
-    cv_attest_verdict_add(v, "tpm.credential", g_bytes_equal(got, secret) ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+    cv_attest_verdict_set(v, "tpm.credential", g_bytes_equal(got, secret) ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
                           "the AK %s in the TPM that holds the certified EK",
                           g_bytes_equal(got, secret) ? "lives" : "was not shown to live");
 }
@@ -214,8 +214,6 @@ cv_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_
     if (strcmp(cv_attest_policy_platform(policy), "vtpm") == 0) {
         if (require_credential)
             credential_check(v, session, base, bundle, peer);
-        else
-            cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_NOT_CHECKED, "the policy does not require it");
     }
     if (cv_attest_verdict_passed(v))
         memcpy(pinned, peer, 32);

@@ -205,6 +205,18 @@ verify_vtpm(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 r
     in.event_log = log;
     in.policy = pol;
     verify_ek(v, ek, pol, at);
+    {
+        gboolean require_credential = TRUE;
+        if (!cv_attest_policy_bool(pol, "require_credential", TRUE, &require_credential, error))
+            return FALSE;
+        /* the AK's signature says nothing about which TPM holds it: until the credential round trip
+         * (cv_attest_agent) proves it, a bundle alone does not pass */
+        if (require_credential)
+            cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_FAIL,
+                                  "not activated: needs the agent's credential round trip (covirt attest)");
+        else
+            cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_NOT_CHECKED, "the policy does not require it");
+    }
     if (!cv_attest_tpm_verify(v, g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), g_bytes_get_data(sig, NULL),
                               g_bytes_get_size(sig), &in, error))
         return FALSE;

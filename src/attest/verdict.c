@@ -53,6 +53,28 @@ cv_attest_verdict_add(CvAttestVerdict *verdict, const char *name, CvAttestStatus
 }
 
 void
+cv_attest_verdict_set(CvAttestVerdict *verdict, const char *name, CvAttestStatus status,
+                      const char *detail_format, ...)
+{
+    CvAttestCheck *c = NULL;
+    va_list ap;
+
+    for (guint i = 0; i < verdict->checks->len && !c; i++)
+        if (strcmp(((CvAttestCheck *)g_ptr_array_index(verdict->checks, i))->name, name) == 0)
+            c = g_ptr_array_index(verdict->checks, i);
+    if (!c) {
+        c = g_new0(CvAttestCheck, 1);
+        c->name = g_strdup(name);
+        g_ptr_array_add(verdict->checks, c);
+    }
+    c->status = status;
+    g_free(c->detail);
+    va_start(ap, detail_format);
+    c->detail = g_strdup_vprintf(detail_format, ap);
+    va_end(ap);
+}
+
+void
 cv_attest_verdict_merge(CvAttestVerdict *dst, CvAttestVerdict *src)
 {
     for (guint i = 0; i < src->checks->len; i++)

@@ -30,6 +30,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAttestVerdict, cv_attest_verdict_free)
 
 void cv_attest_verdict_add(CvAttestVerdict *verdict, const char *name, CvAttestStatus status,
                            const char *detail_format, ...) G_GNUC_PRINTF(4, 5);
+/* replaces the check of that name (or adds it) */
+void cv_attest_verdict_set(CvAttestVerdict *verdict, const char *name, CvAttestStatus status,
+                           const char *detail_format, ...) G_GNUC_PRINTF(4, 5);
 /* moves src's checks to the end of dst */
 void cv_attest_verdict_merge(CvAttestVerdict *dst, CvAttestVerdict *src);
 /* TRUE when no check failed and at least one passed. */

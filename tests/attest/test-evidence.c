@@ -27,15 +27,23 @@ assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
 }
 
 static JsonNode *
-policy(const char *ca_dir)
+policy_full(const char *ca_dir, gboolean credential)
 {
     g_autofree char *json = g_strdup_printf("{\"platform\":\"vtpm\",\"ca_file\":[\"%s/ca/swtpm-localca-rootca-cert.pem\","
-                                            "\"%s/ca/issuercert.pem\"]}", ca_dir, ca_dir);
+                                            "\"%s/ca/issuercert.pem\"],\"require_credential\":%s}", ca_dir, ca_dir,
+                                            credential ? "true" : "false");
     g_autoptr(GError) error = NULL;
     JsonNode *p = cv_attest_policy_parse(json, -1, "vtpm", NULL, &error);
 
     g_assert_no_error(error);
     return p;
+}
+
+/* the offline part of a bundle's verification: credential activation is tested below */
+static JsonNode *
+policy(const char *ca_dir)
+{
+    return policy_full(ca_dir, FALSE);
 }
 
 static void
@@ -59,6 +67,15 @@ test_bundle(void)
     assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
     assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
+    /* with credential activation required (the default), the bundle alone does not pass */
+    {
+        g_autoptr(JsonNode) strict = policy_full(fx.dir, TRUE);
+        g_autoptr(CvAttestVerdict) alone = cv_attest_evidence_verify(bundle, strict, nonce, sizeof(nonce), manifest, 0,
+                                                                     &error);
+        g_assert_no_error(error);
+        assert_status(alone, "tpm.credential", CV_ATTEST_FAIL);
+        g_assert_false(cv_attest_verdict_passed(alone));
+    }
     tls_hex = cv_attest_evidence_tls_key_sha256(bundle, &error);
     g_assert_cmpstr(tls_hex, ==, "544c532d4b45592d5348413235362d544c532d4b45592d5348413235362d7800");
 
@@ -183,6 +200,65 @@ test_credential(void)
     }
 }
 
+static char *
+b64_file(const char *rel)
+{
+    g_autofree char *path = g_build_filename(g_getenv("COVIRT_TESTVECTORS"), rel, NULL);
+    g_autoptr(GBytes) b = cv_read_file(path, 1 << 20, NULL);
+
+    g_assert_nonnull(b);
+    return g_base64_encode(g_bytes_get_data(b, NULL), g_bytes_get_size(b));
+}
+
+/* Real SNP and TDX evidence wrapped in bundles: signatures and chains verify, but their report data
+ * is not this request's binding, so the verdict fails on exactly that check. */
+static void
+test_tee_bundles(void)
+{
+    g_autofree char *nonce_hex = cv_hex_encode(nonce, sizeof(nonce));
+    g_autofree char *tls_hex = cv_hex_encode(tls, sizeof(tls));
+    g_autofree char *report = b64_file("sev-snp/milan-vlek-report.bin");
+    g_autofree char *vlek = b64_file("sev-snp/milan-vlek.der");
+    g_autofree char *quote = b64_file("tdx/spr-e4-quote-v4.dat");
+    g_autofree char *snp_json = g_strdup_printf("{\"version\":1,\"platform\":\"sev-snp\",\"nonce\":\"%s\",\"tls_key_sha256\":\"%s\","
+                                                "\"sev_snp\":{\"report\":\"%s\",\"vcek\":\"%s\"}}", nonce_hex, tls_hex, report, vlek);
+    g_autofree char *tdx_json = g_strdup_printf("{\"version\":1,\"platform\":\"tdx\",\"nonce\":\"%s\",\"tls_key_sha256\":\"%s\","
+                                                "\"tdx\":{\"quote\":\"%s\"}}", nonce_hex, tls_hex, quote);
+    g_autofree char *snp_pol = g_strdup_printf("{\"platform\":\"sev-snp\",\"ca_file\":\"%s/sev-snp/ask_ark_milan_vlek.pem\"}",
+                                               g_getenv("COVIRT_TESTVECTORS"));
+    g_autofree char *tdx_pol = g_strdup_printf("{\"platform\":\"tdx\",\"ca_file\":\"%s/tdx/intel_sgx_root_ca.pem\"}",
+                                               g_getenv("COVIRT_TESTVECTORS"));
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) snp = cv_json_parse(snp_json, -1, &error);
+    g_autoptr(JsonNode) tdx = cv_json_parse(tdx_json, -1, &error);
+    g_autoptr(JsonNode) sp = cv_attest_policy_parse(snp_pol, -1, "sev-snp", NULL, &error);
+    g_autoptr(JsonNode) tp = cv_attest_policy_parse(tdx_pol, -1, "tdx", NULL, &error);
+    g_autoptr(GDateTime) june = g_date_time_new_utc(2025, 6, 1, 0, 0, 0);
+    g_autoptr(CvAttestVerdict) sv = NULL, tv = NULL;
+    g_autofree char *sfailed = NULL, *tfailed = NULL;
+
+    g_assert_no_error(error);
+    sv = cv_attest_evidence_verify(snp, sp, nonce, sizeof(nonce), NULL, g_date_time_to_unix(june), &error);
+    g_assert_no_error(error);
+    assert_status(sv, "snp.signature", CV_ATTEST_PASS);
+    assert_status(sv, "snp.chain", CV_ATTEST_PASS);
+    sfailed = cv_attest_verdict_failed_names(sv);
+    g_assert_cmpstr(sfailed, ==, "snp.report_data");
+    tv = cv_attest_evidence_verify(tdx, tp, nonce, sizeof(nonce), NULL, 0, &error);
+    g_assert_no_error(error);
+    assert_status(tv, "tdx.signature", CV_ATTEST_PASS);
+    tfailed = cv_attest_verdict_failed_names(tv);
+    g_assert_cmpstr(tfailed, ==, "tdx.report_data");
+
+    /* evidence of one platform against a policy of another is refused outright */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(CvAttestVerdict) x = cv_attest_evidence_verify(snp, tp, nonce, sizeof(nonce), NULL, 0, &e);
+        g_assert_null(x);
+        g_assert_error(e, CV_ERROR, CV_ERROR_VERIFY);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -203,6 +279,7 @@ main(int argc, char **argv)
     }
     g_test_add_func("/attest/evidence/bundle", test_bundle);
     g_test_add_func("/attest/evidence/credential", test_credential);
+    g_test_add_func("/attest/evidence/tee-bundles", test_tee_bundles);
     rc = g_test_run();
     cv_attest_collector_free(collector);
     swtpm_fixture_stop(&fx);
