@@ -43,13 +43,17 @@ field_error(GError **error, GError *cause, const char *field)
 static gboolean
 check_abs_path(const char *field, const char *path, GError **error)
 {
+    gboolean control = FALSE;
+
     if (!g_path_is_absolute(path)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' is not an absolute path", field, path);
         return FALSE;
     }
-    if (strlen(path) > MAX_PATH_LEN || strstr(path, "/../") || g_str_has_suffix(path, "/..") ||
-        strpbrk(path, "\n\r\t,'\"<>&") || !g_utf8_validate(path, -1, NULL)) {
-        /* ',' would split a QEMU option; quotes and markup have no business in a host path. */
+    for (const char *c = path; *c; c++)
+        control |= (guchar)*c < 0x20 || *c == 0x7f;
+    /* control characters cannot even be written in XML 1.0; the rest would split or confuse a QEMU option */
+    if (control || strlen(path) > MAX_PATH_LEN || strstr(path, "/../") || g_str_has_suffix(path, "/..") ||
+        strpbrk(path, ",'\"<>&") || !g_utf8_validate(path, -1, NULL)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
                     "%s: path must not contain '..', control characters, commas, quotes or markup", field);
         return FALSE;

@@ -71,6 +71,7 @@ static const Case cases[] = {
     { "err-env-host-data", OLD, { KVM, "MANAGER_QEMU_ENABLE_HOST_DATA=true",
                                   "MANAGER_QEMU_HOST_DATA=" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==" } },
     { "err-ovmf-quote", OLD, { NULL } },
+    { "err-kernel-control-char", OLD, { NULL } },
 };
 
 static const char *datadir;
