@@ -64,14 +64,39 @@ cv_attest_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32])
                           (GClosureNotify)(void (*)(void))g_free, 0);
 }
 
+/* Reads at most MAX_BUNDLE bytes: a hostile agent must not make the client buffer gigabytes. */
+static GBytes *
+read_bounded(GInputStream *in, GError **error)
+{
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    guint8 chunk[65536];
+
+    for (;;) {
+        gssize n = g_input_stream_read(in, chunk, sizeof(chunk), NULL, error);
+        if (n < 0)
+            return NULL;
+        if (n == 0)
+            break;
+        if (buf->len + (gsize)n > MAX_BUNDLE) {
+            g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "the agent's answer is larger than %u bytes", MAX_BUNDLE);
+            return NULL;
+        }
+        g_byte_array_append(buf, chunk, n);
+    }
+    return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+}
+
 /* Sends msg and returns its JSON body; non-2xx answers become errors with the agent's message. */
 static JsonNode *
 send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **error)
 {
-    g_autoptr(GBytes) body = soup_session_send_and_read(session, msg, NULL, error);
+    g_autoptr(GInputStream) in = soup_session_send(session, msg, NULL, error);
+    g_autoptr(GBytes) body = NULL;
     guint status;
     GTlsCertificate *peer;
 
+    if (in)
+        body = read_bounded(in, error);
     if (!body) {
         g_prefix_error(error, "agent: ");
         if (*error && (*error)->domain != CV_ERROR)
@@ -85,17 +110,13 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
                     (const char *)g_bytes_get_data(body, NULL));
         return NULL;
     }
-    if (g_bytes_get_size(body) > MAX_BUNDLE) {
-        g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "agent's answer is too large");
-        return NULL;
-    }
     peer = soup_message_get_tls_peer_certificate(msg);
     if (!peer || !cv_attest_tls_key_sha256(peer, peer_key, error)) {
         if (error && !*error)
             g_set_error(error, CV_ERROR, CV_ERROR_VERIFY, "the agent must be reached over HTTPS");
         return NULL;
     }
-    return cv_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), error);
+    return cv_attest_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), error);
 }
 
 static void

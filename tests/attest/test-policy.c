@@ -26,6 +26,14 @@ test_strict(void)
         g_assert_nonnull(e);
         g_assert_true(e->code == CV_ERROR_INVALID || e->code == CV_ERROR_IO);
     }
+    /* nesting that would overflow json-glib's recursion is refused before parsing */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autofree char *deep = g_strnfill(1 << 20, '[');
+        g_autoptr(JsonNode) n = cv_attest_policy_parse(deep, -1, NULL, NULL, &e);
+        g_assert_null(n);
+        g_assert_error(e, CV_ERROR, CV_ERROR_INVALID);
+    }
     {
         g_autoptr(GError) e = NULL;
         g_autoptr(JsonNode) n = cv_attest_policy_parse("{\"platform\":\"tdx\"}", -1, "sev-snp", NULL, &e);

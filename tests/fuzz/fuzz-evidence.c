@@ -2,6 +2,7 @@
 #include "evidence.h"
 #include "policy.h"
 #include "cv-util.h"
+#include "attest-util.h"
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 
@@ -9,7 +10,7 @@ int
 LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
     static const guint8 nonce[32] = { 1 };
-    JsonNode *n = cv_json_parse((const char *)data, size, NULL);
+    JsonNode *n = cv_attest_json_parse((const char *)data, size, NULL);
     JsonNode *p;
 
     if (n) {
