@@ -105,9 +105,11 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
     }
     status = soup_message_get_status(msg);
     if (status < 200 || status >= 300) {
+        /* the agent's text goes to a terminal: escaped, so it cannot carry control sequences */
+        g_autofree char *head = g_strndup(g_bytes_get_data(body, NULL), MIN(g_bytes_get_size(body), 300));
+        g_autofree char *text = g_strescape(head, NULL);
         g_set_error(error, CV_ERROR, status == 404 || status == 501 ? CV_ERROR_UNAVAILABLE : CV_ERROR_VERIFY,
-                    "agent answered %u: %.*s", status, (int)MIN(g_bytes_get_size(body), 300),
-                    (const char *)g_bytes_get_data(body, NULL));
+                    "agent answered %u: %s", status, text);
         return NULL;
     }
     peer = soup_message_get_tls_peer_certificate(msg);
