@@ -194,10 +194,12 @@ ext_product(X509 *cert)
         return NULL;
     out = g_strndup((const char *)ASN1_STRING_get0_data(s), ASN1_STRING_length(s));
     ASN1_IA5STRING_free(s);
-    if (!g_utf8_validate(out, -1, NULL)) {
-        g_free(out);
-        return NULL;
-    }
+    /* printed in verdicts: printable ASCII only ("Milan-B0", "Genoa", "Turin") */
+    for (const char *c = out; *c; c++)
+        if (!g_ascii_isprint(*c)) {
+            g_free(out);
+            return NULL;
+        }
     return out;
 }
 
