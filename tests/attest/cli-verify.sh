@@ -4,6 +4,7 @@
 set -u
 COVIRT=$(readlink -f "$1")
 V=$2
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
 W=$(mktemp -d /tmp/covirt-cli-verify-XXXXXX)
 SWTPM_PID=
 cleanup() { [ -n "$SWTPM_PID" ] && kill "$SWTPM_PID" 2>/dev/null; rm -rf "$W"; }
@@ -24,6 +25,11 @@ S=$V/sev-snp
 expect 3 '^FAIL +snp.policy.debug' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der
 echo '{"platform":"sev-snp","allow_debug":true}' > $W/dbg.json
 expect 0 '^verdict: PASSED' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der --policy $W/dbg.json
+# the trust anchors in policies/trust, named by the policy instead of --ca
+echo "{\"platform\":\"sev-snp\",\"allow_debug\":true,\"ca_file\":[\"$SRC/policies/trust/amd/ask_ark_milan.pem\",\"$SRC/policies/trust/amd/ask_ark_genoa.pem\"]}" > $W/trust.json
+expect 0 '^PASS +snp.chain' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --vcek $S/milan-vcek.der --policy $W/trust.json
+expect 3 '^FAIL +snp.measurement' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --vcek $S/milan-vcek.der --policy $SRC/policies/sev-snp-example.json
+expect 3 '^PASS +tdx.pck_chain' -- "$COVIRT" verify tdx --quote $V/tdx/spr-e4-quote-v4.dat --policy $SRC/policies/tdx-example.json
 expect 0 '"passed" : true' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der --policy $W/dbg.json --json
 expect 3 '^FAIL +snp.chain' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_genoa.pem --vcek $S/milan-vcek.der --policy $W/dbg.json
 expect 0 '^PASS +snp.signature +ECDSA P-384 by VLEK' -- "$COVIRT" verify sev-snp --report $S/milan-vlek-report.bin --ca $S/ask_ark_milan_vlek.pem --vcek $S/milan-vlek.der --at 2025-06-01T00:00:00Z
