@@ -242,30 +242,18 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no manifest yet (state %s)", cv_agent_state_name(agent->state));
         return NULL;
     }
+    /* Who may send it comes first: the request is authenticated (and its challenge
+     * spent) before the agent says anything about its state. */
     if (role == ROLE_DATASET) {
         const CvAgentDataset *d = cv_agent_manifest_find_dataset(agent->manifest, name);
         if (!d) {
             g_set_error(error, CV_ERROR, CV_ERROR_NOT_FOUND, "dataset '%s' is not in the manifest", name);
             return NULL;
         }
-        if (agent->state != CV_AGENT_STATE_RECEIVING_DATA) {
-            g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving datasets (state %s)",
-                        cv_agent_state_name(agent->state));
-            return NULL;
-        }
-        if (g_hash_table_contains(agent->datasets_received, name)) {
-            g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "dataset '%s' was already received", name);
-            return NULL;
-        }
         key = d->user_key;
         expected = d->hash;
         target = cv_agent_path(agent, "datasets", name, NULL);
     } else {
-        if (agent->state != CV_AGENT_STATE_RECEIVING_ALGORITHM) {
-            g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving the algorithm (state %s)",
-                        cv_agent_state_name(agent->state));
-            return NULL;
-        }
         key = agent->manifest->algo_key;
         if (role == ROLE_ALGORITHM) {
             expected = agent->manifest->algo_hash;
@@ -276,11 +264,6 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
             target = cv_agent_path(agent, "algo", "wheels", name, NULL);
         }
     }
-    if (g_hash_table_contains(agent->uploads_active, target)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another upload of this file is in progress");
-        return NULL;
-    }
-
     u = g_new0(Upload, 1);
     u->fd = -1;
     u->agent = agent;
@@ -288,6 +271,24 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
         goto fail;
     if (!check_signature(agent, msg, &key, 1, u->declared, &which, error))
         goto fail;
+    if (role == ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_DATA) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving datasets (state %s)",
+                    cv_agent_state_name(agent->state));
+        goto fail;
+    }
+    if (role != ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_ALGORITHM) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving the algorithm (state %s)",
+                    cv_agent_state_name(agent->state));
+        goto fail;
+    }
+    if (role == ROLE_DATASET && g_hash_table_contains(agent->datasets_received, name)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "dataset '%s' was already received", name);
+        goto fail;
+    }
+    if (g_hash_table_contains(agent->uploads_active, target)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another upload of this file is in progress");
+        goto fail;
+    }
     /* refuse a file the manifest does not name before reading any of it */
     if (expected && strcmp(expected, declared_hex) != 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_FORBIDDEN, "SHA3-256 %s does not match the manifest's %s",

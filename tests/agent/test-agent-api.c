@@ -1,0 +1,683 @@
+/* covirt-agent on the host: a temporary work dir, HTTPS on a free loopback port,
+ * a control channel on a UNIX socket the test listens on. Full python and bin runs,
+ * and every refusal: wrong key, wrong hash, replay, unknown dataset, path traversal,
+ * malformed manifest, result to a non-consumer; after each the state is unchanged
+ * and the agent still works. */
+#include "client.h"
+#include "control.h"
+#include "frame.h"
+#include "cv-error.h"
+#include "cv-sign.h"
+#include "cv-util.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
+#include <openssl/pem.h>
+
+typedef struct {
+    char *dir;
+    char *algo_key, *data_key, *consumer_key, *stranger_key;   /* private key paths */
+    char *algo_pub, *data_pub, *consumer_pub, *stranger_pub;   /* PEM text */
+    GSubprocess *agent;
+    char *url;
+    char *work;
+    char *socket_path;
+    GSocketListener *listener;
+} Fixture;
+
+static void
+make_key(Fixture *fx, const char *name, const char *type, char **key_path, char **pub)
+{
+    EVP_PKEY *k = strcmp(type, "rsa") == 0 ? EVP_RSA_gen(2048)
+                  : strcmp(type, "ecdsa") == 0 ? EVP_EC_gen("P-256")
+                                               : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    long n;
+
+    g_assert_nonnull(k);
+    g_assert_true(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL));
+    n = BIO_get_mem_data(bio, &p);
+    *key_path = g_build_filename(fx->dir, name, NULL);
+    g_assert_true(cv_write_file(*key_path, p, n, 0600, NULL));
+    BIO_free(bio);
+    *pub = cv_sign_pubkey_to_pem(k, NULL);
+    EVP_PKEY_free(k);
+}
+
+static char *
+data_path(const char *name)
+{
+    return g_build_filename(g_getenv("AGENT_TEST_DATA"), name, NULL);
+}
+
+static char *
+sha3(const char *path)
+{
+    char *h = cv_file_digest_hex("SHA3-256", path, NULL);
+
+    g_assert_nonnull(h);
+    return h;
+}
+
+static char *
+write_tmp(Fixture *fx, const char *name, const char *text)
+{
+    char *p = g_build_filename(fx->dir, name, NULL);
+
+    g_assert_true(g_file_set_contents(p, text, -1, NULL));
+    return p;
+}
+
+/* The manifest: algorithm (type, file, args) by algo_key, datasets a.csv and b.csv by data_key,
+ * the consumer_key as the only result consumer. */
+static char *
+make_manifest(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    const char *names[] = { "a.csv", "b.csv" };
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, "test-computation");
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, "mean of x");
+    json_builder_set_member_name(b, "datasets");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < 2; i++) {
+        g_autofree char *p = data_path(names[i]);
+        g_autofree char *h = sha3(p);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "hash");
+        json_builder_add_string_value(b, h);
+        json_builder_set_member_name(b, "userKey");
+        json_builder_add_string_value(b, fx->data_pub);
+        json_builder_set_member_name(b, "filename");
+        json_builder_add_string_value(b, names[i]);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "algorithm");
+    json_builder_begin_object(b);
+    {
+        g_autofree char *h = sha3(algo_file);
+        json_builder_set_member_name(b, "hash");
+        json_builder_add_string_value(b, h);
+    }
+    json_builder_set_member_name(b, "userKey");
+    json_builder_add_string_value(b, fx->algo_pub);
+    json_builder_set_member_name(b, "algo_type");
+    json_builder_add_string_value(b, algo_type);
+    json_builder_set_member_name(b, "algo_args");
+    json_builder_begin_array(b);
+    for (const char *const *a = args; a && *a; a++)
+        json_builder_add_string_value(b, *a);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "result_consumers");
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "userKey");
+    json_builder_add_string_value(b, fx->consumer_pub);
+    json_builder_end_object(b);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    return cv_json_to_string(root, TRUE);
+}
+
+static void
+fixture_setup(Fixture *fx, gconstpointer data)
+{
+    fx->dir = g_dir_make_tmp("covirt-agent-test-XXXXXX", NULL);
+    g_assert_nonnull(fx->dir);
+    make_key(fx, "algo.key", "ed25519", &fx->algo_key, &fx->algo_pub);
+    make_key(fx, "data.key", "ecdsa", &fx->data_key, &fx->data_pub);
+    make_key(fx, "consumer.key", "rsa", &fx->consumer_key, &fx->consumer_pub);
+    make_key(fx, "stranger.key", "ed25519", &fx->stranger_key, &fx->stranger_pub);
+    fx->work = g_build_filename(fx->dir, "work", NULL);
+}
+
+static void
+fixture_teardown(Fixture *fx, gconstpointer data)
+{
+    if (fx->agent) {
+        g_subprocess_send_signal(fx->agent, SIGTERM);
+        g_subprocess_wait(fx->agent, NULL, NULL);
+        g_assert_true(g_subprocess_get_if_exited(fx->agent));
+        g_assert_cmpint(g_subprocess_get_exit_status(fx->agent), ==, 0);
+        g_object_unref(fx->agent);
+    }
+    if (fx->listener) {
+        g_socket_listener_close(fx->listener);
+        g_object_unref(fx->listener);
+    }
+    {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx->dir);
+        g_assert_cmpint(system(cmd), ==, 0);
+    }
+    g_free(fx->dir);
+    g_free(fx->algo_key); g_free(fx->data_key); g_free(fx->consumer_key); g_free(fx->stranger_key);
+    g_free(fx->algo_pub); g_free(fx->data_pub); g_free(fx->consumer_pub); g_free(fx->stranger_pub);
+    g_free(fx->url);
+    g_free(fx->work);
+    g_free(fx->socket_path);
+}
+
+static void
+die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+start_agent(Fixture *fx, const char *manifest_text, gboolean with_control)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *port_file = g_build_filename(fx->dir, "port", NULL);
+    g_autofree char *manifest_file = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *port = NULL;
+
+    g_ptr_array_add(argv, g_strdup(g_getenv("AGENT_BIN")));
+    g_ptr_array_add(argv, g_strdup_printf("--work-dir=%s", fx->work));
+    g_ptr_array_add(argv, g_strdup("--port=0"));
+    g_ptr_array_add(argv, g_strdup("--listen-address=127.0.0.1"));
+    g_ptr_array_add(argv, g_strdup_printf("--port-file=%s", port_file));
+    g_ptr_array_add(argv, g_strdup("--log-level=debug"));
+    if (manifest_text) {
+        manifest_file = write_tmp(fx, "manifest.json", manifest_text);
+        g_ptr_array_add(argv, g_strdup_printf("--manifest=%s", manifest_file));
+    }
+    if (with_control) {
+        g_autoptr(GSocketAddress) addr = NULL;
+        fx->socket_path = g_build_filename(fx->dir, "control.sock", NULL);
+        addr = g_unix_socket_address_new(fx->socket_path);
+        fx->listener = g_socket_listener_new();
+        g_assert_true(g_socket_listener_add_address(fx->listener, addr, G_SOCKET_TYPE_STREAM,
+                                                    G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, &error));
+        g_assert_no_error(error);
+        g_ptr_array_add(argv, g_strdup_printf("--control-port=%s", fx->socket_path));
+    }
+    g_ptr_array_add(argv, NULL);
+    {
+        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+        /* a failed assertion aborts the test without teardown: the agent must not outlive it */
+        g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+        fx->agent = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    }
+    g_assert_no_error(error);
+    for (int i = 0; i < 200 && !g_file_get_contents(port_file, &port, NULL, NULL); i++)
+        g_usleep(50000);
+    g_assert_nonnull(port);
+    fx->url = g_strdup_printf("https://127.0.0.1:%s", g_strstrip(port));
+}
+
+static CvAgentClient *
+client_for(Fixture *fx, const char *key)
+{
+    g_autoptr(GError) error = NULL;
+    CvAgentClient *c = cv_agent_client_new(fx->url, key, NULL, &error);
+
+    g_assert_no_error(error);
+    return c;
+}
+
+static char *
+agent_state(Fixture *fx)
+{
+    g_autoptr(CvAgentClient) c = client_for(fx, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) root = cv_agent_client_get_json(c, "/v1/state", &error);
+
+    g_assert_no_error(error);
+    return g_strdup(json_object_get_string_member(json_node_get_object(root), "state"));
+}
+
+static void
+assert_state(Fixture *fx, const char *expected)
+{
+    g_autofree char *s = agent_state(fx);
+
+    g_assert_cmpstr(s, ==, expected);
+}
+
+static void
+wait_state(Fixture *fx, const char *expected)
+{
+    for (int i = 0; i < 300; i++) {
+        g_autofree char *s = agent_state(fx);
+        if (strcmp(s, expected) == 0)
+            return;
+        if (strcmp(s, "Failed") == 0)
+            break;
+        g_usleep(50000);
+    }
+    assert_state(fx, expected);
+}
+
+/* The upload must be refused with this error code, and the work dir keep no trace of it. */
+static void
+assert_refused(JsonNode *answer, GError *error, gint code)
+{
+    g_assert_null(answer);
+    g_test_message("refused: %s", error ? error->message : "(not refused)");
+    g_assert_error(error, CV_ERROR, code);
+}
+
+static void
+assert_tmp_empty(Fixture *fx)
+{
+    g_autofree char *tmp = g_build_filename(fx->work, "tmp", NULL);
+    g_autoptr(GDir) d = g_dir_open(tmp, 0, NULL);
+
+    g_assert_nonnull(d);
+    g_assert_null(g_dir_read_name(d));
+}
+
+static void
+upload_ok(CvAgentClient *c, const char *path, const char *file)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) r = cv_agent_client_upload(c, path, file, NULL, NULL, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(r);
+}
+
+static void
+fetch_result_and_check(Fixture *fx, const char *expected_mean)
+{
+    g_autoptr(CvAgentClient) c = client_for(fx, fx->consumer_key);
+    g_autofree char *out = g_build_filename(fx->dir, "out", NULL);
+    g_autofree char *zip = g_build_filename(out, "result.zip", NULL);
+    g_autofree char *mean_file = g_build_filename(out, "mean.txt", NULL);
+    g_autofree char *mean = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_cmpint(g_mkdir_with_parents(out, 0700), ==, 0);
+    g_assert_true(cv_agent_client_download_result(c, zip, NULL, NULL, &error));
+    g_assert_no_error(error);
+    g_assert_true(cv_agent_client_unpack(zip, out, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_file_get_contents(mean_file, &mean, NULL, NULL));
+    g_assert_cmpstr(g_strstrip(mean), ==, expected_mean);
+}
+
+static void
+upload_datasets(Fixture *fx)
+{
+    g_autoptr(CvAgentClient) d = client_for(fx, fx->data_key);
+    g_autofree char *a = data_path("a.csv");
+    g_autofree char *b = data_path("b.csv");
+
+    upload_ok(d, "/v1/datasets/a.csv", a);
+    assert_state(fx, "ReceivingData");
+    upload_ok(d, "/v1/datasets/b.csv", b);
+}
+
+static void
+test_python_run(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = data_path("mean.py");
+    const char *args[] = { "--column", "x", NULL };
+    g_autofree char *m = make_manifest(fx, "python", algo, args);
+    g_autoptr(CvAgentClient) a = NULL;
+
+    start_agent(fx, m, FALSE);
+    assert_state(fx, "ReceivingAlgorithm");
+    a = client_for(fx, fx->algo_key);
+    upload_ok(a, "/v1/algorithm", algo);
+    assert_state(fx, "ReceivingData");
+    upload_datasets(fx);
+    wait_state(fx, "ConsumingResults");
+    /* (1 + 2 + 3 + 10 + 20) / 5 */
+    fetch_result_and_check(fx, "7.200000");
+    assert_state(fx, "Complete");
+}
+
+static void
+test_bin_run(Fixture *fx, gconstpointer data)
+{
+    const char *algo = g_getenv("MEAN_BIN");
+    const char *args[] = { "datasets/a.csv", "datasets/b.csv", NULL };
+    g_autofree char *m = make_manifest(fx, "bin", algo, args);
+    g_autoptr(CvAgentClient) a = NULL;
+
+    start_agent(fx, m, FALSE);
+    a = client_for(fx, fx->algo_key);
+    upload_ok(a, "/v1/algorithm", algo);
+    upload_datasets(fx);
+    wait_state(fx, "ConsumingResults");
+    fetch_result_and_check(fx, "7.200000");
+    assert_state(fx, "Complete");
+}
+
+static JsonNode *
+put_raw(CvAgentClient *c, const char *path, const char *file, GError **error)
+{
+    g_autofree char *h = sha3(file);
+    g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
+    g_autofree char *ch = cv_agent_client_challenge(c, NULL);
+    g_autofree char *sig = cv_agent_client_sign(c, ch, "PUT", path, g_bytes_get_data(raw, NULL), NULL);
+
+    return cv_agent_client_put_signed(c, path, file, h, ch, sig, NULL, NULL, error);
+}
+
+static void
+test_refusals(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = data_path("mean.py");
+    g_autofree char *m = make_manifest(fx, "python", algo, NULL);
+    g_autofree char *a_csv = data_path("a.csv");
+    g_autofree char *b_csv = data_path("b.csv");
+    g_autofree char *evil = NULL;
+    g_autoptr(CvAgentClient) owner = NULL, stranger = NULL, data_owner = NULL, consumer = NULL;
+
+    start_agent(fx, m, FALSE);
+    owner = client_for(fx, fx->algo_key);
+    stranger = client_for(fx, fx->stranger_key);
+    data_owner = client_for(fx, fx->data_key);
+    consumer = client_for(fx, fx->consumer_key);
+    evil = write_tmp(fx, "evil.py", "print('not the manifest algorithm')\n");
+
+    /* a dataset before the algorithm */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(JsonNode) r = cv_agent_client_upload(data_owner, "/v1/datasets/a.csv", a_csv, NULL, NULL, &e);
+        assert_refused(r, e, CV_ERROR_CONFLICT);
+        assert_state(fx, "ReceivingAlgorithm");
+    }
+    /* the right algorithm signed by a key the manifest does not name */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(JsonNode) r = cv_agent_client_upload(stranger, "/v1/algorithm", algo, NULL, NULL, &e);
+        assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
+        assert_state(fx, "ReceivingAlgorithm");
+    }
+    /* another algorithm, honestly declared: refused before its body is read */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(JsonNode) r = cv_agent_client_upload(owner, "/v1/algorithm", evil, NULL, NULL, &e);
+        assert_refused(r, e, CV_ERROR_FORBIDDEN);
+        assert_state(fx, "ReceivingAlgorithm");
+    }
+    /* another algorithm declared with the manifest's hash: refused after hashing the body, file gone */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autofree char *h = sha3(algo);
+        g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
+        g_autofree char *ch = cv_agent_client_challenge(owner, NULL);
+        g_autofree char *sig = cv_agent_client_sign(owner, ch, "PUT", "/v1/algorithm", g_bytes_get_data(raw, NULL), NULL);
+        g_autoptr(JsonNode) r = cv_agent_client_put_signed(owner, "/v1/algorithm", evil, h, ch, sig, NULL, NULL, &e);
+        g_autofree char *target = g_build_filename(fx->work, "algo", "algorithm", NULL);
+        assert_refused(r, e, CV_ERROR_FORBIDDEN);
+        g_assert_false(g_file_test(target, G_FILE_TEST_EXISTS));
+        assert_tmp_empty(fx);
+        assert_state(fx, "ReceivingAlgorithm");
+    }
+    /* unsigned, and a made-up challenge */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autofree char *h = sha3(algo);
+        g_autoptr(JsonNode) r = cv_agent_client_put_signed(owner, "/v1/algorithm", algo, h,
+                                                           "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+                                                           "AAAA", NULL, NULL, &e);
+        assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
+    }
+    upload_ok(owner, "/v1/algorithm", algo);
+    assert_state(fx, "ReceivingData");
+
+    /* replay: the same signed request twice; the second is refused and changes nothing */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autofree char *h = sha3(a_csv);
+        g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
+        g_autofree char *ch = cv_agent_client_challenge(data_owner, NULL);
+        g_autofree char *sig = cv_agent_client_sign(data_owner, ch, "PUT", "/v1/datasets/a.csv",
+                                                    g_bytes_get_data(raw, NULL), NULL);
+        g_autoptr(JsonNode) r1 = cv_agent_client_put_signed(data_owner, "/v1/datasets/a.csv", a_csv, h, ch, sig,
+                                                            NULL, NULL, &e);
+        g_autoptr(JsonNode) r2 = NULL;
+        g_assert_no_error(e);
+        g_assert_nonnull(r1);
+        r2 = cv_agent_client_put_signed(data_owner, "/v1/datasets/a.csv", a_csv, h, ch, sig, NULL, NULL, &e);
+        assert_refused(r2, e, CV_ERROR_UNAUTHORIZED);
+        g_assert_nonnull(strstr(e->message, "already used"));
+        assert_state(fx, "ReceivingData");
+    }
+    /* a signature for one dataset does not carry over to another path */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autofree char *h = sha3(b_csv);
+        g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
+        g_autofree char *ch = cv_agent_client_challenge(data_owner, NULL);
+        g_autofree char *sig = cv_agent_client_sign(data_owner, ch, "PUT", "/v1/datasets/a.csv",
+                                                    g_bytes_get_data(raw, NULL), NULL);
+        g_autoptr(JsonNode) r = cv_agent_client_put_signed(data_owner, "/v1/datasets/b.csv", b_csv, h, ch, sig,
+                                                           NULL, NULL, &e);
+        assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
+    }
+    /* a dataset the manifest does not name, and names that escape datasets/ */
+    {
+        const char *paths[] = { "/v1/datasets/c.csv", "/v1/datasets/..%2Fa.csv", "/v1/datasets/%2e%2e%2falgo%2falgorithm",
+                                "/v1/datasets/a.csv%00", "/v1/datasets/sub/a.csv", "/v1/datasets/.a.csv",
+                                "/v1/datasets/", "/v1/datasets/%2Fetc%2Fpasswd" };
+        for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+            g_autoptr(GError) e = NULL;
+            g_autoptr(JsonNode) r = put_raw(data_owner, paths[i], b_csv, &e);
+            g_test_message("path %s", paths[i]);
+            g_assert_null(r);
+            g_assert_true(e->code == CV_ERROR_INVALID || e->code == CV_ERROR_NOT_FOUND);
+            assert_state(fx, "ReceivingData");
+        }
+        assert_tmp_empty(fx);
+    }
+    /* a dataset with the wrong content */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(JsonNode) r = put_raw(data_owner, "/v1/datasets/b.csv", a_csv, &e);
+        assert_refused(r, e, CV_ERROR_FORBIDDEN);
+        assert_state(fx, "ReceivingData");
+    }
+    /* no result yet */
+    {
+        g_autofree char *zip = g_build_filename(fx->dir, "early.zip", NULL);
+        g_autoptr(GError) e = NULL;
+        g_assert_false(cv_agent_client_download_result(consumer, zip, NULL, NULL, &e));
+        g_assert_error(e, CV_ERROR, CV_ERROR_CONFLICT);
+    }
+    /* and the agent still works: the right dataset completes the computation */
+    upload_ok(data_owner, "/v1/datasets/b.csv", b_csv);
+    wait_state(fx, "ConsumingResults");
+    /* the result goes only to a consumer's key */
+    {
+        const char *keys[] = { fx->algo_key, fx->data_key, fx->stranger_key };
+        for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+            g_autoptr(CvAgentClient) c = client_for(fx, keys[i]);
+            g_autofree char *zip = g_build_filename(fx->dir, "stolen.zip", NULL);
+            g_autoptr(GError) e = NULL;
+            g_assert_false(cv_agent_client_download_result(c, zip, NULL, NULL, &e));
+            g_assert_error(e, CV_ERROR, CV_ERROR_FORBIDDEN);
+            g_assert_false(g_file_test(zip, G_FILE_TEST_EXISTS));
+        }
+        assert_state(fx, "ConsumingResults");
+    }
+    fetch_result_and_check(fx, "7.200000");
+    assert_state(fx, "Complete");
+}
+
+/* ---- control channel ---- */
+
+static CvFrame *
+read_frame(GSocketConnection *conn)
+{
+    g_autoptr(GError) error = NULL;
+    CvFrame *f = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), NULL, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(f);
+    return f;
+}
+
+/* Reads frames until an Event of this kind (and state, if given) arrives. */
+static void
+expect_event(GSocketConnection *conn, const char *kind, const char *state)
+{
+    for (int i = 0; i < 100; i++) {
+        g_autoptr(CvFrame) f = read_frame(conn);
+        if (f->body_case == COVIRT__CONTROL__FRAME__BODY_EVENT && strcmp(f->event->kind, kind) == 0 &&
+            (!state || strcmp(f->event->state, state) == 0))
+            return;
+    }
+    g_assert_not_reached();
+}
+
+static void
+send_frame(GSocketConnection *conn, CvFrame *f)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(cv_frame_write(g_io_stream_get_output_stream(G_IO_STREAM(conn)), f, NULL, &error));
+    g_assert_no_error(error);
+}
+
+static void
+send_manifest(GSocketConnection *conn, const char *json)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Manifest m = COVIRT__CONTROL__MANIFEST__INIT;
+
+    m.json = (char *)json;
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_MANIFEST;
+    f.manifest = &m;
+    send_frame(conn, &f);
+}
+
+static GSocketConnection *
+accept_agent(Fixture *fx, char **tls_hex)
+{
+    g_autoptr(GError) error = NULL;
+    GSocketConnection *conn = g_socket_listener_accept(fx->listener, NULL, NULL, &error);
+    g_autoptr(CvFrame) hello = NULL;
+
+    g_assert_no_error(error);
+    g_socket_set_timeout(g_socket_connection_get_socket(conn), 20);
+    hello = read_frame(conn);
+    g_assert_cmpint(hello->body_case, ==, COVIRT__CONTROL__FRAME__BODY_HELLO);
+    g_assert_cmpstr(hello->hello->agent_version, ==, COVIRT_VERSION);
+    g_assert_cmpuint(hello->hello->tls_pubkey_sha256.len, ==, 32);
+    *tls_hex = cv_hex_encode(hello->hello->tls_pubkey_sha256.data, 32);
+    return conn;
+}
+
+static void
+test_control_channel(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = data_path("mean.py");
+    g_autofree char *m = make_manifest(fx, "python", algo, NULL);
+    g_autofree char *tls = NULL, *tls2 = NULL;
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GSocketConnection) conn2 = NULL;
+    g_autoptr(CvAgentClient) c = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) st = NULL;
+
+    /* a malformed manifest at start: refused, the agent stays up and waits for another */
+    start_agent(fx, "{\"id\": \"x\", \"name\": 3}", TRUE);
+    conn = accept_agent(fx, &tls);
+    c = client_for(fx, fx->algo_key);
+    st = cv_agent_client_get_json(c, "/v1/state", &error);
+    g_assert_no_error(error);
+    /* the Hello names the key the HTTPS server presents */
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(st), "tls_pubkey_sha256"), ==, tls);
+    g_assert_cmpstr(cv_agent_client_peer_key_sha256(c), ==, tls);
+    assert_state(fx, "ReceivingManifest");
+
+    send_manifest(conn, "{\"id\": \"x\", \"name\": \"y\", \"algorithm\": {\"hash\": \"00\"}}");
+    expect_event(conn, "manifest-refused", "ReceivingManifest");
+    assert_state(fx, "ReceivingManifest");
+
+    send_manifest(conn, m);
+    expect_event(conn, "state", "ReceivingAlgorithm");
+    assert_state(fx, "ReceivingAlgorithm");
+    upload_ok(c, "/v1/algorithm", algo);
+    expect_event(conn, "state", "ReceivingData");
+
+    /* StateRequest → State */
+    {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__StateRequest r = COVIRT__CONTROL__STATE_REQUEST__INIT;
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_STATE_REQUEST;
+        f.state_request = &r;
+        send_frame(conn, &f);
+        for (;;) {
+            g_autoptr(CvFrame) s = read_frame(conn);
+            if (s->body_case == COVIRT__CONTROL__FRAME__BODY_STATE) {
+                g_assert_cmpstr(s->state->state, ==, "ReceivingData");
+                break;
+            }
+        }
+    }
+
+    /* the manager goes away: events queue, then arrive after a new Hello */
+    g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
+    {
+        g_autoptr(CvAgentClient) d = client_for(fx, fx->data_key);
+        g_autofree char *a = data_path("a.csv");
+        upload_ok(d, "/v1/datasets/a.csv", a);
+    }
+    conn2 = accept_agent(fx, &tls2);
+    g_assert_cmpstr(tls2, ==, tls);
+    expect_event(conn2, "upload", "ReceivingData");
+
+    /* Stop resets: files gone, Idle, then waiting for a manifest again */
+    {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
+        g_autofree char *dataset = g_build_filename(fx->work, "datasets", "a.csv", NULL);
+        s.reason = (char *)"operator stop";
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
+        f.stop = &s;
+        send_frame(conn2, &f);
+        expect_event(conn2, "state", "Idle");
+        expect_event(conn2, "state", "ReceivingManifest");
+        assert_state(fx, "ReceivingManifest");
+        g_assert_false(g_file_test(dataset, G_FILE_TEST_EXISTS));
+    }
+    /* garbage on the channel: the agent drops the connection and comes back with a Hello */
+    {
+        g_autofree char *tls3 = NULL;
+        g_autoptr(GSocketConnection) conn3 = NULL;
+        guint8 junk[] = { 0xff, 0xff, 0xff, 0xff, 1, 2, 3 };
+        g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn2)), junk, sizeof(junk), NULL,
+                                  NULL, NULL);
+        conn3 = accept_agent(fx, &tls3);
+        g_assert_cmpstr(tls3, ==, tls);
+        send_manifest(conn3, m);
+        expect_event(conn3, "state", "ReceivingAlgorithm");
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    if (!g_getenv("AGENT_BIN") || !g_getenv("AGENT_TEST_DATA")) {
+        g_test_skip("run through meson test (AGENT_BIN, AGENT_TEST_DATA)");
+        return 77;
+    }
+    g_test_add("/agent/python-run", Fixture, NULL, fixture_setup, test_python_run, fixture_teardown);
+    g_test_add("/agent/bin-run", Fixture, NULL, fixture_setup, test_bin_run, fixture_teardown);
+    g_test_add("/agent/refusals", Fixture, NULL, fixture_setup, test_refusals, fixture_teardown);
+    g_test_add("/agent/control-channel", Fixture, NULL, fixture_setup, test_control_channel, fixture_teardown);
+    return g_test_run();
+}
