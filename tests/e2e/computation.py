@@ -1,0 +1,408 @@
+#!/usr/bin/python3
+"""A computation end to end through libvirt, as the operator and the users run it.
+
+Builds the HAL with the real covirt-agent, starts covirt-manager on qemu:///system (domain
+type qemu), creates a vtpm CVM through the API with a manifest, and then, as the users:
+uploads a Python algorithm with `covirt algo` and two CSV datasets with `covirt data`,
+downloads the result with `covirt result` and checks its values against the test's own
+computation; on the way, a replayed signed request, a wrong key, a wrong dataset hash and
+a dataset the manifest does not name are each refused while the CVM keeps working.  The
+operator's `covirt cvm events` shows the state transitions and the algorithm's output;
+`covirt cvm rm` removes the CVM, and libvirt no longer knows it.
+
+  computation.py SOURCE_ROOT COVIRT AGENT MANAGER IMAGE_DIR   (exit 77: skipped, says why)
+  COVIRT_E2E_VARIANT=datascience: the datascience HAL and a pandas + scikit-learn algorithm
+"""
+import base64
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+URI = "qemu:///system"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def skip(msg):
+    print("SKIP: " + msg)
+    sys.exit(77)
+
+
+def step(msg):
+    print("[%6.1fs] %s" % (time.time() - T0, msg), flush=True)
+
+
+T0 = time.time()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_range(n=8):
+    """n consecutive ports that are free now (the manager's host forward range)."""
+    rng = random.Random(os.getpid())
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        try:
+            socks = []
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base, base + n - 1
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port range")
+
+
+class Agent:
+    """Plain HTTPS to the agent: its public state, and raw signed requests (for the replay)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.ctx.check_hostname = False
+        self.ctx.verify_mode = ssl.CERT_NONE  # the CLI calls below pin the key; this only reads state
+
+    def request(self, method, path, body=None, headers=None):
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=30) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def state(self):
+        status, body = self.request("GET", "/v1/state")
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def wait(self, pred, timeout, what):
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            try:
+                last = self.state()
+                if pred(last["state"]):
+                    return last
+            except (OSError, AssertionError, ValueError) as e:
+                last = e
+            time.sleep(1)
+        raise AssertionError("agent: %s not reached in %d s (last: %s)" % (what, timeout, last))
+
+
+class Cli:
+    def __init__(self, covirt, manager_url, work):
+        self.covirt, self.manager, self.work = covirt, manager_url, work
+
+    def run(self, *args, ok=True):
+        r = subprocess.run([self.covirt] + list(args), capture_output=True, text=True, cwd=self.work,
+                           timeout=600)
+        shown = " ".join(os.path.basename(a) if a.startswith("/") else a for a in args)
+        if ok and r.returncode != 0:
+            raise AssertionError("covirt %s failed (%d): %s%s" % (shown, r.returncode, r.stdout, r.stderr))
+        if not ok and r.returncode == 0:
+            raise AssertionError("covirt %s was accepted, it must be refused: %s" % (shown, r.stdout))
+        return r
+
+    def refused(self, why, pattern, *args):
+        r = self.run(*args, ok=False)
+        assert re.search(pattern, r.stderr, re.I), "%s: expected /%s/ in: %s" % (why, pattern, r.stderr)
+        step("refused as it must be (%s): %s" % (why, r.stderr.strip().splitlines()[-1]))
+
+
+def sign_openssl(key, message):
+    """The request signature as docs/agent.md defines it, made with the openssl CLI."""
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(message)
+        f.flush()
+        sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", key, "-in", f.name],
+                             check=True, capture_output=True).stdout
+    return base64.b64encode(sig).decode()
+
+
+def make_data(work, variant):
+    rng = random.Random(20261125)
+    files = {}
+    if variant == "minimal":
+        for name, n, x0 in (("part1.csv", 200, 0.0), ("part2.csv", 150, 100.0)):
+            rows = ["x,y"]
+            for i in range(n):
+                x = x0 + i * 0.5
+                rows.append("%.3f,%.6f" % (x, 3.25 * x - 7.5 + rng.gauss(0, 2)))
+            files[name] = "\n".join(rows) + "\n"
+    else:
+        for name, n in (("part1.csv", 300), ("part2.csv", 200)):
+            rows = ["a,b,label"]
+            for _ in range(n):
+                a, b = rng.gauss(0, 1), rng.gauss(0, 1)
+                rows.append("%.6f,%.6f,%d" % (a, b, 1 if a + 0.5 * b + rng.gauss(0, 0.1) > 0 else 0))
+            files[name] = "\n".join(rows) + "\n"
+    for name, text in files.items():
+        with open(os.path.join(work, name), "w") as f:
+            f.write(text)
+    return files
+
+
+def check_result(out_dir, files, variant):
+    found = {}
+    for dirpath, _, names in os.walk(out_dir):
+        for n in names:
+            found[n] = os.path.join(dirpath, n)
+    if variant == "minimal":
+        assert "fit.json" in found, "no fit.json in the result: %s" % sorted(found)
+        fit = json.load(open(found["fit.json"]))
+        xs, ys = [], []
+        for text in files.values():
+            for line in text.splitlines()[1:]:
+                x, y = line.split(",")
+                xs.append(float(x))
+                ys.append(float(y))
+        want = statistics.linear_regression(xs, ys)
+        assert fit["rows"] == len(xs), fit
+        assert fit["files"] == sorted(files), fit
+        assert abs(fit["slope"] - want.slope) < 1e-9 * abs(want.slope), (fit, want)
+        assert abs(fit["intercept"] - want.intercept) < 1e-6, (fit, want)
+        assert abs(fit["slope"] - 3.25) < 0.05, fit  # the data's own slope, through the noise
+        return "slope %.6f intercept %.6f over %d rows (host computes the same)" % (
+            fit["slope"], fit["intercept"], fit["rows"])
+    assert "model.json" in found, "no model.json in the result: %s" % sorted(found)
+    m = json.load(open(found["model.json"]))
+    rows = sum(len(t.splitlines()) - 1 for t in files.values())
+    assert m["rows"] == rows, m
+    assert m["accuracy"] > 0.9, m
+    assert m["coef"][0] > m["coef"][1] > 0, m  # label = a + 0.5 b > 0
+    return "accuracy %.4f, coefficients %s over %d rows" % (m["accuracy"], m["coef"], m["rows"])
+
+
+def main():
+    if len(sys.argv) != 6:
+        sys.exit(__doc__)
+    src, covirt, agent_bin, manager_bin, image_dir = sys.argv[1:]
+    variant = os.environ.get("COVIRT_E2E_VARIANT", "minimal")
+    if os.geteuid() != 0:
+        skip("needs root (libvirt qemu:///system and the HAL build's chroot checks)")
+    if not os.path.exists("/run/libvirt/libvirt-sock"):
+        skip("libvirtd is not running (scripts/test.sh starts it)")
+    for p, what in ((covirt, "covirt"), (agent_bin, "covirt-agent"), (manager_bin, "covirt-manager")):
+        if not os.access(p, os.X_OK):
+            skip("%s is not built yet (%s)" % (what, p))
+    for cmd in ("cvm", "keys", "checksum", "algo", "data", "result"):
+        if subprocess.run([covirt, cmd, "--help"], capture_output=True).returncode != 0:
+            skip("covirt %s does not exist yet" % cmd)
+    # The manager sends the manifest over the control channel (protobuf Frame): without the
+    # channel code linked in, no computation can start.
+    if b"covirt.control.Frame" not in open(manager_bin, "rb").read():
+        skip("covirt-manager has no control channel to the agent yet (it cannot send the manifest)")
+
+    work = tempfile.mkdtemp(prefix="covirt-e2e-")
+    os.chmod(work, 0o755)
+    log_dir = os.path.join(work, "log")
+    os.makedirs(log_dir)
+    os.chmod(log_dir, 0o755)
+
+    step("building the %s HAL with the real agent" % variant)
+    r = subprocess.run([os.path.join(src, "hal", "build-image.sh"), "--variant", variant, "--agent", agent_bin,
+                        "--output", image_dir], capture_output=True, text=True)
+    print(r.stdout + r.stderr, end="")
+    assert r.returncode == 0, "hal/build-image.sh failed"
+
+    http_port = free_port()
+    lo, hi = port_range()
+    manager_url = "http://127.0.0.1:%d" % http_port
+    env = dict(os.environ, MANAGER_HTTP_PORT=str(http_port), MANAGER_HTTP_HOST="127.0.0.1",
+               MANAGER_LIBVIRT_URI=URI, MANAGER_DOMAIN_TYPE="qemu",
+               MANAGER_QEMU_DISK_IMG_KERNEL_FILE=os.path.join(image_dir, "vmlinuz"),
+               MANAGER_QEMU_DISK_IMG_ROOTFS_FILE=os.path.join(image_dir, "initramfs.cpio.gz"),
+               MANAGER_QEMU_HOST_FWD_RANGE="%d-%d" % (lo, hi), MANAGER_QEMU_SMP_COUNT="1",
+               MANAGER_QEMU_MEMORY_SIZE="2G" if variant == "datascience" else "1G",
+               MANAGER_LOG_DIR=log_dir, MANAGER_LOG_LEVEL="debug")
+    cli = Cli(covirt, manager_url, work)
+    mlog = open(os.path.join(work, "manager.log"), "w")
+    manager = subprocess.Popen([manager_bin], env=env, stdout=mlog, stderr=subprocess.STDOUT)
+    cvm_id = name = None
+    ok = False
+    try:
+        step("covirt-manager (pid %d) on %s, host ports %d-%d" % (manager.pid, manager_url, lo, hi))
+        end = time.time() + 60
+        while True:
+            assert manager.poll() is None, "covirt-manager exited: %s" % open(mlog.name).read()
+            try:
+                with urllib.request.urlopen(manager_url + "/health", timeout=5) as h:
+                    if h.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < end, "manager /health not answering"
+            time.sleep(0.5)
+
+        step("keys for the algorithm owner, two data owners and the result consumer")
+        for k, t in (("algo", "ed25519"), ("data1", "ecdsa"), ("data2", "rsa"), ("consumer", "ed25519")):
+            cli.run("keys", "--type", t, "--out", os.path.join(work, k))
+        pub = {k: open(os.path.join(work, k + ".pub")).read()
+               for k in ("algo", "data1", "data2", "consumer")}
+        files = make_data(work, variant)
+        algo = os.path.join(work, "algorithm.py")
+        shutil.copy(os.path.join(HERE, "data", "linreg.py" if variant == "minimal" else "logreg.py"), algo)
+
+        def sha3(path):
+            out = cli.run("checksum", path).stdout.split()
+            assert out and re.fullmatch(r"[0-9a-f]{64}", out[0]), out
+            assert out[0] == hashlib.sha3_256(open(path, "rb").read()).hexdigest()
+            return out[0]
+
+        manifest = {
+            "id": "e2e-%d" % os.getpid(), "name": "e2e %s regression" % variant,
+            "description": "covirt tests/e2e/computation.py",
+            "datasets": [
+                {"hash": sha3(os.path.join(work, "part1.csv")), "userKey": pub["data1"], "filename": "part1.csv"},
+                {"hash": sha3(os.path.join(work, "part2.csv")), "userKey": pub["data2"], "filename": "part2.csv"},
+            ],
+            "algorithm": {"hash": sha3(algo), "userKey": pub["algo"], "algo_type": "python", "algo_args": []},
+            "result_consumers": [{"userKey": pub["consumer"]}],
+        }
+        with open(os.path.join(work, "manifest.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+        r = cli.run("checksum", "--manifest", os.path.join(work, "manifest.json"), "--algorithm", algo,
+                    os.path.join(work, "part1.csv"), os.path.join(work, "part2.csv"))
+        step("covirt checksum --manifest: %s" % r.stdout.strip().replace("\n", "; "))
+
+        name = "covirt-e2e-%d" % os.getpid()
+        spec = {"name": name, "platform": "vtpm", "vcpus": 1, "ttl": "1h", "debug": True,
+                "computation": manifest}
+        with open(os.path.join(work, "spec.json"), "w") as f:
+            json.dump(spec, f)
+        step("covirt cvm create (a vtpm CVM with the manifest)")
+        created = json.loads(cli.run("cvm", "create", "--manager", manager_url, "--json",
+                                     os.path.join(work, "spec.json")).stdout)
+        cvm_id = created["id"]
+        agent_url = "https://%s:%d" % (created["agent"]["host"], created["agent"]["port"])
+        step("CVM %s, agent at %s" % (cvm_id, agent_url))
+        names = subprocess.run(["virsh", "-c", URI, "list", "--name"], capture_output=True, text=True).stdout
+        assert name in names.split(), "virsh list does not show %s" % name
+
+        agent = Agent(agent_url)
+        st = agent.wait(lambda s: s != "ReceivingManifest", 420, "the manifest from the manager")
+        assert st["state"] == "ReceivingAlgorithm", st
+        pin = st["tls_pubkey_sha256"]
+        step("the agent received the manifest over the control channel: %s, TLS key %s" % (st["state"], pin))
+        A = ["--agent", agent_url, "--pin", pin]
+
+        # A captured signed request replayed: the first one is accepted, its copy is not.
+        path = "/v1/algorithm/wheels/e2e_replay-1.0-py3-none-any.whl"
+        body = b"a captured upload\n"
+        status, ch = agent.request("GET", "/v1/challenge")
+        assert status == 200, (status, ch)
+        challenge = json.loads(ch)["challenge"]
+        digest = hashlib.sha256(bytes.fromhex(challenge) + b"PUT" + path.encode() +
+                                hashlib.sha3_256(body).digest()).digest()
+        headers = {"X-Covirt-Challenge": challenge,
+                   "X-Covirt-Signature": sign_openssl(os.path.join(work, "algo.key"), digest),
+                   "X-Covirt-Content-SHA3-256": hashlib.sha3_256(body).hexdigest(),
+                   "Content-Type": "application/octet-stream"}
+        status, resp = agent.request("PUT", path, body, headers)
+        assert 200 <= status < 300, "the original signed request was refused: %d %s" % (status, resp)
+        status, resp = agent.request("PUT", path, body, headers)
+        assert 400 <= status < 500, "a replayed request was accepted: %d %s" % (status, resp)
+        err = json.loads(resp)["error"]
+        assert "challenge" in err["message"].lower(), err
+        step("refused as it must be (replayed signed request): %d %s" % (status, err["message"]))
+        assert agent.state()["state"] == "ReceivingAlgorithm"
+
+        cli.refused("algorithm signed by a data owner's key", r"signature|key", "algo", *A,
+                    "--key", os.path.join(work, "data1.key"), algo)
+        assert agent.state()["state"] == "ReceivingAlgorithm"
+        step("covirt algo (the algorithm owner's key)")
+        cli.run("algo", *A, "--key", os.path.join(work, "algo.key"), algo)
+        agent.wait(lambda s: s == "ReceivingData", 60, "ReceivingData")
+
+        tampered = os.path.join(work, "tampered", "part1.csv")
+        os.makedirs(os.path.dirname(tampered))
+        with open(tampered, "w") as f:
+            f.write(files["part1.csv"].replace("\n1", "\n2", 1))
+        cli.refused("dataset with a hash the manifest does not hold", r"match|hash|sha3", "data", *A,
+                    "--key", os.path.join(work, "data1.key"), tampered)
+        extra = os.path.join(work, "part3.csv")
+        with open(extra, "w") as f:
+            f.write(files["part2.csv"])
+        cli.refused("dataset the manifest does not name", r"not in the manifest|unknown|not.*manifest", "data",
+                    *A, "--key", os.path.join(work, "data1.key"), extra)
+        cli.refused("dataset signed by the other data owner", r"signature|key", "data", *A,
+                    "--key", os.path.join(work, "data2.key"), os.path.join(work, "part1.csv"))
+        assert agent.state()["state"] == "ReceivingData"
+
+        step("covirt data part1.csv, part2.csv (each with its owner's key)")
+        cli.run("data", *A, "--key", os.path.join(work, "data1.key"), os.path.join(work, "part1.csv"))
+        assert agent.state()["state"] == "ReceivingData"
+        cli.run("data", *A, "--key", os.path.join(work, "data2.key"), os.path.join(work, "part2.csv"))
+        st = agent.wait(lambda s: s in ("ConsumingResults", "Complete", "Failed"), 600, "the end of the run")
+        assert st["state"] != "Failed", "the computation failed: %s" % json.dumps(st)
+        step("computation ran: %s" % st["state"])
+
+        cli.refused("result asked with a data owner's key", r"consumer|signature|key|forbidden", "result", *A,
+                    "--key", os.path.join(work, "data1.key"), "--out", os.path.join(work, "stolen"))
+        out = os.path.join(work, "result")
+        step("covirt result (the result consumer's key)")
+        cli.run("result", *A, "--key", os.path.join(work, "consumer.key"), "--out", out)
+        step("result checked: " + check_result(out, files, variant))
+
+        ev = cli.run("cvm", "events", "--manager", manager_url, "--no-follow", cvm_id).stdout
+        for want in ("ReceivingAlgorithm", "ReceivingData", "Running",
+                     "linreg: 350 rows" if variant == "minimal" else "logreg: 500 rows"):
+            assert want in ev, "covirt cvm events does not show %r:\n%s" % (want, ev)
+        step("covirt cvm events shows the state transitions and the algorithm's output (%d lines)" %
+             len(ev.splitlines()))
+
+        step("covirt cvm rm")
+        cli.run("cvm", "rm", "--manager", manager_url, cvm_id)
+        listed = cli.run("cvm", "list", "--manager", manager_url, "--json").stdout
+        assert cvm_id not in listed, listed
+        all_names = subprocess.run(["virsh", "-c", URI, "list", "--all", "--name"], capture_output=True,
+                                   text=True).stdout.split()
+        assert name not in all_names, "libvirt still knows %s" % name
+        cvm_id = None
+        ok = True
+    finally:
+        if cvm_id:
+            subprocess.run([covirt, "cvm", "rm", "--manager", manager_url, cvm_id], capture_output=True)
+        if name:
+            subprocess.run(["virsh", "-c", URI, "destroy", name], capture_output=True)
+            subprocess.run(["virsh", "-c", URI, "undefine", name, "--nvram", "--tpm"], capture_output=True)
+        manager.send_signal(signal.SIGTERM)
+        try:
+            manager.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            manager.kill()
+            manager.wait()
+        if not ok:
+            for f in [mlog.name] + [os.path.join(log_dir, n) for n in os.listdir(log_dir)]:
+                print("--- %s (last 40 lines):" % f)
+                print("\n".join(open(f, errors="replace").read().splitlines()[-40:]))
+        if name:
+            for p in ("/var/log/libvirt/qemu/%s.log" % name, "/var/log/swtpm/libvirt/qemu/%s-swtpm.log" % name):
+                if os.path.exists(p):
+                    os.unlink(p)
+        shutil.rmtree(work, ignore_errors=True)
+    print("e2e computation (%s) passed in %.0f s" % (variant, time.time() - T0))
+
+
+if __name__ == "__main__":
+    main()
