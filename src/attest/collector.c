@@ -5,6 +5,7 @@
 #include "cv-util.h"
 #include "tpm-quote.h"
 #include "event-log.h"
+#include "snp-report.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -339,35 +340,6 @@ collect_vtpm(CvAttestCollector *c, JsonBuilder *b, const guint8 rd[64], GError *
     return TRUE;
 }
 
-/* SEV-SNP certificate table (GHCB spec): {GUID, offset, length} entries, a zero entry last */
-static GBytes *
-snp_cert_from_table(GBytes *table, GError **error)
-{
-    static const guint8 vcek[16] = { 0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45,
-                                     0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
-    static const guint8 vlek[16] = { 0xc2, 0x4b, 0x07, 0xa8, 0x2a, 0xa2, 0x3e, 0x48,
-                                     0xaa, 0xe6, 0x39, 0xc0, 0x45, 0xa0, 0xb8, 0xa1 };
-    gsize len = 0;
-    const guint8 *d = g_bytes_get_data(table, &len);
-
-    for (gsize pos = 0; pos + 24 <= len; pos += 24) {
-        guint32 off = d[pos + 16] | d[pos + 17] << 8 | d[pos + 18] << 16 | (guint32)d[pos + 19] << 24;
-        guint32 n = d[pos + 20] | d[pos + 21] << 8 | d[pos + 22] << 16 | (guint32)d[pos + 23] << 24;
-        static const guint8 zero[24] = { 0 };
-        if (memcmp(d + pos, zero, 24) == 0)
-            break;
-        if (memcmp(d + pos, vcek, 16) != 0 && memcmp(d + pos, vlek, 16) != 0)
-            continue;
-        if ((guint64)off + n > len || n == 0) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "SNP certificate table entry out of bounds");
-            return NULL;
-        }
-        return g_bytes_new(d + off, n);
-    }
-    g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "the host provided no VCEK or VLEK certificate");
-    return NULL;
-}
-
 static gboolean
 tsm_report(const guint8 rd[64], GBytes **out, GBytes **aux, GError **error)
 {
@@ -422,7 +394,7 @@ cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize non
         json_builder_begin_object(b);
         add_b64(b, snp ? "report" : "quote", g_bytes_get_data(out, NULL), g_bytes_get_size(out));
         if (snp) {
-            g_autoptr(GBytes) cert = aux ? snp_cert_from_table(aux, error) : NULL;
+            g_autoptr(GBytes) cert = aux ? cv_attest_snp_cert_table_find(aux, error) : NULL;
             if (!cert) {
                 if (error && !*error)
                     g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "no SNP certificate table from the host");

@@ -458,3 +458,33 @@ cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *data, gsize len, con
         cv_attest_verdict_add(v, "snp.guest_svn", CV_ATTEST_FAIL, "%s", local->message);
     return g_steal_pointer(&v);
 }
+
+GBytes *
+cv_attest_snp_cert_table_find(GBytes *table, GError **error)
+{
+    /* GUIDs as stored (mixed-endian): VCEK 63da758d-e664-4564-adc5-f4b93be8accd,
+     * VLEK a8074bc2-a25a-483e-aae6-39c045a0b8a1 */
+    static const guint8 vcek[16] = { 0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45,
+                                     0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
+    static const guint8 vlek[16] = { 0xc2, 0x4b, 0x07, 0xa8, 0x2a, 0xa2, 0x3e, 0x48,
+                                     0xaa, 0xe6, 0x39, 0xc0, 0x45, 0xa0, 0xb8, 0xa1 };
+    static const guint8 zero[24] = { 0 };
+    gsize len = 0;
+    const guint8 *d = g_bytes_get_data(table, &len);
+
+    for (gsize pos = 0; pos + 24 <= len; pos += 24) {
+        guint32 off = le32(d + pos + 16);
+        guint32 n = le32(d + pos + 20);
+        if (memcmp(d + pos, zero, 24) == 0)
+            break;
+        if (memcmp(d + pos, vcek, 16) != 0 && memcmp(d + pos, vlek, 16) != 0)
+            continue;
+        if (n == 0 || (guint64)off + n > len) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "SNP certificate table entry out of bounds");
+            return NULL;
+        }
+        return g_bytes_new(d + off, n);
+    }
+    g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "the host's certificate table has no VCEK or VLEK");
+    return NULL;
+}

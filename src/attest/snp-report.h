@@ -62,4 +62,9 @@ CvAttestVerdict *cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *rep
                                       const guint8 *ek_cert, gsize ek_cert_len, JsonObject *policy,
                                       gint64 at_unix_time, GError **error);
 
+/* The VCEK or VLEK (DER) from the certificate table the host gives with an extended report
+ * (GHCB specification: {GUID, offset, length} entries, offsets from the table's start, a zero
+ * entry last). CV_ERROR_UNAVAILABLE when the table has neither. */
+GBytes *cv_attest_snp_cert_table_find(GBytes *table, GError **error);
+
 G_END_DECLS

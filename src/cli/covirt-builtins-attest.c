@@ -29,6 +29,7 @@ cv_cli_attest(int argc, char **argv)
     guint8 pin[32] = { 0 };
     gboolean passed;
 
+    g_setenv("TSS2_LOG", "all+NONE", FALSE);
     g_option_context_set_summary(ctx, "Sends a fresh nonce, verifies the evidence bundle against the policy, prints "
                                  "the verdict check by check and the agent's TLS key to pin. Exit 0 only when "
                                  "every check passed.");

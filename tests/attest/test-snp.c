@@ -257,6 +257,45 @@ test_hostile_input(void)
     assert_status(v, "snp.measurement", CV_ATTEST_FAIL);
 }
 
+/* A certificate table as the host hands it with an extended report: ARK, then the VCEK */
+static void
+test_cert_table(void)
+{
+    static const guint8 ark_guid[16] = { 0xa6, 0x04, 0xb4, 0xc0, 0x03, 0xa8, 0x52, 0x49,
+                                         0x97, 0x43, 0x3f, 0xb6, 0x01, 0x4c, 0xd0, 0xae };
+    static const guint8 vcek_guid[16] = { 0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45,
+                                          0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
+    g_autoptr(GBytes) vcek = load("milan-vcek.der");
+    g_autoptr(GByteArray) t = g_byte_array_new();
+    guint32 off = 3 * 24, n = g_bytes_get_size(vcek), le;
+    guint8 zero[24] = { 0 };
+    g_autoptr(GBytes) table = NULL, found = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_byte_array_append(t, ark_guid, 16);
+    le = GUINT32_TO_LE(off + n); g_byte_array_append(t, (guint8 *)&le, 4);
+    le = GUINT32_TO_LE(4); g_byte_array_append(t, (guint8 *)&le, 4);
+    g_byte_array_append(t, vcek_guid, 16);
+    le = GUINT32_TO_LE(off); g_byte_array_append(t, (guint8 *)&le, 4);
+    le = GUINT32_TO_LE(n); g_byte_array_append(t, (guint8 *)&le, 4);
+    g_byte_array_append(t, zero, 24);
+    g_byte_array_append(t, g_bytes_get_data(vcek, NULL), n);
+    g_byte_array_append(t, (const guint8 *)"ARK!", 4);
+    table = g_byte_array_free_to_bytes(g_steal_pointer(&t));
+    found = cv_attest_snp_cert_table_find(table, &error);
+    g_assert_no_error(error);
+    g_assert_true(g_bytes_equal(found, vcek));
+
+    /* an entry pointing past the table, and a table without a VCEK */
+    for (gsize l = 0; l < g_bytes_get_size(table) - 4; l += 37) {
+        g_autoptr(GBytes) part = g_bytes_new_from_bytes(table, 0, l);
+        g_autoptr(GError) e = NULL;
+        g_autoptr(GBytes) f = cv_attest_snp_cert_table_find(part, &e);
+        g_assert_null(f);
+        g_assert_nonnull(e);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -273,5 +312,6 @@ main(int argc, char **argv)
     g_test_add_func("/attest/snp/vlek-as-vcek", test_vlek_as_vcek);
     g_test_add_func("/attest/snp/policy-values", test_policy_values);
     g_test_add_func("/attest/snp/hostile-input", test_hostile_input);
+    g_test_add_func("/attest/snp/cert-table", test_cert_table);
     return g_test_run();
 }

@@ -24,6 +24,14 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
         }
     }
     cv_attest_snp_report_parse(data, size, &r, NULL);
+    {
+        /* the same bytes as a host certificate table */
+        GBytes *table = g_bytes_new_static(data, size);
+        GBytes *cert = cv_attest_snp_cert_table_find(table, NULL);
+        if (cert)
+            g_bytes_unref(cert);
+        g_bytes_unref(table);
+    }
     if (size < CV_ATTEST_SNP_REPORT_SIZE)
         return 0;
     v = cv_attest_snp_verify(trust, data, CV_ATTEST_SNP_REPORT_SIZE, trust ? data + CV_ATTEST_SNP_REPORT_SIZE : NULL,
