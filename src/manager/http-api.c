@@ -142,6 +142,9 @@ on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
     g_object_set_data_full(G_OBJECT(msg), "cv-request", rq, request_free);
     /* the body is kept by on_got_chunk, up to the limit, instead of by libsoup */
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
+    /* connections come from our own listener, so libsoup closes each after one request:
+     * say so, or clients reuse it and lose their next request */
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
     g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), api);
     g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), api);
 }
@@ -614,6 +617,7 @@ cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error)
     }
     sa = g_inet_socket_address_new(addr, api->config->http_port);
     api->service = g_socket_service_new();
+    g_socket_listener_set_backlog(G_SOCKET_LISTENER(api->service), 256);
     if (!g_socket_listener_add_address(G_SOCKET_LISTENER(api->service), sa, G_SOCKET_TYPE_STREAM,
                                        G_SOCKET_PROTOCOL_TCP, NULL, &effective, &local)) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on %s:%u: %s", api->config->http_host,
