@@ -121,10 +121,11 @@ open_tpm(CvAttestCollector *c, const char *tcti, GError **error)
     if (!cv_tss_check(Tss2_TctiLdr_Initialize(tcti ? tcti : "device:/dev/tpmrm0", &c->tcti), "opening the TPM", error) ||
         !cv_tss_check(Esys_Initialize(&c->esys, c->tcti, NULL), "Esys_Initialize", error))
         return FALSE;
+    /* firmware or the kernel has normally started the TPM already (TPM_RC_INITIALIZE), and the
+     * kernel's resource manager may refuse the command: a TPM that really is not started makes
+     * the next command fail with a clear error */
     rc = Esys_Startup(c->esys, TPM2_SU_CLEAR);
-    /* already started (by firmware or the kernel) is the normal case */
-    if (rc != TPM2_RC_SUCCESS && (rc & 0xfff) != TPM2_RC_INITIALIZE)
-        return cv_tss_check(rc, "TPM2_Startup", error);
+    (void)rc;
     ek_template(&ek);
     ak_template(&ak);
     if (!create_primary(c, &ek, &c->ek, &ek_pub, error))
