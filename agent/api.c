@@ -350,50 +350,56 @@ early_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHas
     g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), u);
 }
 
+/* Deletes what an upload left behind, before its answer goes out (not when the message dies later). */
 static void
-upload_finish(CvAgent *agent, SoupServerMessage *msg)
+upload_discard(Upload *u)
 {
-    Upload *u = g_object_get_data(G_OBJECT(msg), "covirt-upload");
-    g_autoptr(GError) error = NULL;
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+    if (u->tmp_path)
+        g_unlink(u->tmp_path);
+    g_clear_pointer(&u->tmp_path, g_free);
+}
+
+static gboolean
+upload_commit(CvAgent *agent, Upload *u, char **got_hex, GError **error)
+{
     guint8 got[32];
     unsigned int got_len = 0;
-    g_autofree char *got_hex = NULL;
     g_autofree char *declared_hex = NULL;
 
-    if (!u) {
-        respond_code(msg, CV_ERROR_NOT_FOUND, "no upload at this path");
-        return;
-    }
     if (u->io_error) {
-        respond_code(msg, strstr(u->io_error, "exceeds") ? CV_ERROR_TOO_LARGE : CV_ERROR_IO, "%s", u->io_error);
-        return;
+        g_set_error(error, CV_ERROR, strstr(u->io_error, "exceeds") ? CV_ERROR_TOO_LARGE : CV_ERROR_IO, "%s",
+                    u->io_error);
+        return FALSE;
     }
     EVP_DigestFinal_ex(u->sha3, got, &got_len);
-    got_hex = cv_hex_encode(got, 32);
+    *got_hex = cv_hex_encode(got, 32);
     declared_hex = cv_hex_encode(u->declared, 32);
     if (memcmp(got, u->declared, 32) != 0) {
-        respond_code(msg, CV_ERROR_FORBIDDEN, "the body's SHA3-256 %s is not the declared %s; upload deleted",
-                     got_hex, declared_hex);
-        return;
+        g_set_error(error, CV_ERROR, CV_ERROR_FORBIDDEN,
+                    "the body's SHA3-256 %s is not the declared %s; upload deleted", *got_hex, declared_hex);
+        return FALSE;
     }
     /* a stop or a new manifest while the body was arriving makes this upload stale */
     if (u->generation != agent->generation) {
-        respond_code(msg, CV_ERROR_CONFLICT, "the computation was reset during the upload");
-        return;
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
+        return FALSE;
     }
     if (fsync(u->fd) < 0 || close(u->fd) < 0) {
         u->fd = -1;
-        respond_code(msg, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
-        return;
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
+        return FALSE;
     }
     u->fd = -1;
     if (u->role == ROLE_ALGORITHM && g_chmod(u->tmp_path, 0700) < 0) {
-        respond_code(msg, CV_ERROR_IO, "cannot make the algorithm executable: %s", g_strerror(errno));
-        return;
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot make the algorithm executable: %s", g_strerror(errno));
+        return FALSE;
     }
     if (rename(u->tmp_path, u->target) < 0) {
-        respond_code(msg, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
-        return;
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
+        return FALSE;
     }
     g_clear_pointer(&u->tmp_path, g_free);
 
@@ -411,26 +417,40 @@ upload_finish(CvAgent *agent, SoupServerMessage *msg)
         break;
     }
     case ROLE_DATASET:
-        if (!cv_agent_dataset_received(agent, u->name, &error)) {
-            respond_error(msg, error);
-            return;
-        }
-        break;
+        return cv_agent_dataset_received(agent, u->name, error);
     }
-    {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) root = NULL;
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "sha3_256");
-        json_builder_add_string_value(b, got_hex);
-        json_builder_set_member_name(b, "size");
-        json_builder_add_int_value(b, u->received);
-        json_builder_set_member_name(b, "state");
-        json_builder_add_string_value(b, cv_agent_state_name(agent->state));
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        respond_json(msg, SOUP_STATUS_OK, root);
+    return TRUE;
+}
+
+static void
+upload_finish(CvAgent *agent, SoupServerMessage *msg)
+{
+    Upload *u = g_object_get_data(G_OBJECT(msg), "covirt-upload");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonBuilder) b = NULL;
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *got_hex = NULL;
+
+    if (!u) {
+        respond_code(msg, CV_ERROR_NOT_FOUND, "no upload at this path");
+        return;
     }
+    if (!upload_commit(agent, u, &got_hex, &error)) {
+        upload_discard(u);
+        respond_error(msg, error);
+        return;
+    }
+    b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "sha3_256");
+    json_builder_add_string_value(b, got_hex);
+    json_builder_set_member_name(b, "size");
+    json_builder_add_int_value(b, u->received);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, cv_agent_state_name(agent->state));
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    respond_json(msg, SOUP_STATUS_OK, root);
 }
 
 static void

@@ -16,10 +16,12 @@ on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
-static char *
-env_or(const char *value, const char *env)
+/* An option not given on the command line falls back to its environment variable. */
+static void
+env_default(char **value, const char *env)
 {
-    return g_strdup(value ? value : g_getenv(env));
+    if (!*value && g_getenv(env))
+        *value = g_strdup(g_getenv(env));
 }
 
 int
@@ -56,15 +58,15 @@ main(int argc, char **argv)
         g_printerr("covirt-agent: %s\n", error->message);
         return 2;
     }
-    log_level = env_or(log_level, "AGENT_LOG_LEVEL");
+    env_default(&log_level, "AGENT_LOG_LEVEL");
     cv_log_init("covirt-agent", log_level);
 
-    work_dir = env_or(work_dir, "AGENT_WORK_DIR");
-    control_port = env_or(control_port, "AGENT_CONTROL_PORT");
-    platform = env_or(platform, "AGENT_PLATFORM");
-    hal_file = env_or(hal_file, "AGENT_HAL_VERSION_FILE");
-    listen = env_or(listen, "AGENT_LISTEN_ADDRESS");
-    tcti = env_or(tcti, "AGENT_TCTI");
+    env_default(&work_dir, "AGENT_WORK_DIR");
+    env_default(&control_port, "AGENT_CONTROL_PORT");
+    env_default(&platform, "AGENT_PLATFORM");
+    env_default(&hal_file, "AGENT_HAL_VERSION_FILE");
+    env_default(&listen, "AGENT_LISTEN_ADDRESS");
+    env_default(&tcti, "AGENT_TCTI");
     if (port < 0) {
         guint64 p = 7002;
         if (g_getenv("AGENT_PORT") && !cv_parse_uint(g_getenv("AGENT_PORT"), 0, 65535, &p, &error)) {
