@@ -126,10 +126,13 @@ main(int argc, char **argv)
         return 2;
     }
     g_setenv("TSS2_LOG", "all+NONE", FALSE);
+    /* ours before and after openssl's, averaged: the machine is shared and its load drifts */
     snp = bench_snp(vectors);
     ecdsa = openssl_verify_per_s("ecdsap384", "nistp384");
+    snp = (snp + bench_snp(vectors)) / 2;
     tpm = bench_tpm(vectors);
     rsa = openssl_verify_per_s("rsa2048", "rsa 2048");
+    tpm = (tpm + bench_tpm(vectors)) / 2;
     printf("SNP report verifications/s (chain cached): %10.1f\n", snp);
     printf("openssl speed ecdsap384 verify/s:          %10.1f\n", ecdsa);
     printf("ratio SNP / ECDSA P-384:                   %10.2f  (goal >= 0.5)\n", ecdsa > 0 ? snp / ecdsa : 0);
