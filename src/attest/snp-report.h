@@ -48,7 +48,8 @@ gboolean cv_attest_snp_report_parse(const guint8 *data, gsize len, CvAttestSnpRe
 void cv_attest_snp_tcb_decode(guint64 tcb, gboolean turin, CvAttestSnpTcb *out);
 
 /* The trusted ASK/ASVK + ARK certificates (one PEM file, as AMD's KDS serves them), with a cache
- * of endorsement keys (VCEK/VLEK) whose chain already verified. */
+ * of endorsement keys (VCEK/VLEK) whose chain already verified. A trust is used by one thread at
+ * a time (the cache is not locked). */
 typedef struct _CvAttestSnpTrust CvAttestSnpTrust;
 CvAttestSnpTrust *cv_attest_snp_trust_new(const void *ca_pem, gsize len, GError **error);
 void cv_attest_snp_trust_free(CvAttestSnpTrust *trust);
