@@ -50,6 +50,9 @@ expect 0 '^NOT-CHECKED +tdx.tcb_status' -- "$COVIRT" verify tdx --quote $T/spr-e
 expect 3 '^FAIL +tdx.pck_chain' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $S/ask_ark_milan.pem
 echo '{"platform":"tdx","rtmr2":"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"}' > $W/tdx.json
 expect 3 '^FAIL +tdx.rtmr2' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $T/intel_sgx_root_ca.pem --policy $W/tdx.json
+# the embedded PCK certificates expire in 2029 and 2033: as of 2040 the chain fails
+expect 3 '^FAIL +tdx.pck_chain .*expired' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $T/intel_sgx_root_ca.pem --at 2040-01-01T00:00:00Z
+expect 3 '^FAIL +snp.chain .*not yet valid' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der --policy $W/dbg.json --at 2020-01-01T00:00:00Z
 expect 0 '"name" : "tdx.signature"' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $T/intel_sgx_root_ca.pem --json
 
 # TPM: a swtpm on a free loopback port, a quote from tpm2-tools
