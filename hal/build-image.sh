@@ -74,6 +74,8 @@ if [ "$CHECK" = 1 ]; then
     "$HAL_DIR/check-tree.sh" "$TREE" "$VARIANT"
 fi
 
+! mountpoint -q "$TREE/proc" || die "$TREE/proc is still mounted"
+
 # Reproducibility: fixed times, owners and modes, sorted names, no device or inode
 # numbers from the build host (cpio --reproducible), no name or time in the gzip header.
 find "$TREE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

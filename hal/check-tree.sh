@@ -8,7 +8,12 @@ set -euo pipefail
 TREE=${1:?tree} VARIANT=${2:?variant}
 die() { echo "check-tree: $*" >&2; exit 1; }
 say() { echo "check-tree: $*"; }
-run() { env -i PATH=/usr/sbin:/usr/bin HOME=/root LANG=C.UTF-8 chroot "$TREE" "$@"; }
+run() { env -i PATH=/usr/sbin:/usr/bin HOME=/root LANG=C.UTF-8 /usr/sbin/chroot "$TREE" "$@"; }
+
+# /proc as the image has it (a sanitizer build of the agent and python's multiprocessing read it);
+# unmounted whatever happens, before the caller packs or removes the tree.
+mount -t proc -o nosuid,nodev,noexec proc "$TREE/proc"
+trap 'umount "$TREE/proc"' EXIT
 
 run /usr/bin/busybox sh -n /init || die "/init does not parse"
 
@@ -68,7 +73,7 @@ assert acc > 0.9, acc
 print("numpy", np.__version__, "pandas", pd.__version__, "logistic regression accuracy", acc)
 '
 fi
-stale=$(find "$TREE" -name '*.pyc' -newer "$marker" | head -n 3)
+stale=$(find "$TREE/usr" -name '*.pyc' -newer "$marker" | head -n 3)
 rm -f "$marker"
 [ -z "$stale" ] || die "python rewrote byte code in the tree (not precompiled?): $stale"
 say "python smoke test passed ($VARIANT)"
