@@ -427,9 +427,9 @@ adopt(CvMgrRegistry *r, virDomainPtr dom)
     cvm->state = state_from_libvirt(dom, stored);
     if (cvm->host_port && !cv_mgr_port_pool_reserve(r->ports, cvm->host_port, &local))
         g_warning("domain %s: %s", name, local->message);
-    ret = cvm;
-    g_hash_table_insert(r->by_name, cvm->name, cvm);
-    g_hash_table_insert(r->by_id, cvm->id, g_steal_pointer(&cvm));
+    ret = g_steal_pointer(&cvm);
+    g_hash_table_insert(r->by_name, ret->name, ret);
+    g_hash_table_insert(r->by_id, ret->id, ret);
     emit_lifecycle(r, ret, "adopted", NULL);
     if (ret->state != stored)
         persist(r, ret, dom);

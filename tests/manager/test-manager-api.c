@@ -2,6 +2,8 @@
  * daemon binary, the real libvirt library, a fake hypervisor. */
 #include <string.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <glib/gstdio.h>
 #include "manager-harness.h"
 
 static const char *
@@ -433,6 +435,105 @@ test_sigterm(void)
     g_assert_null(conn);
 }
 
+static void
+die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* A private libvirtd of our own (test driver only, its own socket directory): it can be
+ * stopped and started without touching the host's libvirtd. */
+static GSubprocess *
+private_libvirtd(const char *dir)
+{
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    g_autofree char *conf = g_build_filename(dir, "libvirtd.conf", NULL);
+    g_autofree char *pid = g_build_filename(dir, "libvirtd.pid", NULL);
+    g_autofree char *empty = g_build_filename(dir, "no-drivers", NULL);
+    g_autofree char *sock = g_build_filename(dir, "libvirt-sock", NULL);
+    g_autofree char *text = g_strdup_printf("unix_sock_dir = \"%s\"\nlisten_tls = 0\nlisten_tcp = 0\n"
+                                            "auth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n", dir);
+    g_autoptr(GError) error = NULL;
+    GSubprocess *p;
+
+    g_mkdir_with_parents(empty, 0755);
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    /* no hypervisor driver modules: the built-in test driver only */
+    g_subprocess_launcher_setenv(l, "LIBVIRT_DRIVER_DIR", empty, TRUE);
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    p = g_subprocess_launcher_spawn(l, &error, "libvirtd", "--config", conf, "--pid-file", pid, NULL);
+    g_assert_no_error(error);
+    for (int i = 0; i < 100 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
+        g_usleep(50000);
+    g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+    return p;
+}
+
+static void
+test_libvirtd_reconnect(void)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *uri = NULL;
+    g_autoptr(GSubprocess) lvd = NULL;
+    g_autoptr(CvTestManager) m = NULL;
+    g_autoptr(JsonNode) x = NULL, y = NULL, h = NULL, refused = NULL;
+    g_autofree char *ypath = NULL;
+    g_autofree char *libvirtd = g_find_program_in_path("libvirtd");
+    const char *env[2] = { NULL, NULL };
+
+    if (!libvirtd) {
+        g_test_skip("no libvirtd binary");
+        return;
+    }
+    dir = g_dir_make_tmp("covirt-lvd-XXXXXX", NULL);
+    uri = g_strdup_printf("MANAGER_LIBVIRT_URI=test+unix:///default?socket=%s/libvirt-sock", dir);
+    env[0] = uri;
+    lvd = private_libvirtd(dir);
+    m = cv_test_manager_start(env);
+    x = cv_test_create(m, "{\"name\":\"covirt-test-rc-x\",\"memory\":\"256M\"}");
+
+    /* libvirtd goes away: the API keeps serving and says so */
+    g_subprocess_send_signal(lvd, SIGTERM);
+    g_subprocess_wait(lvd, NULL, NULL);
+    g_clear_object(&lvd);
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "degraded", 15));
+    g_assert_cmpuint(cv_test_request_json(m, "GET", "/health", NULL, &h), ==, 503);
+    g_assert_false(json_object_get_boolean_member(
+        json_object_get_object_member(json_node_get_object(h), "libvirt"), "available"));
+    g_assert_cmpuint(cv_test_count(m), ==, 1);
+    g_assert_cmpuint(cv_test_request_json(m, "POST", "/v1/cvms", "{\"name\":\"covirt-test-rc-y\",\"memory\":\"256M\"}",
+                                          &refused), ==, 503);
+    g_assert_cmpstr(cv_test_error_code(refused), ==, "unavailable");
+
+    /* back: reconnected without a restart of the manager, states resynchronised (this
+     * libvirtd's test driver forgot the domain, so the CVM is gone) */
+    lvd = private_libvirtd(dir);
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "ok", 30));
+    g_assert_cmpuint(cv_test_count(m), ==, 0);
+    g_assert_cmpfloat(cv_test_metric(m, "covirt_libvirt_reconnects_total"), ==, 1);
+    y = cv_test_create(m, "{\"name\":\"covirt-test-rc-y\",\"memory\":\"256M\"}");
+    g_assert_cmpstr(member(y, "state"), ==, "running");
+    ypath = g_strconcat("/v1/cvms/", member(y, "id"), NULL);
+    g_assert_cmpuint(cv_test_request(m, "DELETE", ypath, NULL, NULL, 0, NULL), ==, 204);
+    cv_test_manager_free(g_steal_pointer(&m));
+    g_subprocess_send_signal(lvd, SIGTERM);
+    g_subprocess_wait(lvd, NULL, NULL);
+    {
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *n;
+
+        while (d && (n = g_dir_read_name(d))) {
+            g_autofree char *f = g_build_filename(dir, n, NULL);
+
+            if (g_file_test(f, G_FILE_TEST_IS_DIR))
+                g_rmdir(f);
+            else
+                g_unlink(f);
+        }
+        g_rmdir(dir);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -445,5 +546,6 @@ main(int argc, char **argv)
     g_test_add_func("/manager/events-stream", test_events_stream);
     g_test_add_func("/manager/ttl-expiry", test_ttl_expiry);
     g_test_add_func("/manager/sigterm", test_sigterm);
+    g_test_add_func("/manager/libvirtd-reconnect", test_libvirtd_reconnect);
     return g_test_run();
 }

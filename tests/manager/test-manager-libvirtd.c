@@ -1,0 +1,320 @@
+/* covirt-manager against the real libvirtd (qemu:///system, TCG): restart from the domains'
+ * metadata after SIGKILL, a domain destroyed behind the manager's back, libvirtd going away
+ * and coming back. Domains are named covirt-test-mgr-PID-* and removed at the end.
+ * Run with --libvirtd-restart for the case that stops and starts libvirtd itself: it needs
+ * COVIRT_LIBVIRTD_PIDFILE (set by the script that started that libvirtd), else it exits 77. */
+#include <string.h>
+#include <signal.h>
+#include <errno.h>
+#include <glib/gstdio.h>
+#include "manager-harness.h"
+
+static char *workdir;
+static char *kernel;
+static char *initrd;
+
+static const char *
+member(JsonNode *n, const char *name)
+{
+    return json_object_get_string_member_with_default(json_node_get_object(n), name, NULL);
+}
+
+static gint64
+agent_port(JsonNode *n)
+{
+    return json_object_get_int_member(json_object_get_object_member(json_node_get_object(n), "agent"), "port");
+}
+
+static gboolean
+virsh(const char *const *args, char **out)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    int status = -1;
+
+    g_ptr_array_add(argv, (gpointer) "virsh");
+    g_ptr_array_add(argv, (gpointer) "-c");
+    g_ptr_array_add(argv, (gpointer) "qemu:///system");
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH | (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL) |
+                      G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, out, NULL, &status, &error))
+        return FALSE;
+    return g_spawn_check_wait_status(status, NULL);
+}
+
+static gboolean
+domain_exists(const char *name)
+{
+    const char *const args[] = { "dominfo", name, NULL };
+
+    return virsh(args, NULL);
+}
+
+/* A kernel QEMU can read (world-searchable directory) and a tiny gzip'ed cpio initrd: the
+ * guest need not boot for these tests, only run. */
+static void
+prepare_guest_files(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GDir) boot = g_dir_open("/boot", 0, &error);
+    g_autofree char *src = NULL;
+    g_autofree char *data = NULL;
+    gsize len;
+    const char *name;
+    /* an empty newc archive (just the trailer), gzip'ed */
+    static const guint8 empty_cpio_gz[] = {
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x33, 0x30, 0x30, 0x37, 0x30, 0x37,
+        0x30, 0x30, 0x20, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    };
+
+    g_assert_no_error(error);
+    while ((name = g_dir_read_name(boot)))
+        if (g_str_has_prefix(name, "vmlinuz-")) {
+            g_free(src);
+            src = g_build_filename("/boot", name, NULL);
+        }
+    g_assert_nonnull(src);
+    workdir = g_dir_make_tmp("covirt-mgr-int-XXXXXX", &error);
+    g_assert_no_error(error);
+    g_chmod(workdir, 0755);
+    kernel = g_build_filename(workdir, "vmlinuz", NULL);
+    initrd = g_build_filename(workdir, "initrd.gz", NULL);
+    g_assert_true(g_file_get_contents(src, &data, &len, &error));
+    g_assert_true(g_file_set_contents(kernel, data, (gssize)len, &error));
+    g_assert_true(g_file_set_contents(initrd, (const char *)empty_cpio_gz, sizeof(empty_cpio_gz), &error));
+    g_chmod(kernel, 0644);
+    g_chmod(initrd, 0644);
+}
+
+static CvTestManager *
+start_manager(void)
+{
+    g_autofree char *k = g_strconcat("MANAGER_QEMU_DISK_IMG_KERNEL_FILE=", kernel, NULL);
+    g_autofree char *i = g_strconcat("MANAGER_QEMU_DISK_IMG_ROOTFS_FILE=", initrd, NULL);
+    const char *const env[] = {
+        "MANAGER_LIBVIRT_URI=qemu:///system",
+        "MANAGER_QEMU_OVMF_CODE_FILE=/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "MANAGER_QEMU_OVMF_VARS_FILE=/usr/share/OVMF/OVMF_VARS_4M.fd",
+        "MANAGER_QEMU_HOST_FWD_RANGE=6400-6499",
+        k, i, NULL,
+    };
+
+    return cv_test_manager_start(env);
+}
+
+static char *
+spec(const char *suffix, const char *extra)
+{
+    return g_strdup_printf("{\"name\":\"covirt-test-mgr-%d-%s\",\"memory\":\"256M\",\"vcpus\":1%s%s}",
+                           (int)getpid(), suffix, extra ? "," : "", extra ? extra : "");
+}
+
+static void
+delete_all(CvTestManager *m)
+{
+    g_autoptr(JsonNode) list = NULL;
+    JsonArray *arr;
+
+    g_assert_cmpuint(cv_test_request_json(m, "GET", "/v1/cvms", NULL, &list), ==, 200);
+    arr = json_object_get_array_member(json_node_get_object(list), "cvms");
+    for (guint i = 0; i < json_array_get_length(arr); i++) {
+        JsonObject *o = json_array_get_object_element(arr, i);
+        g_autofree char *path = g_strconcat("/v1/cvms/", json_object_get_string_member(o, "id"), NULL);
+        const char *name = json_object_get_string_member(o, "name");
+        g_autofree char *nvram = g_strdup_printf("/var/lib/libvirt/qemu/nvram/%s_VARS.fd", name);
+
+        g_assert_cmpuint(cv_test_request(m, "DELETE", path, NULL, NULL, 0, NULL), ==, 204);
+        g_assert_false(domain_exists(name));
+        g_assert_false(g_file_test(nvram, G_FILE_TEST_EXISTS));
+    }
+}
+
+static void
+test_restart_after_sigkill(void)
+{
+    g_autoptr(CvTestManager) m = start_manager();
+    g_autofree char *sa = spec("a", "\"ttl\":\"1h\"");
+    g_autofree char *sb = spec("b", NULL);
+    g_autofree char *sc = spec("c", NULL);
+    g_autoptr(JsonNode) a = cv_test_create(m, sa);
+    g_autoptr(JsonNode) b = cv_test_create(m, sb);
+    g_autoptr(JsonNode) c = NULL, list = NULL;
+    g_autoptr(GBytes) xml = NULL;
+    g_autofree char *xml_path = g_strconcat("/v1/cvms/", member(a, "id"), "/domain", NULL);
+    g_autofree char *text = NULL;
+    JsonArray *arr;
+
+    g_assert_cmpstr(member(a, "state"), ==, "running");
+    g_assert_true(domain_exists(member(a, "name")));
+    cv_test_manager_kill(m, SIGKILL);
+    cv_test_manager_wait(m);
+    cv_test_manager_restart(m);
+
+    g_assert_cmpuint(cv_test_request_json(m, "GET", "/v1/cvms", NULL, &list), ==, 200);
+    arr = json_object_get_array_member(json_node_get_object(list), "cvms");
+    g_assert_cmpuint(json_array_get_length(arr), ==, 2);
+    for (guint i = 0; i < 2; i++) {
+        JsonObject *o = json_array_get_object_element(arr, i);
+        JsonNode *before = g_strcmp0(json_object_get_string_member(o, "id"), member(a, "id")) == 0 ? a : b;
+        JsonObject *bo = json_node_get_object(before);
+
+        g_assert_cmpstr(json_object_get_string_member(o, "id"), ==, member(before, "id"));
+        g_assert_cmpstr(json_object_get_string_member(o, "name"), ==, member(before, "name"));
+        g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "running");
+        g_assert_cmpstr(json_object_get_string_member(o, "created_at"), ==, member(before, "created_at"));
+        g_assert_cmpstr(json_object_get_string_member_with_default(o, "expires_at", NULL), ==,
+                        json_object_get_string_member_with_default(bo, "expires_at", NULL));
+        g_assert_cmpint(json_object_get_int_member(json_object_get_object_member(o, "agent"), "port"), ==,
+                        agent_port(before));
+    }
+    g_assert_nonnull(member(a, "expires_at"));
+    /* the record is in the domain, where virsh dumpxml shows it */
+    g_assert_cmpuint(cv_test_request(m, "GET", xml_path, NULL, NULL, 0, &xml), ==, 200);
+    text = g_strndup(g_bytes_get_data(xml, NULL), g_bytes_get_size(xml));
+    g_assert_nonnull(strstr(text, "covirt:state>running<"));
+    /* adopted ports are reserved */
+    c = cv_test_create(m, sc);
+    g_assert_cmpint(agent_port(c), !=, agent_port(a));
+    g_assert_cmpint(agent_port(c), !=, agent_port(b));
+    delete_all(m);
+}
+
+static char *
+read_until(GDataInputStream *in, const char *needle, guint max_lines)
+{
+    GString *seen = g_string_new(NULL);
+
+    for (guint i = 0; i < max_lines; i++) {
+        g_autofree char *line = g_data_input_stream_read_line_utf8(in, NULL, NULL, NULL);
+
+        if (!line)
+            break;
+        g_string_append_printf(seen, "%s\n", line);
+        if (strstr(line, needle))
+            break;
+    }
+    return g_string_free(seen, FALSE);
+}
+
+static void
+test_destroy_behind_back(void)
+{
+    g_autoptr(CvTestManager) m = start_manager();
+    g_autofree char *sd = spec("d", "\"debug\":true");
+    g_autoptr(JsonNode) d = cv_test_create(m, sd);
+    g_autofree char *path = g_strconcat("/v1/cvms/", member(d, "id"), NULL);
+    g_autofree char *url = g_strconcat(m->url, path, "/events", NULL);
+    g_autoptr(SoupSession) s = soup_session_new();
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GInputStream) in = soup_session_send(s, msg, NULL, NULL);
+    g_autoptr(GDataInputStream) data = NULL;
+    g_autofree char *seen = NULL;
+    const char *const destroy[] = { "destroy", member(d, "name"), NULL };
+
+    g_assert_nonnull(in);
+    data = g_data_input_stream_new(in);
+    g_assert_true(virsh(destroy, NULL));
+    seen = read_until(data, "\"detail\":\"destroyed\"", 200);
+    g_assert_nonnull(strstr(seen, "\"event\":\"stopped\""));
+    g_assert_nonnull(strstr(seen, "\"state\":\"stopped\""));
+    g_assert_true(cv_test_wait_member(m, path, "state", "stopped", 10));
+    /* a stopped CVM is still deleted completely */
+    delete_all(m);
+    g_assert_cmpuint(cv_test_count(m), ==, 0);
+}
+
+static gboolean
+pid_alive(GPid pid)
+{
+    return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static GPid
+read_pid(const char *file)
+{
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(file, &text, NULL, NULL))
+        return 0;
+    return (GPid)g_ascii_strtoll(text, NULL, 10);
+}
+
+static void
+test_libvirtd_restart(void)
+{
+    const char *pidfile = g_getenv("COVIRT_LIBVIRTD_PIDFILE");
+    g_autoptr(CvTestManager) m = start_manager();
+    g_autofree char *se = spec("e", NULL);
+    g_autoptr(JsonNode) e = cv_test_create(m, se);
+    g_autofree char *path = g_strconcat("/v1/cvms/", member(e, "id"), NULL);
+    g_autoptr(JsonNode) h = NULL, refused = NULL;
+    g_autofree char *pidarg = g_strconcat("--pid-file=", pidfile, NULL);
+    const char *const start[] = { "libvirtd", "-d", pidarg, NULL };
+    const char *const destroy[] = { "destroy", member(e, "name"), NULL };
+    g_autofree char *se2 = spec("e2", NULL);
+    GPid pid = read_pid(pidfile);
+    g_autoptr(GError) error = NULL;
+    int status;
+
+    g_assert_cmpint(pid, >, 1);
+    g_assert_cmpint(kill(pid, SIGTERM), ==, 0);
+    for (int i = 0; i < 100 && pid_alive(pid); i++)
+        g_usleep(100000);
+    g_assert_false(pid_alive(pid));
+    /* the API keeps serving and says libvirt is away */
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "degraded", 15));
+    g_assert_cmpuint(cv_test_request_json(m, "GET", "/health", NULL, &h), ==, 503);
+    g_assert_false(json_object_get_boolean_member(
+        json_object_get_object_member(json_node_get_object(h), "libvirt"), "available"));
+    g_assert_cmpuint(cv_test_count(m), ==, 1);
+    g_assert_cmpuint(cv_test_request_json(m, "POST", "/v1/cvms", se2, &refused), ==, 503);
+    /* libvirtd back: the manager reconnects by itself, states resynchronised */
+    g_assert_true(g_spawn_sync(NULL, (char **)start, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                               &status, &error));
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "ok", 60));
+    g_assert_true(cv_test_wait_member(m, path, "state", "running", 10));
+    /* events are registered again: a destroy behind its back is seen */
+    g_assert_true(virsh(destroy, NULL));
+    g_assert_true(cv_test_wait_member(m, path, "state", "stopped", 15));
+    g_assert_cmpfloat(cv_test_metric(m, "covirt_libvirt_reconnects_total"), >=, 1);
+    delete_all(m);
+}
+
+int
+main(int argc, char **argv)
+{
+    gboolean restart_case = argc > 1 && strcmp(argv[1], "--libvirtd-restart") == 0;
+    int rc;
+
+    if (!g_file_test("/run/libvirt/libvirt-sock", G_FILE_TEST_EXISTS)) {
+        g_printerr("no libvirtd (/run/libvirt/libvirt-sock): skipped\n");
+        return 77;
+    }
+    if (restart_case) {
+        const char *pidfile = g_getenv("COVIRT_LIBVIRTD_PIDFILE");
+
+        /* only a libvirtd that the calling script started may be stopped */
+        if (!pidfile || !*pidfile) {
+            g_printerr("COVIRT_LIBVIRTD_PIDFILE unset: the libvirtd restart case is skipped\n");
+            return 77;
+        }
+        argv[1] = argv[0];
+        argc--;
+        argv++;
+    }
+    g_test_init(&argc, &argv, NULL);
+    prepare_guest_files();
+    if (restart_case) {
+        g_test_add_func("/integration/manager/libvirtd-restart", test_libvirtd_restart);
+    } else {
+        g_test_add_func("/integration/manager/restart-after-sigkill", test_restart_after_sigkill);
+        g_test_add_func("/integration/manager/destroy-behind-back", test_destroy_behind_back);
+    }
+    rc = g_test_run();
+    g_unlink(kernel);
+    g_unlink(initrd);
+    g_rmdir(workdir);
+    return rc;
+}
