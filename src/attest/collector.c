@@ -13,7 +13,6 @@
 #include <glib/gstdio.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
-#include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
 #define EK_CERT_NV_INDEX 0x01c00002
@@ -454,11 +453,9 @@ cv_attest_collector_activate_credential(CvAttestCollector *c, GBytes *credential
         rc = Esys_ActivateCredential(c->esys, c->ak, c->ek, ESYS_TR_PASSWORD, session, ESYS_TR_NONE, &blob, &secret,
                                      &cert_info);
     Esys_FlushContext(c->esys, session);
-    if (rc != TSS2_RC_SUCCESS) {
-        /* a blob made for another TPM or AK fails inside the TPM: that is the verifier's input at fault */
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TPM2_ActivateCredential: %s (0x%x)", Tss2_RC_Decode(rc), rc);
+    /* a blob made for another TPM or AK fails inside the TPM: that is the verifier's input at fault */
+    if (!cv_tss_check_as(rc, "TPM2_ActivateCredential", CV_ERROR_INVALID, error))
         return NULL;
-    }
     out = g_bytes_new(cert_info->buffer, cert_info->size);
     Esys_Free(cert_info);
     return out;

@@ -11,4 +11,8 @@ gboolean cv_tss_check(TSS2_RC rc, const char *what, GError **error);
 /* Same for parsing outside input with Tss2_MU_*: a failure is the input's fault (CV_ERROR_INVALID). */
 gboolean cv_tss_check_input(TSS2_RC rc, const char *what, GError **error);
 
+/* Same, with the CV_ERROR code the caller knows fits (e.g. CV_ERROR_INVALID when the TPM refused
+ * data that came from outside). */
+gboolean cv_tss_check_as(TSS2_RC rc, const char *what, int code, GError **error);
+
 G_END_DECLS
