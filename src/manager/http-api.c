@@ -532,6 +532,17 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
 /* ---- listening ---- */
 
 static gboolean
+on_accept_certificate(GTlsConnection *conn, GTlsCertificate *peer, GTlsCertificateFlags errors, gpointer data)
+{
+    /* on the server side GIO always asks, even for a certificate that verified against the
+     * database: accept exactly those */
+    if (errors == 0)
+        return TRUE;
+    g_info("TLS client certificate refused (verification flags 0x%x)", (unsigned)errors);
+    return FALSE;
+}
+
+static gboolean
 on_incoming(GSocketService *service, GSocketConnection *conn, GObject *src, gpointer data)
 {
     CvMgrHttpApi *api = data;
@@ -553,6 +564,7 @@ on_incoming(GSocketService *service, GSocketConnection *conn, GObject *src, gpoi
             /* no certificate or one the CA did not sign: the handshake fails */
             g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
             g_tls_connection_set_database(G_TLS_CONNECTION(tls), api->client_ca);
+            g_signal_connect(tls, "accept-certificate", G_CALLBACK(on_accept_certificate), api);
         }
         stream = tls;
     }

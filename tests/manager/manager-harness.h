@@ -11,11 +11,14 @@ typedef struct {
     char *tmpdir;         /* kernel/initrd/firmware stand-ins and the log dir */
     SoupSession *session;
     GPtrArray *env;
+    gboolean wait_ready;
 } CvTestManager;
 
 /* extra: NULL-terminated "NAME=VALUE" list added to (and overriding) the defaults
  * (test:///default, port 0, files in a temp dir). */
 CvTestManager *cv_test_manager_start(const char *const *extra);
+/* wait_ready FALSE: return once it listens (for TLS tests, whose client differs) */
+CvTestManager *cv_test_manager_start_full(const char *const *extra, gboolean wait_ready);
 /* Same environment, new process (for restart tests). */
 void cv_test_manager_restart(CvTestManager *m);
 void cv_test_manager_kill(CvTestManager *m, int signum);

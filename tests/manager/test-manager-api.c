@@ -435,6 +435,98 @@ test_sigterm(void)
     g_assert_null(conn);
 }
 
+/* CA, server certificate for 127.0.0.1, a client certificate from that CA and one from
+ * another CA, made with the openssl tool. */
+static void
+make_certs(const char *dir)
+{
+    g_autofree char *script = g_strdup_printf(
+        "set -e; cd '%s'; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
+        "openssl req -x509 $K -keyout ca.key -out ca.pem -days 1 -subj /CN=covirt-test-ca;"
+        "openssl req -x509 $K -keyout other.key -out other.pem -days 1 -subj /CN=covirt-other-ca;"
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext;"
+        "openssl req $K -keyout server.key -out server.csr -subj /CN=127.0.0.1;"
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile san.ext;"
+        "openssl req $K -keyout client.key -out client.csr -subj /CN=operator;"
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1;"
+        "openssl req $K -keyout rogue.key -out rogue.csr -subj /CN=rogue;"
+        "openssl x509 -req -in rogue.csr -CA other.pem -CAkey other.key -CAcreateserial -out rogue.pem -days 1",
+        dir);
+    const char *argv[] = { "sh", "-c", script, NULL };
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                               G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* GET /health over TLS with an optional client certificate; 0 when the handshake fails */
+static guint
+tls_get(CvTestManager *m, const char *dir, const char *client)
+{
+    g_autofree char *ca = g_build_filename(dir, "ca.pem", NULL);
+    g_autoptr(GTlsDatabase) db = g_tls_file_database_new(ca, NULL);
+    g_autoptr(SoupSession) s = soup_session_new_with_options("tls-database", db, "timeout", 20, NULL);
+    g_autofree char *url = g_strconcat(m->url, "/health", NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GBytes) body = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (client) {
+        g_autofree char *cert = g_strdup_printf("%s/%s.pem", dir, client);
+        g_autofree char *key = g_strdup_printf("%s/%s.key", dir, client);
+        g_autoptr(GTlsCertificate) c = g_tls_certificate_new_from_files(cert, key, &error);
+
+        g_assert_no_error(error);
+        soup_message_set_tls_client_certificate(msg, c);
+    }
+    body = soup_session_send_and_read(s, msg, NULL, &error);
+    if (!body) {
+        g_test_message("TLS GET with %s: %s", client ? client : "no client certificate", error->message);
+        return 0;
+    }
+    return soup_message_get_status(msg);
+}
+
+static void
+test_mtls(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("covirt-mtls-XXXXXX", NULL);
+    g_autofree char *e1 = g_strdup_printf("MANAGER_HTTP_SERVER_CERT=%s/server.pem", dir);
+    g_autofree char *e2 = g_strdup_printf("MANAGER_HTTP_SERVER_KEY=%s/server.key", dir);
+    g_autofree char *e3 = g_strdup_printf("MANAGER_HTTP_CLIENT_CA_CERTS=%s/ca.pem", dir);
+    const char *const env[] = { e1, e2, e3, NULL };
+    g_autoptr(CvTestManager) m = NULL;
+    guint status = 0;
+
+    make_certs(dir);
+    m = cv_test_manager_start_full(env, FALSE);
+    g_assert_true(g_str_has_prefix(m->url, "https://"));
+    for (int i = 0; i < 100 && status != 200; i++) {
+        status = tls_get(m, dir, "client");
+        if (status != 200)
+            g_usleep(50000);
+    }
+    g_assert_cmpuint(status, ==, 200);
+    /* no client certificate, or one from a CA the manager does not trust: refused */
+    g_assert_cmpuint(tls_get(m, dir, NULL), ==, 0);
+    g_assert_cmpuint(tls_get(m, dir, "rogue"), ==, 0);
+    /* and the manager still serves the good client */
+    g_assert_cmpuint(tls_get(m, dir, "client"), ==, 200);
+    cv_test_manager_free(g_steal_pointer(&m));
+    {
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *n;
+
+        while (d && (n = g_dir_read_name(d))) {
+            g_autofree char *f = g_build_filename(dir, n, NULL);
+
+            g_unlink(f);
+        }
+        g_rmdir(dir);
+    }
+}
+
 static void
 die_with_parent(gpointer data)
 {
@@ -547,5 +639,6 @@ main(int argc, char **argv)
     g_test_add_func("/manager/ttl-expiry", test_ttl_expiry);
     g_test_add_func("/manager/sigterm", test_sigterm);
     g_test_add_func("/manager/libvirtd-reconnect", test_libvirtd_reconnect);
+    g_test_add_func("/manager/mtls", test_mtls);
     return g_test_run();
 }
