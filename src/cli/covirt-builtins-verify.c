@@ -9,6 +9,8 @@
 #include "tdx-quote.h"
 #include "tpm-quote.h"
 #include "event-log.h"
+#include "evidence.h"
+#include "attest-util.h"
 
 #define MAX_FILE (1u << 20)
 
@@ -234,6 +236,54 @@ verify_tpm(int argc, char **argv)
     return print_verdict(v, json);
 }
 
+static int
+verify_evidence(int argc, char **argv)
+{
+    g_autofree char *bundle_path = NULL, *policy_path = NULL, *nonce_hex = NULL, *manifest_path = NULL;
+    g_autofree char *at_text = NULL;
+    gboolean json = FALSE;
+    GOptionEntry entries[] = {
+        { "bundle", 0, 0, G_OPTION_ARG_FILENAME, &bundle_path, "evidence bundle (GET /v1/attestation)", "FILE" },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_path, "attestation policy", "FILE" },
+        { "nonce", 0, 0, G_OPTION_ARG_STRING, &nonce_hex, "the nonce the bundle was requested with", "HEX" },
+        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest_path, "the manifest the CVM must hold", "FILE" },
+        { "at", 0, 0, G_OPTION_ARG_STRING, &at_text, "verify certificates as of this RFC 3339 time", "TIME" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print the verdict as JSON", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = make_context("- verify an evidence bundle offline", "Verifies a bundle saved "
+                                                 "from an agent (docs/evidence.md) for the nonce it was asked with. "
+                                                 "A vtpm bundle cannot pass tpm.credential offline: that takes "
+                                                 "covirt attest.", entries);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) text = NULL, nonce = NULL, manifest = NULL, manifest_sha = NULL;
+    g_autoptr(JsonNode) bundle = NULL, policy = NULL;
+    g_autoptr(CvAttestVerdict) v = NULL;
+    gint64 at = 0;
+
+    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+        error->code = CV_ERROR_INVALID, error->domain = CV_ERROR;
+        return cv_cli_fail(error);
+    }
+    if (!bundle_path || !policy_path || !nonce_hex) {
+        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--bundle, --policy and --nonce are required");
+        return cv_cli_fail(error);
+    }
+    if (!parse_at(at_text, &at, &error) || !(policy = cv_attest_policy_load(policy_path, NULL, &error)) ||
+        !(nonce = cv_hex_decode(nonce_hex, &error)) || !(text = cv_read_file(bundle_path, 32u << 20, &error)) ||
+        !(bundle = cv_attest_json_parse(g_bytes_get_data(text, NULL), g_bytes_get_size(text), &error)))
+        return cv_cli_fail(error);
+    if (manifest_path &&
+        (!(manifest = cv_read_file(manifest_path, 64u << 20, &error)) ||
+         !(manifest_sha = cv_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), &error))))
+        return cv_cli_fail(error);
+    v = cv_attest_evidence_verify(bundle, policy, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
+                                  manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, at, &error);
+    if (!v)
+        return cv_cli_fail(error);
+    return print_verdict(v, json);
+}
+
 int
 cv_cli_verify(int argc, char **argv)
 {
@@ -245,12 +295,14 @@ cv_cli_verify(int argc, char **argv)
         return verify_tdx(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "tpm") == 0)
         return verify_tpm(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "evidence") == 0)
+        return verify_evidence(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("Usage: covirt verify sev-snp|tdx|tpm [OPTION…]\n\n"
+        printf("Usage: covirt verify sev-snp|tdx|tpm|evidence [OPTION…]\n\n"
                "Verifies evidence offline and prints the verdict check by check; exit 0 only when\n"
                "every check passed. Run 'covirt verify PLATFORM --help' for its options.\n");
         return 0;
     }
-    fprintf(stderr, "covirt: verify needs a platform: sev-snp, tdx or tpm (see covirt verify --help)\n");
+    fprintf(stderr, "covirt: verify needs what to verify: sev-snp, tdx, tpm or evidence (see covirt verify --help)\n");
     return 2;
 }

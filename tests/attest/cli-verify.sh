@@ -45,6 +45,17 @@ expect 2 'not an RFC 3339' -- "$COVIRT" verify sev-snp --report $S/milan-report.
 head -c 100 $S/milan-report.bin > $W/short.bin
 expect 2 'SNP report is 1184 bytes' -- "$COVIRT" verify sev-snp --report $W/short.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der
 
+# an evidence bundle around a real report: everything verifies but its report data, which is not
+# the binding of this nonce, TLS key and manifest
+N=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+printf '{"version":1,"platform":"sev-snp","nonce":"%s","tls_key_sha256":"%s","sev_snp":{"report":"%s","vcek":"%s"}}' \
+    $N $N "$(base64 -w0 $S/milan-vlek-report.bin)" "$(base64 -w0 $S/milan-vlek.der)" > $W/bundle.json
+echo "{\"platform\":\"sev-snp\",\"ca_file\":\"$SRC/policies/trust/amd/ask_ark_milan_vlek.pem\"}" > $W/vlek.json
+expect 3 '^FAIL +snp.report_data' -- "$COVIRT" verify evidence --bundle $W/bundle.json --policy $W/vlek.json --nonce $N --at 2025-06-01T00:00:00Z
+expect 3 '^PASS +snp.signature' -- "$COVIRT" verify evidence --bundle $W/bundle.json --policy $W/vlek.json --nonce $N --at 2025-06-01T00:00:00Z
+expect 3 '^FAIL +evidence.nonce' -- "$COVIRT" verify evidence --bundle $W/bundle.json --policy $W/vlek.json --nonce ${N%ff}00 --at 2025-06-01T00:00:00Z
+expect 3 'policy for tdx' -- "$COVIRT" verify evidence --bundle $W/bundle.json --policy $SRC/policies/tdx-example.json --nonce $N
+
 T=$V/tdx
 expect 0 '^NOT-CHECKED +tdx.tcb_status' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $T/intel_sgx_root_ca.pem
 expect 3 '^FAIL +tdx.pck_chain' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $S/ask_ark_milan.pem
