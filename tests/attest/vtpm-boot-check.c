@@ -1,13 +1,17 @@
 /* Checks a real vtpm boot: the event log a guest read from securityfs replays to the PCR values it
  * read from sysfs, and the PCR 4 / PCR 9 events are the ones cv_attest_vtpm_policy_new() predicts
  * from the kernel, initrd, command line and memory; a policy for another initrd does not match.
- *   vtpm-boot-check LOG PCRS KERNEL INITRD CMDLINE MEMORY_BYTES */
+ * With BUNDLE and NONCE, the evidence bundle the guest's collector made is verified against the
+ * development policy (EK chain to /var/lib/swtpm-localca) plus those boot events, and must pass;
+ * with the events of another initrd it must fail on PCR 9.
+ *   vtpm-boot-check LOG PCRS KERNEL INITRD CMDLINE MEMORY_BYTES [BUNDLE NONCE] */
 #include <stdio.h>
 #include <string.h>
 #include "event-log.h"
 #include "policy.h"
 #include "cv-util.h"
 #include "attest-util.h"
+#include "evidence.h"
 #include <glib/gstdio.h>
 #include <stdlib.h>
 
@@ -28,6 +32,56 @@ match(CvAttestEventLog *log, JsonNode *policy, const char *pcr)
     return ok;
 }
 
+static gboolean
+verify_bundle(const char *path, const char *nonce_hex, JsonNode *events_policy, JsonNode *other_policy)
+{
+    static const char *const ca[] = { "/var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem",
+                                      "/var/lib/swtpm-localca/issuercert.pem" };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) text = cv_read_file(path, 32u << 20, &error);
+    g_autoptr(JsonNode) bundle = text ? cv_json_parse(g_bytes_get_data(text, NULL), g_bytes_get_size(text), &error) : NULL;
+    g_autoptr(GBytes) nonce = cv_hex_decode(nonce_hex, NULL);
+    guint8 manifest[32];
+    gboolean ok = TRUE;
+    JsonNode *policies[] = { events_policy, other_policy };
+
+    memset(manifest, 0x22, 32);
+    if (!bundle || !nonce) {
+        printf("bundle: %s\n", error ? error->message : "bad nonce");
+        return FALSE;
+    }
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(JsonNode) p = json_node_copy(policies[i]);
+        JsonObject *o = json_node_get_object(p);
+        JsonArray *files = json_array_new();
+        g_autofree char *text_policy = NULL;
+        g_autoptr(JsonNode) loaded = NULL;
+        g_autoptr(CvAttestVerdict) v = NULL;
+        g_autofree char *verdict = NULL;
+        for (gsize k = 0; k < G_N_ELEMENTS(ca); k++)
+            json_array_add_string_element(files, ca[k]);
+        json_object_set_array_member(o, "ca_file", files);
+        json_object_set_boolean_member(o, "require_credential", FALSE);
+        text_policy = cv_json_to_string(p, FALSE);
+        if (!(loaded = cv_attest_policy_parse(text_policy, -1, "vtpm", NULL, &error)) ||
+            !(v = cv_attest_evidence_verify(bundle, loaded, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
+                                            manifest, 0, &error))) {
+            printf("bundle: %s\n", error->message);
+            return FALSE;
+        }
+        verdict = cv_attest_verdict_to_text(v);
+        printf("bundle against the %s policy:\n%s", i == 0 ? "CVM's" : "other initrd's", verdict);
+        if (i == 0 && !cv_attest_verdict_passed(v))
+            ok = FALSE;
+        if (i == 1) {
+            const CvAttestCheck *c = cv_attest_verdict_find(v, "tpm.events.pcr9");
+            if (cv_attest_verdict_passed(v) || !c || c->status != CV_ATTEST_FAIL)
+                ok = FALSE;
+        }
+    }
+    return ok;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -44,8 +98,8 @@ main(int argc, char **argv)
     guint compared = 0;
     int failures = 0;
 
-    if (argc != 7) {
-        g_printerr("usage: vtpm-boot-check LOG PCRS KERNEL INITRD CMDLINE MEMORY_BYTES\n");
+    if (argc != 7 && argc != 9) {
+        g_printerr("usage: vtpm-boot-check LOG PCRS KERNEL INITRD CMDLINE MEMORY_BYTES [BUNDLE NONCE]\n");
         return 2;
     }
     memory = g_ascii_strtoull(argv[6], NULL, 10);
@@ -104,6 +158,8 @@ main(int argc, char **argv)
         g_unlink(other_initrd);
     }
     if (match(log, other, "9"))
+        failures++;
+    if (argc == 9 && !verify_bundle(argv[7], argv[8], policy, other))
         failures++;
     printf("%s\n", failures ? "FAILED" : "PASSED");
     return failures ? 1 : 0;

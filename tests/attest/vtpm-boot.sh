@@ -2,13 +2,18 @@
 # Integration (real libvirtd, QEMU/TCG, OVMF, swtpm): boots a busybox guest with direct kernel boot
 # and a vTPM, reads its event log and PCRs 0-9 over the serial console, and checks them with
 # vtpm-boot-check (replay, and the PCR 4 / 9 events predicted by cv_attest_vtpm_policy_new).
-#   vtpm-boot.sh VTPM_BOOT_CHECK
+# With VTPM_COLLECT, the guest also runs src/attest's collector on its vTPM and prints the evidence
+# bundle, which vtpm-boot-check verifies (EK chain to this host's swtpm CA, quote, event log, boot
+# events, PCR 16 manifest).
+#   vtpm-boot.sh VTPM_BOOT_CHECK [VTPM_COLLECT]
 set -u
 CHECK=$(readlink -f "$1")
+COLLECT=${2:+$(readlink -f "$2")}
+NONCE=$(openssl rand -hex 32)
 URI=qemu:///system
 NAME=covirt-attest-boot-$$
 MEM_MIB=512
-CMDLINE="console=ttyS0 panic=-1 quiet"
+CMDLINE="console=ttyS0 panic=-1 quiet covirt.nonce=$NONCE"
 W=$(mktemp -d /tmp/covirt-attest-boot-XXXXXX); chmod 755 "$W"
 cleanup() { virsh -c $URI destroy $NAME >/dev/null 2>&1; rm -rf "$W"; }
 trap cleanup EXIT
@@ -19,6 +24,16 @@ fi
 cp "$KIMG" "$W/vmlinuz"
 R=$W/rootfs; mkdir -p "$R"/{bin,proc,sys,dev}
 cp /bin/busybox "$R/bin/busybox"
+if [ -n "$COLLECT" ]; then
+    # the collector and the libraries it loads, tctildr's dlopen()ed device TCTI included
+    cp "$COLLECT" "$R/bin/vtpm-collect"
+    TCTI=$(ls /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 2>/dev/null)
+    for lib in $( (ldd "$COLLECT"; [ -n "$TCTI" ] && ldd "$TCTI" && echo "x => $TCTI (0)") | awk '/=>/ {print $3} /^\t\/lib64/ {print $1}' | sort -u); do
+        [ -f "$lib" ] || continue
+        mkdir -p "$R$(dirname "$lib")"; cp -L "$lib" "$R$lib"
+    done
+    mkdir -p "$R/lib64"; cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"
+fi
 cat > "$R/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -30,6 +45,8 @@ echo COVIRT-PCRS-END
 echo COVIRT-LOG-BEGIN
 base64 /sys/kernel/security/tpm0/binary_bios_measurements
 echo COVIRT-LOG-END
+[ -x /bin/vtpm-collect ] && LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu /bin/vtpm-collect
+echo COVIRT-DONE
 poweroff -f
 INIT
 chmod 755 "$R/init"
@@ -59,10 +76,10 @@ cat > "$W/dom.xml" <<XML
 XML
 virsh -c $URI create "$W/dom.xml" --reset-nvram >/dev/null || { echo "virsh create failed"; exit 1; }
 for i in $(seq 360); do
-    grep -q COVIRT-LOG-END "$W/serial.log" 2>/dev/null && break
+    grep -q COVIRT-DONE "$W/serial.log" 2>/dev/null && break
     sleep 0.5
 done
-if ! grep -q COVIRT-LOG-END "$W/serial.log" 2>/dev/null; then
+if ! grep -q COVIRT-DONE "$W/serial.log" 2>/dev/null; then
     echo "the guest did not print its event log in 180 s"; tail -c 2000 "$W/serial.log" 2>/dev/null; exit 1
 fi
 tr -d '\r' < "$W/serial.log" | sed -n '/COVIRT-PCRS-BEGIN/,/COVIRT-PCRS-END/p' | grep -v COVIRT > "$W/pcrs.txt"
@@ -76,4 +93,11 @@ if [ -n "${COVIRT_KEEP_BOOT:-}" ]; then
         > "$COVIRT_KEEP_BOOT/check.txt"
     cp "$W/initrd.gz" "$COVIRT_KEEP_BOOT/"
 fi
-"$CHECK" "$W/log.bin" "$W/pcrs.txt" "$W/vmlinuz" "$W/initrd.gz" "$CMDLINE" $((MEM_MIB * 1024 * 1024))
+BUNDLE_ARGS=()
+if [ -n "$COLLECT" ]; then
+    if grep -q COVIRT-COLLECT-ERROR "$W/serial.log"; then grep -a COVIRT-COLLECT-ERROR "$W/serial.log"; exit 1; fi
+    tr -d '\r' < "$W/serial.log" | sed -n '/COVIRT-BUNDLE-BEGIN/,/COVIRT-BUNDLE-END/p' | grep -v COVIRT | base64 -d > "$W/bundle.json" || {
+        echo "the bundle did not decode"; exit 1; }
+    BUNDLE_ARGS=("$W/bundle.json" "$NONCE")
+fi
+"$CHECK" "$W/log.bin" "$W/pcrs.txt" "$W/vmlinuz" "$W/initrd.gz" "$CMDLINE" $((MEM_MIB * 1024 * 1024)) "${BUNDLE_ARGS[@]}"
