@@ -32,8 +32,8 @@ missing=$(printf '%s\n' "${elves[@]}" | grep -v '^/usr/bin/busybox$' |
 [ -z "$missing" ] || die "unresolved libraries: $missing"
 say "${#elves[@]} ELF files, every library resolves in the tree"
 
-if head -c 4 "$TREE/usr/bin/covirt-agent" | grep -q ELF; then
-    run /usr/bin/covirt-agent --help >/dev/null || die "covirt-agent --help fails inside the tree"
+if head -c 4 "$TREE/usr/sbin/covirt-agent" | grep -q ELF; then
+    run /usr/sbin/covirt-agent --help >/dev/null || die "covirt-agent --help fails inside the tree"
     say "covirt-agent runs"
 fi
 

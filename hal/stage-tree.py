@@ -260,7 +260,7 @@ def stage_modules(t, kver):
 
 
 def stage_agent(t, agent):
-    t.add_program(agent, "usr/bin/covirt-agent")
+    t.add_program(agent, "usr/sbin/covirt-agent")
     for lib in AGENT_DLOPEN:
         if not os.path.exists(lib):
             die("%s is missing (install the package named in scripts/deps.txt)" % lib)
