@@ -4,6 +4,7 @@
  * the normal handler, called once the body is in, compares the hash and moves
  * the file into place, or deletes it. */
 #include "agent.h"
+#include "upload-sink.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
 #include "cv-sign.h"
@@ -29,8 +30,7 @@ typedef struct {
     char *name;         /* dataset or wheel file name */
     char *target;
     char *tmp_path;
-    int fd;
-    EVP_MD_CTX *sha3;
+    CvAgentSink *sink;  /* hashes and writes on a worker thread */
     guint8 declared[32];
     guint64 received;
     guint64 limit;
@@ -42,14 +42,12 @@ upload_free(gpointer p)
 {
     Upload *u = p;
 
-    if (u->fd >= 0)
-        close(u->fd);
+    cv_agent_sink_free(u->sink);
     /* still here: the upload did not complete; nothing of it must stay */
     if (u->tmp_path)
         g_unlink(u->tmp_path);
     if (u->target)
         g_hash_table_remove(u->agent->uploads_active, u->target);
-    EVP_MD_CTX_free(u->sha3);
     g_free(u->name);
     g_free(u->target);
     g_free(u->tmp_path);
@@ -158,18 +156,7 @@ on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
         u->io_error = g_strdup_printf("upload exceeds %" G_GUINT64_FORMAT " bytes", u->limit);
         return;
     }
-    EVP_DigestUpdate(u->sha3, p, len);
-    while (len > 0) {
-        ssize_t n = write(u->fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            u->io_error = g_strdup_printf("cannot store the upload: %s", g_strerror(errno));
-            return;
-        }
-        p += n;
-        len -= n;
-    }
+    cv_agent_sink_push(u->sink, p, len);
 }
 
 /* Decodes the last path segment; refuses "/", NUL, "..", hidden names (cv_agent_filename_is_safe). */
@@ -203,7 +190,6 @@ parse_declared_hash(SoupServerMessage *msg, guint8 out[32], char **hex_out, GErr
 static Upload *
 upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **error)
 {
-    g_autoptr(EVP_MD) md = NULL;
     Upload *u = NULL;
     g_autofree char *declared_hex = NULL;
     g_autofree char *name = NULL;
@@ -265,7 +251,6 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
         }
     }
     u = g_new0(Upload, 1);
-    u->fd = -1;
     u->agent = agent;
     if (!parse_declared_hash(msg, u->declared, &declared_hex, error))
         goto fail;
@@ -302,15 +287,12 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create an upload file: %s", g_strerror(errno));
         goto fail;
     }
-    md = EVP_MD_fetch(NULL, "SHA3-256", NULL);
-    u->sha3 = EVP_MD_CTX_new();
-    if (!md || !u->sha3 || !EVP_DigestInit_ex(u->sha3, md, NULL)) {
+    u->sink = cv_agent_sink_new(fd, error);
+    if (!u->sink) {
         close(fd);
         g_unlink(tmp);
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "SHA3-256 is not available");
         goto fail;
     }
-    u->fd = fd;
     u->tmp_path = g_steal_pointer(&tmp);
     u->generation = agent->generation;
     u->role = role;
@@ -354,9 +336,7 @@ early_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 static void
 upload_discard(Upload *u)
 {
-    if (u->fd >= 0)
-        close(u->fd);
-    u->fd = -1;
+    g_clear_pointer(&u->sink, cv_agent_sink_free);
     if (u->tmp_path)
         g_unlink(u->tmp_path);
     g_clear_pointer(&u->tmp_path, g_free);
@@ -366,7 +346,6 @@ static gboolean
 upload_commit(CvAgent *agent, Upload *u, char **got_hex, GError **error)
 {
     guint8 got[32];
-    unsigned int got_len = 0;
     g_autofree char *declared_hex = NULL;
 
     if (u->io_error) {
@@ -374,7 +353,8 @@ upload_commit(CvAgent *agent, Upload *u, char **got_hex, GError **error)
                     u->io_error);
         return FALSE;
     }
-    EVP_DigestFinal_ex(u->sha3, got, &got_len);
+    if (!cv_agent_sink_finish(u->sink, got, error))
+        return FALSE;
     *got_hex = cv_hex_encode(got, 32);
     declared_hex = cv_hex_encode(u->declared, 32);
     if (memcmp(got, u->declared, 32) != 0) {
@@ -387,12 +367,6 @@ upload_commit(CvAgent *agent, Upload *u, char **got_hex, GError **error)
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
         return FALSE;
     }
-    if (fsync(u->fd) < 0 || close(u->fd) < 0) {
-        u->fd = -1;
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
-        return FALSE;
-    }
-    u->fd = -1;
     if (u->role == ROLE_ALGORITHM && g_chmod(u->tmp_path, 0700) < 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot make the algorithm executable: %s", g_strerror(errno));
         return FALSE;
