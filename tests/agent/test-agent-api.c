@@ -301,12 +301,12 @@ upload_ok(CvAgentClient *c, const char *path, const char *file)
 }
 
 static void
-fetch_result_and_check(Fixture *fx, const char *expected_mean)
+fetch_result_file(Fixture *fx, const char *name, const char *expected)
 {
     g_autoptr(CvAgentClient) c = client_for(fx, fx->consumer_key);
     g_autofree char *out = g_build_filename(fx->dir, "out", NULL);
     g_autofree char *zip = g_build_filename(out, "result.zip", NULL);
-    g_autofree char *mean_file = g_build_filename(out, "mean.txt", NULL);
+    g_autofree char *mean_file = g_build_filename(out, name, NULL);
     g_autofree char *mean = NULL;
     g_autoptr(GError) error = NULL;
 
@@ -316,7 +316,13 @@ fetch_result_and_check(Fixture *fx, const char *expected_mean)
     g_assert_true(cv_agent_client_unpack(zip, out, &error));
     g_assert_no_error(error);
     g_assert_true(g_file_get_contents(mean_file, &mean, NULL, NULL));
-    g_assert_cmpstr(g_strstrip(mean), ==, expected_mean);
+    g_assert_cmpstr(g_strstrip(mean), ==, expected);
+}
+
+static void
+fetch_result_and_check(Fixture *fx, const char *expected_mean)
+{
+    fetch_result_file(fx, "mean.txt", expected_mean);
 }
 
 static void
@@ -349,6 +355,36 @@ test_python_run(Fixture *fx, gconstpointer data)
     /* (1 + 2 + 3 + 10 + 20) / 5 */
     fetch_result_and_check(fx, "7.200000");
     assert_state(fx, "Complete");
+}
+
+/* requirements installed offline from a wheel uploaded with the algorithm */
+static void
+test_python_wheels(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = data_path("uses-wheel.py");
+    g_autofree char *wheel = data_path("covirttestpkg-1.0-py3-none-any.whl");
+    g_autofree char *reqs = data_path("requirements.txt");
+    g_autofree char *m = make_manifest(fx, "python", algo, NULL);
+    g_autoptr(CvAgentClient) a = NULL;
+    g_autoptr(CvAgentClient) stranger = NULL;
+
+    start_agent(fx, m, FALSE);
+    a = client_for(fx, fx->algo_key);
+    stranger = client_for(fx, fx->stranger_key);
+    /* only the algorithm owner may add requirements or wheels */
+    {
+        g_autoptr(GError) e = NULL;
+        g_autoptr(JsonNode) r = cv_agent_client_upload(stranger, "/v1/algorithm/wheels/covirttestpkg-1.0-py3-none-any.whl",
+                                                       wheel, NULL, NULL, &e);
+        assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
+    }
+    upload_ok(a, "/v1/algorithm/wheels/covirttestpkg-1.0-py3-none-any.whl", wheel);
+    upload_ok(a, "/v1/algorithm/requirements", reqs);
+    assert_state(fx, "ReceivingAlgorithm");
+    upload_ok(a, "/v1/algorithm", algo);
+    upload_datasets(fx);
+    wait_state(fx, "ConsumingResults");
+    fetch_result_file(fx, "answer.txt", "42");
 }
 
 static void
@@ -683,6 +719,7 @@ main(int argc, char **argv)
         return 77;
     }
     g_test_add("/agent/python-run", Fixture, NULL, fixture_setup, test_python_run, fixture_teardown);
+    g_test_add("/agent/python-wheels", Fixture, NULL, fixture_setup, test_python_wheels, fixture_teardown);
     g_test_add("/agent/bin-run", Fixture, NULL, fixture_setup, test_bin_run, fixture_teardown);
     g_test_add("/agent/refusals", Fixture, NULL, fixture_setup, test_refusals, fixture_teardown);
     g_test_add("/agent/control-channel", Fixture, NULL, fixture_setup, test_control_channel, fixture_teardown);
