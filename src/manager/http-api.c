@@ -8,7 +8,7 @@ struct _CvMgrHttpApi {
     CvMgrMetrics *metrics;
     const CvMgrConfig *config;
     SoupServer *server;
-    GSocketService *service;
+    GSocket *socket;
     GTlsCertificate *cert;
     GTlsDatabase *client_ca;
     guint port;
@@ -131,6 +131,17 @@ on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
     g_byte_array_append(rq->body, g_bytes_get_data(chunk, NULL), n);
 }
 
+static gboolean
+on_accept_certificate(SoupServerMessage *msg, GTlsCertificate *peer, GTlsCertificateFlags errors, gpointer data)
+{
+    /* the server side is always asked, even for a certificate that verified against
+     * MANAGER_HTTP_CLIENT_CA_CERTS: accept exactly those */
+    if (errors == 0)
+        return TRUE;
+    g_info("TLS client certificate refused (verification flags 0x%x)", (unsigned)errors);
+    return FALSE;
+}
+
 static void
 on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
 {
@@ -142,9 +153,12 @@ on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
     g_object_set_data_full(G_OBJECT(msg), "cv-request", rq, request_free);
     /* the body is kept by on_got_chunk, up to the limit, instead of by libsoup */
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
-    /* connections come from our own listener, so libsoup closes each after one request:
-     * say so, or clients reuse it and lose their next request */
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    /* shutting down: no keep-alive, so clients do not send their next request to a manager
+     * that is about to exit */
+    if (api->stopping)
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
+    if (api->client_ca)
+        g_signal_connect(msg, "accept-certificate", G_CALLBACK(on_accept_certificate), api);
     g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), api);
     g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), api);
 }
@@ -531,48 +545,6 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
 
 /* ---- listening ---- */
 
-static gboolean
-on_accept_certificate(GTlsConnection *conn, GTlsCertificate *peer, GTlsCertificateFlags errors, gpointer data)
-{
-    /* on the server side GIO always asks, even for a certificate that verified against the
-     * database: accept exactly those */
-    if (errors == 0)
-        return TRUE;
-    g_info("TLS client certificate refused (verification flags 0x%x)", (unsigned)errors);
-    return FALSE;
-}
-
-static gboolean
-on_incoming(GSocketService *service, GSocketConnection *conn, GObject *src, gpointer data)
-{
-    CvMgrHttpApi *api = data;
-    g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address(conn, NULL);
-    g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(conn, NULL);
-    g_autoptr(GIOStream) tls = NULL;
-    g_autoptr(GError) error = NULL;
-    GIOStream *stream = G_IO_STREAM(conn);
-
-    if (api->stopping)
-        return TRUE;
-    if (api->cert) {
-        tls = g_tls_server_connection_new(stream, api->cert, &error);
-        if (!tls) {
-            g_warning("TLS: %s", error->message);
-            return TRUE;
-        }
-        if (api->client_ca) {
-            /* no certificate or one the CA did not sign: the handshake fails */
-            g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
-            g_tls_connection_set_database(G_TLS_CONNECTION(tls), api->client_ca);
-            g_signal_connect(tls, "accept-certificate", G_CALLBACK(on_accept_certificate), api);
-        }
-        stream = tls;
-    }
-    if (!soup_server_accept_iostream(api->server, stream, local, remote, &error))
-        g_warning("cannot serve a connection: %s", error->message);
-    return TRUE;
-}
-
 CvMgrHttpApi *
 cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics, const CvMgrConfig *config, GError **error)
 {
@@ -598,6 +570,12 @@ cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics, const CvMgrC
         }
     }
     api->server = soup_server_new("server-header", "covirt-manager/" COVIRT_VERSION, NULL);
+    if (api->cert)
+        g_object_set(api->server, "tls-certificate", api->cert, NULL);
+    if (api->client_ca)
+        /* no certificate, or one the CA did not sign: the handshake fails */
+        g_object_set(api->server, "tls-database", api->client_ca, "tls-auth-mode", G_TLS_AUTHENTICATION_REQUIRED,
+                     NULL);
     g_signal_connect(api->server, "request-started", G_CALLBACK(on_request_started), api);
     g_signal_connect(api->server, "request-finished", G_CALLBACK(on_request_done), api);
     g_signal_connect(api->server, "request-aborted", G_CALLBACK(on_request_done), api);
@@ -628,17 +606,17 @@ cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error)
         g_resolver_free_addresses(addrs);
     }
     sa = g_inet_socket_address_new(addr, api->config->http_port);
-    api->service = g_socket_service_new();
-    g_socket_listener_set_backlog(G_SOCKET_LISTENER(api->service), 256);
-    if (!g_socket_listener_add_address(G_SOCKET_LISTENER(api->service), sa, G_SOCKET_TYPE_STREAM,
-                                       G_SOCKET_PROTOCOL_TCP, NULL, &effective, &local)) {
+    /* our own socket: at shutdown it is closed while the connections being served go on */
+    api->socket = g_socket_new(g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &local);
+    if (!api->socket || !g_socket_bind(api->socket, sa, TRUE, &local) ||
+        (g_socket_set_listen_backlog(api->socket, 256), !g_socket_listen(api->socket, &local)) ||
+        !(effective = g_socket_get_local_address(api->socket, &local)) ||
+        !soup_server_listen_socket(api->server, api->socket, api->cert ? SOUP_SERVER_LISTEN_HTTPS : 0, &local)) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on %s:%u: %s", api->config->http_host,
                     api->config->http_port, local->message);
         return FALSE;
     }
     api->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
-    g_signal_connect(api->service, "incoming", G_CALLBACK(on_incoming), api);
-    g_socket_service_start(api->service);
     host = g_inet_address_to_string(addr);
     api->url = g_strdup_printf("%s://%s%s%s:%u", api->cert ? "https" : "http",
                                strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", api->port);
@@ -671,10 +649,9 @@ cv_mgr_http_api_stop(CvMgrHttpApi *api)
     if (api->stopping)
         return;
     api->stopping = TRUE;
-    if (api->service) {
-        g_socket_service_stop(api->service);
-        g_socket_listener_close(G_SOCKET_LISTENER(api->service));
-    }
+    /* libsoup's listener sees the closed socket and stops accepting */
+    if (api->socket)
+        g_socket_close(api->socket, NULL);
     streams = g_hash_table_get_keys(api->streams);
     for (GList *l = streams; l; l = l->next)
         sse_end(l->data);
@@ -687,15 +664,11 @@ cv_mgr_http_api_free(CvMgrHttpApi *api)
         return;
     if (api->keepalive_source)
         g_source_remove(api->keepalive_source);
-    if (api->service) {
-        g_socket_service_stop(api->service);
-        g_socket_listener_close(G_SOCKET_LISTENER(api->service));
-        g_object_unref(api->service);
-    }
     if (api->server) {
         soup_server_disconnect(api->server);
         g_object_unref(api->server);
     }
+    g_clear_object(&api->socket);
     g_clear_object(&api->cert);
     g_clear_object(&api->client_ca);
     g_hash_table_unref(api->streams);

@@ -1,0 +1,360 @@
+/* bench-manager: the cost of the manager against the raw libvirt calls, on libvirt's test
+ * driver (test:///default). Prints its figures; it is not a test.
+ *   1. 500 CVMs created and deleted one after the other through the HTTP API (the real
+ *      covirt-manager process), and the same libvirt calls made directly from C in this
+ *      process (same rendered XML, metadata included): median per-CVM time of each, ratio.
+ *   2. The manager's resident memory (VmRSS) while it holds 1,000 CVM records.
+ * Goals: ratio ≤ 1.5, RSS ≤ 20 MiB. */
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include "cvm-spec.h"
+#include "domain-render.h"
+#include "cv-util.h"
+
+#define N_CYCLE 500
+#define N_HOLD 1000
+
+static char *tmpdir;
+static char *files[4];
+
+static void
+die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static char **
+bench_env(void)
+{
+    char **env = g_get_environ();
+    static const char *const names[] = {
+        "MANAGER_QEMU_DISK_IMG_KERNEL_FILE", "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE",
+        "MANAGER_QEMU_OVMF_CODE_FILE", "MANAGER_QEMU_OVMF_VARS_FILE",
+    };
+
+    for (guint i = 0; i < 4; i++)
+        env = g_environ_setenv(env, names[i], files[i], TRUE);
+    env = g_environ_setenv(env, "MANAGER_LIBVIRT_URI", "test:///default", TRUE);
+    env = g_environ_setenv(env, "MANAGER_HTTP_HOST", "127.0.0.1", TRUE);
+    env = g_environ_setenv(env, "MANAGER_HTTP_PORT", "0", TRUE);
+    env = g_environ_setenv(env, "MANAGER_DOMAIN_TYPE", "qemu", TRUE);
+    env = g_environ_setenv(env, "MANAGER_MAX_VMS", "2000", TRUE);
+    env = g_environ_setenv(env, "MANAGER_QEMU_HOST_FWD_RANGE", "20000-29999", TRUE);
+    env = g_environ_setenv(env, "MANAGER_LOG_LEVEL", "warn", TRUE);
+    return env;
+}
+
+static GSubprocess *
+start_manager(const char *exe, const char *uri, char **url)
+{
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+    g_auto(GStrv) env = bench_env();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GDataInputStream) out = NULL;
+    g_autofree char *line = NULL;
+    GSubprocess *p;
+
+    if (uri)
+        env = g_environ_setenv(env, "MANAGER_LIBVIRT_URI", uri, TRUE);
+    g_subprocess_launcher_set_environ(l, env);
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    p = g_subprocess_launcher_spawn(l, &error, exe, NULL);
+    if (!p) {
+        g_printerr("bench-manager: %s\n", error->message);
+        exit(1);
+    }
+    out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
+    line = g_data_input_stream_read_line_utf8(out, NULL, NULL, NULL);
+    if (!line || !g_str_has_prefix(line, "listening on ")) {
+        g_printerr("bench-manager: the manager did not start\n");
+        exit(1);
+    }
+    *url = g_strdup(line + strlen("listening on "));
+    return p;
+}
+
+static guint
+call(SoupSession *s, const char *method, const char *url, const char *body, char **id)
+{
+    g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+    g_autoptr(GBytes) answer = NULL;
+
+    if (body) {
+        g_autoptr(GBytes) b = g_bytes_new_static(body, strlen(body));
+
+        soup_message_set_request_body_from_bytes(msg, "application/json", b);
+    }
+    answer = soup_session_send_and_read(s, msg, NULL, NULL);
+    if (id && answer) {
+        g_autoptr(JsonNode) n = cv_json_parse(g_bytes_get_data(answer, NULL), (gssize)g_bytes_get_size(answer), NULL);
+
+        *id = n && JSON_NODE_HOLDS_OBJECT(n) ?
+            g_strdup(json_object_get_string_member_with_default(json_node_get_object(n), "id", "")) : NULL;
+    }
+    return soup_message_get_status(msg);
+}
+
+static void
+wait_ready(SoupSession *s, const char *url)
+{
+    g_autofree char *health = g_strconcat(url, "/health", NULL);
+
+    for (int i = 0; i < 200; i++) {
+        if (call(s, "GET", health, NULL, NULL) == 200)
+            return;
+        g_usleep(20000);
+    }
+    g_printerr("bench-manager: libvirt never available\n");
+    exit(1);
+}
+
+static int
+cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double
+median(GArray *a)
+{
+    g_array_sort(a, cmp_double);
+    return a->len ? g_array_index(a, double, a->len / 2) : 0;
+}
+
+static char *
+spec_json(guint i, const char *tag)
+{
+    return g_strdup_printf("{\"name\":\"bench-%s-%u\",\"memory\":\"256M\",\"vcpus\":1}", tag, i);
+}
+
+/* The libvirt calls the manager makes for one CVM's life, without the manager: render the
+ * XML with a metadata record, check the name, define, start, read the state, write the
+ * state into the metadata, destroy, undefine. */
+static double
+direct_cycle(virConnectPtr conn, const CvDefaults *d, unsigned long libver, guint i)
+{
+    g_autofree char *json = spec_json(i, "direct");
+    g_autoptr(CvCvmSpec) spec = cv_cvm_spec_from_data(json, -1, d, NULL);
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *meta = g_strdup_printf("<covirt:cvm xmlns:covirt=\"%s\"><covirt:id>%s</covirt:id>"
+                                            "<covirt:state>creating</covirt:state></covirt:cvm>",
+                                            CV_XML_NAMESPACE, uuid);
+    CvRenderOptions opts = { .libvirt_version = libver, .metadata_xml = meta };
+    gint64 t0 = g_get_monotonic_time();
+    g_autofree char *xml = NULL;
+    virDomainPtr dom, probe;
+    int state, reason;
+
+    spec->host_port = 30000 + i;
+    xml = cv_domain_render(spec, &opts, NULL);
+    probe = virDomainLookupByName(conn, spec->name);
+    if (probe)
+        virDomainFree(probe);
+    dom = xml ? virDomainDefineXML(conn, xml) : NULL;
+    if (!dom || virDomainCreate(dom) < 0) {
+        g_printerr("bench-manager: direct define/start failed: %s\n", virGetLastErrorMessage());
+        exit(1);
+    }
+    virDomainGetState(dom, &state, &reason, 0);
+    virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, "<cvm><id>x</id><state>running</state></cvm>",
+                         CV_XML_PREFIX, CV_XML_NAMESPACE, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    virDomainDestroy(dom);
+    virDomainUndefine(dom);
+    virDomainFree(dom);
+    return (g_get_monotonic_time() - t0) / 1e6;
+}
+
+static void
+quiet(void *data, virErrorPtr e)
+{
+}
+
+static guint64
+status_kib(GSubprocess *proc, const char *field)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%s/status", g_subprocess_get_identifier(proc));
+    g_autofree char *text = NULL;
+    const char *p;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) || !(p = strstr(text, field)))
+        return 0;
+    return g_ascii_strtoull(p + strlen(field), NULL, 10);
+}
+
+/* A libvirtd of our own with only the test driver, on its own socket: the domains' memory is
+ * then that daemon's and the manager's RSS is its own. NULL when there is no libvirtd. */
+static GSubprocess *
+private_libvirtd(char **uri)
+{
+    g_autofree char *bin = g_find_program_in_path("libvirtd");
+    g_autoptr(GSubprocessLauncher) l = NULL;
+    g_autofree char *conf = g_build_filename(tmpdir, "libvirtd.conf", NULL);
+    g_autofree char *pid = g_build_filename(tmpdir, "libvirtd.pid", NULL);
+    g_autofree char *empty = g_build_filename(tmpdir, "no-drivers", NULL);
+    g_autofree char *sock = g_build_filename(tmpdir, "libvirt-sock", NULL);
+    g_autofree char *text = g_strdup_printf("unix_sock_dir = \"%s\"\nlisten_tls = 0\nlisten_tcp = 0\n"
+                                            "auth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n"
+                                            "max_client_requests = 100\n", tmpdir);
+    GSubprocess *p;
+
+    if (!bin)
+        return NULL;
+    g_mkdir_with_parents(empty, 0755);
+    g_file_set_contents(conf, text, -1, NULL);
+    l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+    g_subprocess_launcher_setenv(l, "LIBVIRT_DRIVER_DIR", empty, TRUE);
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    p = g_subprocess_launcher_spawn(l, NULL, bin, "--config", conf, "--pid-file", pid, NULL);
+    for (int i = 0; p && i < 100 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
+        g_usleep(50000);
+    if (!p || !g_file_test(sock, G_FILE_TEST_EXISTS))
+        return p;
+    *uri = g_strdup_printf("test+unix:///default?socket=%s", sock);
+    return p;
+}
+
+static void
+hold_records(SoupSession *s, GSubprocess *mgr, const char *url, const char *label)
+{
+    g_autofree char *collection = g_strconcat(url, "/v1/cvms", NULL);
+    guint64 rss0 = status_kib(mgr, "VmRSS:"), anon0 = status_kib(mgr, "RssAnon:");
+
+    for (guint i = 0; i < N_HOLD; i++) {
+        g_autofree char *body = spec_json(i, "hold");
+
+        if (call(s, "POST", collection, body, NULL) != 201) {
+            g_printerr("bench-manager: hold create %u failed\n", i);
+            exit(1);
+        }
+    }
+    printf("manager RSS (%s): %.1f MiB idle, %.1f MiB holding %u CVM records (goal <= 20 MiB); "
+           "anonymous %.1f -> %.1f MiB\n", label, rss0 / 1024.0, status_kib(mgr, "VmRSS:") / 1024.0, N_HOLD,
+           anon0 / 1024.0, status_kib(mgr, "RssAnon:") / 1024.0);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *exe = argc > 1 ? argv[1] : COVIRT_MANAGER_EXE;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SoupSession) s = soup_session_new_with_options("timeout", 60, NULL);
+    g_autoptr(GArray) api = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GArray) direct = g_array_new(FALSE, FALSE, sizeof(double));
+    g_autoptr(GSubprocess) mgr = NULL;
+    g_autoptr(CvDefaults) d = NULL;
+    g_autofree char *url = NULL, *collection = NULL;
+    g_auto(GStrv) env = NULL;
+    virConnectPtr conn;
+    unsigned long libver = 0;
+    double m_api, m_direct;
+    static const char *const leaf[] = { "vmlinuz", "initrd", "OVMF_CODE.fd", "OVMF_VARS.fd" };
+
+    tmpdir = g_dir_make_tmp("covirt-bench-mgr-XXXXXX", &error);
+    for (guint i = 0; i < 4; i++) {
+        files[i] = g_build_filename(tmpdir, leaf[i], NULL);
+        g_file_set_contents(files[i], "x", -1, NULL);
+    }
+    env = bench_env();
+    d = cv_defaults_new((const char *const *)env, NULL, &error);
+    if (!d) {
+        g_printerr("bench-manager: %s\n", error->message);
+        return 1;
+    }
+
+    mgr = start_manager(exe, NULL, &url);
+    wait_ready(s, url);
+    collection = g_strconcat(url, "/v1/cvms", NULL);
+    virSetErrorFunc(NULL, quiet);
+    conn = virConnectOpen("test:///default");
+    virConnectGetLibVersion(conn, &libver);
+
+    /* interleaved, so both see the same machine load */
+    for (guint i = 0; i < N_CYCLE; i++) {
+        g_autofree char *body = spec_json(i, "api");
+        g_autofree char *id = NULL, *item = NULL;
+        gint64 t0 = g_get_monotonic_time();
+        double dt;
+
+        if (call(s, "POST", collection, body, &id) != 201 || !id) {
+            g_printerr("bench-manager: create %u failed\n", i);
+            return 1;
+        }
+        item = g_strconcat(collection, "/", id, NULL);
+        if (call(s, "DELETE", item, NULL, NULL) != 204) {
+            g_printerr("bench-manager: delete %u failed\n", i);
+            return 1;
+        }
+        dt = (g_get_monotonic_time() - t0) / 1e6;
+        g_array_append_val(api, dt);
+        dt = direct_cycle(conn, d, libver, i);
+        g_array_append_val(direct, dt);
+    }
+    virConnectClose(conn);
+    {
+        g_autoptr(GArray) h = g_array_new(FALSE, FALSE, sizeof(double));
+        g_autofree char *health = g_strconcat(url, "/health", NULL);
+
+        /* the HTTP floor: one small request, no libvirt call */
+        for (guint i = 0; i < N_CYCLE; i++) {
+            gint64 t0 = g_get_monotonic_time();
+            double dt;
+
+            call(s, "GET", health, NULL, NULL);
+            dt = (g_get_monotonic_time() - t0) / 1e6;
+            g_array_append_val(h, dt);
+        }
+        printf("GET /health median %.3f ms (HTTP round trip, no libvirt call)\n", median(h) * 1e3);
+    }
+    m_api = median(api);
+    m_direct = median(direct);
+    printf("create+delete, %u CVMs each, test:///default\n", N_CYCLE);
+    printf("  through the API      median %8.3f ms per CVM\n", m_api * 1e3);
+    printf("  libvirt calls from C median %8.3f ms per CVM\n", m_direct * 1e3);
+    printf("  ratio (API / direct)        %8.2f   (goal <= 1.5)\n", m_direct > 0 ? m_api / m_direct : 0);
+
+    /* with the test driver in the manager's process, its domains count in the RSS too */
+    hold_records(s, mgr, url, "test:///default in process, domains included");
+    {
+        g_autofree char *uri = NULL, *url2 = NULL;
+        g_autoptr(GSubprocess) lvd = private_libvirtd(&uri);
+        g_autoptr(GSubprocess) mgr2 = NULL;
+
+        if (lvd && uri) {
+            mgr2 = start_manager(exe, uri, &url2);
+            wait_ready(s, url2);
+            hold_records(s, mgr2, url2, "test driver in a private libvirtd, the manager alone");
+            g_subprocess_send_signal(mgr2, SIGTERM);
+            g_subprocess_wait(mgr2, NULL, NULL);
+        }
+        if (lvd) {
+            g_subprocess_send_signal(lvd, SIGTERM);
+            g_subprocess_wait(lvd, NULL, NULL);
+        }
+    }
+    g_subprocess_send_signal(mgr, SIGTERM);
+    g_subprocess_wait(mgr, NULL, NULL);
+    for (guint i = 0; i < 4; i++) {
+        g_unlink(files[i]);
+        g_free(files[i]);
+    }
+    {
+        static const char *const extra[] = { "libvirtd.conf", "libvirtd.pid", "no-drivers", NULL };
+
+        for (const char *const *e = extra; *e; e++) {
+            g_autofree char *f = g_build_filename(tmpdir, *e, NULL);
+
+            if (g_unlink(f) < 0)
+                g_rmdir(f);
+        }
+    }
+    g_rmdir(tmpdir);
+    return 0;
+}
