@@ -115,10 +115,12 @@ main(int argc, char **argv)
         g_autoptr(GBytes) value = NULL;
         guint i;
         g_autofree char *mine = NULL;
+        g_autofree char *lower = NULL;
         if (!f[0] || !f[1])
             continue;
         i = (guint)atoi(f[0]);
-        value = cv_hex_decode(g_ascii_strdown(f[1], -1), NULL);
+        lower = g_ascii_strdown(f[1], -1);
+        value = cv_hex_decode(lower, NULL);
         if (i > 9 || !value || g_bytes_get_size(value) != 32)
             continue;
         compared++;
