@@ -66,6 +66,16 @@ expect 3 '^FAIL +tdx.pck_chain .*expired' -- "$COVIRT" verify tdx --quote $T/spr
 expect 3 '^FAIL +snp.chain .*not yet valid' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der --policy $W/dbg.json --at 2020-01-01T00:00:00Z
 expect 0 '"name" : "tdx.signature"' -- "$COVIRT" verify tdx --quote $T/spr-e4-quote-v4.dat --root $T/intel_sgx_root_ca.pem --json
 
+# policies: the shipped examples load; a vtpm policy from a kernel, initrd and command line
+expect 0 'sev-snp policy, ok' -- "$COVIRT" policy check $SRC/policies/sev-snp-example.json $SRC/policies/tdx-example.json
+expect 2 'unknown member' -- "$COVIRT" policy check $W/typo.json
+KERNEL=$(ls /boot/vmlinuz-* 2>/dev/null | head -1)
+if [ -n "$KERNEL" ]; then
+    echo initrd > $W/initrd
+    expect 0 '"9" : \[' -- "$COVIRT" policy vtpm --kernel $KERNEL --initrd $W/initrd --cmdline 'console=ttyS0' --memory 512M
+    expect 2 'not a Linux bzImage' -- "$COVIRT" policy vtpm --kernel $W/initrd --initrd $W/initrd --memory 512M
+fi
+
 # TPM: a swtpm on a free loopback port, a quote from tpm2-tools
 PORT=$(python3 -c 'import socket
 for _ in range(50):
