@@ -20,6 +20,7 @@
 #define HDR_SIGNATURE "X-Covirt-Signature"
 #define HDR_SHA3 "X-Covirt-Content-SHA3-256"
 #define REQUIREMENTS_MAX (1024 * 1024)
+#define CREDENTIAL_MAX (64 * 1024)
 
 typedef enum { ROLE_ALGORITHM, ROLE_REQUIREMENTS, ROLE_WHEEL, ROLE_DATASET } Role;
 
@@ -314,7 +315,16 @@ early_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHas
     g_autoptr(GError) error = NULL;
     Upload *u;
 
-    /* No endpoint keeps a request body in memory: uploads stream to a file, others drop theirs. */
+    /* Only the credential request keeps a (small) body in memory: uploads stream to a file,
+     * every other endpoint drops its body. */
+    if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/attestation/credential") == 0) {
+        goffset len = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
+        if (soup_message_headers_get_encoding(soup_server_message_get_request_headers(msg)) !=
+                SOUP_ENCODING_CONTENT_LENGTH || len > CREDENTIAL_MAX)
+            respond_code(msg, CV_ERROR_TOO_LARGE, "the credential request needs a Content-Length of at most %d bytes",
+                         CREDENTIAL_MAX);
+        return;
+    }
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
         return;
@@ -485,6 +495,27 @@ handle_attestation(CvAgent *agent, SoupServerMessage *msg, GHashTable *query)
 }
 
 static void
+handle_credential(CvAgent *agent, SoupServerMessage *msg)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+    g_autoptr(JsonNode) request = NULL;
+    g_autoptr(JsonNode) answer = NULL;
+    guint status = 500;
+
+    request = cv_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), &error);
+    if (request)
+        answer = cv_agent_attestation_credential(agent, request, &status, &error);
+    if (!answer) {
+        respond_error(msg, error);
+        if (status != 500 && request)
+            soup_server_message_set_status(msg, status, NULL);
+        return;
+    }
+    respond_json(msg, SOUP_STATUS_OK, answer);
+}
+
+static void
 handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
     CvAgent *agent = data;
@@ -493,6 +524,10 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
 
     if (strcmp(method, "PUT") == 0) {
         upload_finish(agent, msg);
+        return;
+    }
+    if (strcmp(method, "POST") == 0) {
+        handle_credential(agent, msg);
         return;
     }
     if (strcmp(path, "/v1/state") == 0) {

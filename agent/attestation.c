@@ -45,6 +45,20 @@ cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GErro
                                        agent->tls_sha256, agent->manifest ? agent->manifest->sha256 : NULL, error);
 }
 
+JsonNode *
+cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status, GError **error)
+{
+    CvAttestCollector *c = collector(agent, error);
+
+    *status = 500;
+    if (!c) {
+        if (strcmp(agent->opts.platform, "none") == 0)
+            *status = 501;
+        return NULL;
+    }
+    return cv_attest_collector_activate_json(c, request, error);
+}
+
 void
 cv_agent_attestation_manifest(CvAgent *agent)
 {
@@ -70,6 +84,14 @@ JsonNode *
 cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error)
 {
     /* TODO(attest): src/attest's collector is not built into this agent yet. */
+    *status = 501;
+    g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "attestation is not available in this agent build");
+    return NULL;
+}
+
+JsonNode *
+cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status, GError **error)
+{
     *status = 501;
     g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "attestation is not available in this agent build");
     return NULL;

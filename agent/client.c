@@ -95,7 +95,8 @@ on_accept_certificate(SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFl
     if (!hex)
         return FALSE;
     if (!c->pin) {
-        /* TODO(attest): pin the key the attestation verdict names (cv_attest_agent) instead of the first seen */
+        /* no pin given (tests, benchmarks): the first key seen is the one for this client's lifetime;
+         * the CLI always comes with a pin, from attestation (cv_agent_client_new_attested) */
         c->pin = g_steal_pointer(&hex);
         return TRUE;
     }

@@ -52,3 +52,11 @@ G_BEGIN_DECLS
 void cv_agent_client_progress_bar(guint64 done, guint64 total, gpointer label);
 void cv_agent_client_progress_end(void);
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* For the CLI: with pin_hex, pins that key; otherwise attests the agent against the policy
+ * (and the expected manifest, if given) and pins the key the passing verdict names.
+ * Neither: an error — nothing is sent to an agent that was not attested. */
+CvAgentClient *cv_agent_client_new_attested(const char *url, const char *key_path, const char *policy_path,
+                                            const char *manifest_path, const char *pin_hex, GError **error);
+G_END_DECLS

@@ -60,6 +60,9 @@ main(int argc, char **argv)
     }
     env_default(&log_level, "AGENT_LOG_LEVEL");
     cv_log_init("covirt-agent", log_level);
+    /* tpm2-tss prints its own lines on stderr; the collector's errors already carry the decoded text */
+    if (!log_level || g_ascii_strcasecmp(log_level, "debug") != 0)
+        g_setenv("TSS2_LOG", "all+NONE", FALSE);
 
     env_default(&work_dir, "AGENT_WORK_DIR");
     env_default(&control_port, "AGENT_CONTROL_PORT");

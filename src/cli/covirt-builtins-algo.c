@@ -20,7 +20,7 @@ upload(CvAgentClient *client, const char *path, const char *file, gboolean bar, 
 int
 cv_cli_algo(int argc, char **argv)
 {
-    g_autofree char *agent = NULL, *key = NULL, *requirements = NULL, *pin = NULL;
+    g_autofree char *agent = NULL, *policy = NULL, *manifest = NULL, *key = NULL, *requirements = NULL, *pin = NULL;
     g_auto(GStrv) wheels = NULL, files = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
@@ -28,7 +28,9 @@ cv_cli_algo(int argc, char **argv)
         { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "The algorithm owner's private key (PEM)", "KEY.pem" },
         { "requirements", 'r', 0, G_OPTION_ARG_FILENAME, &requirements, "python: a requirements file", "FILE" },
         { "wheel", 'w', 0, G_OPTION_ARG_FILENAME_ARRAY, &wheels, "python: a wheel the requirements need (repeat)", "FILE.whl" },
-        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "SHA-256 of the agent's TLS key, from covirt attest", "HEX" },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy, "Attest the agent against this policy first, then pin its key", "FILE" },
+        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
+        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "Instead of --policy: the TLS key SHA-256 `covirt attest` printed", "HEX" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the agent's answer as JSON", NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
         { NULL },
@@ -47,9 +49,7 @@ cv_cli_algo(int argc, char **argv)
         return cv_cli_fail(error);
     }
     bar = !json && isatty(2);
-    /* TODO(attest): attest the agent first (cv_attest_agent from src/attest/attest-client.h once it exists)
-     * and pin the key its verdict names; until then --pin, or the first key seen is pinned for this run. */
-    client = cv_agent_client_new(agent, key, pin, &error);
+    client = cv_agent_client_new_attested(agent, key, policy, manifest, pin, &error);
     if (!client)
         return cv_cli_fail(error);
     /* requirements and wheels first: the algorithm itself completes the algorithm phase */

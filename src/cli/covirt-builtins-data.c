@@ -9,14 +9,16 @@
 int
 cv_cli_data(int argc, char **argv)
 {
-    g_autofree char *agent = NULL, *key = NULL, *pin = NULL, *name = NULL;
+    g_autofree char *agent = NULL, *policy = NULL, *manifest = NULL, *key = NULL, *pin = NULL, *name = NULL;
     g_auto(GStrv) files = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
         { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "The agent's address, https://HOST:PORT", "URL" },
         { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "The data owner's private key (PEM)", "KEY.pem" },
         { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "The dataset's filename in the manifest (default: FILE's name)", "NAME" },
-        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "SHA-256 of the agent's TLS key, from covirt attest", "HEX" },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy, "Attest the agent against this policy first, then pin its key", "FILE" },
+        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
+        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "Instead of --policy: the TLS key SHA-256 `covirt attest` printed", "HEX" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the agent's answer as JSON", NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
         { NULL },
@@ -37,8 +39,7 @@ cv_cli_data(int argc, char **argv)
         return cv_cli_fail(error);
     }
     bar = !json && isatty(2);
-    /* TODO(attest): attest first and pin the verdict's key (see covirt-builtins-algo.c). */
-    client = cv_agent_client_new(agent, key, pin, &error);
+    client = cv_agent_client_new_attested(agent, key, policy, manifest, pin, &error);
     if (!client)
         return cv_cli_fail(error);
     base = name ? g_strdup(name) : g_path_get_basename(files[0]);
