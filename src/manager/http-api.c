@@ -536,8 +536,11 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
     } else if (strcmp(parts[2], "events") == 0) {
         handle_events(api, msg, cvm, query);
     } else if (strcmp(parts[2], "attestation-policy") == 0) {
-        set_error_full(msg, 501, "not_implemented",
-                       "the attestation policy computation (src/attest) is not available in this build");
+        g_autoptr(JsonNode) node = cv_mgr_registry_attestation_policy(api->registry, cvm->id, &error);
+
+        if (!node)
+            return set_error(msg, error);
+        set_json(msg, 200, node);
     } else {
         set_error_full(msg, 404, "not_found", "no such route");
     }

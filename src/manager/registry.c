@@ -9,6 +9,7 @@
 #include "domain-render.h"
 #include "cv-autoptr.h"
 #include "cv-util.h"
+#include "policy.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
 
@@ -1345,4 +1346,47 @@ cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error)
     json_builder_add_string_value(b, cvm->hal_version ? cvm->hal_version : "unknown");
     json_builder_end_object(b);
     return json_builder_get_root(b);
+}
+
+JsonNode *
+cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GError **error)
+{
+    CvMgrCvm *cvm = NULL;
+    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
+    g_autofree char *xml = NULL;
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctx = NULL;
+    g_autofree char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *mem = NULL, *unit = NULL;
+    guint64 kib = 0;
+
+    if (!dom)
+        return NULL;
+    if (cvm->platform != CV_PLATFORM_VTPM) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "an attestation policy is computed for vtpm CVMs only, not %s",
+                    cv_platform_name(cvm->platform));
+        return NULL;
+    }
+    /* the boot as libvirt holds it: that is what QEMU measures */
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (!xml) {
+        set_libvirt_error(error, r->conn, "reading the domain XML");
+        return NULL;
+    }
+    doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    if (!doc) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "libvirt returned domain XML that does not parse");
+        return NULL;
+    }
+    ctx = xmlXPathNewContext(doc);
+    kernel = xpath_string(ctx, "string(/domain/os/kernel)");
+    initrd = xpath_string(ctx, "string(/domain/os/initrd)");
+    cmdline = xpath_string(ctx, "string(/domain/os/cmdline)");
+    mem = xpath_string(ctx, "string(/domain/memory)");
+    unit = xpath_string(ctx, "string(/domain/memory/@unit)");
+    if (!kernel || !initrd || !mem || (unit && strcmp(unit, "KiB") != 0) ||
+        !cv_parse_uint(g_strstrip(mem), 1, G_MAXUINT64 / 1024, &kib, NULL)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the domain has no direct kernel boot to compute a policy for");
+        return NULL;
+    }
+    return cv_attest_vtpm_policy_new(kernel, initrd, cmdline ? cmdline : "", kib * 1024, error);
 }

@@ -48,6 +48,10 @@ char *cv_mgr_registry_domain_xml(CvMgrRegistry *r, const char *id_or_name, GErro
 /* the seed's CVMInfo: ovmf_version, cpu_num, cpu_type, kernel_cmd, eos_version (= HAL) */
 JsonNode *cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error);
 
+/* The vtpm attestation policy of the CVM's boot (src/attest): expected event log digests
+ * of its kernel, initrd and command line as libvirt holds them. */
+JsonNode *cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GError **error);
+
 /* Event streams. The callback gets every new event of the CVM; after the last one
  * (kind "deleted" or "removed") the subscription ends by itself. */
 typedef void (*CvMgrEventFunc)(const CvMgrEvent *ev, gboolean last, gpointer data);

@@ -96,13 +96,14 @@ test_lifecycle(void)
     g_assert_nonnull(strstr(text, "event: lifecycle"));
     g_assert_nonnull(strstr(text, "\"event\":\"created\""));
 
-    /* the attestation policy helper is not there yet: an honest 501 */
+    /* the vtpm policy is computed from the kernel the domain boots: this one is no kernel */
     {
         g_autofree char *ap = g_strconcat(path, "/attestation-policy", NULL);
         g_autoptr(JsonNode) e = NULL;
+        guint st = cv_test_request_json(m, "GET", ap, NULL, &e);
 
-        g_assert_cmpuint(cv_test_request_json(m, "GET", ap, NULL, &e), ==, 501);
-        g_assert_cmpstr(cv_test_error_code(e), ==, "not_implemented");
+        g_assert_cmpuint(st, >=, 400);
+        g_assert_nonnull(cv_test_error_code(e));
     }
 
     /* a file the manager would create for a debug CVM is removed with it */

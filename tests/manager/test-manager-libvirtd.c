@@ -174,6 +174,18 @@ test_restart_after_sigkill(void)
     g_assert_cmpuint(cv_test_request(m, "GET", xml_path, NULL, NULL, 0, &xml), ==, 200);
     text = g_strndup(g_bytes_get_data(xml, NULL), g_bytes_get_size(xml));
     g_assert_nonnull(strstr(text, "covirt:state>running<"));
+    /* the vtpm policy of its boot: the kernel's Authenticode digest in PCR 4's events */
+    {
+        g_autofree char *ap = g_strconcat("/v1/cvms/", member(a, "id"), "/attestation-policy", NULL);
+        g_autoptr(JsonNode) pol = NULL;
+        JsonObject *events;
+
+        g_assert_cmpuint(cv_test_request_json(m, "GET", ap, NULL, &pol), ==, 200);
+        g_assert_cmpstr(member(pol, "platform"), ==, "vtpm");
+        events = json_object_get_object_member(json_node_get_object(pol), "events");
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(events, "4")), ==, 1);
+        g_assert_cmpuint(json_array_get_length(json_object_get_array_member(events, "9")), ==, 2);
+    }
     /* adopted ports are reserved */
     c = cv_test_create(m, sc);
     g_assert_cmpint(agent_port(c), !=, agent_port(a));
