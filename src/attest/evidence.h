@@ -6,8 +6,10 @@
  *   g_autoptr(CvAttestCollector) c = cv_attest_collector_new("vtpm", "device:/dev/tpmrm0", NULL, &error);
  *   cv_attest_collector_extend_manifest(c, manifest_sha256, &error);     // once, before the first upload
  *   JsonNode *bundle = cv_attest_collector_collect(c, nonce, nonce_len, tls_key_sha256, manifest_sha256, &error);
- *   // credential activation (vtpm): POST body {"credential_blob":b64,"encrypted_secret":b64} →
- *   GBytes *secret = cv_attest_collector_activate_credential(c, blob, enc_secret, &error);
+ *   // POST /v1/attestation/credential (vtpm), body {"credential_blob":b64,"encrypted_secret":b64}:
+ *   JsonNode *answer = cv_attest_collector_activate_json(c, request_body, &error);  // {"secret":b64}; 400 on error
+ * The guest needs securityfs mounted (/sys/kernel/security) for the event log, and the initramfs
+ * libtss2-tcti-device.so.0, which tss2-tctildr loads with dlopen().
  * Verifier side: cv_attest_evidence_verify() (below) or cv_attest_agent() in attest-client.h. */
 #pragma once
 #include <glib.h>
@@ -36,7 +38,8 @@ typedef struct _CvAttestCollector CvAttestCollector;
  * NULL means "device:/dev/tpmrm0"; event_log NULL means
  * /sys/kernel/security/tpm0/binary_bios_measurements (a missing log is left out of the bundle).
  * platform "sev-snp" / "tdx": reports through configfs-tsm (/sys/kernel/config/tsm/report); tcti and
- * event_log are ignored. The AK is created once here (under an RSA EK-template primary) and kept. */
+ * event_log are ignored. The EK (TCG template L-1, the key swtpm_setup certified) and an RSA-2048
+ * restricted signing AK are created here as primary keys of the endorsement hierarchy and kept. */
 CvAttestCollector *cv_attest_collector_new(const char *platform, const char *tcti, const char *event_log,
                                            GError **error);
 void cv_attest_collector_free(CvAttestCollector *collector);
