@@ -7,6 +7,7 @@
 #include <string.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include <glib/gstdio.h>
 
 typedef gboolean (*StepFunc)(const char *work_dir, GError **error);
 
@@ -29,6 +30,7 @@ struct _CvAgentRunner {
     CvAgentRunnerLineFunc on_line;
     CvAgentRunnerDoneFunc on_done;
     gpointer user_data;
+    char *last_stderr;  /* the step's last stderr line, for the failure message */
 };
 
 typedef struct {
@@ -55,6 +57,7 @@ runner_unref(CvAgentRunner *r)
     if (!g_atomic_int_dec_and_test(&r->ref))
         return;
     g_free(r->work_dir);
+    g_free(r->last_stderr);
     g_strfreev(r->env);
     g_ptr_array_unref(r->steps);
     g_clear_object(&r->proc);
@@ -73,6 +76,10 @@ finish(CvAgentRunner *r, gboolean ok, int code, const char *message)
 static void
 emit_line(LineReader *lr)
 {
+    if (strcmp(lr->source, "algorithm-stderr") == 0 && lr->line->len) {
+        g_free(lr->runner->last_stderr);
+        lr->runner->last_stderr = g_strndup(lr->line->str, 512);
+    }
     if (!lr->runner->cancelled && lr->runner->on_line)
         lr->runner->on_line(lr->source, lr->line->str, lr->runner->user_data);
     g_string_truncate(lr->line, 0);
@@ -150,7 +157,8 @@ step_io_done(CvAgentRunner *r)
     if (g_subprocess_get_if_exited(r->proc)) {
         code = g_subprocess_get_exit_status(r->proc);
         if (code != 0) {
-            g_autofree char *msg = g_strdup_printf("%s exited with status %d", s->what, code);
+            g_autofree char *msg = g_strdup_printf("%s exited with status %d%s%s", s->what, code,
+                                                   r->last_stderr ? ": " : "", r->last_stderr ? r->last_stderr : "");
             finish(r, FALSE, code, msg);
             runner_unref(r);
             return;
@@ -188,6 +196,7 @@ run_next(CvAgentRunner *r)
                                       G_SUBPROCESS_FLAGS_STDIN_INHERIT);
         g_subprocess_launcher_set_environ(l, r->env);
         g_subprocess_launcher_set_cwd(l, r->work_dir);
+        g_clear_pointer(&r->last_stderr, g_free);
         r->proc = g_subprocess_launcher_spawnv(l, (const char *const *)s->argv, &error);
         if (!r->proc) {
             g_autofree char *msg = g_strdup_printf("cannot start %s: %s", s->what, error->message);
@@ -261,6 +270,30 @@ docker_extract(const char *work_dir, GError **error)
         return FALSE;
     }
     return cv_agent_archive_extract(tar, oci, "image", error);
+}
+
+/* Debian 12's wabt is built without WASI: wasm-interp then accepts --wasi and fails at run time.
+ * Ask it once with an empty module, so the user gets a clear reason instead of its one line. */
+static gboolean
+wasm_probe(const char *work_dir, GError **error)
+{
+    static const guint8 empty_module[] = { 0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00 };
+    g_autofree char *probe = g_build_filename(work_dir, "tmp", "probe.wasm", NULL);
+    g_autofree char *out = NULL, *err = NULL;
+    const char *argv[] = { "wasm-interp", "--wasi", probe, NULL };
+    int status = 0;
+
+    if (!cv_write_file(probe, empty_module, sizeof(empty_module), 0600, error))
+        return FALSE;
+    if (!g_spawn_sync(work_dir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, error))
+        return FALSE;
+    g_unlink(probe);
+    if (err && strstr(err, "not compiled in")) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE,
+                    "wasm algorithms are not available in this image: its wasm-interp (wabt) was built without WASI");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 /* Binds datasets/ (read-only) and results/ into the container, drops the tty. */
@@ -357,6 +390,7 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
             g_strfreev(env);
             return NULL;
         }
+        add_func(steps, "checking the WASI runtime", wasm_probe);
         add_cmd(steps, "the algorithm", argv_with(head, m->algo_args));
         break;
     }
@@ -366,7 +400,8 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
         g_autofree char *image = g_build_filename(work_dir, "algo", "oci:latest", NULL);
         g_autofree char *bundle = g_build_filename(work_dir, "algo", "bundle", NULL);
         const char *unpack[] = { "umoci", "unpack", "--image", image, bundle, NULL };
-        const char *run[] = { "crun", "run", "--bundle", bundle, "covirt-algorithm", NULL };
+        /* the CVM is the resource boundary: no cgroups for the one container it runs */
+        const char *run[] = { "crun", "--cgroup-manager=disabled", "run", "--bundle", bundle, "covirt-algorithm", NULL };
         if (!umoci || !crun) {
             g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE,
                         "docker algorithms are not available in this image (umoci and crun are missing)");

@@ -387,6 +387,107 @@ test_python_wheels(Fixture *fx, gconstpointer data)
     fetch_result_file(fx, "answer.txt", "42");
 }
 
+/* wasm: runs where wasm-interp has WASI; Debian 12's has not, and the run must then fail with that reason */
+static void
+test_wasm(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = data_path("hello.wasm");
+    g_autofree char *m = make_manifest(fx, "wasm", algo, NULL);
+    g_autoptr(CvAgentClient) a = NULL;
+    g_autoptr(CvAgentClient) c = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state = NULL;
+
+    start_agent(fx, m, FALSE);
+    a = client_for(fx, fx->algo_key);
+    upload_ok(a, "/v1/algorithm", algo);
+    upload_datasets(fx);
+    for (int i = 0; i < 200; i++) {
+        g_free(state);
+        state = agent_state(fx);
+        if (strcmp(state, "Failed") == 0 || strcmp(state, "ConsumingResults") == 0)
+            break;
+        g_usleep(50000);
+    }
+    if (strcmp(state, "ConsumingResults") == 0) {
+        fetch_result_file(fx, "out.txt", "hello from wasm");
+        return;
+    }
+    g_assert_cmpstr(state, ==, "Failed");
+    c = client_for(fx, NULL);
+    st = cv_agent_client_get_json(c, "/v1/state", &error);
+    g_assert_no_error(error);
+    g_test_message("wasm: %s", json_object_get_string_member(json_node_get_object(st), "error"));
+    g_assert_nonnull(strstr(json_object_get_string_member(json_node_get_object(st), "error"), "without WASI"));
+}
+
+/* An OCI image layout tarball with busybox, made with umoci: lists datasets/ into results/. */
+static char *
+make_oci_image(Fixture *fx)
+{
+    g_autofree char *script = g_strdup_printf(
+        "set -e; cd '%s'; umoci init --layout img; umoci new --image img:latest;"
+        "umoci unpack --image img:latest b >/dev/null; mkdir -p b/rootfs/bin; cp /bin/busybox b/rootfs/bin/;"
+        "ln -s busybox b/rootfs/bin/sh; umoci repack --image img:latest b;"
+        "umoci config --image img:latest --config.cmd /bin/sh --config.cmd -c"
+        " --config.cmd 'ls /datasets > /results/listing.txt';"
+        "cd img; tar cf ../img.tar .", fx->dir);
+    const char *argv[] = { "/bin/sh", "-c", script, NULL };
+    int status = 0;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, NULL));
+    g_assert_cmpint(status, ==, 0);
+    return g_build_filename(fx->dir, "img.tar", NULL);
+}
+
+/* docker: the image is unpacked (umoci) and run (crun) with datasets/ and results/ bound in; where
+ * crun cannot run containers (this CI's cgroup setup) the run must fail with crun's own reason,
+ * which shows that extraction, unpacking and the bundle's config went through. */
+static void
+test_docker(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = NULL;
+    g_autofree char *m = NULL;
+    g_autoptr(CvAgentClient) a = NULL;
+    g_autoptr(CvAgentClient) c = NULL;
+    g_autoptr(JsonNode) st = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *state = NULL;
+    g_autofree char *umoci = g_find_program_in_path("umoci");
+    g_autofree char *crun = g_find_program_in_path("crun");
+    const char *why;
+
+    if (!umoci || !crun || !g_file_test("/bin/busybox", G_FILE_TEST_EXISTS)) {
+        g_test_skip("umoci, crun or /bin/busybox missing");
+        return;
+    }
+    algo = make_oci_image(fx);
+    m = make_manifest(fx, "docker", algo, NULL);
+    start_agent(fx, m, FALSE);
+    a = client_for(fx, fx->algo_key);
+    upload_ok(a, "/v1/algorithm", algo);
+    upload_datasets(fx);
+    for (int i = 0; i < 200; i++) {
+        g_free(state);
+        state = agent_state(fx);
+        if (strcmp(state, "Failed") == 0 || strcmp(state, "ConsumingResults") == 0)
+            break;
+        g_usleep(50000);
+    }
+    if (strcmp(state, "ConsumingResults") == 0) {
+        fetch_result_file(fx, "listing.txt", "a.csv\nb.csv");
+        return;
+    }
+    g_assert_cmpstr(state, ==, "Failed");
+    c = client_for(fx, NULL);
+    st = cv_agent_client_get_json(c, "/v1/state", &error);
+    g_assert_no_error(error);
+    why = json_object_get_string_member(json_node_get_object(st), "error");
+    g_test_message("docker: %s", why);
+    g_assert_true(g_str_has_prefix(why, "the algorithm exited with status"));
+}
+
 static void
 test_bin_run(Fixture *fx, gconstpointer data)
 {
@@ -720,6 +821,8 @@ main(int argc, char **argv)
     }
     g_test_add("/agent/python-run", Fixture, NULL, fixture_setup, test_python_run, fixture_teardown);
     g_test_add("/agent/python-wheels", Fixture, NULL, fixture_setup, test_python_wheels, fixture_teardown);
+    g_test_add("/agent/wasm", Fixture, NULL, fixture_setup, test_wasm, fixture_teardown);
+    g_test_add("/agent/docker", Fixture, NULL, fixture_setup, test_docker, fixture_teardown);
     g_test_add("/agent/bin-run", Fixture, NULL, fixture_setup, test_bin_run, fixture_teardown);
     g_test_add("/agent/refusals", Fixture, NULL, fixture_setup, test_refusals, fixture_teardown);
     g_test_add("/agent/control-channel", Fixture, NULL, fixture_setup, test_control_channel, fixture_teardown);
