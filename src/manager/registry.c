@@ -10,6 +10,7 @@
 #include "cv-autoptr.h"
 #include "cv-util.h"
 #include "policy.h"
+#include "agent-channel.h"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
 
@@ -39,9 +40,25 @@ struct _CvMgrRegistry {
     guint next_token;
     guint jobs;
     GHashTable *ovmf_versions;   /* loader path → version */
+    GHashTable *channels;        /* id → CvMgrAgentChannel, for running CVMs */
 };
 
 static void connect_start(CvMgrRegistry *r);
+
+/* a CVM's control channel and what its callback needs to find the CVM again */
+typedef struct {
+    CvMgrRegistry *r;
+    char *id;
+    CvMgrAgentChannel *channel;
+} ChannelEntry;
+
+static void
+channel_entry_free(ChannelEntry *e)
+{
+    cv_mgr_agent_channel_free(e->channel);
+    g_free(e->id);
+    g_free(e);
+}
 
 static void
 subscription_free(Subscription *s)
@@ -70,6 +87,8 @@ cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metrics)
     r->ports = cv_mgr_port_pool_new(config->defaults->host_port_min, config->defaults->host_port_max);
     r->subs = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)subscription_free);
     r->ovmf_versions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    r->channels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify)channel_entry_free);
     virSetErrorFunc(NULL, quiet_libvirt_errors);
     return r;
 }
@@ -97,6 +116,7 @@ cv_mgr_registry_free(CvMgrRegistry *r)
     if (r->reconnect_source)
         g_source_remove(r->reconnect_source);
     drop_connection(r);
+    g_hash_table_unref(r->channels);
     g_hash_table_unref(r->subs);
     g_hash_table_unref(r->by_name);
     g_hash_table_unref(r->by_id);
@@ -370,6 +390,58 @@ persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
 }
 
 static void
+channel_event(const char *kind, JsonObject *data, gpointer user_data)
+{
+    ChannelEntry *t = user_data;
+    CvMgrCvm *cvm = g_hash_table_lookup(t->r->by_id, t->id);
+
+    if (cvm)
+        emit_event(t->r, cvm, kind, data, FALSE);
+}
+
+static char *channel_path(CvMgrRegistry *r, virDomainPtr dom);
+
+/* A running CVM has its control channel open; any other has none. */
+static void
+channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
+{
+    g_autoptr(virDomain) own = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *manifest = NULL;
+    ChannelEntry *t;
+    virDomainPtr dom = dom_in;
+
+    if (cvm->state != CV_MGR_STATE_RUNNING || !r->conn) {
+        g_hash_table_remove(r->channels, cvm->id);
+        return;
+    }
+    if (g_hash_table_contains(r->channels, cvm->id))
+        return;
+    if (!dom) {
+        own = virDomainLookupByName(r->conn, cvm->name);
+        dom = own;
+        if (!dom)
+            return;
+    }
+    path = channel_path(r, dom);
+    if (!path)
+        return;   /* no socket (e.g. the test driver): nothing to connect to */
+    {
+        g_autoptr(JsonNode) spec = cv_json_parse(cvm->spec_json, -1, NULL);
+        JsonObject *o = spec && JSON_NODE_HOLDS_OBJECT(spec) ? json_node_get_object(spec) : NULL;
+        JsonNode *comp = o ? json_object_get_member(o, "computation") : NULL;
+
+        if (comp && JSON_NODE_HOLDS_OBJECT(comp))
+            manifest = cv_json_to_string(comp, FALSE);
+    }
+    t = g_new0(ChannelEntry, 1);
+    t->r = r;
+    t->id = g_strdup(cvm->id);
+    t->channel = cv_mgr_agent_channel_new(path, manifest, channel_event, t);
+    g_hash_table_insert(r->channels, g_strdup(cvm->id), t);
+}
+
+static void
 set_state(CvMgrRegistry *r, CvMgrCvm *cvm, CvMgrState state, virDomainPtr dom,
           const char *event, const char *detail)
 {
@@ -382,6 +454,7 @@ set_state(CvMgrRegistry *r, CvMgrCvm *cvm, CvMgrState state, virDomainPtr dom,
         g_info("cvm %s (%s): %s", cvm->name, cvm->id, cv_mgr_state_name(state));
         persist(r, cvm, dom);
     }
+    channel_sync(r, cvm, dom);
 }
 
 static void
@@ -392,6 +465,7 @@ remove_cvm(CvMgrRegistry *r, CvMgrCvm *cvm, const char *kind, const char *messag
     json_object_set_string_member(data, "message", message);
     if (cvm->host_port)
         cv_mgr_port_pool_release(r->ports, cvm->host_port);
+    g_hash_table_remove(r->channels, cvm->id);
     emit_event(r, cvm, kind, data, TRUE);
     g_hash_table_remove(r->by_name, cvm->name);
     g_hash_table_remove(r->by_id, cvm->id);
@@ -435,6 +509,7 @@ adopt(CvMgrRegistry *r, virDomainPtr dom)
     if (ret->state != stored)
         persist(r, ret, dom);
     ttl_arm(r, ret);
+    channel_sync(r, ret, dom);
     return ret;
 }
 
@@ -464,6 +539,8 @@ resync(CvMgrRegistry *r)
 
                 if (now != cvm->state)
                     set_state(r, cvm, now, dom, "resync", NULL);
+                else
+                    channel_sync(r, cvm, dom);
             }
         } else {
             cvm = adopt(r, dom);
@@ -608,6 +685,7 @@ close_cb(virConnectPtr conn, int reason, void *opaque)
     g_warning("libvirt connection to %s closed (%s); API keeps serving, reconnecting",
               cv_mgr_registry_uri(r), reason >= 0 && reason < 4 ? reasons[reason] : "unknown");
     r->conn = NULL;
+    g_hash_table_remove_all(r->channels);
     /* event callbacks die with the connection; closing inside the callback is not allowed */
     r->lifecycle_cb = -1;
     g_idle_add(close_later, conn);
@@ -1182,6 +1260,7 @@ cv_mgr_registry_delete_internal(CvMgrRegistry *r, const char *id_or_name, const 
     job->files = g_ptr_array_ref(cvm->files);
     job->prev = cvm->state;
     cvm->state = CV_MGR_STATE_DELETING;
+    g_hash_table_remove(r->channels, cvm->id);
     emit_lifecycle(r, cvm, "deleting", reason);
     r->jobs++;
     inner = g_task_new(NULL, NULL, delete_done, outer);
@@ -1247,6 +1326,23 @@ xpath_string(xmlXPathContext *ctx, const char *expr)
     if (!obj || obj->type != XPATH_STRING || !obj->stringval || !*obj->stringval)
         return NULL;
     return g_strdup((const char *)obj->stringval);
+}
+
+static char *
+channel_path(CvMgrRegistry *r, virDomainPtr dom)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    g_autoptr(xmlDoc) doc = NULL;
+    g_autoptr(xmlXPathContext) ctx = NULL;
+
+    if (!xml)
+        return NULL;
+    doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    if (!doc)
+        return NULL;
+    ctx = xmlXPathNewContext(doc);
+    return xpath_string(ctx, "string(/domain/devices/channel[@type='unix'][target/@name='" CV_AGENT_CHANNEL
+                             "']/source/@path)");
 }
 
 /* The Debian package that owns the firmware file tells its version. */
