@@ -3,6 +3,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <glib/gstdio.h>
 #include "manager-harness.h"
 
@@ -428,10 +429,29 @@ test_sigterm(void)
     g_autoptr(GUri) uri = g_uri_parse(m->url, G_URI_FLAGS_NONE, NULL);
     g_autoptr(GSocketConnection) conn = NULL;
     g_autoptr(GError) error = NULL;
+    g_autofree char *url = g_strconcat(m->url, "/v1/cvms/", member(c, "id"), "/events", NULL);
+    g_autoptr(SoupSession) s = soup_session_new();
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GInputStream) in = soup_session_send(s, msg, NULL, &error);
+    g_autoptr(GDataInputStream) data = NULL;
+    guint lines = 0;
 
+    g_assert_no_error(error);
+    data = g_data_input_stream_new(in);
     cv_test_manager_kill(m, SIGTERM);
+    /* an open event stream is ended (after its history), not cut: the manager can exit */
+    for (;;) {
+        g_autofree char *line = g_data_input_stream_read_line_utf8(data, NULL, NULL, &error);
+
+        if (!line)
+            break;
+        lines++;
+    }
+    g_assert_no_error(error);
+    g_assert_cmpuint(lines, >, 0);
     g_assert_cmpint(cv_test_manager_wait(m), ==, 0);
     g_clear_object(&m->proc);
+    /* no longer listening */
     conn = g_socket_client_connect_to_host(client, g_uri_get_host(uri), g_uri_get_port(uri), NULL, &error);
     g_assert_null(conn);
 }
@@ -526,6 +546,56 @@ test_mtls(void)
         }
         g_rmdir(dir);
     }
+}
+
+/* runs `covirt cvm ARGS…` against the manager; returns the exit status */
+static int
+cli(CvTestManager *m, char **out, const char *const *args)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autoptr(GError) error = NULL;
+    int status;
+
+    g_ptr_array_add(argv, (gpointer)COVIRT_CLI_EXE);
+    g_ptr_array_add(argv, (gpointer) "cvm");
+    g_ptr_array_add(argv, (gpointer) "--manager");
+    g_ptr_array_add(argv, m->url);
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, out, NULL,
+                               &status, &error));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_cli(void)
+{
+    g_autoptr(CvTestManager) m = cv_test_manager_start(NULL);
+    g_autofree char *spec = g_build_filename(m->tmpdir, "spec.json", NULL);
+    g_autofree char *o1 = NULL, *o2 = NULL, *o3 = NULL, *o4 = NULL, *o5 = NULL, *o6 = NULL, *o7 = NULL;
+    g_autoptr(JsonNode) list = NULL;
+    const char *create[] = { "create", spec, NULL };
+    const char *lst[] = { "list", "--json", NULL };
+    const char *show[] = { "show", "covirt-test-cli", NULL };
+    const char *events[] = { "events", "covirt-test-cli", "--no-follow", NULL };
+    const char *rm[] = { "rm", "covirt-test-cli", NULL };
+
+    g_assert_true(g_file_set_contents(spec, "{\"name\":\"covirt-test-cli\",\"memory\":\"256M\"}", -1, NULL));
+    g_assert_cmpint(cli(m, &o1, create), ==, 0);
+    g_assert_nonnull(strstr(o1, "running"));
+    g_assert_cmpint(cli(m, &o2, create), ==, 5);            /* conflict */
+    g_assert_cmpint(cli(m, &o3, lst), ==, 0);
+    list = json_from_string(o3, NULL);
+    g_assert_nonnull(list);
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(json_node_get_object(list), "cvms")), ==, 1);
+    g_assert_cmpint(cli(m, &o4, show), ==, 0);
+    g_assert_nonnull(strstr(o4, "covirt-test-cli"));
+    g_assert_cmpint(cli(m, &o5, events), ==, 0);
+    g_assert_nonnull(strstr(o5, "created"));
+    g_assert_cmpint(cli(m, &o6, rm), ==, 0);
+    g_assert_cmpint(cli(m, &o7, show), ==, 4);              /* not found */
+    g_assert_cmpuint(cv_test_count(m), ==, 0);
 }
 
 static void
@@ -641,5 +711,6 @@ main(int argc, char **argv)
     g_test_add_func("/manager/sigterm", test_sigterm);
     g_test_add_func("/manager/libvirtd-reconnect", test_libvirtd_reconnect);
     g_test_add_func("/manager/mtls", test_mtls);
+    g_test_add_func("/manager/cli", test_cli);
     return g_test_run();
 }
