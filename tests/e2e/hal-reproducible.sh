@@ -4,6 +4,9 @@
 #   hal-reproducible.sh SOURCE_ROOT AGENT WORK_DIR
 set -uo pipefail
 src=$1 agent=$2 work=$3
+# scripts/test.sh names the plain build, whose agent goes into images
+[ -n "${COVIRT_PLAIN_BUILD:-}" ] && [ -x "$COVIRT_PLAIN_BUILD/agent/covirt-agent" ] &&
+    agent=$COVIRT_PLAIN_BUILD/agent/covirt-agent
 [ -x "$agent" ] || { echo "SKIP: $agent is not built yet"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 out=$work/hal-reproducible
