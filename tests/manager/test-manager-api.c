@@ -677,6 +677,21 @@ test_libvirtd_reconnect(void)
     y = cv_test_create(m, "{\"name\":\"covirt-test-rc-y\",\"memory\":\"256M\"}");
     g_assert_cmpstr(member(y, "state"), ==, "running");
     ypath = g_strconcat("/v1/cvms/", member(y, "id"), NULL);
+    /* libvirt's own "started" event reached the manager: events are registered again */
+    {
+        g_autofree char *ev = g_strconcat(ypath, "/events?follow=0", NULL);
+        g_autoptr(GBytes) body = NULL;
+        g_autofree char *text = NULL;
+        gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+        do {
+            g_clear_pointer(&body, g_bytes_unref);
+            g_clear_pointer(&text, g_free);
+            g_assert_cmpuint(cv_test_request(m, "GET", ev, NULL, NULL, 0, &body), ==, 200);
+            text = g_strndup(g_bytes_get_data(body, NULL), g_bytes_get_size(body));
+        } while (!strstr(text, "\"event\":\"started\"") && g_get_monotonic_time() < end && (g_usleep(50000), TRUE));
+        g_assert_nonnull(strstr(text, "\"event\":\"started\""));
+    }
     g_assert_cmpuint(cv_test_request(m, "DELETE", ypath, NULL, NULL, 0, NULL), ==, 204);
     cv_test_manager_free(g_steal_pointer(&m));
     g_subprocess_send_signal(lvd, SIGTERM);
