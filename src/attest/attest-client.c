@@ -118,7 +118,7 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
             g_set_error(error, CV_ERROR, CV_ERROR_VERIFY, "the agent must be reached over HTTPS");
         return NULL;
     }
-    return cv_attest_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), error);
+    return cv_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), error);
 }
 
 static void

@@ -293,35 +293,3 @@ cv_attest_check_bytes(CvAttestVerdict *verdict, const char *name, const guint8 *
     }
 }
 
-#define CV_ATTEST_JSON_MAX_DEPTH 32
-
-JsonNode *
-cv_attest_json_parse(const char *text, gssize len, GError **error)
-{
-    gsize n = len < 0 ? strlen(text) : (gsize)len;
-    gboolean in_string = FALSE, escaped = FALSE;
-    guint depth = 0;
-
-    for (gsize i = 0; i < n; i++) {
-        char c = text[i];
-        if (in_string) {
-            if (escaped)
-                escaped = FALSE;
-            else if (c == '\\')
-                escaped = TRUE;
-            else if (c == '"')
-                in_string = FALSE;
-        } else if (c == '"') {
-            in_string = TRUE;
-        } else if (c == '[' || c == '{') {
-            if (++depth > CV_ATTEST_JSON_MAX_DEPTH) {
-                g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "JSON nested deeper than %d levels",
-                            CV_ATTEST_JSON_MAX_DEPTH);
-                return NULL;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return cv_json_parse(text, len, error);
-}

@@ -28,9 +28,6 @@ EVP_PKEY *cv_attest_p256_from_xy(const guint8 xy[64], GError **error);
 char *cv_attest_spki_sha256_hex(X509 *cert);
 char *cv_attest_cert_subject(X509 *cert);
 
-/* cv_json_parse after checking that arrays and objects nest at most 32 deep: json-glib recurses
- * once per level, and a megabyte of '[' from a hostile agent would overflow the stack. */
-JsonNode *cv_attest_json_parse(const char *text, gssize len, GError **error);
 
 /* Policy readers. Absent member → FALSE with no error (the check is "not checked"). A present member
  * of the wrong type or size → FALSE with an error. */

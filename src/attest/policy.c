@@ -35,7 +35,7 @@ cv_attest_policy_platform(JsonNode *policy)
 JsonNode *
 cv_attest_policy_parse(const char *text, gssize len, const char *platform, const char *base_dir, GError **error)
 {
-    g_autoptr(JsonNode) root = cv_attest_json_parse(text, len, error);
+    g_autoptr(JsonNode) root = cv_json_parse(text, len, error);
     JsonObject *o;
     const char *p;
     const char *const *specific;

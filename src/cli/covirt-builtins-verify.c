@@ -271,7 +271,7 @@ verify_evidence(int argc, char **argv)
     }
     if (!parse_at(at_text, &at, &error) || !(policy = cv_attest_policy_load(policy_path, NULL, &error)) ||
         !(nonce = cv_hex_decode(nonce_hex, &error)) || !(text = cv_read_file(bundle_path, 32u << 20, &error)) ||
-        !(bundle = cv_attest_json_parse(g_bytes_get_data(text, NULL), g_bytes_get_size(text), &error)))
+        !(bundle = cv_json_parse(g_bytes_get_data(text, NULL), g_bytes_get_size(text), &error)))
         return cv_cli_fail(error);
     if (manifest_path &&
         (!(manifest = cv_read_file(manifest_path, 64u << 20, &error)) ||

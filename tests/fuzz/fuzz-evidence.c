@@ -10,7 +10,7 @@ int
 LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
     static const guint8 nonce[32] = { 1 };
-    JsonNode *n = cv_attest_json_parse((const char *)data, size, NULL);
+    JsonNode *n = cv_json_parse((const char *)data, size, NULL);
     JsonNode *p;
 
     if (n) {

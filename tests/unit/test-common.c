@@ -115,6 +115,22 @@ test_error_mapping(void)
     g_assert_cmpint(cv_error_exit_code(e), !=, 0);
 }
 
+/* a megabyte of '[' must be an error, not a stack overflow; brackets inside strings do not count */
+static void
+test_json_depth(void)
+{
+    gsize n = 1 << 20;
+    g_autofree char *deep = g_malloc(n + 1);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(JsonNode) ok = cv_json_parse("{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\",\"b\":[[1]]}", -1, NULL);
+
+    memset(deep, '[', n);
+    deep[n] = '\0';
+    g_assert_null(cv_json_parse(deep, n, &e));
+    g_assert_error(e, CV_ERROR, CV_ERROR_INVALID);
+    g_assert_nonnull(ok);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -125,5 +141,6 @@ main(int argc, char **argv)
     g_test_add_func("/common/digest", test_digest);
     g_test_add_func("/common/write-file-mode", test_write_file_mode);
     g_test_add_func("/common/error-mapping", test_error_mapping);
+    g_test_add_func("/common/json-depth", test_json_depth);
     return g_test_run();
 }
