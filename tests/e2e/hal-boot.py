@@ -125,7 +125,7 @@ def plain_agent(agent):
 def main():
     if len(sys.argv) != 5:
         sys.exit(__doc__)
-    src, covirt, agent, image_dir = sys.argv[1:]
+    src, covirt, agent, image_dir = (os.path.abspath(a) for a in sys.argv[1:])
     agent = plain_agent(agent)
     if os.geteuid() != 0:
         skip("needs root (libvirt qemu:///system and chroot)")
