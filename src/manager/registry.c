@@ -55,7 +55,8 @@ typedef struct {
 static void
 channel_entry_free(ChannelEntry *e)
 {
-    cv_mgr_agent_channel_free(e->channel);
+    if (e->channel)
+        cv_mgr_agent_channel_free(e->channel);
     g_free(e->id);
     g_free(e);
 }
@@ -424,8 +425,13 @@ channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
             return;
     }
     path = channel_path(r, dom);
+    t = g_new0(ChannelEntry, 1);
+    t->r = r;
+    t->id = g_strdup(cvm->id);
+    g_hash_table_insert(r->channels, g_strdup(cvm->id), t);
+    /* no socket (the test driver makes none): the entry without a channel says "looked" */
     if (!path)
-        return;   /* no socket (e.g. the test driver): nothing to connect to */
+        return;
     {
         g_autoptr(JsonNode) spec = cv_json_parse(cvm->spec_json, -1, NULL);
         JsonObject *o = spec && JSON_NODE_HOLDS_OBJECT(spec) ? json_node_get_object(spec) : NULL;
@@ -434,11 +440,7 @@ channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
         if (comp && JSON_NODE_HOLDS_OBJECT(comp))
             manifest = cv_json_to_string(comp, FALSE);
     }
-    t = g_new0(ChannelEntry, 1);
-    t->r = r;
-    t->id = g_strdup(cvm->id);
     t->channel = cv_mgr_agent_channel_new(path, manifest, channel_event, t);
-    g_hash_table_insert(r->channels, g_strdup(cvm->id), t);
 }
 
 static void
@@ -996,7 +998,11 @@ create_done(GObject *src, GAsyncResult *res, gpointer data)
         return;
     }
     r->metrics->creations++;
-    set_state(r, cvm, job->state, NULL, "created", NULL);
+    {
+        g_autoptr(virDomain) dom = r->conn ? virDomainLookupByName(r->conn, cvm->name) : NULL;
+
+        set_state(r, cvm, job->state, dom, "created", NULL);
+    }
     ttl_arm(r, cvm);
     g_info("cvm %s (%s) created, agent port %u", cvm->name, cvm->id, cvm->host_port);
     g_task_return_pointer(outer, cv_mgr_cvm_to_json(cvm, FALSE), (GDestroyNotify)json_node_unref);
