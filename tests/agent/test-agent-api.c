@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -811,6 +812,153 @@ test_control_channel(Fixture *fx, gconstpointer data)
     }
 }
 
+/* ---- the CLI: covirt keys, checksum, algo, data, result ---- */
+
+static int
+run_covirt(const char *const *args, char **out, char **err)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    int status = 0;
+    g_autoptr(GError) error = NULL;
+
+    g_ptr_array_add(argv, (gpointer)g_getenv("COVIRT_BIN"));
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out, err, &status,
+                               &error));
+    g_assert_no_error(error);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_cli(Fixture *fx, gconstpointer data)
+{
+    const char *types[] = { "rsa", "ecdsa", "ed25519" };
+    g_autofree char *algo = data_path("mean.py");
+    g_autofree char *a_csv = data_path("a.csv");
+    g_autofree char *b_csv = data_path("b.csv");
+    g_autofree char *m = NULL, *mfile = NULL, *out_dir = NULL, *mean = NULL, *mean_file = NULL;
+    g_autofree char *algo_key = g_build_filename(fx->dir, "cli-algo.key", NULL);
+    g_autofree char *algo_pub_path = g_build_filename(fx->dir, "cli-algo.pub", NULL);
+    g_autofree char *prefix = g_build_filename(fx->dir, "cli-algo", NULL);
+    g_autofree char *pin = NULL;
+
+    if (!g_getenv("COVIRT_BIN")) {
+        g_test_skip("COVIRT_BIN not set");
+        return;
+    }
+    /* keys: every type, private key 0600, public key of that type */
+    for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
+        g_autofree char *pre = g_build_filename(fx->dir, types[i], NULL);
+        g_autofree char *key = g_strconcat(pre, ".key", NULL);
+        g_autofree char *pub = g_strconcat(pre, ".pub", NULL);
+        g_autofree char *text = NULL;
+        g_autofree char *o = NULL, *e = NULL;
+        const char *args[] = { "keys", "--type", types[i], "--out", pre, NULL };
+        EVP_PKEY *k;
+        GStatBuf st;
+        gsize len = 0;
+
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 0);
+        g_assert_cmpint(g_stat(key, &st), ==, 0);
+        g_assert_cmpint(st.st_mode & 0777, ==, 0600);
+        g_assert_true(g_file_get_contents(pub, &text, &len, NULL));
+        k = cv_sign_pubkey_from_pem(text, len, NULL);
+        g_assert_nonnull(k);
+        g_assert_cmpstr(cv_sign_key_type(k), ==, types[i]);
+        EVP_PKEY_free(k);
+        k = cv_sign_privkey_load(key, NULL);
+        g_assert_nonnull(k);
+        EVP_PKEY_free(k);
+    }
+    {
+        const char *bad[] = { "keys", "--type", "dsa", "--out", prefix, NULL };
+        g_autofree char *o = NULL, *e = NULL;
+        g_assert_cmpint(run_covirt(bad, &o, &e), ==, 2);
+    }
+    /* checksum of a file is the SHA3-256 the manifest needs */
+    {
+        const char *args[] = { "checksum", a_csv, NULL };
+        g_autofree char *o = NULL, *e = NULL;
+        g_autofree char *h = sha3(a_csv);
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 0);
+        g_assert_true(g_str_has_prefix(o, h));
+    }
+    /* an algorithm key made by the CLI, in a manifest */
+    {
+        const char *args[] = { "keys", "--type", "ed25519", "--out", prefix, NULL };
+        g_autofree char *o = NULL, *e = NULL;
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 0);
+        g_free(fx->algo_pub);
+        g_assert_true(g_file_get_contents(algo_pub_path, &fx->algo_pub, NULL, NULL));
+    }
+    m = make_manifest(fx, "python", algo, NULL);
+    mfile = write_tmp(fx, "cli-manifest.json", m);
+    {
+        const char *ok[] = { "checksum", "--manifest", mfile, "--algorithm", algo, a_csv, b_csv, NULL };
+        const char *bad[] = { "checksum", "--manifest", mfile, "--algorithm", a_csv, a_csv, NULL };
+        g_autofree char *o = NULL, *e = NULL, *o2 = NULL, *e2 = NULL;
+        g_assert_cmpint(run_covirt(ok, &o, &e), ==, 0);
+        g_assert_null(strstr(o, "MISMATCH"));
+        g_assert_cmpint(run_covirt(bad, &o2, &e2), ==, 3);
+        g_assert_nonnull(strstr(o2, "MISMATCH"));
+    }
+
+    start_agent(fx, m, FALSE);
+    {
+        g_autoptr(CvAgentClient) c = client_for(fx, NULL);
+        g_autoptr(JsonNode) st = cv_agent_client_get_json(c, "/v1/state", NULL);
+        pin = g_strdup(json_object_get_string_member(json_node_get_object(st), "tls_pubkey_sha256"));
+    }
+    /* nothing goes to an agent that was not attested (no --policy, no --pin) */
+    {
+        const char *args[] = { "algo", "--agent", fx->url, "--key", algo_key, algo, NULL };
+        g_autofree char *o = NULL, *e = NULL;
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 2);
+        g_assert_nonnull(strstr(e, "attest the agent first"));
+        assert_state(fx, "ReceivingAlgorithm");
+    }
+    /* a wrong pin: refused before anything is sent */
+    {
+        const char *args[] = { "algo", "--agent", fx->url, "--key", algo_key, "--pin",
+                               "0000000000000000000000000000000000000000000000000000000000000000", algo, NULL };
+        g_autofree char *o = NULL, *e = NULL;
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 3);
+        g_assert_nonnull(strstr(e, "not the pinned"));
+        assert_state(fx, "ReceivingAlgorithm");
+    }
+    {
+        const char *args[] = { "algo", "--agent", fx->url, "--key", algo_key, "--pin", pin, algo, NULL };
+        g_autofree char *o = NULL, *e = NULL;
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 0);
+    }
+    {
+        const char *a1[] = { "data", "--agent", fx->url, "--key", fx->data_key, "--pin", pin, a_csv, NULL };
+        const char *a2[] = { "data", "--agent", fx->url, "--key", fx->data_key, "--pin", pin, "--json", b_csv, NULL };
+        g_autofree char *o = NULL, *e = NULL, *o2 = NULL, *e2 = NULL;
+        g_autoptr(JsonNode) j = NULL;
+        g_assert_cmpint(run_covirt(a1, &o, &e), ==, 0);
+        g_assert_cmpint(run_covirt(a2, &o2, &e2), ==, 0);
+        j = cv_json_parse(o2, -1, NULL);
+        g_assert_nonnull(j);
+    }
+    wait_state(fx, "ConsumingResults");
+    out_dir = g_build_filename(fx->dir, "cli-out", NULL);
+    {
+        const char *wrong[] = { "result", "--agent", fx->url, "--key", algo_key, "--pin", pin, "--out", out_dir, NULL };
+        const char *right[] = { "result", "--agent", fx->url, "--key", fx->consumer_key, "--pin", pin, "--out", out_dir,
+                                NULL };
+        g_autofree char *o = NULL, *e = NULL, *o2 = NULL, *e2 = NULL;
+        g_assert_cmpint(run_covirt(wrong, &o, &e), ==, 6);
+        g_assert_cmpint(run_covirt(right, &o2, &e2), ==, 0);
+    }
+    mean_file = g_build_filename(out_dir, "mean.txt", NULL);
+    g_assert_true(g_file_get_contents(mean_file, &mean, NULL, NULL));
+    g_assert_cmpstr(g_strstrip(mean), ==, "7.200000");
+    assert_state(fx, "Complete");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -825,6 +973,7 @@ main(int argc, char **argv)
     g_test_add("/agent/docker", Fixture, NULL, fixture_setup, test_docker, fixture_teardown);
     g_test_add("/agent/bin-run", Fixture, NULL, fixture_setup, test_bin_run, fixture_teardown);
     g_test_add("/agent/refusals", Fixture, NULL, fixture_setup, test_refusals, fixture_teardown);
+    g_test_add("/agent/cli", Fixture, NULL, fixture_setup, test_cli, fixture_teardown);
     g_test_add("/agent/control-channel", Fixture, NULL, fixture_setup, test_control_channel, fixture_teardown);
     return g_test_run();
 }
