@@ -960,12 +960,20 @@ create_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
     g_task_return_boolean(task, TRUE);
 }
 
+/* Only files under the log directory: the list comes from metadata that anyone with libvirt
+ * access can edit, and it drives unlink(). */
 static void
-remove_files(GPtrArray *files)
+remove_files(const char *log_dir, GPtrArray *files)
 {
+    g_autofree char *prefix = g_strconcat(log_dir, G_DIR_SEPARATOR_S, NULL);
+
     for (guint i = 0; files && i < files->len; i++) {
         const char *path = g_ptr_array_index(files, i);
 
+        if (!g_str_has_prefix(path, prefix) || strstr(path, "/..") || strchr(path + strlen(prefix), '/')) {
+            g_warning("not removing %s: outside %s", path, log_dir);
+            continue;
+        }
         if (g_unlink(path) < 0 && errno != ENOENT)
             g_warning("cannot remove %s: %s", path, g_strerror(errno));
     }
@@ -985,7 +993,7 @@ create_done(GObject *src, GAsyncResult *res, gpointer data)
         r->metrics->creation_failures++;
         g_warning("cvm %s: creation failed: %s", job->name, error->message);
         if (cvm) {
-            remove_files(cvm->files);
+            remove_files(r->config->log_dir, cvm->files);
             remove_cvm(r, cvm, "removed", error->message);
         }
         g_task_return_error(outer, g_steal_pointer(&error));
@@ -1153,6 +1161,7 @@ typedef struct {
     virConnectPtr conn;
     char *id;
     char *name;
+    char *log_dir;
     GPtrArray *files;
     CvMgrState prev;
 } DeleteJob;
@@ -1166,6 +1175,7 @@ delete_job_free(gpointer p)
         virConnectClose(job->conn);
     g_free(job->id);
     g_free(job->name);
+    g_free(job->log_dir);
     g_ptr_array_unref(job->files);
     g_free(job);
 }
@@ -1201,7 +1211,7 @@ delete_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
             return;
         }
     }
-    remove_files(job->files);
+    remove_files(job->log_dir, job->files);
     g_task_return_boolean(task, TRUE);
 }
 
@@ -1264,6 +1274,7 @@ cv_mgr_registry_delete_internal(CvMgrRegistry *r, const char *id_or_name, const 
     job->id = g_strdup(cvm->id);
     job->name = g_strdup(cvm->name);
     job->files = g_ptr_array_ref(cvm->files);
+    job->log_dir = g_strdup(r->config->log_dir);
     job->prev = cvm->state;
     cvm->state = CV_MGR_STATE_DELETING;
     g_hash_table_remove(r->channels, cvm->id);
