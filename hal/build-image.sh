@@ -74,7 +74,7 @@ if [ "$CHECK" = 1 ]; then
     "$HAL_DIR/check-tree.sh" "$TREE" "$VARIANT"
 fi
 
-! mountpoint -q "$TREE/proc" || die "$TREE/proc is still mounted"
+for m in proc dev/shm; do ! mountpoint -q "$TREE/$m" || die "$TREE/$m is still mounted"; done
 
 # Reproducibility: fixed times, owners and modes, sorted names, no device or inode
 # numbers from the build host (cpio --reproducible), no name or time in the gzip header.

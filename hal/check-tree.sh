@@ -13,7 +13,9 @@ run() { env -i PATH=/usr/sbin:/usr/bin HOME=/root LANG=C.UTF-8 /usr/sbin/chroot 
 # /proc as the image has it (a sanitizer build of the agent and python's multiprocessing read it);
 # unmounted whatever happens, before the caller packs or removes the tree.
 mount -t proc -o nosuid,nodev,noexec proc "$TREE/proc"
-trap 'umount "$TREE/proc"' EXIT
+mkdir -p "$TREE/dev/shm"
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$TREE/dev/shm"
+trap 'umount "$TREE/dev/shm"; rmdir "$TREE/dev/shm"; umount "$TREE/proc"' EXIT
 
 run /usr/bin/busybox sh -n /init || die "/init does not parse"
 
