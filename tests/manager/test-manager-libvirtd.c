@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include "manager-harness.h"
+#include "frame.h"
 
 static char *workdir;
 static char *kernel;
+static char *kernel_version;   /* of the copied /boot/vmlinuz-VERSION: its modules go in initrds */
 static char *initrd;
 
 static const char *
@@ -74,6 +76,8 @@ prepare_guest_files(void)
         if (g_str_has_prefix(name, "vmlinuz-")) {
             g_free(src);
             src = g_build_filename("/boot", name, NULL);
+            g_free(kernel_version);
+            kernel_version = g_strdup(name + strlen("vmlinuz-"));
         }
     g_assert_nonnull(src);
     workdir = g_dir_make_tmp("covirt-mgr-int-XXXXXX", &error);
@@ -268,6 +272,158 @@ test_destroy_behind_back(void)
     }
 }
 
+static void
+write_frame(const char *path, const CvFrame *f)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) b = cv_frame_pack(f, &error);
+
+    g_assert_no_error(error);
+    g_assert_true(g_file_set_contents(path, g_bytes_get_data(b, NULL), (gssize)g_bytes_get_size(b), NULL));
+}
+
+/* A busybox initramfs whose init opens the org.covirt.agent.0 port, sends a Hello frame, reads
+ * exactly the Manifest frame the manager must answer with, then sends a Log frame: the log
+ * reaching the manager proves both directions through QEMU's virtio-serial. */
+static char *
+build_channel_initrd(const char *manifest_json)
+{
+    g_autofree char *root = g_build_filename(workdir, "chanroot", NULL);
+    g_autofree char *out = g_build_filename(workdir, "chan-initrd.gz", NULL);
+    g_autofree char *hello = g_build_filename(root, "hello.bin", NULL);
+    g_autofree char *logf = g_build_filename(root, "log.bin", NULL);
+    g_autofree char *init = g_build_filename(root, "init", NULL);
+    g_autofree char *init_text = NULL;
+    g_autofree char *script = NULL;
+    g_autoptr(GBytes) manifest = NULL;
+    const char *kver = kernel_version;
+    int status;
+
+    g_mkdir_with_parents(root, 0755);
+    {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Hello h = COVIRT__CONTROL__HELLO__INIT;
+
+        h.agent_version = (char *)"guest-probe-1";
+        h.platform = (char *)"vtpm";
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_HELLO;
+        f.hello = &h;
+        write_frame(hello, &f);
+    }
+    {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Log l = COVIRT__CONTROL__LOG__INIT;
+
+        l.source = (char *)"agent";
+        l.level = (char *)"info";
+        l.line = (char *)"manifest received by the guest";
+        f.seq = 2;
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_LOG;
+        f.log = &l;
+        write_frame(logf, &f);
+    }
+    {
+        /* what the manager sends: its first frame on this connection */
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Manifest m = COVIRT__CONTROL__MANIFEST__INIT;
+
+        m.json = (char *)manifest_json;
+        f.seq = 1;
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_MANIFEST;
+        f.manifest = &m;
+        manifest = cv_frame_pack(&f, NULL);
+    }
+    init_text = g_strdup_printf(
+        "#!/bin/busybox sh\n"
+        "/bin/busybox --install -s /bin\n"
+        "mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev\n"
+        "for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console; do\n"
+        "  insmod /mods/$m.ko 2>/dev/null; done\n"
+        "PORT=\n"
+        "for i in $(seq 300); do\n"
+        "  for p in /sys/class/virtio-ports/*; do\n"
+        "    [ \"$(cat $p/name 2>/dev/null)\" = org.covirt.agent.0 ] && PORT=/dev/$(basename $p); done\n"
+        "  [ -n \"$PORT\" ] && [ -e \"$PORT\" ] && break; sleep 0.1\n"
+        "done\n"
+        "exec 3<>$PORT\n"
+        "cat /hello.bin >&3\n"
+        "head -c %" G_GSIZE_FORMAT " <&3 > /manifest.bin\n"
+        "cat /log.bin >&3\n"
+        "while :; do sleep 3600; done\n", g_bytes_get_size(manifest));
+    g_assert_true(g_file_set_contents(init, init_text, -1, NULL));
+    g_chmod(init, 0755);
+    script = g_strdup_printf(
+        "set -e; R='%s'; K=/lib/modules/%s/kernel; mkdir -p $R/bin $R/proc $R/sys $R/dev $R/mods;"
+        "cp /bin/busybox $R/bin/busybox;"
+        "for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev "
+        "drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci drivers/char/virtio_console; do"
+        "  cp $K/$m.ko $R/mods/; done;"
+        "cd $R && find . | cpio -o -H newc 2>/dev/null | gzip -1 > '%s'; chmod 644 '%s'",
+        root, kver, out, out);
+    {
+        const char *argv[] = { "sh", "-c", script, NULL };
+
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status,
+                                   NULL));
+        g_assert_true(g_spawn_check_wait_status(status, NULL));
+    }
+    return g_steal_pointer(&out);
+}
+
+static void
+test_control_channel(void)
+{
+    const char *manifest = "{\"id\":\"covirt-test-computation\"}";
+    g_autofree char *chan_initrd = NULL;
+    g_autofree char *k = g_strconcat("MANAGER_QEMU_DISK_IMG_KERNEL_FILE=", kernel, NULL);
+    g_autofree char *i = NULL;
+    g_autoptr(CvTestManager) m = NULL;
+    g_autofree char *sf = NULL;
+    g_autoptr(JsonNode) f = NULL;
+    g_autofree char *ev = NULL;
+    g_autoptr(GBytes) body = NULL;
+    g_autofree char *text = NULL;
+    gint64 end;
+
+    if (!g_file_test("/bin/busybox", G_FILE_TEST_EXISTS)) {
+        g_test_skip("no /bin/busybox (busybox-static)");
+        return;
+    }
+    chan_initrd = build_channel_initrd(manifest);
+    i = g_strconcat("MANAGER_QEMU_DISK_IMG_ROOTFS_FILE=", chan_initrd, NULL);
+    {
+        const char *const env[] = {
+            "MANAGER_LIBVIRT_URI=qemu:///system",
+            "MANAGER_QEMU_OVMF_CODE_FILE=/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "MANAGER_QEMU_OVMF_VARS_FILE=/usr/share/OVMF/OVMF_VARS_4M.fd",
+            "MANAGER_QEMU_HOST_FWD_RANGE=6400-6499",
+            k, i, NULL,
+        };
+
+        m = cv_test_manager_start(env);
+    }
+    sf = spec("f", "\"cmdline\":\"console=ttyS0 quiet panic=-1\","
+                   "\"computation\":{\"id\":\"covirt-test-computation\"}");
+    f = cv_test_create(m, sf);
+    ev = g_strconcat("/v1/cvms/", member(f, "id"), "/events?follow=0", NULL);
+    /* TCG boot through OVMF: give it time */
+    end = g_get_monotonic_time() + 240 * G_USEC_PER_SEC;
+    do {
+        g_clear_pointer(&body, g_bytes_unref);
+        g_clear_pointer(&text, g_free);
+        g_usleep(500000);
+        g_assert_cmpuint(cv_test_request(m, "GET", ev, NULL, NULL, 0, &body), ==, 200);
+        text = g_strndup(g_bytes_get_data(body, NULL), g_bytes_get_size(body));
+    } while (!strstr(text, "manifest received by the guest") && g_get_monotonic_time() < end);
+    if (!strstr(text, "manifest received by the guest"))
+        g_test_message("events so far:\n%s", text);
+    g_assert_nonnull(strstr(text, "\"agent_version\":\"guest-probe-1\""));
+    g_assert_nonnull(strstr(text, "\"event\":\"manifest-sent\""));
+    g_assert_nonnull(strstr(text, "event: log"));
+    g_assert_nonnull(strstr(text, "manifest received by the guest"));
+    delete_all(m);
+}
+
 static gboolean
 pid_alive(GPid pid)
 {
@@ -369,6 +525,7 @@ main(int argc, char **argv)
     } else {
         g_test_add_func("/integration/manager/restart-after-sigkill", test_restart_after_sigkill);
         g_test_add_func("/integration/manager/destroy-behind-back", test_destroy_behind_back);
+        g_test_add_func("/integration/manager/control-channel", test_control_channel);
     }
     rc = g_test_run();
     g_unlink(kernel);
