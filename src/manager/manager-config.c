@@ -76,7 +76,7 @@ cv_mgr_config_new(const char *const *envp, GError **error)
     }
     c->log_dir = g_strdup((s = env_get(envp, "MANAGER_LOG_DIR")) ? s : "/var/log/covirt");
     c->template_dir = g_strdup(env_get(envp, "MANAGER_TEMPLATE_DIR"));
-    c->hal_version = g_strdup((s = env_get(envp, "MANAGER_HAL_VERSION")) ? s : "unknown");
+    c->hal_version = g_strdup(env_get(envp, "MANAGER_HAL_VERSION"));
     c->ovmf_version = g_strdup(env_get(envp, "MANAGER_OVMF_VERSION"));
     c->log_level = g_strdup(env_get(envp, "MANAGER_LOG_LEVEL"));
     return g_steal_pointer(&c);

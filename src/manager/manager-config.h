@@ -17,7 +17,8 @@ typedef struct {
     gsize max_body;            /* MANAGER_HTTP_MAX_BODY, 1M */
     char *log_dir;             /* MANAGER_LOG_DIR, /var/log/covirt: serial logs of debug CVMs */
     char *template_dir;        /* MANAGER_TEMPLATE_DIR, NULL = the renderer's default */
-    char *hal_version;         /* MANAGER_HAL_VERSION (the seed's EOS version), else "unknown" */
+    char *hal_version;         /* MANAGER_HAL_VERSION (the seed's EOS version); NULL: the hal-version
+                                * file beside the initrd (hal/build-image.sh writes it), else "unknown" */
     char *ovmf_version;        /* MANAGER_OVMF_VERSION, else looked up in dpkg's database */
     char *log_level;           /* MANAGER_LOG_LEVEL */
     guint reconnect_max_s;     /* MANAGER_LIBVIRT_RECONNECT_MAX, 30 s */

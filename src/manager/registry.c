@@ -1017,6 +1017,28 @@ create_done(GObject *src, GAsyncResult *res, gpointer data)
     g_object_unref(outer);
 }
 
+/* The HAL builder writes DIR/hal-version beside DIR/initramfs.cpio.gz: one printable line. */
+static char *
+hal_version_for(const CvMgrConfig *config, const char *initrd)
+{
+    g_autofree char *dir = NULL, *path = NULL, *text = NULL;
+    gsize len = 0;
+
+    if (config->hal_version)
+        return g_strdup(config->hal_version);
+    if (!initrd)
+        return g_strdup("unknown");
+    dir = g_path_get_dirname(initrd);
+    path = g_build_filename(dir, "hal-version", NULL);
+    if (!g_file_get_contents(path, &text, &len, NULL) || len == 0 || len > 256)
+        return g_strdup("unknown");
+    text[strcspn(text, "\r\n")] = '\0';
+    for (char *p = text; *p; p++)
+        if (!g_ascii_isprint(*p))
+            return g_strdup("unknown");
+    return *text ? g_steal_pointer(&text) : g_strdup("unknown");
+}
+
 static char *
 prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
 {
@@ -1091,7 +1113,7 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
     cvm->expires_at = spec->ttl_seconds ? cvm->created_at + (gint64)spec->ttl_seconds : 0;
     cvm->host_port = port;
     cvm->agent_host = g_strdup(bind);
-    cvm->hal_version = g_strdup(r->config->hal_version);
+    cvm->hal_version = hal_version_for(r->config, spec->initrd);
     if (spec->debug) {
         g_ptr_array_add(cvm->files, g_strdup_printf("%s/%s.serial", r->config->log_dir, spec->name));
         if (g_mkdir_with_parents(r->config->log_dir, 0755) < 0) {

@@ -90,6 +90,11 @@ cv_test_manager_start_full(const char *const *extra, gboolean wait_ready)
     g_assert_true(g_file_set_contents(initrd, "not an initrd", -1, NULL));
     g_assert_true(g_file_set_contents(code, "code", -1, NULL));
     g_assert_true(g_file_set_contents(vars, "vars", -1, NULL));
+    {
+        g_autofree char *hal = g_build_filename(m->tmpdir, "hal-version", NULL);
+
+        g_assert_true(g_file_set_contents(hal, "covirt-hal test 1\n", -1, NULL));
+    }
     m->wait_ready = wait_ready;
     m->env = g_ptr_array_new_with_free_func(g_free);
     for (char **e = base; *e; e++)
