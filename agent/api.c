@@ -21,6 +21,7 @@
 #define HDR_SHA3 "X-Covirt-Content-SHA3-256"
 #define REQUIREMENTS_MAX (1024 * 1024)
 #define CREDENTIAL_MAX (64 * 1024)
+#define UPLOADS_MAX 8
 
 typedef enum { ROLE_ALGORITHM, ROLE_REQUIREMENTS, ROLE_WHEEL, ROLE_DATASET } Role;
 
@@ -273,6 +274,11 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
     }
     if (g_hash_table_contains(agent->uploads_active, target)) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another upload of this file is in progress");
+        goto fail;
+    }
+    /* each upload has a worker thread and up to 2 MiB in flight: bound how many run at once */
+    if (g_hash_table_size(agent->uploads_active) >= UPLOADS_MAX) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%d uploads are in progress; try again later", UPLOADS_MAX);
         goto fail;
     }
     /* refuse a file the manifest does not name before reading any of it */

@@ -4,6 +4,8 @@
 #include "cv-util.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <string.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
@@ -31,6 +33,7 @@ struct _CvAgentRunner {
     CvAgentRunnerDoneFunc on_done;
     gpointer user_data;
     char *last_stderr;  /* the step's last stderr line, for the failure message */
+    pid_t pgid;         /* the running step's process group */
 };
 
 typedef struct {
@@ -41,6 +44,22 @@ typedef struct {
 } LineReader;
 
 static void run_next(CvAgentRunner *r);
+
+/* Each step leads its own process group, so that nothing it started outlives it. */
+static void
+own_group(gpointer data)
+{
+    setpgid(0, 0);
+}
+
+static void
+kill_group(CvAgentRunner *r)
+{
+    /* never our own group, whatever went wrong in the child's setpgid */
+    if (r->pgid > 1 && r->pgid != getpgrp())
+        kill(-r->pgid, SIGKILL);
+    r->pgid = 0;
+}
 
 static void
 step_free(gpointer p)
@@ -149,6 +168,7 @@ step_io_done(CvAgentRunner *r)
 
     if (--r->pending > 0)
         return;
+    kill_group(r);
     if (r->cancelled) {
         runner_unref(r);
         return;
@@ -196,6 +216,7 @@ run_next(CvAgentRunner *r)
                                       G_SUBPROCESS_FLAGS_STDIN_INHERIT);
         g_subprocess_launcher_set_environ(l, r->env);
         g_subprocess_launcher_set_cwd(l, r->work_dir);
+        g_subprocess_launcher_set_child_setup(l, own_group, NULL, NULL);
         g_clear_pointer(&r->last_stderr, g_free);
         r->proc = g_subprocess_launcher_spawnv(l, (const char *const *)s->argv, &error);
         if (!r->proc) {
@@ -203,6 +224,7 @@ run_next(CvAgentRunner *r)
             finish(r, FALSE, -1, msg);
             return;
         }
+        r->pgid = g_subprocess_get_identifier(r->proc) ? g_ascii_strtoll(g_subprocess_get_identifier(r->proc), NULL, 10) : 0;
         g_atomic_int_inc(&r->ref);  /* held until the step's I/O ends */
         r->pending = 0;
         read_lines(r, g_subprocess_get_stdout_pipe(r->proc), "algorithm-stdout");
@@ -439,6 +461,7 @@ cv_agent_runner_cancel(CvAgentRunner *r)
     r->cancelled = TRUE;
     if (r->proc)
         g_subprocess_force_exit(r->proc);
+    kill_group(r);
     g_cancellable_cancel(r->cancel);
     runner_unref(r);
 }
