@@ -475,6 +475,18 @@ remove_cvm(CvMgrRegistry *r, CvMgrCvm *cvm, const char *kind, const char *messag
 
 static void ttl_arm(CvMgrRegistry *r, CvMgrCvm *cvm);
 
+static void cv_mgr_registry_delete_internal(CvMgrRegistry *r, const char *id, const char *reason,
+                                            GAsyncReadyCallback cb, gpointer data);
+
+static void
+cleanup_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!cv_mgr_registry_delete_finish(data, res, &error))
+        g_warning("removing an incomplete CVM: %s", error->message);
+}
+
 static CvMgrCvm *
 adopt(CvMgrRegistry *r, virDomainPtr dom)
 {
@@ -483,6 +495,7 @@ adopt(CvMgrRegistry *r, virDomainPtr dom)
     g_autoptr(GError) local = NULL;
     g_autoptr(CvMgrCvm) cvm = NULL;
     CvMgrState stored;
+    gboolean incomplete;
     CvMgrCvm *ret;
 
     xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, CV_XML_NAMESPACE, 0);
@@ -499,15 +512,24 @@ adopt(CvMgrRegistry *r, virDomainPtr dom)
         return NULL;
     }
     stored = cvm->state;
+    incomplete = stored == CV_MGR_STATE_CREATING;
     if (stored == CV_MGR_STATE_CREATING || stored == CV_MGR_STATE_DELETING)
         stored = CV_MGR_STATE_STOPPED;
     cvm->state = state_from_libvirt(dom, stored);
+    /* a manager killed between define and start left a domain that never ran: finish the
+     * failed creation (one that runs is kept, only its recorded state was late) */
+    incomplete = incomplete && cvm->state == CV_MGR_STATE_STOPPED;
     if (cvm->host_port && !cv_mgr_port_pool_reserve(r->ports, cvm->host_port, &local))
         g_warning("domain %s: %s", name, local->message);
     ret = g_steal_pointer(&cvm);
     g_hash_table_insert(r->by_name, ret->name, ret);
     g_hash_table_insert(r->by_id, ret->id, ret);
     emit_lifecycle(r, ret, "adopted", NULL);
+    if (incomplete) {
+        g_info("cvm %s (%s): creation was interrupted, removing it", ret->name, ret->id);
+        cv_mgr_registry_delete_internal(r, ret->id, "incomplete creation", cleanup_done, r);
+        return ret;
+    }
     if (ret->state != stored)
         persist(r, ret, dom);
     ttl_arm(r, ret);
@@ -825,9 +847,6 @@ cv_mgr_registry_list(CvMgrRegistry *r)
 }
 
 /* ---- TTL ---- */
-
-static void cv_mgr_registry_delete_internal(CvMgrRegistry *r, const char *id, const char *reason,
-                                            GAsyncReadyCallback cb, gpointer data);
 
 static void
 ttl_delete_done(GObject *src, GAsyncResult *res, gpointer data)

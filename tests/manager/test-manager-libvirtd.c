@@ -424,6 +424,58 @@ test_control_channel(void)
     delete_all(m);
 }
 
+/* A manager killed between define and start leaves a domain recorded as "creating" that
+ * never ran: the next manager finishes the failed creation and removes it. */
+static void
+test_interrupted_create(void)
+{
+    g_autoptr(CvTestManager) m = start_manager();
+    g_autofree char *sg = spec("g", NULL);
+    g_autoptr(JsonNode) g = cv_test_create(m, sg);
+    const char *name = member(g, "name");
+    const char *const destroy[] = { "destroy", name, NULL };
+    g_autofree char *xml = NULL;
+    g_autofree char *path = g_strconcat("/v1/cvms/", member(g, "id"), NULL);
+    g_autoptr(GRegex) re = g_regex_new("<covirt:state>[a-z]+</covirt:state>", 0, 0, NULL);
+    g_autofree char *meta = NULL, *cvm_elem = NULL;
+    const char *start, *stop;
+
+    cv_test_manager_kill(m, SIGKILL);
+    cv_test_manager_wait(m);
+    g_assert_true(virsh(destroy, NULL));
+    /* rewrite the recorded state as it was between define and start */
+    {
+        const char *const dump[] = { "dumpxml", "--inactive", name, NULL };
+
+        g_assert_true(virsh(dump, &xml));
+    }
+    start = strstr(xml, "<covirt:cvm");
+    stop = strstr(xml, "</covirt:cvm>");
+    g_assert_nonnull(start);
+    g_assert_nonnull(stop);
+    cvm_elem = g_strndup(start, stop + strlen("</covirt:cvm>") - start);
+    meta = g_regex_replace_literal(re, cvm_elem, -1, 0, "<covirt:state>creating</covirt:state>", 0, NULL);
+    {
+        /* virsh metadata --set wants the element without its namespace (it adds it) */
+        g_autoptr(GRegex) ns = g_regex_new(" xmlns:covirt=\"[^\"]*\"|(?<=<|</)covirt:", 0, 0, NULL);
+        char *plain = g_regex_replace_literal(ns, meta, -1, 0, "", 0, NULL);
+
+        g_free(meta);
+        meta = plain;
+    }
+    {
+        const char *const set[] = { "metadata", name, "--uri", "https://covirt.org/xmlns/cvm/1.0", "--key", "covirt",
+                                    "--config", "--set", meta, NULL };
+
+        g_assert_true(virsh(set, NULL));
+    }
+    cv_test_manager_restart(m);
+    for (int i = 0; i < 100 && domain_exists(name); i++)
+        g_usleep(100000);
+    g_assert_false(domain_exists(name));
+    g_assert_cmpuint(cv_test_request(m, "GET", path, NULL, NULL, 0, NULL), ==, 404);
+}
+
 static gboolean
 pid_alive(GPid pid)
 {
@@ -525,6 +577,7 @@ main(int argc, char **argv)
     } else {
         g_test_add_func("/integration/manager/restart-after-sigkill", test_restart_after_sigkill);
         g_test_add_func("/integration/manager/destroy-behind-back", test_destroy_behind_back);
+        g_test_add_func("/integration/manager/interrupted-create", test_interrupted_create);
         g_test_add_func("/integration/manager/control-channel", test_control_channel);
     }
     rc = g_test_run();
