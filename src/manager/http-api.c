@@ -534,6 +534,9 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
         soup_server_message_set_response(msg, "application/xml", SOUP_MEMORY_COPY, xml, strlen(xml));
         free(xml);
     } else if (strcmp(parts[2], "events") == 0) {
+        /* a stream has no HEAD */
+        if (method != SOUP_METHOD_GET)
+            return method_not_allowed(msg, "GET");
         handle_events(api, msg, cvm, query);
     } else if (strcmp(parts[2], "attestation-policy") == 0) {
         g_autoptr(JsonNode) node = cv_mgr_registry_attestation_policy(api->registry, cvm->id, &error);
