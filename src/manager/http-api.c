@@ -19,6 +19,8 @@ struct _CvMgrHttpApi {
     guint keepalive_source;
 };
 
+#define CV_MGR_MAX_STREAMS 256
+
 /* per request, attached to the SoupServerMessage */
 typedef struct {
     gint64 start_us;
@@ -258,9 +260,15 @@ handle_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTab
     SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
     const char *last_id = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Last-Event-ID");
     const char *follow = query ? g_hash_table_lookup(query, "follow") : NULL;
+    gboolean no_follow = follow && (strcmp(follow, "0") == 0 || strcmp(follow, "false") == 0);
     guint64 after = 0;
     SseStream *s;
 
+    /* each follower holds a connection and a subscription: bounded */
+    if (!no_follow && g_hash_table_size(api->streams) >= CV_MGR_MAX_STREAMS) {
+        set_error_full(msg, 503, "unavailable", "too many event streams are open");
+        return;
+    }
     if (last_id && !cv_parse_uint(last_id, 0, G_MAXUINT64, &after, NULL))
         after = 0;
     rq->is_stream = TRUE;
@@ -275,7 +283,7 @@ handle_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTab
         if (ev->seq > after)
             sse_append(msg, ev);
     }
-    if ((follow && (strcmp(follow, "0") == 0 || strcmp(follow, "false") == 0)) || api->stopping) {
+    if (no_follow || api->stopping) {
         soup_message_body_complete(soup_server_message_get_response_body(msg));
         return;
     }

@@ -1091,6 +1091,11 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
         spec->name = g_strdup_printf("cvm-%.8s", cvm->id);
     if (!cv_cvm_name_valid(spec->name, error))
         return NULL;
+    /* ids and names share the API's paths: a name that looks like an id would be ambiguous */
+    if (g_uuid_string_is_valid(spec->name)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "name: must not have the form of a CVM id (a UUID)");
+        return NULL;
+    }
     if (g_hash_table_contains(r->by_name, spec->name)) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "name: a CVM named '%s' exists", spec->name);
         return NULL;

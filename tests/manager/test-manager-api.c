@@ -168,6 +168,7 @@ test_malformed(void)
         "{\"name\":\"a&b\"}",
         "{\"name\":\"a'b\\\"c\"}",
         "{\"name\":\"..\"}",
+        "{\"name\":\"3ab32a2e-3a39-46e9-be8f-cf97a1e52b06\"}",   /* would shadow ids */
         "{\"name\":\"\"}",
         "{\"name\":\"covirt-test-x\",\"memory\":\"12Q\"}",
         "{\"name\":\"covirt-test-x\",\"host_port\":70000}",
