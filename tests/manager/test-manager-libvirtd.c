@@ -581,8 +581,11 @@ main(int argc, char **argv)
         g_test_add_func("/integration/manager/control-channel", test_control_channel);
     }
     rc = g_test_run();
-    g_unlink(kernel);
-    g_unlink(initrd);
-    g_rmdir(workdir);
+    {
+        /* the work directory holds the guest files and the control-channel initramfs tree */
+        const char *rm_argv[] = { "rm", "-rf", workdir, NULL };
+
+        g_spawn_sync(NULL, (char **)rm_argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+    }
     return rc;
 }
