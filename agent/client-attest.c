@@ -27,7 +27,7 @@ cv_agent_client_new_attested(const char *url, const char *key_path, const char *
         return NULL;
     if (manifest_path &&
         (!(manifest = cv_read_file(manifest_path, 1024 * 1024, error)) ||
-         !(manifest_sha = cv_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), error))))
+         !(manifest_sha = cv_json_canonical_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), error))))
         return NULL;
     v = cv_attest_agent(url, policy, manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, pin, error);
     if (!v)

@@ -320,7 +320,7 @@ cv_agent_manifest_parse(const char *json, gsize len, GError **error)
         g_ptr_array_add(m->consumer_keys, key);
     }
 
-    sha = cv_digest("SHA256", json, len, error);
+    sha = cv_json_canonical_digest("SHA256", json, len, error);
     if (!sha)
         return NULL;
     memcpy(m->sha256, g_bytes_get_data(sha, NULL), 32);

@@ -46,7 +46,7 @@ cv_cli_attest(int argc, char **argv)
         return cv_cli_fail(error);
     if (manifest_path) {
         if (!(manifest = cv_read_file(manifest_path, 64u << 20, &error)) ||
-            !(manifest_sha = cv_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), &error)))
+            !(manifest_sha = cv_json_canonical_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), &error)))
             return cv_cli_fail(error);
     }
     v = cv_attest_agent(agent, policy, manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, pin, &error);

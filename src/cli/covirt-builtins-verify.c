@@ -275,7 +275,7 @@ verify_evidence(int argc, char **argv)
         return cv_cli_fail(error);
     if (manifest_path &&
         (!(manifest = cv_read_file(manifest_path, 64u << 20, &error)) ||
-         !(manifest_sha = cv_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), &error))))
+         !(manifest_sha = cv_json_canonical_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), &error))))
         return cv_cli_fail(error);
     v = cv_attest_evidence_verify(bundle, policy, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
                                   manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, at, &error);

@@ -383,6 +383,18 @@ cv_json_to_string(JsonNode *node, gboolean pretty)
     return json_generator_to_data(gen, NULL);
 }
 
+GBytes *
+cv_json_canonical_digest(const char *algorithm, const char *json, gssize len, GError **error)
+{
+    g_autoptr(JsonNode) node = cv_json_parse(json, len, error);
+    g_autofree char *compact = NULL;
+
+    if (!node)
+        return NULL;
+    compact = cv_json_to_string(node, FALSE);
+    return cv_digest(algorithm, compact, strlen(compact), error);
+}
+
 char *
 cv_time_format(gint64 unix_seconds)
 {

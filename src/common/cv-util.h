@@ -40,6 +40,10 @@ gboolean cv_write_file(const char *path, const void *data, gsize len, int mode, 
 /* JSON: parse text to a root object, with a size limit and a clear error. */
 JsonNode *cv_json_parse(const char *text, gssize len, GError **error);
 char *cv_json_to_string(JsonNode *node, gboolean pretty);
+/* Digest of a JSON document's compact form as json-glib writes it after parsing (members in their
+ * order, no white space). The manifest hash bound into attestation is this SHA-256: the manager sends
+ * the manifest re-serialised from the CVM spec, so users hash the same form of their own file. */
+GBytes *cv_json_canonical_digest(const char *algorithm, const char *json, gssize len, GError **error);
 
 /* "RFC 3339" UTC timestamp text for a unix time */
 char *cv_time_format(gint64 unix_seconds);

@@ -131,6 +131,23 @@ test_json_depth(void)
     g_assert_nonnull(ok);
 }
 
+/* the manifest hash: indentation does not matter, values do */
+static void
+test_json_canonical_digest(void)
+{
+    g_autoptr(GBytes) a = cv_json_canonical_digest("SHA256", "{\"id\": \"c1\",\n  \"n\": [1, 2]}\n", -1, NULL);
+    g_autoptr(GBytes) b = cv_json_canonical_digest("SHA256", "{\"id\":\"c1\",\"n\":[1,2]}", -1, NULL);
+    g_autoptr(GBytes) c = cv_json_canonical_digest("SHA256", "{\"id\":\"c2\",\"n\":[1,2]}", -1, NULL);
+    g_autoptr(GBytes) plain = cv_digest("SHA256", "{\"id\":\"c1\",\"n\":[1,2]}", 21, NULL);
+
+    g_assert_nonnull(a);
+    g_assert_true(g_bytes_equal(a, b));
+    g_assert_false(g_bytes_equal(a, c));
+    /* the compact form is exactly what json-glib writes, so it hashes like those bytes */
+    g_assert_true(g_bytes_equal(b, plain));
+    g_assert_null(cv_json_canonical_digest("SHA256", "{", -1, NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -142,5 +159,6 @@ main(int argc, char **argv)
     g_test_add_func("/common/write-file-mode", test_write_file_mode);
     g_test_add_func("/common/error-mapping", test_error_mapping);
     g_test_add_func("/common/json-depth", test_json_depth);
+    g_test_add_func("/common/json-canonical-digest", test_json_canonical_digest);
     return g_test_run();
 }
