@@ -79,6 +79,15 @@ cv_mgr_config_new(const char *const *envp, GError **error)
     c->hal_version = g_strdup(env_get(envp, "MANAGER_HAL_VERSION"));
     c->ovmf_version = g_strdup(env_get(envp, "MANAGER_OVMF_VERSION"));
     c->log_level = g_strdup(env_get(envp, "MANAGER_LOG_LEVEL"));
+    c->vtpm_ek_ca = g_strsplit((s = env_get(envp, "MANAGER_VTPM_EK_CA")) ? s :
+                               "/var/lib/swtpm-localca/swtpm-localca-rootca-cert.pem:"
+                               "/var/lib/swtpm-localca/issuercert.pem", ":", -1);
+    for (char **f = c->vtpm_ek_ca; *f; f++) {
+        if (!g_path_is_absolute(*f)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_VTPM_EK_CA: '%s' is not an absolute path", *f);
+            return NULL;
+        }
+    }
     return g_steal_pointer(&c);
 }
 
@@ -97,5 +106,6 @@ cv_mgr_config_free(CvMgrConfig *c)
     g_free(c->hal_version);
     g_free(c->ovmf_version);
     g_free(c->log_level);
+    g_strfreev(c->vtpm_ek_ca);
     g_free(c);
 }

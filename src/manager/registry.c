@@ -1517,6 +1517,8 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
     g_autoptr(xmlXPathContext) ctx = NULL;
     g_autofree char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *mem = NULL, *unit = NULL;
     guint64 kib = 0;
+    g_autoptr(JsonNode) policy = NULL;
+    g_autoptr(GString) ca = g_string_new(NULL);
 
     if (!dom)
         return NULL;
@@ -1547,5 +1549,19 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the domain has no direct kernel boot to compute a policy for");
         return NULL;
     }
-    return cv_attest_vtpm_policy_new(kernel, initrd, cmdline ? cmdline : "", kib * 1024, error);
+    policy = cv_attest_vtpm_policy_new(kernel, initrd, cmdline ? cmdline : "", kib * 1024, error);
+    if (!policy)
+        return NULL;
+    /* The EK root goes into the policy as PEM text, so the policy a user downloads is whole; the user
+     * decides whether to trust a CA this host made (development), docs/policy.md says so. */
+    for (char **f = r->config->vtpm_ek_ca; *f; f++) {
+        g_autoptr(GBytes) pem = cv_read_file(*f, 1 << 20, NULL);
+        if (!pem)
+            return g_steal_pointer(&policy);   /* no CA yet: the verdict reports the EK chain as failed */
+        g_string_append_len(ca, g_bytes_get_data(pem, NULL), g_bytes_get_size(pem));
+        g_string_append_c(ca, '\n');
+    }
+    json_object_set_string_member(json_node_get_object(policy), "ca_pem", ca->str);
+    json_object_set_boolean_member(json_node_get_object(policy), "require_credential", TRUE);
+    return g_steal_pointer(&policy);
 }
