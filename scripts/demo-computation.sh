@@ -125,8 +125,14 @@ show virsh -c qemu:///system list
 
 step "waiting for the CVM to boot and its agent to receive the manifest (software emulation: ~1 min)"
 wait_state ReceivingAlgorithm
-pin=$(curl -sk "$agent_url/v1/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tls_pubkey_sha256"])')
-echo "agent TLS key SHA-256: $pin (pinned for every upload below)"
+
+step "the users attest the CVM (vTPM quote, measured boot of the HAL, manifest) and pin its TLS key"
+curl -sf "$MANAGER_URL/v1/cvms/$cvm_id/attestation-policy" >policy.json
+echo "policy: the manager's vtpm policy for this CVM (docs/policy.md); a user can compute it with covirt policy vtpm"
+show "$covirt" attest --agent "$agent_url" --policy policy.json --manifest manifest.json | tee attest.txt
+pin=$(sed -n 's/.*TLS key \([0-9a-f]\{64\}\) is the attested key.*/\1/p' attest.txt | head -n 1)
+[ -n "$pin" ] || die "no attested TLS key in covirt attest's output"
+echo "pinned: $pin"
 
 step "the algorithm owner uploads the algorithm"
 show "$covirt" algo --agent "$agent_url" --pin "$pin" --key algo.key algorithm.py

@@ -316,22 +316,23 @@ def main():
         key = st["tls_pubkey_sha256"]
         step("the agent received the manifest over the control channel: %s, TLS key %s" % (st["state"], key))
 
-        # What the HAL owes attestation: this image, booted, is measured as the manager's vtpm policy
-        # predicts (kernel in PCR 4, initrd and command line in PCR 9, an event log that replays) and
-        # the quote binds the agent's TLS key. The whole verdict (EK chain, manifest binding) is the
-        # attestation's own test; here the uploads pin the key the agent reports.
+        # The users attest the CVM against the vtpm policy the manager computes for it: the EK chain,
+        # a quote over the nonce, the agent's TLS key and the manifest, PCR 16, and this HAL image's
+        # measured boot (kernel in PCR 4, initrd and command line in PCR 9, an event log that replays).
+        # Then every upload pins the attested key.
         with urllib.request.urlopen("%s/v1/cvms/%s/attestation-policy" % (manager_url, cvm_id), timeout=60) as p:
             policy = p.read()
         with open(os.path.join(work, "policy.json"), "wb") as f:
             f.write(policy)
-        r = subprocess.run([covirt, "attest", "--agent", agent_url, "--policy", os.path.join(work, "policy.json"),
-                            "--manifest", os.path.join(work, "manifest.json")], capture_output=True, text=True)
-        for check in ("tpm.event_log", "tpm.events.pcr4", "tpm.events.pcr9", "tpm.pcr_digest", "evidence.tls_key"):
-            assert re.search(r"^PASS\s+%s\s" % re.escape(check), r.stdout, re.M), \
-                "covirt attest: %s did not pass:\n%s%s" % (check, r.stdout, r.stderr)
-        assert key in r.stdout, r.stdout
-        step("covirt attest: the HAL's measured boot matches the policy (PCR 4, PCR 9, event log), key bound")
+        r = cli.run("attest", "--agent", agent_url, "--policy", os.path.join(work, "policy.json"),
+                    "--manifest", os.path.join(work, "manifest.json"))
+        print(r.stdout, end="")
+        for check in ("tpm.event_log", "tpm.events.pcr4", "tpm.events.pcr9", "tpm.pcr16.manifest",
+                      "evidence.manifest", "evidence.tls_key"):
+            assert re.search(r"^PASS\s+%s\s" % re.escape(check), r.stdout, re.M), "%s did not pass" % check
+        assert "verdict: PASSED" in r.stdout and key in r.stdout, r.stdout
         pin = key
+        step("covirt attest passed; pinned the attested key %s" % pin)
         A = ["--agent", agent_url, "--pin", pin]
 
         # A captured signed request replayed: the first one is accepted, its copy is not.
