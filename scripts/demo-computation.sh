@@ -12,7 +12,6 @@ variant=${COVIRT_DEMO_VARIANT:-minimal}
 covirt=$build/src/cli/covirt
 agent_bin=$build/agent/covirt-agent
 manager_bin=$build/src/manager/covirt-manager
-image=$build/hal/$variant
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*" | sed "s|$work/||g; s|$build/src/cli/||g"; "$@"; }
@@ -21,6 +20,7 @@ for f in "$covirt" "$agent_bin" "$manager_bin"; do [ -x "$f" ] || die "$f is not
 
 work=$(mktemp -d /tmp/covirt-demo-computation-XXXXXX); chmod 755 "$work"
 mkdir -m 755 "$work/log"
+image=$work/hal-$variant   # under /tmp, world-searchable, whatever the checkout's folder allows
 manager_pid= cvm_id= name=covirt-demo-$$
 cleanup() {
     set +e

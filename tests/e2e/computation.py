@@ -13,6 +13,7 @@ operator's `covirt cvm events` shows the state transitions and the algorithm's o
   computation.py SOURCE_ROOT COVIRT AGENT MANAGER IMAGE_DIR   (exit 77: skipped, says why)
   COVIRT_E2E_VARIANT=datascience: the datascience HAL and a pandas + scikit-learn algorithm
 """
+import atexit
 import base64
 import hashlib
 import json
@@ -193,6 +194,21 @@ def check_result(out_dir, files, variant):
     return "accuracy %.4f, coefficients %s over %d rows" % (m["accuracy"], m["coef"], m["rows"])
 
 
+def searchable_dir(path):
+    """path if QEMU (libvirt-qemu) can reach files in it, else a fresh folder under /tmp: a
+    checkout under a private home (CI's, a developer's) must not fail the boot for that."""
+    d = os.path.dirname(os.path.abspath(path))
+    while d != "/":
+        if os.path.isdir(d) and not os.stat(d).st_mode & 0o001:
+            alt = tempfile.mkdtemp(prefix="covirt-hal-image-")
+            os.chmod(alt, 0o755)
+            print("%s is not world-searchable; building the image in %s" % (d, alt))
+            atexit.register(shutil.rmtree, alt, True)
+            return alt
+        d = os.path.dirname(d)
+    return path
+
+
 def plain_agent(agent):
     """The agent that goes into the image: the plain build's when scripts/test.sh names one
     (COVIRT_PLAIN_BUILD), so a sanitizer build's tests boot the agent users get, at full speed."""
@@ -208,6 +224,7 @@ def main():
         sys.exit(__doc__)
     src, covirt, agent_bin, manager_bin, image_dir = (os.path.abspath(a) for a in sys.argv[1:])
     agent_bin = plain_agent(agent_bin)
+    image_dir = searchable_dir(image_dir)
     variant = os.environ.get("COVIRT_E2E_VARIANT", "minimal")
     if os.geteuid() != 0:
         skip("needs root (libvirt qemu:///system and the HAL build's chroot checks)")

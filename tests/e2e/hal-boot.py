@@ -10,6 +10,7 @@ login service runs, and the init's supervisor restarts the agent when it is kill
 
   hal-boot.py SOURCE_ROOT COVIRT AGENT IMAGE_DIR      (exit 77: skipped, says why)
 """
+import atexit
 import json
 import os
 import re
@@ -112,6 +113,21 @@ def wait_state(port, timeout, differs_from=None):
     raise AssertionError("agent HTTPS on 127.0.0.1:%d not answering in %d s (%s)" % (port, timeout, last))
 
 
+def searchable_dir(path):
+    """path if QEMU (libvirt-qemu) can reach files in it, else a fresh folder under /tmp: a
+    checkout under a private home (CI's, a developer's) must not fail the boot for that."""
+    d = os.path.dirname(os.path.abspath(path))
+    while d != "/":
+        if os.path.isdir(d) and not os.stat(d).st_mode & 0o001:
+            alt = tempfile.mkdtemp(prefix="covirt-hal-image-")
+            os.chmod(alt, 0o755)
+            print("%s is not world-searchable; building the image in %s" % (d, alt))
+            atexit.register(shutil.rmtree, alt, True)
+            return alt
+        d = os.path.dirname(d)
+    return path
+
+
 def plain_agent(agent):
     """The agent that goes into the image: the plain build's when scripts/test.sh names one
     (COVIRT_PLAIN_BUILD), so a sanitizer build's tests boot the agent users get, at full speed."""
@@ -127,6 +143,7 @@ def main():
         sys.exit(__doc__)
     src, covirt, agent, image_dir = (os.path.abspath(a) for a in sys.argv[1:])
     agent = plain_agent(agent)
+    image_dir = searchable_dir(image_dir)
     if os.geteuid() != 0:
         skip("needs root (libvirt qemu:///system and chroot)")
     if not os.path.exists("/run/libvirt/libvirt-sock"):

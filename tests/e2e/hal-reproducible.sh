@@ -4,6 +4,13 @@
 #   hal-reproducible.sh SOURCE_ROOT AGENT WORK_DIR
 set -uo pipefail
 src=$1 agent=$2 work=$3
+# QEMU needs no access here, but hal/build-image.sh insists on a world-searchable output folder
+d=$work
+while [ "$d" != / ]; do
+    [ -d "$d" ] && [ "$(stat -c %A "$d" | cut -c10)" = - ] && { work=$(mktemp -d /tmp/covirt-hal-test-XXXXXX); chmod 755 "$work"; tmpwork=$work; break; }
+    d=$(dirname "$d")
+done
+trap '[ -n "${tmpwork:-}" ] && rm -rf "$tmpwork"' EXIT
 # scripts/test.sh names the plain build, whose agent goes into images
 [ -n "${COVIRT_PLAIN_BUILD:-}" ] && [ -x "$COVIRT_PLAIN_BUILD/agent/covirt-agent" ] &&
     agent=$COVIRT_PLAIN_BUILD/agent/covirt-agent
