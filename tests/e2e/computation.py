@@ -350,6 +350,24 @@ def main():
         assert "verdict: PASSED" in r.stdout and key in r.stdout, r.stdout
         pin = key
         step("covirt attest passed; pinned the attested key %s" % pin)
+
+        # A user whose policy names another initrd (the CVM booted something else than they expect):
+        # the PCR 9 check fails and `covirt algo` sends nothing.
+        with open(os.path.join(image_dir, "initramfs.cpio.gz"), "rb") as f:
+            booted = hashlib.sha256(f.read()).hexdigest()
+        other = hashlib.sha256(b"another initrd").hexdigest()
+        text = policy.decode()
+        assert booted in text, "the manager's policy does not name the booted initrd's digest"
+        with open(os.path.join(work, "policy-other-initrd.json"), "w") as f:
+            f.write(text.replace(booted, other))
+        r = cli.run("attest", "--agent", agent_url, "--policy", os.path.join(work, "policy-other-initrd.json"),
+                    "--manifest", os.path.join(work, "manifest.json"), ok=False)
+        assert r.returncode != 0 and re.search(r"^FAIL\s+tpm\.events\.pcr9\s", r.stdout, re.M), r.stdout + r.stderr
+        cli.refused("upload to a CVM whose initrd is not the policy's", r"attestation|tpm\.events\.pcr9", "algo",
+                    "--agent", agent_url, "--policy", os.path.join(work, "policy-other-initrd.json"),
+                    "--manifest", os.path.join(work, "manifest.json"), "--key", os.path.join(work, "algo.key"), algo)
+        assert agent.state()["state"] == "ReceivingAlgorithm"
+        step("refused as it must be (policy for another initrd): PCR 9 fails, nothing uploaded")
         A = ["--agent", agent_url, "--pin", pin]
 
         # A captured signed request replayed: the first one is accepted, its copy is not.
