@@ -21,7 +21,7 @@ echo "==> tests"
 rc=0
 meson test -C "$top/build-san" --setup=sanitize --print-errorlogs --num-processes 2 "$@" || rc=$?
 # one closing line any CI reader understands: "N passed, N failed, N skipped"
-python3 - "$top/build-san/meson-logs/testlog-sanitize.json" <<'PY'
+summary=$(python3 - "$top/build-san/meson-logs/testlog-sanitize.json" <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 for line in open(sys.argv[1]):
@@ -30,9 +30,12 @@ for line in open(sys.argv[1]):
     counts[key] += 1
 print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
 PY
+)
+echo "$summary"
 [ $rc -eq 0 ] || exit $rc
 
 if [ -x "$top/tests/fuzz/run.sh" ] && [ $# -eq 0 ]; then
     echo "==> fuzz targets, ${COVIRT_FUZZ_SECONDS:-60} s each"
     "$top/tests/fuzz/run.sh" "${COVIRT_FUZZ_SECONDS:-60}"
 fi
+echo "$summary"
