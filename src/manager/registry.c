@@ -1226,6 +1226,25 @@ delete_job_free(gpointer p)
     g_free(job);
 }
 
+/* The logs libvirt keeps of a domain after it is undefined (QEMU's and swtpm's, in Debian's default
+ * places): a deleted CVM leaves nothing behind. Names come from libvirt, so they are checked again
+ * before they become paths. */
+static void
+remove_libvirt_logs(const char *name)
+{
+    g_autofree char *qemu_log = NULL;
+    g_autofree char *swtpm_log = NULL;
+
+    if (!cv_cvm_name_valid(name, NULL))
+        return;
+    qemu_log = g_strdup_printf("/var/log/libvirt/qemu/%s.log", name);
+    swtpm_log = g_strdup_printf("/var/log/swtpm/libvirt/qemu/%s-swtpm.log", name);
+    if (g_unlink(qemu_log) < 0 && errno != ENOENT)
+        g_warning("cannot remove %s: %s", qemu_log, g_strerror(errno));
+    if (g_unlink(swtpm_log) < 0 && errno != ENOENT)
+        g_warning("cannot remove %s: %s", swtpm_log, g_strerror(errno));
+}
+
 static void
 delete_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
 {
@@ -1256,6 +1275,7 @@ delete_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
             g_task_return_error(task, g_steal_pointer(&error));
             return;
         }
+        remove_libvirt_logs(job->name);
     }
     remove_files(job->log_dir, job->files);
     g_task_return_boolean(task, TRUE);

@@ -15,7 +15,10 @@ NAME=covirt-attest-boot-$$
 MEM_MIB=512
 CMDLINE="console=ttyS0 panic=-1 quiet covirt.nonce=$NONCE"
 W=$(mktemp -d /tmp/covirt-attest-boot-XXXXXX); chmod 755 "$W"
-cleanup() { virsh -c $URI destroy $NAME >/dev/null 2>&1; rm -rf "$W"; }
+cleanup() {
+    virsh -c $URI destroy $NAME >/dev/null 2>&1
+    rm -rf "$W" "/var/log/libvirt/qemu/$NAME.log" "/var/log/swtpm/libvirt/qemu/$NAME-swtpm.log"
+}
 trap cleanup EXIT
 KIMG=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)
 if [ -z "$KIMG" ] || ! [ -x /bin/busybox ] || ! virsh -c $URI version >/dev/null 2>&1; then

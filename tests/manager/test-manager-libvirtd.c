@@ -156,10 +156,14 @@ delete_all(CvTestManager *m)
         g_autofree char *path = g_strconcat("/v1/cvms/", json_object_get_string_member(o, "id"), NULL);
         const char *name = json_object_get_string_member(o, "name");
         g_autofree char *nvram = g_strdup_printf("/var/lib/libvirt/qemu/nvram/%s_VARS.fd", name);
+        g_autofree char *qemu_log = g_strdup_printf("/var/log/libvirt/qemu/%s.log", name);
+        g_autofree char *swtpm_log = g_strdup_printf("/var/log/swtpm/libvirt/qemu/%s-swtpm.log", name);
 
         g_assert_cmpuint(cv_test_request(m, "DELETE", path, NULL, NULL, 0, NULL), ==, 204);
         g_assert_false(domain_exists(name));
         g_assert_false(g_file_test(nvram, G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(qemu_log, G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(swtpm_log, G_FILE_TEST_EXISTS));
     }
 }
 
