@@ -1,6 +1,7 @@
 /* covirt algo: upload the algorithm (and its requirements and wheels) to a CVM's agent. */
 #include "covirt-builtins.h"
 #include "client.h"
+#include "covirt-agent-options.h"
 #include "cv-util.h"
 
 #include <stdio.h>
@@ -20,18 +21,12 @@ upload(CvAgentClient *client, const char *path, const char *file, gboolean bar, 
 int
 cv_cli_algo(int argc, char **argv)
 {
-    g_autofree char *agent = NULL, *policy = NULL, *manifest = NULL, *key = NULL, *requirements = NULL, *pin = NULL;
+    g_auto(CvCliAgentOptions) o = { 0 };
+    g_autofree char *requirements = NULL;
     g_auto(GStrv) wheels = NULL, files = NULL;
-    gboolean json = FALSE;
     GOptionEntry entries[] = {
-        { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "The agent's address, https://HOST:PORT", "URL" },
-        { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "The algorithm owner's private key (PEM)", "KEY.pem" },
         { "requirements", 'r', 0, G_OPTION_ARG_FILENAME, &requirements, "python: a requirements file", "FILE" },
         { "wheel", 'w', 0, G_OPTION_ARG_FILENAME_ARRAY, &wheels, "python: a wheel the requirements need (repeat)", "FILE.whl" },
-        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy, "Attest the agent against this policy first, then pin its key", "FILE" },
-        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
-        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "Instead of --policy: the TLS key SHA-256 `covirt attest` printed", "HEX" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the agent's answer as JSON", NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
         { NULL },
     };
@@ -41,15 +36,16 @@ cv_cli_algo(int argc, char **argv)
     g_autoptr(JsonNode) answer = NULL;
     gboolean bar;
 
+    cv_cli_agent_options_add(ctx, &o, "The algorithm owner's private key (PEM)", "Print the agent's answer as JSON");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error))
         return cv_cli_fail(error);
-    if (!agent || !key || !files || !files[0] || files[1]) {
+    if (!files || !files[0] || files[1]) {
         g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt algo --agent URL --key KEY.pem FILE");
         return cv_cli_fail(error);
     }
-    bar = !json && isatty(2);
-    client = cv_agent_client_new_attested(agent, key, policy, manifest, pin, &error);
+    bar = !o.json && isatty(2);
+    client = cv_cli_agent_connect(&o, "covirt algo --agent URL --key KEY.pem FILE", &error);
     if (!client)
         return cv_cli_fail(error);
     /* requirements and wheels first: the algorithm itself completes the algorithm phase */
@@ -69,14 +65,6 @@ cv_cli_algo(int argc, char **argv)
     answer = upload(client, "/v1/algorithm", files[0], bar, &error);
     if (!answer)
         return cv_cli_fail(error);
-    if (json) {
-        g_autofree char *text = cv_json_to_string(answer, TRUE);
-        printf("%s\n", text);
-    } else {
-        JsonObject *o = json_node_get_object(answer);
-        printf("algorithm %s accepted (SHA3-256 %s); agent state %s\n", files[0],
-               json_object_get_string_member_with_default(o, "sha3_256", "?"),
-               json_object_get_string_member_with_default(o, "state", "?"));
-    }
+    cv_cli_agent_print_upload(answer, o.json, "algorithm", files[0]);
     return 0;
 }

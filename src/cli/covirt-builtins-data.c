@@ -1,6 +1,7 @@
 /* covirt data: upload a dataset to a CVM's agent. */
 #include "covirt-builtins.h"
 #include "client.h"
+#include "covirt-agent-options.h"
 #include "cv-util.h"
 
 #include <stdio.h>
@@ -9,17 +10,11 @@
 int
 cv_cli_data(int argc, char **argv)
 {
-    g_autofree char *agent = NULL, *policy = NULL, *manifest = NULL, *key = NULL, *pin = NULL, *name = NULL;
+    g_auto(CvCliAgentOptions) o = { 0 };
+    g_autofree char *name = NULL;
     g_auto(GStrv) files = NULL;
-    gboolean json = FALSE;
     GOptionEntry entries[] = {
-        { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "The agent's address, https://HOST:PORT", "URL" },
-        { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "The data owner's private key (PEM)", "KEY.pem" },
         { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "The dataset's filename in the manifest (default: FILE's name)", "NAME" },
-        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy, "Attest the agent against this policy first, then pin its key", "FILE" },
-        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
-        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "Instead of --policy: the TLS key SHA-256 `covirt attest` printed", "HEX" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print the agent's answer as JSON", NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
         { NULL },
     };
@@ -31,15 +26,16 @@ cv_cli_data(int argc, char **argv)
     g_autofree char *base = NULL;
     gboolean bar;
 
+    cv_cli_agent_options_add(ctx, &o, "The data owner's private key (PEM)", "Print the agent's answer as JSON");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error))
         return cv_cli_fail(error);
-    if (!agent || !key || !files || !files[0] || files[1]) {
+    if (!files || !files[0] || files[1]) {
         g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt data --agent URL --key KEY.pem FILE");
         return cv_cli_fail(error);
     }
-    bar = !json && isatty(2);
-    client = cv_agent_client_new_attested(agent, key, policy, manifest, pin, &error);
+    bar = !o.json && isatty(2);
+    client = cv_cli_agent_connect(&o, "covirt data --agent URL --key KEY.pem FILE", &error);
     if (!client)
         return cv_cli_fail(error);
     base = name ? g_strdup(name) : g_path_get_basename(files[0]);
@@ -49,14 +45,6 @@ cv_cli_data(int argc, char **argv)
         cv_agent_client_progress_end();
     if (!answer)
         return cv_cli_fail(error);
-    if (json) {
-        g_autofree char *text = cv_json_to_string(answer, TRUE);
-        printf("%s\n", text);
-    } else {
-        JsonObject *o = json_node_get_object(answer);
-        printf("dataset %s accepted (SHA3-256 %s); agent state %s\n", base,
-               json_object_get_string_member_with_default(o, "sha3_256", "?"),
-               json_object_get_string_member_with_default(o, "state", "?"));
-    }
+    cv_cli_agent_print_upload(answer, o.json, "dataset", base);
     return 0;
 }

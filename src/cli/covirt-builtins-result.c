@@ -1,6 +1,7 @@
 /* covirt result: download the computation's result (a zip of results/) and unpack it. */
 #include "covirt-builtins.h"
 #include "client.h"
+#include "covirt-agent-options.h"
 #include "cv-util.h"
 
 #include <stdio.h>
@@ -10,16 +11,10 @@
 int
 cv_cli_result(int argc, char **argv)
 {
-    g_autofree char *agent = NULL, *policy = NULL, *manifest = NULL, *key = NULL, *pin = NULL, *out = NULL;
-    gboolean json = FALSE;
+    g_auto(CvCliAgentOptions) o = { 0 };
+    g_autofree char *out = NULL;
     GOptionEntry entries[] = {
-        { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "The agent's address, https://HOST:PORT", "URL" },
-        { "key", 'k', 0, G_OPTION_ARG_FILENAME, &key, "A result consumer's private key (PEM)", "KEY.pem" },
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder to write result.zip and its files to", "DIR" },
-        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy, "Attest the agent against this policy first, then pin its key", "FILE" },
-        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
-        { "pin", 0, 0, G_OPTION_ARG_STRING, &pin, "Instead of --policy: the TLS key SHA-256 `covirt attest` printed", "HEX" },
-        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print a JSON summary", NULL },
         { NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- download and unpack the result");
@@ -28,15 +23,16 @@ cv_cli_result(int argc, char **argv)
     g_autofree char *zip = NULL;
     gboolean bar;
 
+    cv_cli_agent_options_add(ctx, &o, "A result consumer's private key (PEM)", "Print a JSON summary");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &error))
         return cv_cli_fail(error);
-    if (!agent || !key || !out) {
+    if (!out) {
         g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt result --agent URL --key KEY.pem --out DIR");
         return cv_cli_fail(error);
     }
-    bar = !json && isatty(2);
-    client = cv_agent_client_new_attested(agent, key, policy, manifest, pin, &error);
+    bar = !o.json && isatty(2);
+    client = cv_cli_agent_connect(&o, "covirt result --agent URL --key KEY.pem --out DIR", &error);
     if (!client)
         return cv_cli_fail(error);
     if (g_mkdir_with_parents(out, 0700) < 0) {
@@ -54,7 +50,7 @@ cv_cli_result(int argc, char **argv)
         cv_agent_client_progress_end();
     if (!cv_agent_client_unpack(zip, out, &error))
         return cv_cli_fail(error);
-    if (json) {
+    if (o.json) {
         g_autoptr(JsonBuilder) b = json_builder_new();
         g_autoptr(JsonNode) root = NULL;
         g_autofree char *text = NULL;

@@ -1,0 +1,56 @@
+#include "covirt-agent-options.h"
+#include "cv-util.h"
+
+#include <stdio.h>
+
+void
+cv_cli_agent_options_add(GOptionContext *ctx, CvCliAgentOptions *o, const char *key_help, const char *json_help)
+{
+    /* GLib copies the entries; only the targets must live on */
+    GOptionEntry entries[] = {
+        { "agent", 0, 0, G_OPTION_ARG_STRING, &o->agent, "The agent's address, https://HOST:PORT", "URL" },
+        { "key", 'k', 0, G_OPTION_ARG_FILENAME, &o->key, key_help, "KEY.pem" },
+        { "policy", 0, 0, G_OPTION_ARG_FILENAME, &o->policy, "Attest the agent against this policy first, then pin its key", "FILE" },
+        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &o->manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
+        { "pin", 0, 0, G_OPTION_ARG_STRING, &o->pin, "Instead of --policy: the TLS key SHA-256 `covirt attest` printed", "HEX" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, json_help, NULL },
+        { NULL },
+    };
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+}
+
+CvAgentClient *
+cv_cli_agent_connect(const CvCliAgentOptions *o, const char *usage, GError **error)
+{
+    if (!o->agent || !o->key) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "usage: %s", usage);
+        return NULL;
+    }
+    return cv_agent_client_new_attested(o->agent, o->key, o->policy, o->manifest, o->pin, error);
+}
+
+void
+cv_cli_agent_print_upload(JsonNode *answer, gboolean json, const char *what, const char *name)
+{
+    JsonObject *obj = json_node_get_object(answer);
+
+    if (json) {
+        g_autofree char *text = cv_json_to_string(answer, TRUE);
+        printf("%s\n", text);
+        return;
+    }
+    printf("%s %s accepted (SHA3-256 %s); agent state %s\n", what, name,
+           json_object_get_string_member_with_default(obj, "sha3_256", "?"),
+           json_object_get_string_member_with_default(obj, "state", "?"));
+}
+
+void
+cv_cli_agent_options_clear(CvCliAgentOptions *o)
+{
+    g_clear_pointer(&o->agent, g_free);
+    g_clear_pointer(&o->key, g_free);
+    g_clear_pointer(&o->policy, g_free);
+    g_clear_pointer(&o->manifest, g_free);
+    g_clear_pointer(&o->pin, g_free);
+}
