@@ -73,6 +73,20 @@ make_context(const char *usage, const char *summary, GOptionEntry *entries)
     return ctx;
 }
 
+/* The trust anchors: the file the option names, else the policy's ca_pem, else an error naming the option. */
+static GBytes *
+load_ca(const char *path, JsonNode *policy, const char *missing, GError **error)
+{
+    const char *policy_ca = json_object_get_string_member_with_default(json_node_get_object(policy), "ca_pem", NULL);
+
+    if (path)
+        return cv_read_file(path, MAX_FILE, error);
+    if (policy_ca)
+        return g_bytes_new(policy_ca, strlen(policy_ca));
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s is required when the policy names none", missing);
+    return NULL;
+}
+
 static int
 verify_snp(int argc, char **argv)
 {
@@ -94,7 +108,6 @@ verify_snp(int argc, char **argv)
     g_autoptr(JsonNode) policy = NULL;
     g_autoptr(CvAttestSnpTrust) trust = NULL;
     g_autoptr(CvAttestVerdict) v = NULL;
-    const char *policy_ca = NULL;
     gint64 at = 0;
 
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
@@ -110,16 +123,8 @@ verify_snp(int argc, char **argv)
         return cv_cli_fail(error);
     if (vcek && !(cert = cv_read_file(vcek, MAX_FILE, &error)))
         return cv_cli_fail(error);
-    policy_ca = json_object_get_string_member_with_default(json_node_get_object(policy), "ca_pem", NULL);
-    if (ca) {
-        if (!(ca_pem = cv_read_file(ca, MAX_FILE, &error)))
-            return cv_cli_fail(error);
-    } else if (policy_ca) {
-        ca_pem = g_bytes_new(policy_ca, strlen(policy_ca));
-    } else {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--ca (AMD ASK + ARK) is required when the policy names none");
+    if (!(ca_pem = load_ca(ca, policy, "--ca (AMD ASK + ARK)", &error)))
         return cv_cli_fail(error);
-    }
     if (!(trust = cv_attest_snp_trust_new(g_bytes_get_data(ca_pem, NULL), g_bytes_get_size(ca_pem), &error)))
         return cv_cli_fail(error);
     v = cv_attest_snp_verify(trust, g_bytes_get_data(report, NULL), g_bytes_get_size(report),
@@ -149,7 +154,6 @@ verify_tdx(int argc, char **argv)
     g_autoptr(GBytes) quote = NULL, root_pem = NULL;
     g_autoptr(JsonNode) policy = NULL;
     g_autoptr(CvAttestVerdict) v = NULL;
-    const char *policy_ca = NULL;
     gint64 at = 0;
 
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
@@ -163,16 +167,8 @@ verify_tdx(int argc, char **argv)
     if (!parse_at(at_text, &at, &error) || !(policy = load_policy(policy_path, "tdx", &error)) ||
         !(quote = cv_read_file(quote_path, MAX_FILE, &error)))
         return cv_cli_fail(error);
-    policy_ca = json_object_get_string_member_with_default(json_node_get_object(policy), "ca_pem", NULL);
-    if (root) {
-        if (!(root_pem = cv_read_file(root, MAX_FILE, &error)))
-            return cv_cli_fail(error);
-    } else if (policy_ca) {
-        root_pem = g_bytes_new(policy_ca, strlen(policy_ca));
-    } else {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--root (Intel SGX Root CA) is required when the policy names none");
+    if (!(root_pem = load_ca(root, policy, "--root (Intel SGX Root CA)", &error)))
         return cv_cli_fail(error);
-    }
     v = cv_attest_tdx_verify(g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), g_bytes_get_data(root_pem, NULL),
                              g_bytes_get_size(root_pem), json_node_get_object(policy), at, &error);
     if (!v)
