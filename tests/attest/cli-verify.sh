@@ -32,6 +32,7 @@ expect 3 '^FAIL +snp.measurement' -- "$COVIRT" verify sev-snp --report $S/milan-
 expect 3 '^PASS +tdx.pck_chain' -- "$COVIRT" verify tdx --quote $V/tdx/spr-e4-quote-v4.dat --policy $SRC/policies/tdx-example.json
 expect 0 '"passed" : true' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_milan.pem --vcek $S/milan-vcek.der --policy $W/dbg.json --json
 expect 3 '^FAIL +snp.chain' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $S/ask_ark_genoa.pem --vcek $S/milan-vcek.der --policy $W/dbg.json
+expect 3 '^FAIL +snp.chain' -- "$COVIRT" verify sev-snp --report $S/milan-report.bin --ca $SRC/policies/trust/amd/ask_ark_turin.pem --vcek $S/milan-vcek.der --policy $W/dbg.json
 expect 0 '^PASS +snp.signature +ECDSA P-384 by VLEK' -- "$COVIRT" verify sev-snp --report $S/milan-vlek-report.bin --ca $S/ask_ark_milan_vlek.pem --vcek $S/milan-vlek.der --at 2025-06-01T00:00:00Z
 expect 3 '^FAIL +snp.chain .*expired' -- "$COVIRT" verify sev-snp --report $S/milan-vlek-report.bin --ca $S/ask_ark_milan_vlek.pem --vcek $S/milan-vlek.der --at 2025-12-11T00:00:00Z
 # a flipped byte of the measurement
