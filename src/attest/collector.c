@@ -8,6 +8,7 @@
 #include "snp-report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <string.h>
 #include <glib/gstdio.h>
@@ -18,6 +19,8 @@
 #define EK_CERT_NV_INDEX 0x01c00002
 #define DEFAULT_EVENT_LOG "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define TSM_REPORT_DIR "/sys/kernel/config/tsm/report"
+/* Linux 6.16+ (tsm-mr): reading gives RTMR 3, writing 48 bytes extends it (TDG.MR.RTMR.EXTEND) */
+#define TDX_RTMR3 "/sys/class/misc/tdx_guest/measurements/rtmr3:sha384"
 
 struct _CvAttestCollector {
     char *platform;
@@ -27,6 +30,7 @@ struct _CvAttestCollector {
     ESYS_TR ak;
     TPM2B_PUBLIC *ak_public;
     char *event_log;
+    char *root;
     gboolean manifest_extended;
     guint8 manifest[32];
 };
@@ -48,6 +52,7 @@ cv_attest_collector_free(CvAttestCollector *c)
     Esys_Free(c->ak_public);
     g_free(c->platform);
     g_free(c->event_log);
+    g_free(c->root);
     g_free(c);
 }
 
@@ -133,21 +138,29 @@ open_tpm(CvAttestCollector *c, const char *tcti, GError **error)
     return create_primary(c, &ak, &c->ak, &c->ak_public, error);
 }
 
+static char *
+kernel_path(CvAttestCollector *c, const char *path)
+{
+    return g_strconcat(c->root, path, NULL);
+}
+
 CvAttestCollector *
-cv_attest_collector_new(const char *platform, const char *tcti, const char *event_log, GError **error)
+cv_attest_collector_new_at(const char *platform, const char *tcti, const char *event_log, const char *root,
+                           GError **error)
 {
     g_autoptr(CvAttestCollector) c = g_new0(CvAttestCollector, 1);
 
     c->ek = c->ak = ESYS_TR_NONE;
     c->platform = g_strdup(platform);
+    c->root = g_strdup(root ? root : "");
     if (g_strcmp0(platform, "vtpm") == 0) {
         c->event_log = g_strdup(event_log ? event_log : DEFAULT_EVENT_LOG);
         if (!open_tpm(c, tcti, error))
             return NULL;
     } else if (g_strcmp0(platform, "sev-snp") == 0 || g_strcmp0(platform, "tdx") == 0) {
-        if (!g_file_test(TSM_REPORT_DIR, G_FILE_TEST_IS_DIR)) {
-            g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s is missing (configfs-tsm, Linux 6.7+)",
-                        TSM_REPORT_DIR);
+        g_autofree char *dir = kernel_path(c, TSM_REPORT_DIR);
+        if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s is missing (configfs-tsm, Linux 6.7+)", dir);
             return NULL;
         }
     } else {
@@ -155,6 +168,52 @@ cv_attest_collector_new(const char *platform, const char *tcti, const char *even
         return NULL;
     }
     return g_steal_pointer(&c);
+}
+
+CvAttestCollector *
+cv_attest_collector_new(const char *platform, const char *tcti, const char *event_log, GError **error)
+{
+    return cv_attest_collector_new_at(platform, tcti, event_log, NULL, error);
+}
+
+/* RTMR 3 must still be zero: a value someone else extended in would make the verifier's
+ * SHA-384(0 ‖ value) check fail anyway, and saying so here names the cause. */
+static gboolean
+extend_rtmr3(CvAttestCollector *c, const guint8 manifest_sha256[32], GError **error)
+{
+    static const guint8 zero[CV_ATTEST_RTMR_SIZE];
+    g_autofree char *path = kernel_path(c, TDX_RTMR3);
+    g_autoptr(GBytes) now = NULL;
+    guint8 value[CV_ATTEST_RTMR_SIZE];
+    int fd;
+    ssize_t n;
+
+    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s is missing (TDX RTMR extension needs Linux 6.16+)",
+                    path);
+        return FALSE;
+    }
+    if (!(now = cv_read_file(path, 4096, error)))
+        return FALSE;
+    if (g_bytes_get_size(now) != sizeof(zero) || memcmp(g_bytes_get_data(now, NULL), zero, sizeof(zero)) != 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "RTMR 3 is not zero: something else was measured into it");
+        return FALSE;
+    }
+    cv_attest_rtmr3_manifest_value(manifest_sha256, value);
+    /* one write of exactly 48 bytes is one extension; no O_TRUNC games on a sysfs attribute */
+    if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "%s: %s", path, g_strerror(errno));
+        return FALSE;
+    }
+    n = write(fd, value, sizeof(value));
+    if (n != (ssize_t)sizeof(value)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "extending RTMR 3 through %s: %s", path,
+                    n < 0 ? g_strerror(errno) : "short write");
+        close(fd);
+        return FALSE;
+    }
+    close(fd);
+    return TRUE;
 }
 
 gboolean
@@ -167,6 +226,13 @@ cv_attest_collector_extend_manifest(CvAttestCollector *c, const guint8 manifest_
             return TRUE;
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another manifest is already measured");
         return FALSE;
+    }
+    if (strcmp(c->platform, "tdx") == 0) {
+        if (!extend_rtmr3(c, manifest_sha256, error))
+            return FALSE;
+        memcpy(c->manifest, manifest_sha256, 32);
+        c->manifest_extended = TRUE;
+        return TRUE;
     }
     if (strcmp(c->platform, "vtpm") != 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "measuring the manifest is not implemented for %s",
@@ -341,9 +407,10 @@ collect_vtpm(CvAttestCollector *c, JsonBuilder *b, const guint8 rd[64], GError *
 }
 
 static gboolean
-tsm_report(const guint8 rd[64], GBytes **out, GBytes **aux, GError **error)
+tsm_report(CvAttestCollector *c, const guint8 rd[64], GBytes **out, GBytes **aux, GError **error)
 {
-    g_autofree char *dir = g_strdup_printf(TSM_REPORT_DIR "/covirt-%u-%u", (guint)getpid(), g_random_int());
+    g_autofree char *dir = g_strdup_printf("%s" TSM_REPORT_DIR "/covirt-%u-%u", c->root, (guint)getpid(),
+                                           g_random_int());
     g_autofree char *inblob = g_build_filename(dir, "inblob", NULL);
     g_autofree char *outblob = g_build_filename(dir, "outblob", NULL);
     g_autofree char *auxblob = g_build_filename(dir, "auxblob", NULL);
@@ -367,7 +434,7 @@ cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize non
     g_autoptr(JsonBuilder) b = json_builder_new();
     guint8 rd[CV_ATTEST_REPORT_DATA_SIZE];
 
-    if (manifest_sha256 && strcmp(c->platform, "vtpm") == 0 &&
+    if (manifest_sha256 && strcmp(c->platform, "sev-snp") != 0 &&
         !cv_attest_collector_extend_manifest(c, manifest_sha256, error))
         return NULL;
     if (!cv_attest_report_data(nonce, nonce_len, tls_key_sha256, manifest_sha256, rd, error))
@@ -388,7 +455,7 @@ cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize non
     } else {
         g_autoptr(GBytes) out = NULL, aux = NULL;
         gboolean snp = strcmp(c->platform, "sev-snp") == 0;
-        if (!tsm_report(rd, &out, snp ? &aux : NULL, error))
+        if (!tsm_report(c, rd, &out, snp ? &aux : NULL, error))
             return NULL;
         json_builder_set_member_name(b, snp ? "sev_snp" : "tdx");
         json_builder_begin_object(b);

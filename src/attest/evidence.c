@@ -42,6 +42,13 @@ cv_attest_report_data(const guint8 *nonce, gsize nonce_len, const guint8 tls_key
     return TRUE;
 }
 
+void
+cv_attest_rtmr3_manifest_value(const guint8 manifest_sha256[32], guint8 out[CV_ATTEST_RTMR_SIZE])
+{
+    memset(out, 0, CV_ATTEST_RTMR_SIZE);
+    memcpy(out, manifest_sha256, 32);
+}
+
 /* ---- reading a bundle: every member is checked for type and size ---- */
 
 static GBytes *
@@ -167,6 +174,29 @@ verify_ek(CvAttestVerdict *v, GBytes *ek_der, JsonObject *policy, gint64 at)
         else
             cv_attest_verdict_add(v, "tpm.ek_chain", CV_ATTEST_FAIL, "EK %s: %s", subject, error->message);
     }
+}
+
+/* The manifest must be in RTMR 3, extended once from zero, in a quote whose signature holds. */
+static void
+check_rtmr3(CvAttestVerdict *v, GBytes *quote, const guint8 *manifest)
+{
+    guint8 buf[2 * CV_ATTEST_RTMR_SIZE] = { 0 }, want[CV_ATTEST_RTMR_SIZE];
+    unsigned int n = 0;
+    CvAttestTdxQuote q;
+    const CvAttestCheck *signature = cv_attest_verdict_find(v, "tdx.signature");
+    gboolean trusted = signature && signature->status == CV_ATTEST_PASS &&
+                       cv_attest_tdx_quote_parse(g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), &q, NULL);
+    g_autofree char *seen = trusted ? cv_hex_encode(q.rtmr[3], CV_ATTEST_RTMR_SIZE) : NULL;
+
+    cv_attest_rtmr3_manifest_value(manifest, buf + CV_ATTEST_RTMR_SIZE);
+    EVP_Digest(buf, sizeof(buf), want, &n, EVP_sha384(), NULL);
+    if (!trusted)
+        cv_attest_verdict_add(v, "tdx.rtmr3.manifest", CV_ATTEST_FAIL, "RTMR 3 is not in a verified quote");
+    else if (memcmp(q.rtmr[3], want, sizeof(want)) != 0)
+        cv_attest_verdict_add(v, "tdx.rtmr3.manifest", CV_ATTEST_FAIL,
+                              "RTMR 3 is %s, not the manifest hash extended once", seen);
+    else
+        cv_attest_verdict_add(v, "tdx.rtmr3.manifest", CV_ATTEST_PASS, "RTMR 3 holds the manifest hash extended once");
 }
 
 static gboolean
@@ -331,6 +361,8 @@ cv_attest_evidence_verify(JsonNode *bundle, JsonNode *policy_in, const guint8 *n
                                         at, error)))
             return NULL;
         cv_attest_verdict_merge(v, pv);
+        if (manifest_used)
+            check_rtmr3(v, quote, manifest_used);
     }
     return g_steal_pointer(&v);
 }

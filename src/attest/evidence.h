@@ -31,6 +31,11 @@ gboolean cv_attest_report_data(const guint8 *nonce, gsize nonce_len, const guint
                                const guint8 *manifest_sha256, guint8 out[CV_ATTEST_REPORT_DATA_SIZE],
                                GError **error);
 
+#define CV_ATTEST_RTMR_SIZE 48
+/* What the tdx agent extends RTMR 3 with: manifest_sha256 ‖ 16 zero bytes. The verifier's
+ * tdx.rtmr3.manifest expects RTMR 3 = SHA-384(48 zero bytes ‖ that value). */
+void cv_attest_rtmr3_manifest_value(const guint8 manifest_sha256[32], guint8 out[CV_ATTEST_RTMR_SIZE]);
+
 /* ---- collector (inside the CVM) ---- */
 typedef struct _CvAttestCollector CvAttestCollector;
 
@@ -42,16 +47,22 @@ typedef struct _CvAttestCollector CvAttestCollector;
  * restricted signing AK are created here as primary keys of the endorsement hierarchy and kept. */
 CvAttestCollector *cv_attest_collector_new(const char *platform, const char *tcti, const char *event_log,
                                            GError **error);
+/* The same with the kernel's sysfs/configfs paths under root (NULL or "" = the real ones): tests use a
+ * directory that stands in for configfs-tsm and the TDX measurement attributes. */
+CvAttestCollector *cv_attest_collector_new_at(const char *platform, const char *tcti, const char *event_log,
+                                              const char *root, GError **error);
 void cv_attest_collector_free(CvAttestCollector *collector);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAttestCollector, cv_attest_collector_free)
 
-/* Extends PCR 16 (vtpm) with the manifest's SHA-256, once (the same hash again is a no-op, another
- * one CV_ERROR_CONFLICT). tdx (RTMR 3) and sev-snp are not implemented: CV_ERROR_UNAVAILABLE. */
+/* Extends PCR 16 (vtpm) with the manifest's SHA-256, or RTMR 3 (tdx, through Linux 6.16's
+ * /sys/class/misc/tdx_guest/measurements/rtmr3:sha384; RTMR 3 must still be zero) with
+ * cv_attest_rtmr3_manifest_value(), once: the same hash again is a no-op, another one
+ * CV_ERROR_CONFLICT. sev-snp without a vTPM has nothing to extend: CV_ERROR_UNAVAILABLE. */
 gboolean cv_attest_collector_extend_manifest(CvAttestCollector *collector, const guint8 manifest_sha256[32],
                                              GError **error);
 
 /* The evidence bundle (a JSON object, docs/evidence.md) for this nonce. manifest_sha256 may be NULL;
- * when given (vtpm), PCR 16 is extended with it first if that has not happened yet. Not thread-safe:
+ * when given (vtpm, tdx), PCR 16 / RTMR 3 is extended with it first if that has not happened yet. Not thread-safe:
  * one call at a time per collector. */
 JsonNode *cv_attest_collector_collect(CvAttestCollector *collector, const guint8 *nonce, gsize nonce_len,
                                       const guint8 tls_key_sha256[32], const guint8 *manifest_sha256,

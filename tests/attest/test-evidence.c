@@ -1,5 +1,6 @@
 /* Evidence end to end on a real swtpm provisioned by swtpm_setup (EK certificate from a local CA):
  * the collector makes a bundle, the verifier checks it; credential activation round trip. */
+#include <stdlib.h>
 #include <string.h>
 #include "evidence.h"
 #include "policy.h"
@@ -249,6 +250,17 @@ test_tee_bundles(void)
     assert_status(tv, "tdx.signature", CV_ATTEST_PASS);
     tfailed = cv_attest_verdict_failed_names(tv);
     g_assert_cmpstr(tfailed, ==, "tdx.report_data");
+    /* with a manifest expected, RTMR 3 of this real quote (never extended: zero) does not hold it */
+    {
+        g_autoptr(CvAttestVerdict) mv = cv_attest_evidence_verify(tdx, tp, nonce, sizeof(nonce), manifest, 0, &error);
+        g_autofree char *mfailed = NULL;
+        const CvAttestCheck *c;
+        g_assert_no_error(error);
+        mfailed = cv_attest_verdict_failed_names(mv);
+        g_assert_cmpstr(mfailed, ==, "evidence.manifest, tdx.report_data, tdx.rtmr3.manifest");
+        c = cv_attest_verdict_find(mv, "tdx.rtmr3.manifest");
+        g_assert_nonnull(strstr(c->detail, "RTMR 3 is 000000000000"));
+    }
 
     /* evidence of one platform against a policy of another is refused outright */
     {
@@ -256,6 +268,82 @@ test_tee_bundles(void)
         g_autoptr(CvAttestVerdict) x = cv_attest_evidence_verify(snp, tp, nonce, sizeof(nonce), NULL, 0, &e);
         g_assert_null(x);
         g_assert_error(e, CV_ERROR, CV_ERROR_VERIFY);
+    }
+}
+
+static char *
+make_kernel_root(const guint8 *rtmr3, gsize len)
+{
+    g_autofree char *root = g_dir_make_tmp("covirt-kroot-XXXXXX", NULL);
+    g_autofree char *tsm = g_build_filename(root, "sys/kernel/config/tsm/report", NULL);
+    g_autofree char *mr = g_build_filename(root, "sys/class/misc/tdx_guest/measurements", NULL);
+    g_autofree char *rtmr = g_build_filename(mr, "rtmr3:sha384", NULL);
+
+    g_assert_cmpint(g_mkdir_with_parents(tsm, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir_with_parents(mr, 0700), ==, 0);
+    if (rtmr3)
+        g_assert_true(g_file_set_contents(rtmr, (const char *)rtmr3, len, NULL));
+    return g_steal_pointer(&root);
+}
+
+static GBytes *
+read_rtmr3(const char *root)
+{
+    g_autofree char *rtmr = g_build_filename(root, "sys/class/misc/tdx_guest/measurements/rtmr3:sha384", NULL);
+    return cv_read_file(rtmr, 4096, NULL);
+}
+
+/* The tdx collector's RTMR 3 extension, against a directory standing in for Linux 6.16's
+ * measurement attributes (no TDX guest here): what it writes is the 48 bytes the kernel would
+ * extend with, once; a non-zero RTMR 3 or a second manifest is refused; no attribute, a clear error. */
+static void
+test_rtmr3_extension(void)
+{
+    static const guint8 zero[48], other[32] = "ANOTHER-MANIFEST-ANOTHER-MANIFE";
+    guint8 want[48] = { 0 }, value[48];
+    g_autofree char *root = make_kernel_root(zero, sizeof(zero));
+    g_autofree char *dirty = make_kernel_root((const guint8 *)"x", 1);
+    g_autofree char *bare = make_kernel_root(NULL, 0);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CvAttestCollector) c = cv_attest_collector_new_at("tdx", NULL, NULL, root, &error);
+    g_autoptr(CvAttestCollector) d = cv_attest_collector_new_at("tdx", NULL, NULL, dirty, &error);
+    g_autoptr(CvAttestCollector) b = cv_attest_collector_new_at("tdx", NULL, NULL, bare, &error);
+    g_autoptr(GBytes) after = NULL, again = NULL;
+
+    g_assert_no_error(error);
+    memcpy(want, manifest, 32);
+    cv_attest_rtmr3_manifest_value(manifest, value);
+    g_assert_cmpmem(value, 48, want, 48);
+    g_assert_true(cv_attest_collector_extend_manifest(c, manifest, &error));
+    g_assert_no_error(error);
+    after = read_rtmr3(root);
+    g_assert_cmpmem(g_bytes_get_data(after, NULL), g_bytes_get_size(after), want, 48);
+    g_assert_true(cv_attest_collector_extend_manifest(c, manifest, &error));
+    g_assert_false(cv_attest_collector_extend_manifest(c, other, &error));
+    g_assert_error(error, CV_ERROR, CV_ERROR_CONFLICT);
+    g_clear_error(&error);
+    again = read_rtmr3(root);
+    g_assert_true(g_bytes_equal(after, again));
+
+    g_assert_false(cv_attest_collector_extend_manifest(d, manifest, &error));
+    g_assert_error(error, CV_ERROR, CV_ERROR_CONFLICT);
+    g_clear_error(&error);
+    g_assert_false(cv_attest_collector_extend_manifest(b, manifest, &error));
+    g_assert_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE);
+    g_assert_nonnull(strstr(error->message, "6.16"));
+    g_clear_error(&error);
+
+    /* no configfs-tsm at all: the collector says which interface is missing */
+    {
+        g_autoptr(CvAttestCollector) none = cv_attest_collector_new_at("tdx", NULL, NULL, "/nonexistent", &error);
+        g_assert_null(none);
+        g_assert_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE);
+        g_assert_nonnull(strstr(error->message, "configfs-tsm"));
+        g_clear_error(&error);
+    }
+    for (const char *r = root; r; r = r == root ? dirty : r == dirty ? bare : NULL) {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", r);
+        g_assert_cmpint(system(cmd), ==, 0);
     }
 }
 
@@ -280,6 +368,7 @@ main(int argc, char **argv)
     g_test_add_func("/attest/evidence/bundle", test_bundle);
     g_test_add_func("/attest/evidence/credential", test_credential);
     g_test_add_func("/attest/evidence/tee-bundles", test_tee_bundles);
+    g_test_add_func("/attest/evidence/rtmr3-extension", test_rtmr3_extension);
     rc = g_test_run();
     cv_attest_collector_free(collector);
     swtpm_fixture_stop(&fx);
