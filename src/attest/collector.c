@@ -159,9 +159,16 @@ cv_attest_collector_new_at(const char *platform, const char *tcti, const char *e
             return NULL;
     } else if (g_strcmp0(platform, "sev-snp") == 0 || g_strcmp0(platform, "tdx") == 0) {
         g_autofree char *dir = kernel_path(c, TSM_REPORT_DIR);
+        g_autofree char *tpmrm = kernel_path(c, "/dev/tpmrm0");
         if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
             g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s is missing (configfs-tsm, Linux 6.7+)", dir);
             return NULL;
+        }
+        /* SEV-SNP under COCONUT-SVSM has a vTPM: its quote goes in too, its AK bound by the report */
+        if (strcmp(platform, "sev-snp") == 0 && (tcti || g_file_test(tpmrm, G_FILE_TEST_EXISTS))) {
+            c->event_log = g_strdup(event_log ? event_log : DEFAULT_EVENT_LOG);
+            if (!open_tpm(c, tcti, error))
+                return NULL;
         }
     } else {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "unknown platform '%s'", platform ? platform : "");
@@ -176,6 +183,28 @@ cv_attest_collector_new(const char *platform, const char *tcti, const char *even
     return cv_attest_collector_new_at(platform, tcti, event_log, NULL, error);
 }
 
+/* One write(2) of the whole value: configfs and sysfs attributes take no temporary files or renames
+ * (g_file_set_contents would create inblob.XXXXXX beside the attribute, which configfs refuses). */
+static gboolean
+write_attribute(const char *path, const guint8 *data, gsize len, GError **error)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "%s: %s", path, g_strerror(errno));
+        return FALSE;
+    }
+    n = write(fd, data, len);
+    if (n != (ssize_t)len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "writing %s: %s", path, n < 0 ? g_strerror(errno) : "short write");
+        close(fd);
+        return FALSE;
+    }
+    close(fd);
+    return TRUE;
+}
+
 /* RTMR 3 must still be zero: a value someone else extended in would make the verifier's
  * SHA-384(0 ‖ value) check fail anyway, and saying so here names the cause. */
 static gboolean
@@ -185,8 +214,6 @@ extend_rtmr3(CvAttestCollector *c, const guint8 manifest_sha256[32], GError **er
     g_autofree char *path = kernel_path(c, TDX_RTMR3);
     g_autoptr(GBytes) now = NULL;
     guint8 value[CV_ATTEST_RTMR_SIZE];
-    int fd;
-    ssize_t n;
 
     if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
         g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s is missing (TDX RTMR extension needs Linux 6.16+)",
@@ -200,20 +227,8 @@ extend_rtmr3(CvAttestCollector *c, const guint8 manifest_sha256[32], GError **er
         return FALSE;
     }
     cv_attest_rtmr3_manifest_value(manifest_sha256, value);
-    /* one write of exactly 48 bytes is one extension; no O_TRUNC games on a sysfs attribute */
-    if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "%s: %s", path, g_strerror(errno));
-        return FALSE;
-    }
-    n = write(fd, value, sizeof(value));
-    if (n != (ssize_t)sizeof(value)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "extending RTMR 3 through %s: %s", path,
-                    n < 0 ? g_strerror(errno) : "short write");
-        close(fd);
-        return FALSE;
-    }
-    close(fd);
-    return TRUE;
+    /* one write of exactly 48 bytes is one extension */
+    return write_attribute(path, value, sizeof(value), error);
 }
 
 gboolean
@@ -234,8 +249,8 @@ cv_attest_collector_extend_manifest(CvAttestCollector *c, const guint8 manifest_
         c->manifest_extended = TRUE;
         return TRUE;
     }
-    if (strcmp(c->platform, "vtpm") != 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "measuring the manifest is not implemented for %s",
+    if (!c->esys) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s without a vTPM has no register to measure the manifest into",
                     c->platform);
         return FALSE;
     }
@@ -420,7 +435,7 @@ tsm_report(CvAttestCollector *c, const guint8 rd[64], GBytes **out, GBytes **aux
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
         return FALSE;
     }
-    ok = g_file_set_contents(inblob, (const char *)rd, 64, error) && (*out = cv_read_file(outblob, 1 << 16, error));
+    ok = write_attribute(inblob, rd, 64, error) && (*out = cv_read_file(outblob, 1 << 16, error));
     if (ok && aux && g_file_test(auxblob, G_FILE_TEST_EXISTS))
         *aux = cv_read_file(auxblob, 1 << 16, NULL);
     g_rmdir(dir);
@@ -434,7 +449,7 @@ cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize non
     g_autoptr(JsonBuilder) b = json_builder_new();
     guint8 rd[CV_ATTEST_REPORT_DATA_SIZE];
 
-    if (manifest_sha256 && strcmp(c->platform, "sev-snp") != 0 &&
+    if (manifest_sha256 && (c->esys || strcmp(c->platform, "tdx") == 0) &&
         !cv_attest_collector_extend_manifest(c, manifest_sha256, error))
         return NULL;
     if (!cv_attest_report_data(nonce, nonce_len, tls_key_sha256, manifest_sha256, rd, error))
@@ -455,7 +470,18 @@ cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize non
     } else {
         g_autoptr(GBytes) out = NULL, aux = NULL;
         gboolean snp = strcmp(c->platform, "sev-snp") == 0;
-        if (!tsm_report(c, rd, &out, snp ? &aux : NULL, error))
+        guint8 tee_rd[CV_ATTEST_REPORT_DATA_SIZE];
+        memcpy(tee_rd, rd, sizeof(rd));
+        if (c->esys) {
+            guint8 ak[sizeof(TPM2B_PUBLIC)];
+            size_t off = 0;
+            if (!collect_vtpm(c, b, rd, error) ||
+                !cv_tss_check(Tss2_MU_TPM2B_PUBLIC_Marshal(c->ak_public, ak, sizeof(ak), &off), "marshalling the AK",
+                              error) ||
+                !cv_attest_tee_vtpm_report_data(rd, ak, off, tee_rd, error))
+                return NULL;
+        }
+        if (!tsm_report(c, tee_rd, &out, snp ? &aux : NULL, error))
             return NULL;
         json_builder_set_member_name(b, snp ? "sev_snp" : "tdx");
         json_builder_begin_object(b);

@@ -42,6 +42,22 @@ cv_attest_report_data(const guint8 *nonce, gsize nonce_len, const guint8 tls_key
     return TRUE;
 }
 
+gboolean
+cv_attest_tee_vtpm_report_data(const guint8 rd[CV_ATTEST_REPORT_DATA_SIZE], const guint8 *ak_public, gsize ak_len,
+                               guint8 out[CV_ATTEST_REPORT_DATA_SIZE], GError **error)
+{
+    guint8 buf[CV_ATTEST_REPORT_DATA_SIZE + 32];
+    unsigned int n = 0;
+
+    memcpy(buf, rd, CV_ATTEST_REPORT_DATA_SIZE);
+    if (EVP_Digest(ak_public, ak_len, buf + CV_ATTEST_REPORT_DATA_SIZE, &n, EVP_sha256(), NULL) != 1 ||
+        EVP_Digest(buf, sizeof(buf), out, &n, EVP_sha512(), NULL) != 1) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "SHA-256/SHA-512 failed");
+        return FALSE;
+    }
+    return TRUE;
+}
+
 void
 cv_attest_rtmr3_manifest_value(const guint8 manifest_sha256[32], guint8 out[CV_ATTEST_RTMR_SIZE])
 {
@@ -199,9 +215,12 @@ check_rtmr3(CvAttestVerdict *v, GBytes *quote, const guint8 *manifest)
         cv_attest_verdict_add(v, "tdx.rtmr3.manifest", CV_ATTEST_PASS, "RTMR 3 holds the manifest hash extended once");
 }
 
+/* tee_rd: NULL for a vtpm CVM, whose AK is trusted through the EK certificate and credential
+ * activation; for SEV-SNP with a vTPM the AK is trusted because the hardware report binds it, and
+ * tee_rd receives the REPORT_DATA that report must carry. */
 static gboolean
 verify_vtpm(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 rd[64], const guint8 *manifest,
-            gint64 at, GError **error)
+            gint64 at, guint8 *tee_rd, GError **error)
 {
     JsonObject *tpm = member_object(ev, "tpm", error);
     g_autoptr(GBytes) ak_pub = NULL, quote = NULL, sig = NULL, ek = NULL, log = NULL;
@@ -234,8 +253,16 @@ verify_vtpm(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 r
     in.pcrs = &pcrs;
     in.event_log = log;
     in.policy = pol;
-    verify_ek(v, ek, pol, at);
-    {
+    if (tee_rd) {
+        if (!cv_attest_tee_vtpm_report_data(rd, g_bytes_get_data(ak_pub, NULL), g_bytes_get_size(ak_pub), tee_rd,
+                                            error))
+            return FALSE;
+        cv_attest_verdict_add(v, "tpm.ak_binding", CV_ATTEST_PASS,
+                              "the AK is trusted only if the hardware report's REPORT_DATA binds it (snp.report_data)");
+    } else {
+        verify_ek(v, ek, pol, at);
+    }
+    if (!tee_rd) {
         gboolean require_credential = TRUE;
         if (!cv_attest_policy_bool(pol, "require_credential", TRUE, &require_credential, error))
             return FALSE;
@@ -324,12 +351,18 @@ cv_attest_evidence_verify(JsonNode *bundle, JsonNode *policy_in, const guint8 *n
         return NULL;
 
     if (strcmp(platform, "vtpm") == 0) {
-        if (!verify_vtpm(v, ev, policy, rd, manifest_used, at, error))
+        if (!verify_vtpm(v, ev, policy, rd, manifest_used, at, NULL, error))
             return NULL;
     } else if (strcmp(platform, "sev-snp") == 0) {
         JsonObject *snp = member_object(ev, "sev_snp", error);
         g_autoptr(GBytes) report = NULL, vcek = NULL;
-        g_autoptr(JsonObject) pol = policy_with_report_data(policy, rd);
+        g_autoptr(JsonObject) pol = NULL;
+        guint8 snp_rd[CV_ATTEST_REPORT_DATA_SIZE];
+        memcpy(snp_rd, rd, sizeof(snp_rd));
+        /* COCONUT-SVSM's vTPM: its quote first, which yields the REPORT_DATA binding its AK */
+        if (json_object_has_member(ev, "tpm") && !verify_vtpm(v, ev, policy, rd, manifest_used, at, snp_rd, error))
+            return NULL;
+        pol = policy_with_report_data(policy, snp_rd);
         const char *ca = json_object_get_string_member_with_default(pol, "ca_pem", NULL);
         g_autoptr(CvAttestSnpTrust) trust = NULL;
         g_autoptr(CvAttestVerdict) pv = NULL;

@@ -31,6 +31,11 @@ gboolean cv_attest_report_data(const guint8 *nonce, gsize nonce_len, const guint
                                const guint8 *manifest_sha256, guint8 out[CV_ATTEST_REPORT_DATA_SIZE],
                                GError **error);
 
+/* SEV-SNP with a vTPM (COCONUT-SVSM): the TPM quote carries report_data as for vtpm, and the SNP
+ * report binds that quote's AK: REPORT_DATA = SHA-512(report_data ‖ SHA-256(AK as marshalled TPM2B_PUBLIC)). */
+gboolean cv_attest_tee_vtpm_report_data(const guint8 report_data[CV_ATTEST_REPORT_DATA_SIZE], const guint8 *ak_public,
+                                        gsize ak_public_len, guint8 out[CV_ATTEST_REPORT_DATA_SIZE], GError **error);
+
 #define CV_ATTEST_RTMR_SIZE 48
 /* What the tdx agent extends RTMR 3 with: manifest_sha256 ‖ 16 zero bytes. The verifier's
  * tdx.rtmr3.manifest expects RTMR 3 = SHA-384(48 zero bytes ‖ that value). */
@@ -42,8 +47,8 @@ typedef struct _CvAttestCollector CvAttestCollector;
 /* platform "vtpm": tcti is a TCTI config string ("device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321"),
  * NULL means "device:/dev/tpmrm0"; event_log NULL means
  * /sys/kernel/security/tpm0/binary_bios_measurements (a missing log is left out of the bundle).
- * platform "sev-snp" / "tdx": reports through configfs-tsm (/sys/kernel/config/tsm/report); tcti and
- * event_log are ignored. The EK (TCG template L-1, the key swtpm_setup certified) and an RSA-2048
+ * platform "sev-snp" / "tdx": reports through configfs-tsm (/sys/kernel/config/tsm/report); sev-snp
+ * also opens a vTPM (COCONUT-SVSM's) when tcti is given or /dev/tpmrm0 exists, and then quotes it too. The EK (TCG template L-1, the key swtpm_setup certified) and an RSA-2048
  * restricted signing AK are created here as primary keys of the endorsement hierarchy and kept. */
 CvAttestCollector *cv_attest_collector_new(const char *platform, const char *tcti, const char *event_log,
                                            GError **error);

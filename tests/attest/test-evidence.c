@@ -271,6 +271,67 @@ test_tee_bundles(void)
     }
 }
 
+/* SEV-SNP under COCONUT-SVSM: the vTPM quote (made here by swtpm) rides with the SNP report, and
+ * the report must bind the quote's AK. The real Milan report binds something else, so exactly
+ * snp.report_data fails, expecting SHA-512(report_data ‖ SHA-256(AK)); the vTPM checks pass. */
+static void
+test_snp_vtpm_bundle(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) vbundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
+    g_autofree char *report = b64_file("sev-snp/milan-vlek-report.bin");
+    g_autofree char *vlek = b64_file("sev-snp/milan-vlek.der");
+    g_autofree char *snp_pol = g_strdup_printf("{\"platform\":\"sev-snp\",\"ca_file\":\"%s/sev-snp/ask_ark_milan_vlek.pem\"}",
+                                               g_getenv("COVIRT_TESTVECTORS"));
+    g_autoptr(JsonNode) sp = cv_attest_policy_parse(snp_pol, -1, "sev-snp", NULL, &error);
+    g_autoptr(GDateTime) june = g_date_time_new_utc(2025, 6, 1, 0, 0, 0);
+    g_autoptr(JsonNode) bundle = NULL;
+    g_autoptr(CvAttestVerdict) v = NULL;
+    g_autofree char *failed = NULL, *want_hex = NULL;
+    g_autofree guint8 *ak = NULL;
+    gsize ak_len = 0;
+    guint8 rd[64], want[64];
+    JsonObject *o, *snp;
+    const CvAttestCheck *c;
+
+    g_assert_no_error(error);
+    bundle = json_node_copy(vbundle);
+    o = json_node_get_object(bundle);
+    json_object_set_string_member(o, "platform", "sev-snp");
+    snp = json_object_new();
+    json_object_set_string_member(snp, "report", report);
+    json_object_set_string_member(snp, "vcek", vlek);
+    json_object_set_object_member(o, "sev_snp", snp);
+    v = cv_attest_evidence_verify(bundle, sp, nonce, sizeof(nonce), manifest, g_date_time_to_unix(june), &error);
+    g_assert_no_error(error);
+    assert_status(v, "tpm.signature", CV_ATTEST_PASS);
+    assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
+    assert_status(v, "tpm.ak_binding", CV_ATTEST_PASS);
+    assert_status(v, "snp.signature", CV_ATTEST_PASS);
+    assert_status(v, "snp.chain", CV_ATTEST_PASS);
+    g_assert_null(cv_attest_verdict_find(v, "tpm.ek_chain"));
+    failed = cv_attest_verdict_failed_names(v);
+    g_assert_cmpstr(failed, ==, "snp.report_data");
+    ak = g_base64_decode(json_object_get_string_member(json_object_get_object_member(o, "tpm"), "ak_public"), &ak_len);
+    g_assert_true(cv_attest_report_data(nonce, sizeof(nonce), tls, manifest, rd, &error));
+    g_assert_true(cv_attest_tee_vtpm_report_data(rd, ak, ak_len, want, &error));
+    want_hex = cv_hex_encode(want, sizeof(want));
+    c = cv_attest_verdict_find(v, "snp.report_data");
+    g_assert_nonnull(strstr(c->detail, want_hex));
+
+    /* a tampered nonce in the vTPM part fails there too */
+    {
+        g_autoptr(CvAttestVerdict) w = NULL;
+        guint8 other[32];
+        memcpy(other, nonce, sizeof(other));
+        other[0] ^= 1;
+        w = cv_attest_evidence_verify(bundle, sp, other, sizeof(other), manifest, g_date_time_to_unix(june), &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(cv_attest_verdict_find(w, "evidence.nonce")->status, ==, CV_ATTEST_FAIL);
+        g_assert_cmpint(cv_attest_verdict_find(w, "tpm.nonce")->status, ==, CV_ATTEST_FAIL);
+    }
+}
+
 static char *
 make_kernel_root(const guint8 *rtmr3, gsize len)
 {
@@ -369,6 +430,7 @@ main(int argc, char **argv)
     g_test_add_func("/attest/evidence/credential", test_credential);
     g_test_add_func("/attest/evidence/tee-bundles", test_tee_bundles);
     g_test_add_func("/attest/evidence/rtmr3-extension", test_rtmr3_extension);
+    g_test_add_func("/attest/evidence/snp-vtpm-bundle", test_snp_vtpm_bundle);
     rc = g_test_run();
     cv_attest_collector_free(collector);
     swtpm_fixture_stop(&fx);
