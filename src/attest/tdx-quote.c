@@ -56,6 +56,7 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
     Cursor cert;
     const guint8 *h, *b, *p;
     guint32 sig_len, outer_len, inner_len;
+    gsize body_len;
 
     memset(q, 0, sizeof(*q));
     if (len > CV_ATTEST_TDX_MAX_QUOTE)
@@ -66,14 +67,30 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
     q->att_key_type = le16(h + 2);
     q->tee_type = le32(h + 4);
     memcpy(q->qe_vendor_id, h + 12, 16);
-    if (q->version != 4)
-        return bad(error, "only version 4 is supported");
+    if (q->version != 4 && q->version != 5)
+        return bad(error, "only versions 4 and 5 are supported");
     if (q->att_key_type != 2)
         return bad(error, "attestation key type is not ECDSA P-256 (2)");
     if (q->tee_type != 0x81)
         return bad(error, "TEE type is not TDX (0x81)");
-    if (!(b = take(&c, CV_ATTEST_TDX_BODY_SIZE)))
+    body_len = CV_ATTEST_TDX_BODY_SIZE;
+    q->body_type = 2;
+    if (q->version == 5) {
+        guint32 size;
+        if (!(p = take(&c, CV_ATTEST_TDX_BODY_DESCRIPTOR_SIZE)))
+            return bad(error, "no body descriptor");
+        q->body_type = le16(p);
+        size = le32(p + 2);
+        if (q->body_type == 3)
+            body_len = CV_ATTEST_TDX_BODY15_SIZE;
+        else if (q->body_type != 2)
+            return bad(error, "body type is not a TD report (2: TDX 1.0, 3: TDX 1.5)");
+        if (size != body_len)
+            return bad(error, "body size does not match its type");
+    }
+    if (!(b = take(&c, body_len)))
         return bad(error, "truncated TD quote body");
+    q->signed_len = (gsize)(c.p - data);
     memcpy(q->tee_tcb_svn, b, 16);
     memcpy(q->mrseam, b + 16, 48);
     memcpy(q->mrsignerseam, b + 64, 48);
@@ -87,6 +104,10 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
     for (int i = 0; i < 4; i++)
         memcpy(q->rtmr[i], b + 328 + 48 * i, 48);
     memcpy(q->report_data, b + 520, 64);
+    if (body_len == CV_ATTEST_TDX_BODY15_SIZE) {
+        memcpy(q->tee_tcb_svn2, b + 584, 16);
+        memcpy(q->mrservicetd, b + 600, 48);
+    }
 
     if (!(p = take(&c, 4)))
         return bad(error, "no signature data length");
@@ -163,13 +184,14 @@ cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize 
         return NULL;
     {
         g_autofree char *vendor = cv_hex_encode(q.qe_vendor_id, 16);
-        cv_attest_verdict_add(v, "tdx.quote", CV_ATTEST_PASS, "version 4, ECDSA P-256, TDX; QE vendor %s%s", vendor,
+        cv_attest_verdict_add(v, "tdx.quote", CV_ATTEST_PASS, "version %u, TD report %s, ECDSA P-256, TDX; QE vendor %s%s",
+                              q.version, q.body_type == 3 ? "1.5" : "1.0", vendor,
                               q.trailing ? " (unsigned trailing bytes ignored)" : "");
     }
 
-    /* the quote signature over header ‖ body, by the attestation key */
+    /* the quote signature over header (‖ body descriptor) ‖ body, by the attestation key */
     ak = cv_attest_p256_from_xy(q.attest_key, &local);
-    ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, CV_ATTEST_TDX_SIGNED_SIZE, q.signature, 32, q.signature + 32,
+    ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, q.signed_len, q.signature, 32, q.signature + 32,
                                       32, FALSE, &local);
     cv_attest_verdict_add(v, "tdx.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "quote signed by the attestation key%s%s",
                           ok ? "" : ": ", ok ? "" : local->message);

@@ -1,5 +1,7 @@
-/* Intel TDX quotes, version 4 (Intel TDX DCAP Quote Generation Library and Quote Verification
- * Library API, "Quote Format"): header, TD quote body, ECDSA P-256 quote signature by the
+/* Intel TDX quotes, versions 4 and 5 (Intel TDX DCAP Quote Generation Library and Quote Verification
+ * Library API, "Quote Format"): header, TD quote body (v5: after a body descriptor — type 2, TD report
+ * 1.0, 584 bytes; type 3, TD report 1.5, 648 bytes adding TEE_TCB_SVN2 and MRSERVICETD — which the
+ * signature covers too), ECDSA P-256 quote signature by the
  * attestation key, QE report signed by the PCK key, QE report data binding the attestation key,
  * PCK chain (certification data type 6 wrapping type 5) to the Intel SGX Root CA. */
 #pragma once
@@ -11,7 +13,8 @@ G_BEGIN_DECLS
 
 #define CV_ATTEST_TDX_HEADER_SIZE 48
 #define CV_ATTEST_TDX_BODY_SIZE 584
-#define CV_ATTEST_TDX_SIGNED_SIZE (CV_ATTEST_TDX_HEADER_SIZE + CV_ATTEST_TDX_BODY_SIZE)
+#define CV_ATTEST_TDX_BODY15_SIZE 648
+#define CV_ATTEST_TDX_BODY_DESCRIPTOR_SIZE 6
 #define CV_ATTEST_TDX_QE_REPORT_SIZE 384
 #define CV_ATTEST_TDX_MAX_QUOTE (64 * 1024)
 #define CV_ATTEST_TDX_ATTR_DEBUG 1ULL
@@ -34,6 +37,11 @@ typedef struct {
     guint8 mrownerconfig[48];
     guint8 rtmr[4][48];
     guint8 report_data[64];
+    /* v5 with a TD report 1.5 body (body_type 3); zero otherwise */
+    guint16 body_type;          /* v4: 2 (TD report 1.0) implied */
+    guint8 tee_tcb_svn2[16];
+    guint8 mrservicetd[48];
+    gsize signed_len;           /* header (‖ body descriptor) ‖ body: what the attestation key signs */
     /* signature data; pointers into the quote */
     const guint8 *signature;    /* 64: r ‖ s big-endian */
     const guint8 *attest_key;   /* 64: x ‖ y */
@@ -46,7 +54,7 @@ typedef struct {
     gsize trailing;             /* bytes after the signature data, unsigned and ignored */
 } CvAttestTdxQuote;
 
-/* Parses a v4 quote; pointers in `quote` point into `data`, which must outlive it. */
+/* Parses a v4 or v5 quote; pointers in `quote` point into `data`, which must outlive it. */
 gboolean cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *quote, GError **error);
 
 /* Verifies against the Intel SGX Root CA (PEM) and a policy (JSON object, docs/policy.md; NULL =

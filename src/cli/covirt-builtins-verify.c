@@ -141,7 +141,7 @@ verify_tdx(int argc, char **argv)
     g_autofree char *quote_path = NULL, *root = NULL, *policy_path = NULL, *at_text = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
-        { "quote", 0, 0, G_OPTION_ARG_FILENAME, &quote_path, "TDX quote, version 4", "FILE" },
+        { "quote", 0, 0, G_OPTION_ARG_FILENAME, &quote_path, "TDX quote, version 4 or 5", "FILE" },
         { "root", 0, 0, G_OPTION_ARG_FILENAME, &root, "Intel SGX Root CA, PEM", "ROOT.pem" },
         { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_path, "tdx policy (default: debug refused)", "FILE" },
         { "at", 0, 0, G_OPTION_ARG_STRING, &at_text, "verify certificates as of this RFC 3339 time", "TIME" },
