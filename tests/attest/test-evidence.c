@@ -7,6 +7,8 @@
 #include "tpm-quote.h"
 #include "cv-util.h"
 #include "swtpm-fixture.h"
+#include "tdx-builder.h"
+#include <openssl/evp.h>
 
 static SwtpmFixture fx;
 static CvAttestCollector *collector;
@@ -332,6 +334,62 @@ test_snp_vtpm_bundle(void)
     }
 }
 
+/* A TDX bundle that passes: a v5 quote (built under the test's own chain) whose REPORTDATA is this
+ * request's binding and whose RTMR 3 holds the manifest extended once, as the tdx agent leaves it;
+ * then the same quote with RTMR 3 as it would be for another manifest. */
+static void
+test_tdx_bundle_passes(void)
+{
+    g_autofree char *path = g_build_filename(g_getenv("COVIRT_TESTVECTORS"), "tdx/spr-e4-quote-v4.dat", NULL);
+    g_autoptr(GBytes) real = cv_read_file(path, 1 << 20, NULL);
+    g_autofree char *nonce_hex = cv_hex_encode(nonce, sizeof(nonce));
+    g_autofree char *tls_hex = cv_hex_encode(tls, sizeof(tls));
+    g_autofree char *manifest_hex = cv_hex_encode(manifest, sizeof(manifest));
+    g_autofree char *root_text = NULL, *root_escaped = NULL;
+    guint8 rd[64], buf[96] = { 0 }, rtmr3[48];
+    unsigned int n = 0;
+    TdxTestChain t;
+
+    g_assert_nonnull(real);
+    tdx_test_chain_init(&t);
+    root_text = g_strndup(g_bytes_get_data(t.root_pem, NULL), g_bytes_get_size(t.root_pem));
+    root_escaped = g_strescape(root_text, NULL);
+    g_assert_true(cv_attest_report_data(nonce, sizeof(nonce), tls, manifest, rd, NULL));
+    cv_attest_rtmr3_manifest_value(manifest, buf + 48);
+    EVP_Digest(buf, sizeof(buf), rtmr3, &n, EVP_sha384(), NULL);
+    for (int round = 0; round < 2; round++) {
+        g_autoptr(GBytes) q = NULL;
+        g_autofree char *q64 = NULL, *json = NULL, *pol = NULL, *failed = NULL;
+        g_autoptr(JsonNode) bundle = NULL, tp = NULL;
+        g_autoptr(CvAttestVerdict) v = NULL;
+        g_autoptr(GError) error = NULL;
+        if (round == 1)
+            rtmr3[0] ^= 1;
+        q = tdx_test_build_quote(&t, real, 5, 3, rtmr3, rd);
+        q64 = g_base64_encode(g_bytes_get_data(q, NULL), g_bytes_get_size(q));
+        json = g_strdup_printf("{\"version\":1,\"platform\":\"tdx\",\"nonce\":\"%s\",\"tls_key_sha256\":\"%s\","
+                               "\"manifest_sha256\":\"%s\",\"tdx\":{\"quote\":\"%s\"}}", nonce_hex, tls_hex,
+                               manifest_hex, q64);
+        pol = g_strdup_printf("{\"platform\":\"tdx\",\"ca_pem\":\"%s\"}", root_escaped);
+        bundle = cv_json_parse(json, -1, &error);
+        g_assert_no_error(error);
+        tp = cv_attest_policy_parse(pol, -1, "tdx", NULL, &error);
+        g_assert_no_error(error);
+        v = cv_attest_evidence_verify(bundle, tp, nonce, sizeof(nonce), manifest, 0, &error);
+        g_assert_no_error(error);
+        failed = cv_attest_verdict_failed_names(v);
+        if (round == 0) {
+            g_assert_cmpstr(failed, ==, "");
+            assert_status(v, "tdx.report_data", CV_ATTEST_PASS);
+            assert_status(v, "tdx.rtmr3.manifest", CV_ATTEST_PASS);
+            g_assert_true(cv_attest_verdict_passed(v));
+        } else {
+            g_assert_cmpstr(failed, ==, "tdx.rtmr3.manifest");
+        }
+    }
+    tdx_test_chain_clear(&t);
+}
+
 static char *
 make_kernel_root(const guint8 *rtmr3, gsize len)
 {
@@ -431,6 +489,7 @@ main(int argc, char **argv)
     g_test_add_func("/attest/evidence/tee-bundles", test_tee_bundles);
     g_test_add_func("/attest/evidence/rtmr3-extension", test_rtmr3_extension);
     g_test_add_func("/attest/evidence/snp-vtpm-bundle", test_snp_vtpm_bundle);
+    g_test_add_func("/attest/evidence/tdx-bundle-passes", test_tdx_bundle_passes);
     rc = g_test_run();
     cv_attest_collector_free(collector);
     swtpm_fixture_stop(&fx);
