@@ -73,6 +73,33 @@ make_context(const char *usage, const char *summary, GOptionEntry *entries)
     return ctx;
 }
 
+/* Parses the options and checks the ones this form requires; both kinds of mistake are usage errors. */
+static gboolean
+parse_options(GOptionContext *ctx, int *argc, char ***argv, char **const required[], const char *missing,
+              GError **error)
+{
+    if (!g_option_context_parse(ctx, argc, argv, error)) {
+        (*error)->code = CV_ERROR_INVALID, (*error)->domain = CV_ERROR;
+        return FALSE;
+    }
+    for (gsize i = 0; required[i]; i++) {
+        if (!*required[i]) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s", missing);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+/* --at, the policy (or the platform's default) and the evidence file of sev-snp and tdx */
+static gboolean
+load_inputs(const char *at_text, gint64 *at, const char *policy_path, const char *platform, JsonNode **policy,
+            const char *path, GBytes **data, GError **error)
+{
+    return parse_at(at_text, at, error) && (*policy = load_policy(policy_path, platform, error)) &&
+           (*data = cv_read_file(path, MAX_FILE, error));
+}
+
 /* The trust anchors: the file the option names, else the policy's ca_pem, else an error naming the option. */
 static GBytes *
 load_ca(const char *path, JsonNode *policy, const char *missing, GError **error)
@@ -110,16 +137,10 @@ verify_snp(int argc, char **argv)
     g_autoptr(CvAttestVerdict) v = NULL;
     gint64 at = 0;
 
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->code = CV_ERROR_INVALID, error->domain = CV_ERROR;
-        return cv_cli_fail(error);
-    }
-    if (!report_path) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--report is required");
-        return cv_cli_fail(error);
-    }
-    if (!parse_at(at_text, &at, &error) || !(policy = load_policy(policy_path, "sev-snp", &error)) ||
-        !(report = cv_read_file(report_path, MAX_FILE, &error)))
+    char **const required[] = { &report_path, NULL };
+
+    if (!parse_options(ctx, &argc, &argv, required, "--report is required", &error) ||
+        !load_inputs(at_text, &at, policy_path, "sev-snp", &policy, report_path, &report, &error))
         return cv_cli_fail(error);
     if (vcek && !(cert = cv_read_file(vcek, MAX_FILE, &error)))
         return cv_cli_fail(error);
@@ -156,16 +177,10 @@ verify_tdx(int argc, char **argv)
     g_autoptr(CvAttestVerdict) v = NULL;
     gint64 at = 0;
 
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->code = CV_ERROR_INVALID, error->domain = CV_ERROR;
-        return cv_cli_fail(error);
-    }
-    if (!quote_path) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--quote is required");
-        return cv_cli_fail(error);
-    }
-    if (!parse_at(at_text, &at, &error) || !(policy = load_policy(policy_path, "tdx", &error)) ||
-        !(quote = cv_read_file(quote_path, MAX_FILE, &error)))
+    char **const required[] = { &quote_path, NULL };
+
+    if (!parse_options(ctx, &argc, &argv, required, "--quote is required", &error) ||
+        !load_inputs(at_text, &at, policy_path, "tdx", &policy, quote_path, &quote, &error))
         return cv_cli_fail(error);
     if (!(root_pem = load_ca(root, policy, "--root (Intel SGX Root CA)", &error)))
         return cv_cli_fail(error);
@@ -203,14 +218,10 @@ verify_tpm(int argc, char **argv)
     CvAttestPcrs pcrs;
     CvAttestTpmInput in = { 0 };
 
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->code = CV_ERROR_INVALID, error->domain = CV_ERROR;
+    char **const required[] = { &ak_path, &msg_path, &sig_path, &pcr_path, NULL };
+
+    if (!parse_options(ctx, &argc, &argv, required, "--ak, --message, --signature and --pcrs are required", &error))
         return cv_cli_fail(error);
-    }
-    if (!ak_path || !msg_path || !sig_path || !pcr_path) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--ak, --message, --signature and --pcrs are required");
-        return cv_cli_fail(error);
-    }
     if (!(policy = load_policy(policy_path, "vtpm", &error)) || !(ak_data = cv_read_file(ak_path, MAX_FILE, &error)) ||
         !(msg = cv_read_file(msg_path, MAX_FILE, &error)) || !(sig = cv_read_file(sig_path, MAX_FILE, &error)) ||
         !(pcr_data = cv_read_file(pcr_path, MAX_FILE, &error)) ||
@@ -257,14 +268,10 @@ verify_evidence(int argc, char **argv)
     g_autoptr(CvAttestVerdict) v = NULL;
     gint64 at = 0;
 
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->code = CV_ERROR_INVALID, error->domain = CV_ERROR;
+    char **const required[] = { &bundle_path, &policy_path, &nonce_hex, NULL };
+
+    if (!parse_options(ctx, &argc, &argv, required, "--bundle, --policy and --nonce are required", &error))
         return cv_cli_fail(error);
-    }
-    if (!bundle_path || !policy_path || !nonce_hex) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--bundle, --policy and --nonce are required");
-        return cv_cli_fail(error);
-    }
     if (!parse_at(at_text, &at, &error) || !(policy = cv_attest_policy_load(policy_path, NULL, &error)) ||
         !(nonce = cv_hex_decode(nonce_hex, &error)) || !(text = cv_read_file(bundle_path, 32u << 20, &error)) ||
         !(bundle = cv_json_parse(g_bytes_get_data(text, NULL), g_bytes_get_size(text), &error)))

@@ -116,5 +116,11 @@ echo '{"platform":"vtpm","pcrs":{"16":"00000000000000000000000000000000000000000
 expect 3 '^FAIL +tpm.pcr.16' -- "$COVIRT" verify tpm --ak ak.pem --message q.msg --signature q.sig --pcrs q.pcrs --policy pcr16bad.json
 expect 2 'TPMS_ATTEST' -- "$COVIRT" verify tpm --ak ak.pem --message q.sig --signature q.sig --pcrs q.pcrs
 
+# usage mistakes of each form: exit 2 and what is missing or wrong
+expect 2 '--report is required' -- "$COVIRT" verify sev-snp --ca $S/ask_ark_milan.pem
+expect 2 '--quote is required' -- "$COVIRT" verify tdx
+expect 2 '--ak, --message, --signature and --pcrs are required' -- "$COVIRT" verify tpm --ak ak.pem
+expect 2 '--bundle, --policy and --nonce are required' -- "$COVIRT" verify evidence --bundle x.json
+expect 2 'Unknown option --frobnicate' -- "$COVIRT" verify tdx --frobnicate
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]
