@@ -10,6 +10,7 @@
 #include "evidence.h"
 #include "policy.h"
 #include "cv-util.h"
+#include "attest-test.h"
 #include "cv-autoptr.h"
 #include "swtpm-fixture.h"
 
@@ -105,19 +106,6 @@ policy(void)
     return p;
 }
 
-static void
-assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
-{
-    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
-
-    if (!c || c->status != status) {
-        g_autofree char *text = cv_attest_verdict_to_text(v);
-        g_printerr("%s", text);
-    }
-    g_assert_nonnull(c);
-    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
-}
-
 typedef struct {
     guint8 pin[32];
     CvAttestVerdict *verdict;
@@ -156,10 +144,10 @@ test_pass(void)
 
     run_client(&c);
     g_assert_no_error(c.error);
-    assert_status(c.verdict, "evidence.tls_key", CV_ATTEST_PASS);
-    assert_status(c.verdict, "tpm.credential", CV_ATTEST_PASS);
-    assert_status(c.verdict, "tpm.ek_chain", CV_ATTEST_PASS);
-    assert_status(c.verdict, "tpm.pcr16.manifest", CV_ATTEST_PASS);
+    attest_test_assert_status(c.verdict, "evidence.tls_key", CV_ATTEST_PASS);
+    attest_test_assert_status(c.verdict, "tpm.credential", CV_ATTEST_PASS);
+    attest_test_assert_status(c.verdict, "tpm.ek_chain", CV_ATTEST_PASS);
+    attest_test_assert_status(c.verdict, "tpm.pcr16.manifest", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(c.verdict));
     g_assert_cmpmem(c.pin, 32, agent.tls_sha256, 32);
     cv_attest_verdict_free(c.verdict);
@@ -178,7 +166,7 @@ test_relayed_evidence(void)
     run_client(&c);
     memcpy(agent.tls_sha256, saved, 32);
     g_assert_no_error(c.error);
-    assert_status(c.verdict, "evidence.tls_key", CV_ATTEST_FAIL);
+    attest_test_assert_status(c.verdict, "evidence.tls_key", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(c.verdict));
     g_assert_cmpuint(c.pin[0], ==, 0xaa);
     cv_attest_verdict_free(c.verdict);
@@ -193,7 +181,7 @@ test_credential_refused(void)
     run_client(&c);
     agent.break_credential = FALSE;
     g_assert_no_error(c.error);
-    assert_status(c.verdict, "tpm.credential", CV_ATTEST_FAIL);
+    attest_test_assert_status(c.verdict, "tpm.credential", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(c.verdict));
     cv_attest_verdict_free(c.verdict);
 }

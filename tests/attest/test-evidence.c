@@ -6,6 +6,7 @@
 #include "policy.h"
 #include "tpm-quote.h"
 #include "cv-util.h"
+#include "attest-test.h"
 #include "swtpm-fixture.h"
 #include "tdx-builder.h"
 #include <openssl/evp.h>
@@ -15,19 +16,6 @@ static CvAttestCollector *collector;
 static const guint8 nonce[32] = "0123456789abcdef0123456789abcde";
 static const guint8 tls[32] = "TLS-KEY-SHA256-TLS-KEY-SHA256-x";
 static const guint8 manifest[32] = "MANIFEST-SHA256-MANIFEST-SHA256";
-
-static void
-assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
-{
-    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
-
-    if (!c || c->status != status) {
-        g_autofree char *text = cv_attest_verdict_to_text(v);
-        g_printerr("%s", text);
-    }
-    g_assert_nonnull(c);
-    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
-}
 
 static JsonNode *
 policy_full(const char *ca_dir, gboolean credential)
@@ -61,14 +49,14 @@ test_bundle(void)
     g_assert_no_error(error);
     v = cv_attest_evidence_verify(bundle, pol, nonce, sizeof(nonce), manifest, 0, &error);
     g_assert_no_error(error);
-    assert_status(v, "evidence.nonce", CV_ATTEST_PASS);
-    assert_status(v, "evidence.manifest", CV_ATTEST_PASS);
-    assert_status(v, "tpm.ek_chain", CV_ATTEST_PASS);
-    assert_status(v, "tpm.signature", CV_ATTEST_PASS);
-    assert_status(v, "tpm.ak", CV_ATTEST_PASS);
-    assert_status(v, "tpm.nonce", CV_ATTEST_PASS);
-    assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
-    assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "evidence.nonce", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "evidence.manifest", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.ek_chain", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.ak", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.nonce", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
     /* with credential activation required (the default), the bundle alone does not pass */
     {
@@ -76,7 +64,7 @@ test_bundle(void)
         g_autoptr(CvAttestVerdict) alone = cv_attest_evidence_verify(bundle, strict, nonce, sizeof(nonce), manifest, 0,
                                                                      &error);
         g_assert_no_error(error);
-        assert_status(alone, "tpm.credential", CV_ATTEST_FAIL);
+        attest_test_assert_status(alone, "tpm.credential", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(alone));
     }
     tls_hex = cv_attest_evidence_tls_key_sha256(bundle, &error);
@@ -90,8 +78,8 @@ test_bundle(void)
         other[0] ^= 1;
         bad = cv_attest_evidence_verify(bundle, pol, other, sizeof(other), manifest, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "evidence.nonce", CV_ATTEST_FAIL);
-        assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "evidence.nonce", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
     }
     /* another TLS key claimed in the bundle: the report data no longer matches */
@@ -102,7 +90,7 @@ test_bundle(void)
                                       "00000000000000000000000000000000000000000000000000000000000000ff");
         bad = cv_attest_evidence_verify(copy, pol, nonce, sizeof(nonce), manifest, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
     }
     /* another manifest expected by the user */
@@ -110,8 +98,8 @@ test_bundle(void)
         guint8 other[32] = { 1 };
         g_autoptr(CvAttestVerdict) bad = cv_attest_evidence_verify(bundle, pol, nonce, sizeof(nonce), other, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "evidence.manifest", CV_ATTEST_FAIL);
-        assert_status(bad, "tpm.pcr16.manifest", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "evidence.manifest", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.pcr16.manifest", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
     }
     /* a PCR value changed in the bundle */
@@ -123,7 +111,7 @@ test_bundle(void)
         json_object_set_string_member(pcrs, "9", "1111111111111111111111111111111111111111111111111111111111111111");
         bad = cv_attest_evidence_verify(copy, pol, nonce, sizeof(nonce), manifest, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
     }
     /* an EK CA that did not issue this EK */
@@ -133,14 +121,14 @@ test_bundle(void)
         g_autoptr(JsonNode) p2 = cv_attest_policy_parse(json, -1, "vtpm", NULL, &error);
         g_autoptr(CvAttestVerdict) bad = cv_attest_evidence_verify(bundle, p2, nonce, sizeof(nonce), manifest, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "tpm.ek_chain", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.ek_chain", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
     }
     /* a policy without an EK CA cannot pass a vtpm bundle */
     {
         g_autoptr(CvAttestVerdict) bad = cv_attest_evidence_verify(bundle, NULL, nonce, sizeof(nonce), manifest, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "tpm.ek_chain", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.ek_chain", CV_ATTEST_FAIL);
     }
     /* hostile bundles: wrong types and sizes are errors, not crashes */
     {
@@ -204,12 +192,10 @@ test_credential(void)
 }
 
 static char *
-b64_file(const char *rel)
+vector_b64(const char *rel)
 {
-    g_autofree char *path = g_build_filename(g_getenv("COVIRT_TESTVECTORS"), rel, NULL);
-    g_autoptr(GBytes) b = cv_read_file(path, 1 << 20, NULL);
+    g_autoptr(GBytes) b = attest_test_vector(rel);
 
-    g_assert_nonnull(b);
     return g_base64_encode(g_bytes_get_data(b, NULL), g_bytes_get_size(b));
 }
 
@@ -220,9 +206,9 @@ test_tee_bundles(void)
 {
     g_autofree char *nonce_hex = cv_hex_encode(nonce, sizeof(nonce));
     g_autofree char *tls_hex = cv_hex_encode(tls, sizeof(tls));
-    g_autofree char *report = b64_file("sev-snp/milan-vlek-report.bin");
-    g_autofree char *vlek = b64_file("sev-snp/milan-vlek.der");
-    g_autofree char *quote = b64_file("tdx/spr-e4-quote-v4.dat");
+    g_autofree char *report = vector_b64("sev-snp/milan-vlek-report.bin");
+    g_autofree char *vlek = vector_b64("sev-snp/milan-vlek.der");
+    g_autofree char *quote = vector_b64("tdx/spr-e4-quote-v4.dat");
     g_autofree char *snp_json = g_strdup_printf("{\"version\":1,\"platform\":\"sev-snp\",\"nonce\":\"%s\",\"tls_key_sha256\":\"%s\","
                                                 "\"sev_snp\":{\"report\":\"%s\",\"vcek\":\"%s\"}}", nonce_hex, tls_hex, report, vlek);
     g_autofree char *tdx_json = g_strdup_printf("{\"version\":1,\"platform\":\"tdx\",\"nonce\":\"%s\",\"tls_key_sha256\":\"%s\","
@@ -243,13 +229,13 @@ test_tee_bundles(void)
     g_assert_no_error(error);
     sv = cv_attest_evidence_verify(snp, sp, nonce, sizeof(nonce), NULL, g_date_time_to_unix(june), &error);
     g_assert_no_error(error);
-    assert_status(sv, "snp.signature", CV_ATTEST_PASS);
-    assert_status(sv, "snp.chain", CV_ATTEST_PASS);
+    attest_test_assert_status(sv, "snp.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(sv, "snp.chain", CV_ATTEST_PASS);
     sfailed = cv_attest_verdict_failed_names(sv);
     g_assert_cmpstr(sfailed, ==, "snp.report_data");
     tv = cv_attest_evidence_verify(tdx, tp, nonce, sizeof(nonce), NULL, 0, &error);
     g_assert_no_error(error);
-    assert_status(tv, "tdx.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(tv, "tdx.signature", CV_ATTEST_PASS);
     tfailed = cv_attest_verdict_failed_names(tv);
     g_assert_cmpstr(tfailed, ==, "tdx.report_data");
     /* with a manifest expected, RTMR 3 of this real quote (never extended: zero) does not hold it */
@@ -281,8 +267,8 @@ test_snp_vtpm_bundle(void)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) vbundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
-    g_autofree char *report = b64_file("sev-snp/milan-vlek-report.bin");
-    g_autofree char *vlek = b64_file("sev-snp/milan-vlek.der");
+    g_autofree char *report = vector_b64("sev-snp/milan-vlek-report.bin");
+    g_autofree char *vlek = vector_b64("sev-snp/milan-vlek.der");
     g_autofree char *snp_pol = g_strdup_printf("{\"platform\":\"sev-snp\",\"ca_file\":\"%s/sev-snp/ask_ark_milan_vlek.pem\"}",
                                                g_getenv("COVIRT_TESTVECTORS"));
     g_autoptr(JsonNode) sp = cv_attest_policy_parse(snp_pol, -1, "sev-snp", NULL, &error);
@@ -306,11 +292,11 @@ test_snp_vtpm_bundle(void)
     json_object_set_object_member(o, "sev_snp", snp);
     v = cv_attest_evidence_verify(bundle, sp, nonce, sizeof(nonce), manifest, g_date_time_to_unix(june), &error);
     g_assert_no_error(error);
-    assert_status(v, "tpm.signature", CV_ATTEST_PASS);
-    assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
-    assert_status(v, "tpm.ak_binding", CV_ATTEST_PASS);
-    assert_status(v, "snp.signature", CV_ATTEST_PASS);
-    assert_status(v, "snp.chain", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.pcr16.manifest", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.ak_binding", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "snp.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "snp.chain", CV_ATTEST_PASS);
     g_assert_null(cv_attest_verdict_find(v, "tpm.ek_chain"));
     failed = cv_attest_verdict_failed_names(v);
     g_assert_cmpstr(failed, ==, "snp.report_data");
@@ -340,8 +326,7 @@ test_snp_vtpm_bundle(void)
 static void
 test_tdx_bundle_passes(void)
 {
-    g_autofree char *path = g_build_filename(g_getenv("COVIRT_TESTVECTORS"), "tdx/spr-e4-quote-v4.dat", NULL);
-    g_autoptr(GBytes) real = cv_read_file(path, 1 << 20, NULL);
+    g_autoptr(GBytes) real = attest_test_vector("tdx/spr-e4-quote-v4.dat");
     g_autofree char *nonce_hex = cv_hex_encode(nonce, sizeof(nonce));
     g_autofree char *tls_hex = cv_hex_encode(tls, sizeof(tls));
     g_autofree char *manifest_hex = cv_hex_encode(manifest, sizeof(manifest));
@@ -380,8 +365,8 @@ test_tdx_bundle_passes(void)
         failed = cv_attest_verdict_failed_names(v);
         if (round == 0) {
             g_assert_cmpstr(failed, ==, "");
-            assert_status(v, "tdx.report_data", CV_ATTEST_PASS);
-            assert_status(v, "tdx.rtmr3.manifest", CV_ATTEST_PASS);
+            attest_test_assert_status(v, "tdx.report_data", CV_ATTEST_PASS);
+            attest_test_assert_status(v, "tdx.rtmr3.manifest", CV_ATTEST_PASS);
             g_assert_true(cv_attest_verdict_passed(v));
         } else {
             g_assert_cmpstr(failed, ==, "tdx.rtmr3.manifest");

@@ -2,42 +2,20 @@
 #include <string.h>
 #include "snp-report.h"
 #include "cv-util.h"
+#include "attest-test.h"
 
 static const char *vectors;
-
-static GBytes *
-load(const char *name)
-{
-    g_autofree char *path = g_build_filename(vectors, "sev-snp", name, NULL);
-    g_autoptr(GError) error = NULL;
-    GBytes *b = cv_read_file(path, 1 << 20, &error);
-
-    g_assert_no_error(error);
-    return b;
-}
 
 static CvAttestSnpTrust *
 trust(const char *name)
 {
-    g_autoptr(GBytes) pem = load(name);
+    g_autofree char *rel = g_strconcat("sev-snp/", name, NULL);
+    g_autoptr(GBytes) pem = attest_test_vector(rel);
     g_autoptr(GError) error = NULL;
     CvAttestSnpTrust *t = cv_attest_snp_trust_new(g_bytes_get_data(pem, NULL), g_bytes_get_size(pem), &error);
 
     g_assert_no_error(error);
     return t;
-}
-
-static JsonObject *
-policy_from(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    JsonNode *n = cv_json_parse(json, -1, &error);
-    JsonObject *o;
-
-    g_assert_no_error(error);
-    o = json_object_ref(json_node_get_object(n));
-    json_node_unref(n);
-    return o;
 }
 
 static CvAttestVerdict *
@@ -51,19 +29,6 @@ verify(CvAttestSnpTrust *t, const guint8 *report, gsize len, GBytes *cert, JsonO
     return v;
 }
 
-static void
-assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
-{
-    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
-
-    if (!c || c->status != status) {
-        g_autofree char *text = cv_attest_verdict_to_text(v);
-        g_printerr("%s", text);
-    }
-    g_assert_nonnull(c);
-    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
-}
-
 static gint64
 rfc3339(const char *text)
 {
@@ -75,20 +40,20 @@ static void
 test_milan_vcek(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
-    g_autoptr(GBytes) report = load("milan-report.bin");
-    g_autoptr(GBytes) vcek = load("milan-vcek.der");
-    g_autoptr(JsonObject) allow = policy_from("{\"allow_debug\": true}");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
+    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
+    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
     g_autoptr(CvAttestVerdict) def = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vcek, NULL, 0);
     g_autoptr(CvAttestVerdict) dbg = NULL;
     g_autofree char *failed = NULL;
 
     /* signature, chain and TCB verify, yet the default policy refuses a debuggable guest */
-    assert_status(def, "snp.chain", CV_ATTEST_PASS);
-    assert_status(def, "snp.signature", CV_ATTEST_PASS);
-    assert_status(def, "snp.tcb_extensions", CV_ATTEST_PASS);
-    assert_status(def, "snp.chip_id", CV_ATTEST_PASS);
-    assert_status(def, "snp.signing_key", CV_ATTEST_PASS);
-    assert_status(def, "snp.policy.debug", CV_ATTEST_FAIL);
+    attest_test_assert_status(def, "snp.chain", CV_ATTEST_PASS);
+    attest_test_assert_status(def, "snp.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(def, "snp.tcb_extensions", CV_ATTEST_PASS);
+    attest_test_assert_status(def, "snp.chip_id", CV_ATTEST_PASS);
+    attest_test_assert_status(def, "snp.signing_key", CV_ATTEST_PASS);
+    attest_test_assert_status(def, "snp.policy.debug", CV_ATTEST_FAIL);
     failed = cv_attest_verdict_failed_names(def);
     g_assert_cmpstr(failed, ==, "snp.policy.debug");
     g_assert_false(cv_attest_verdict_passed(def));
@@ -101,18 +66,18 @@ static void
 test_vlek_at(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan_vlek.pem");
-    g_autoptr(GBytes) report = load("milan-vlek-report.bin");
-    g_autoptr(GBytes) vlek = load("milan-vlek.der");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-vlek-report.bin");
+    g_autoptr(GBytes) vlek = attest_test_vector("sev-snp/milan-vlek.der");
     g_autoptr(CvAttestVerdict) before = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vlek,
                                                NULL, rfc3339("2025-06-01T00:00:00Z"));
     g_autoptr(CvAttestVerdict) after = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vlek,
                                               NULL, rfc3339("2025-12-11T00:00:00Z"));
 
     g_assert_true(cv_attest_verdict_passed(before));
-    assert_status(before, "snp.signing_key", CV_ATTEST_PASS);
-    assert_status(before, "snp.chip_id", CV_ATTEST_NOT_CHECKED);
+    attest_test_assert_status(before, "snp.signing_key", CV_ATTEST_PASS);
+    attest_test_assert_status(before, "snp.chip_id", CV_ATTEST_NOT_CHECKED);
     /* expired VLEK */
-    assert_status(after, "snp.chain", CV_ATTEST_FAIL);
+    attest_test_assert_status(after, "snp.chain", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(after));
 }
 
@@ -120,9 +85,9 @@ static void
 test_flip_signed_region(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
-    g_autoptr(GBytes) report = load("milan-report.bin");
-    g_autoptr(GBytes) vcek = load("milan-vcek.der");
-    g_autoptr(JsonObject) allow = policy_from("{\"allow_debug\": true}");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
+    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
+    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
     gsize len = g_bytes_get_size(report);
     g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(report, NULL), len);
     guint tested = 0;
@@ -142,7 +107,7 @@ test_flip_signed_region(void)
             continue;
         }
         g_assert_false(cv_attest_verdict_passed(v));
-        assert_status(v, "snp.signature", CV_ATTEST_FAIL);
+        attest_test_assert_status(v, "snp.signature", CV_ATTEST_FAIL);
         tested++;
     }
     g_assert_cmpuint(tested, >, CV_ATTEST_SNP_SIGNED_SIZE);
@@ -152,14 +117,14 @@ static void
 test_wrong_chain(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_genoa.pem");
-    g_autoptr(GBytes) report = load("milan-report.bin");
-    g_autoptr(GBytes) vcek = load("milan-vcek.der");
-    g_autoptr(JsonObject) allow = policy_from("{\"allow_debug\": true}");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
+    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
+    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
     g_autoptr(CvAttestVerdict) v = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vcek,
                                           allow, 0);
 
-    assert_status(v, "snp.chain", CV_ATTEST_FAIL);
-    assert_status(v, "snp.signature", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "snp.chain", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "snp.signature", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(v));
 }
 
@@ -168,14 +133,14 @@ test_vlek_as_vcek(void)
 {
     /* a VLEK certificate presented for a VCEK-signed report must not pass, even with its chain */
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan_vlek.pem");
-    g_autoptr(GBytes) report = load("milan-report.bin");
-    g_autoptr(GBytes) vlek = load("milan-vlek.der");
-    g_autoptr(JsonObject) allow = policy_from("{\"allow_debug\": true}");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
+    g_autoptr(GBytes) vlek = attest_test_vector("sev-snp/milan-vlek.der");
+    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
     g_autoptr(CvAttestVerdict) v = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vlek,
                                           allow, rfc3339("2025-06-01T00:00:00Z"));
 
-    assert_status(v, "snp.signing_key", CV_ATTEST_FAIL);
-    assert_status(v, "snp.signature", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "snp.signing_key", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "snp.signature", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(v));
 }
 
@@ -183,15 +148,15 @@ static void
 test_policy_values(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
-    g_autoptr(GBytes) report = load("milan-report.bin");
-    g_autoptr(GBytes) vcek = load("milan-vcek.der");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
+    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
     const guint8 *d = g_bytes_get_data(report, NULL);
     g_autofree char *meas = cv_hex_encode(d + 0x90, 48);
     g_autofree char *rd = cv_hex_encode(d + 0x50, 64);
     g_autofree char *good_json = g_strdup_printf("{\"allow_debug\":true,\"measurement\":[\"%s\"],\"report_data\":\"%s\","
                                                  "\"vmpl\":%u,\"minimum_tcb\":{\"bootloader\":2,\"snp\":5,\"microcode\":68}}",
                                                  meas, rd, d[0x30]);
-    g_autoptr(JsonObject) good = policy_from(good_json);
+    g_autoptr(JsonObject) good = attest_test_policy_object(good_json);
     g_autoptr(CvAttestVerdict) ok = verify(t, d, g_bytes_get_size(report), vcek, good, 0);
     g_autoptr(JsonObject) bad_meas = NULL, bad_rd = NULL, bad_tcb = NULL, bad_vmpl = NULL;
     g_autoptr(CvAttestVerdict) v1 = NULL, v2 = NULL, v3 = NULL, v4 = NULL;
@@ -199,27 +164,27 @@ test_policy_values(void)
     g_autofree char *j1 = NULL, *j2 = NULL;
 
     g_assert_true(cv_attest_verdict_passed(ok));
-    assert_status(ok, "snp.measurement", CV_ATTEST_PASS);
-    assert_status(ok, "snp.report_data", CV_ATTEST_PASS);
-    assert_status(ok, "snp.minimum_tcb", CV_ATTEST_PASS);
-    assert_status(ok, "snp.vmpl", CV_ATTEST_PASS);
+    attest_test_assert_status(ok, "snp.measurement", CV_ATTEST_PASS);
+    attest_test_assert_status(ok, "snp.report_data", CV_ATTEST_PASS);
+    attest_test_assert_status(ok, "snp.minimum_tcb", CV_ATTEST_PASS);
+    attest_test_assert_status(ok, "snp.vmpl", CV_ATTEST_PASS);
 
     m2[0] = m2[0] == '0' ? '1' : '0';
     r2[127] = r2[127] == '0' ? '1' : '0';
     j1 = g_strdup_printf("{\"allow_debug\":true,\"measurement\":\"%s\"}", m2);
     j2 = g_strdup_printf("{\"allow_debug\":true,\"report_data\":\"%s\"}", r2);
-    bad_meas = policy_from(j1);
-    bad_rd = policy_from(j2);
-    bad_tcb = policy_from("{\"allow_debug\":true,\"minimum_tcb\":{\"microcode\":69}}");
-    bad_vmpl = policy_from("{\"allow_debug\":true,\"vmpl\":3}");
+    bad_meas = attest_test_policy_object(j1);
+    bad_rd = attest_test_policy_object(j2);
+    bad_tcb = attest_test_policy_object("{\"allow_debug\":true,\"minimum_tcb\":{\"microcode\":69}}");
+    bad_vmpl = attest_test_policy_object("{\"allow_debug\":true,\"vmpl\":3}");
     v1 = verify(t, d, g_bytes_get_size(report), vcek, bad_meas, 0);
     v2 = verify(t, d, g_bytes_get_size(report), vcek, bad_rd, 0);
     v3 = verify(t, d, g_bytes_get_size(report), vcek, bad_tcb, 0);
     v4 = verify(t, d, g_bytes_get_size(report), vcek, bad_vmpl, 0);
-    assert_status(v1, "snp.measurement", CV_ATTEST_FAIL);
-    assert_status(v2, "snp.report_data", CV_ATTEST_FAIL);
-    assert_status(v3, "snp.minimum_tcb", CV_ATTEST_FAIL);
-    assert_status(v4, "snp.vmpl", CV_ATTEST_FAIL);
+    attest_test_assert_status(v1, "snp.measurement", CV_ATTEST_FAIL);
+    attest_test_assert_status(v2, "snp.report_data", CV_ATTEST_FAIL);
+    attest_test_assert_status(v3, "snp.minimum_tcb", CV_ATTEST_FAIL);
+    attest_test_assert_status(v4, "snp.vmpl", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(v1) || cv_attest_verdict_passed(v2) ||
                    cv_attest_verdict_passed(v3) || cv_attest_verdict_passed(v4));
 }
@@ -228,9 +193,9 @@ static void
 test_hostile_input(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
-    g_autoptr(GBytes) report = load("milan-report.bin");
-    g_autoptr(GBytes) vcek = load("milan-vcek.der");
-    g_autoptr(JsonObject) bad_policy = policy_from("{\"measurement\": 12}");
+    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
+    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
+    g_autoptr(JsonObject) bad_policy = attest_test_policy_object("{\"measurement\": 12}");
     const guint8 *d = g_bytes_get_data(report, NULL);
     gsize lens[] = { 0, 1, 0x2A0, 0x49F, 0x4A1 };
     g_autofree guint8 *big = g_malloc0(0x4A1);
@@ -250,11 +215,11 @@ test_hostile_input(void)
         g_autoptr(CvAttestVerdict) bad = cv_attest_snp_verify(t, d, 0x4A0, g_bytes_get_data(vcek, NULL), 100,
                                                               NULL, 0, &error);
         g_assert_no_error(error);
-        assert_status(bad, "snp.chain", CV_ATTEST_FAIL);
-        assert_status(bad, "snp.signature", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "snp.chain", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "snp.signature", CV_ATTEST_FAIL);
     }
     v = verify(t, d, 0x4A0, vcek, bad_policy, 0);
-    assert_status(v, "snp.measurement", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "snp.measurement", CV_ATTEST_FAIL);
 }
 
 /* A certificate table as the host hands it with an extended report: ARK, then the VCEK */
@@ -265,7 +230,7 @@ test_cert_table(void)
                                          0x97, 0x43, 0x3f, 0xb6, 0x01, 0x4c, 0xd0, 0xae };
     static const guint8 vcek_guid[16] = { 0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45,
                                           0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
-    g_autoptr(GBytes) vcek = load("milan-vcek.der");
+    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
     g_autoptr(GByteArray) t = g_byte_array_new();
     guint32 off = 3 * 24, n = g_bytes_get_size(vcek), le;
     guint8 zero[24] = { 0 };

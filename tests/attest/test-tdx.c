@@ -3,32 +3,12 @@
 #include <string.h>
 #include "tdx-quote.h"
 #include "cv-util.h"
+#include "attest-test.h"
 #include "tdx-builder.h"
 
 static const char *vectors;
 static GBytes *quote;
 static GBytes *root;
-
-static GBytes *
-load(const char *name)
-{
-    g_autofree char *path = g_build_filename(vectors, name, NULL);
-    g_autoptr(GError) error = NULL;
-    GBytes *b = cv_read_file(path, 1 << 20, &error);
-
-    g_assert_no_error(error);
-    return b;
-}
-
-static JsonObject *
-policy_from(const char *json)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) n = cv_json_parse(json, -1, &error);
-
-    g_assert_no_error(error);
-    return json_object_ref(json_node_get_object(n));
-}
 
 static CvAttestVerdict *
 verify(const guint8 *q, gsize len, GBytes *r, JsonObject *policy)
@@ -41,19 +21,6 @@ verify(const guint8 *q, gsize len, GBytes *r, JsonObject *policy)
 }
 
 static void
-assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
-{
-    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
-
-    if (!c || c->status != status) {
-        g_autofree char *text = cv_attest_verdict_to_text(v);
-        g_printerr("%s", text);
-    }
-    g_assert_nonnull(c);
-    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
-}
-
-static void
 test_verifies(void)
 {
     const guint8 *d = g_bytes_get_data(quote, NULL);
@@ -63,13 +30,13 @@ test_verifies(void)
     g_autoptr(JsonObject) policy = NULL;
     g_autoptr(CvAttestVerdict) pv = NULL;
 
-    assert_status(v, "tdx.signature", CV_ATTEST_PASS);
-    assert_status(v, "tdx.pck_chain", CV_ATTEST_PASS);
-    assert_status(v, "tdx.qe_report_signature", CV_ATTEST_PASS);
-    assert_status(v, "tdx.qe_report_data", CV_ATTEST_PASS);
-    assert_status(v, "tdx.qe_identity", CV_ATTEST_PASS);
-    assert_status(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED);
-    assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tdx.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tdx.pck_chain", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tdx.qe_report_signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tdx.qe_report_data", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tdx.qe_identity", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED);
+    attest_test_assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
 
     g_assert_true(cv_attest_tdx_quote_parse(d, g_bytes_get_size(quote), &q, NULL));
@@ -77,11 +44,11 @@ test_verifies(void)
     rtmr0 = cv_hex_encode(q.rtmr[0], 48);
     rd = cv_hex_encode(q.report_data, 64);
     json = g_strdup_printf("{\"mrtd\":\"%s\",\"rtmr0\":[\"%s\"],\"report_data\":\"%s\"}", mrtd, rtmr0, rd);
-    policy = policy_from(json);
+    policy = attest_test_policy_object(json);
     pv = verify(d, g_bytes_get_size(quote), root, policy);
-    assert_status(pv, "tdx.mrtd", CV_ATTEST_PASS);
-    assert_status(pv, "tdx.rtmr0", CV_ATTEST_PASS);
-    assert_status(pv, "tdx.report_data", CV_ATTEST_PASS);
+    attest_test_assert_status(pv, "tdx.mrtd", CV_ATTEST_PASS);
+    attest_test_assert_status(pv, "tdx.rtmr0", CV_ATTEST_PASS);
+    attest_test_assert_status(pv, "tdx.report_data", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(pv));
 
     /* a wrong MRTD / report data */
@@ -90,12 +57,12 @@ test_verifies(void)
     {
         g_autofree char *j1 = g_strdup_printf("{\"mrtd\":\"%s\"}", mrtd);
         g_autofree char *j2 = g_strdup_printf("{\"report_data\":\"%s\"}", rd);
-        g_autoptr(JsonObject) p1 = policy_from(j1);
-        g_autoptr(JsonObject) p2 = policy_from(j2);
+        g_autoptr(JsonObject) p1 = attest_test_policy_object(j1);
+        g_autoptr(JsonObject) p2 = attest_test_policy_object(j2);
         g_autoptr(CvAttestVerdict) v1 = verify(d, g_bytes_get_size(quote), root, p1);
         g_autoptr(CvAttestVerdict) v2 = verify(d, g_bytes_get_size(quote), root, p2);
-        assert_status(v1, "tdx.mrtd", CV_ATTEST_FAIL);
-        assert_status(v2, "tdx.report_data", CV_ATTEST_FAIL);
+        attest_test_assert_status(v1, "tdx.mrtd", CV_ATTEST_FAIL);
+        attest_test_assert_status(v2, "tdx.report_data", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(v1) || cv_attest_verdict_passed(v2));
     }
 }
@@ -110,8 +77,8 @@ test_debug_refused(void)
     /* turning the debug attribute on also breaks the signature; both are named */
     copy[48 + 120] |= 1;
     v = verify(copy, len, root, NULL);
-    assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_FAIL);
-    assert_status(v, "tdx.signature", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "tdx.td_attributes.debug", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "tdx.signature", CV_ATTEST_FAIL);
 }
 
 static void
@@ -131,7 +98,7 @@ test_flip_signed_region(void)
             g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
             continue;
         }
-        assert_status(v, "tdx.signature", CV_ATTEST_FAIL);
+        attest_test_assert_status(v, "tdx.signature", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(v));
         tested++;
     }
@@ -163,7 +130,7 @@ test_flip_qe_parts(void)
         copy[cases[i].off] ^= cases[i].mask;
         v = verify(copy, len, root, NULL);
         copy[cases[i].off] ^= cases[i].mask;
-        assert_status(v, cases[i].check, CV_ATTEST_FAIL);
+        attest_test_assert_status(v, cases[i].check, CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(v));
     }
 }
@@ -172,11 +139,11 @@ static void
 test_wrong_root(void)
 {
     /* the AMD ARK is no Intel root */
-    g_autoptr(GBytes) amd = load("sev-snp/ask_ark_milan.pem");
+    g_autoptr(GBytes) amd = attest_test_vector("sev-snp/ask_ark_milan.pem");
     g_autoptr(CvAttestVerdict) v = verify(g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), amd, NULL);
 
-    assert_status(v, "tdx.pck_chain", CV_ATTEST_FAIL);
-    assert_status(v, "tdx.qe_report_signature", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "tdx.pck_chain", CV_ATTEST_FAIL);
+    attest_test_assert_status(v, "tdx.qe_report_signature", CV_ATTEST_FAIL);
     g_assert_false(cv_attest_verdict_passed(v));
 }
 
@@ -253,7 +220,7 @@ test_v5(void)
             g_assert_cmpmem(q.mrservicetd, 48, five_a, 48);
         }
         /* not Intel's chain: refused */
-        assert_status(intel, "tdx.pck_chain", CV_ATTEST_FAIL);
+        attest_test_assert_status(intel, "tdx.pck_chain", CV_ATTEST_FAIL);
         /* every byte the attestation key signs — header, body descriptor, body — is covered */
         for (gsize off = 0; off < sl; off += 7) {
             g_autoptr(GError) error = NULL;
@@ -266,7 +233,7 @@ test_v5(void)
                 g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
                 continue;
             }
-            assert_status(w, "tdx.signature", CV_ATTEST_FAIL);
+            attest_test_assert_status(w, "tdx.signature", CV_ATTEST_FAIL);
             tested++;
         }
         g_assert_cmpuint(tested, >, sl / 7 - 8);
@@ -295,8 +262,8 @@ main(int argc, char **argv)
         g_printerr("COVIRT_TESTVECTORS is not set\n");
         return 1;
     }
-    quote = load("tdx/spr-e4-quote-v4.dat");
-    root = load("tdx/intel_sgx_root_ca.pem");
+    quote = attest_test_vector("tdx/spr-e4-quote-v4.dat");
+    root = attest_test_vector("tdx/intel_sgx_root_ca.pem");
     g_test_add_func("/attest/tdx/verifies", test_verifies);
     g_test_add_func("/attest/tdx/debug-refused", test_debug_refused);
     g_test_add_func("/attest/tdx/flip-signed-region", test_flip_signed_region);
