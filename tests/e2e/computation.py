@@ -13,7 +13,6 @@ operator's `covirt cvm events` shows the state transitions and the algorithm's o
   computation.py SOURCE_ROOT COVIRT AGENT MANAGER IMAGE_DIR   (exit 77: skipped, says why)
   COVIRT_E2E_VARIANT=datascience: the datascience HAL and a pandas + scikit-learn algorithm
 """
-import atexit
 import base64
 import hashlib
 import json
@@ -32,13 +31,10 @@ import time
 import urllib.error
 import urllib.request
 
+from e2e_common import plain_agent, searchable_dir, skip  # noqa: E402 (beside this script)
+
 URI = "qemu:///system"
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(77)
 
 
 def step(msg):
@@ -192,31 +188,6 @@ def check_result(out_dir, files, variant):
     assert m["accuracy"] > 0.9, m
     assert m["coef"][0] > m["coef"][1] > 0, m  # label = a + 0.5 b > 0
     return "accuracy %.4f, coefficients %s over %d rows" % (m["accuracy"], m["coef"], m["rows"])
-
-
-def searchable_dir(path):
-    """path if QEMU (libvirt-qemu) can reach files in it, else a fresh folder under /tmp: a
-    checkout under a private home (CI's, a developer's) must not fail the boot for that."""
-    d = os.path.dirname(os.path.abspath(path))
-    while d != "/":
-        if os.path.isdir(d) and not os.stat(d).st_mode & 0o001:
-            alt = tempfile.mkdtemp(prefix="covirt-hal-image-")
-            os.chmod(alt, 0o755)
-            print("%s is not world-searchable; building the image in %s" % (d, alt))
-            atexit.register(shutil.rmtree, alt, True)
-            return alt
-        d = os.path.dirname(d)
-    return path
-
-
-def plain_agent(agent):
-    """The agent that goes into the image: the plain build's when scripts/test.sh names one
-    (COVIRT_PLAIN_BUILD), so a sanitizer build's tests boot the agent users get, at full speed."""
-    plain = os.environ.get("COVIRT_PLAIN_BUILD")
-    if plain and os.access(os.path.join(plain, "agent", "covirt-agent"), os.X_OK):
-        agent = os.path.join(plain, "agent", "covirt-agent")
-    print("image agent: " + agent)
-    return agent
 
 
 def main():

@@ -10,7 +10,6 @@ login service runs, and the init's supervisor restarts the agent when it is kill
 
   hal-boot.py SOURCE_ROOT COVIRT AGENT IMAGE_DIR      (exit 77: skipped, says why)
 """
-import atexit
 import json
 import os
 import re
@@ -24,12 +23,9 @@ import threading
 import time
 import urllib.request
 
+from e2e_common import plain_agent, searchable_dir, skip  # noqa: E402 (beside this script)
+
 URI = "qemu:///system"
-
-
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(77)
 
 
 def virsh(*args, check=True):
@@ -111,31 +107,6 @@ def wait_state(port, timeout, differs_from=None):
             last = e
         time.sleep(1)
     raise AssertionError("agent HTTPS on 127.0.0.1:%d not answering in %d s (%s)" % (port, timeout, last))
-
-
-def searchable_dir(path):
-    """path if QEMU (libvirt-qemu) can reach files in it, else a fresh folder under /tmp: a
-    checkout under a private home (CI's, a developer's) must not fail the boot for that."""
-    d = os.path.dirname(os.path.abspath(path))
-    while d != "/":
-        if os.path.isdir(d) and not os.stat(d).st_mode & 0o001:
-            alt = tempfile.mkdtemp(prefix="covirt-hal-image-")
-            os.chmod(alt, 0o755)
-            print("%s is not world-searchable; building the image in %s" % (d, alt))
-            atexit.register(shutil.rmtree, alt, True)
-            return alt
-        d = os.path.dirname(d)
-    return path
-
-
-def plain_agent(agent):
-    """The agent that goes into the image: the plain build's when scripts/test.sh names one
-    (COVIRT_PLAIN_BUILD), so a sanitizer build's tests boot the agent users get, at full speed."""
-    plain = os.environ.get("COVIRT_PLAIN_BUILD")
-    if plain and os.access(os.path.join(plain, "agent", "covirt-agent"), os.X_OK):
-        agent = os.path.join(plain, "agent", "covirt-agent")
-    print("image agent: " + agent)
-    return agent
 
 
 def main():
