@@ -388,17 +388,17 @@ test_python_wheels(Fixture *fx, gconstpointer data)
     fetch_result_file(fx, "answer.txt", "42");
 }
 
-/* wasm: runs where wasm-interp has WASI; Debian 12's has not, and the run must then fail with that reason */
-static void
-test_wasm(Fixture *fx, gconstpointer data)
+/* Starts the agent with a manifest for this algorithm, uploads it and the datasets, and waits for
+ * the run to end: returns "ConsumingResults", or "Failed" with the agent's reason in *why. */
+static char *
+run_algorithm(Fixture *fx, const char *algo_type, const char *algo, char **why)
 {
-    g_autofree char *algo = data_path("hello.wasm");
-    g_autofree char *m = make_manifest(fx, "wasm", algo, NULL);
+    g_autofree char *m = make_manifest(fx, algo_type, algo, NULL);
     g_autoptr(CvAgentClient) a = NULL;
     g_autoptr(CvAgentClient) c = NULL;
     g_autoptr(JsonNode) st = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *state = NULL;
+    char *state = NULL;
 
     start_agent(fx, m, FALSE);
     a = client_for(fx, fx->algo_key);
@@ -411,16 +411,29 @@ test_wasm(Fixture *fx, gconstpointer data)
             break;
         g_usleep(50000);
     }
-    if (strcmp(state, "ConsumingResults") == 0) {
-        fetch_result_file(fx, "out.txt", "hello from wasm");
-        return;
-    }
+    if (strcmp(state, "ConsumingResults") == 0)
+        return state;
     g_assert_cmpstr(state, ==, "Failed");
     c = client_for(fx, NULL);
     st = cv_agent_client_get_json(c, "/v1/state", &error);
     g_assert_no_error(error);
-    g_test_message("wasm: %s", json_object_get_string_member(json_node_get_object(st), "error"));
-    g_assert_nonnull(strstr(json_object_get_string_member(json_node_get_object(st), "error"), "without WASI"));
+    *why = g_strdup(json_object_get_string_member(json_node_get_object(st), "error"));
+    g_test_message("%s: %s", algo_type, *why);
+    return state;
+}
+
+/* wasm: runs where wasm-interp has WASI; Debian 12's has not, and the run must then fail with that reason */
+static void
+test_wasm(Fixture *fx, gconstpointer data)
+{
+    g_autofree char *algo = data_path("hello.wasm");
+    g_autofree char *why = NULL;
+    g_autofree char *state = run_algorithm(fx, "wasm", algo, &why);
+
+    if (strcmp(state, "ConsumingResults") == 0)
+        fetch_result_file(fx, "out.txt", "hello from wasm");
+    else
+        g_assert_nonnull(strstr(why, "without WASI"));
 }
 
 /* An OCI image layout tarball with busybox, made with umoci: lists datasets/ into results/. */
@@ -449,44 +462,21 @@ static void
 test_docker(Fixture *fx, gconstpointer data)
 {
     g_autofree char *algo = NULL;
-    g_autofree char *m = NULL;
-    g_autoptr(CvAgentClient) a = NULL;
-    g_autoptr(CvAgentClient) c = NULL;
-    g_autoptr(JsonNode) st = NULL;
-    g_autoptr(GError) error = NULL;
+    g_autofree char *why = NULL;
     g_autofree char *state = NULL;
     g_autofree char *umoci = g_find_program_in_path("umoci");
     g_autofree char *crun = g_find_program_in_path("crun");
-    const char *why;
 
     if (!umoci || !crun || !g_file_test("/bin/busybox", G_FILE_TEST_EXISTS)) {
         g_test_skip("umoci, crun or /bin/busybox missing");
         return;
     }
     algo = make_oci_image(fx);
-    m = make_manifest(fx, "docker", algo, NULL);
-    start_agent(fx, m, FALSE);
-    a = client_for(fx, fx->algo_key);
-    upload_ok(a, "/v1/algorithm", algo);
-    upload_datasets(fx);
-    for (int i = 0; i < 200; i++) {
-        g_free(state);
-        state = agent_state(fx);
-        if (strcmp(state, "Failed") == 0 || strcmp(state, "ConsumingResults") == 0)
-            break;
-        g_usleep(50000);
-    }
-    if (strcmp(state, "ConsumingResults") == 0) {
+    state = run_algorithm(fx, "docker", algo, &why);
+    if (strcmp(state, "ConsumingResults") == 0)
         fetch_result_file(fx, "listing.txt", "a.csv\nb.csv");
-        return;
-    }
-    g_assert_cmpstr(state, ==, "Failed");
-    c = client_for(fx, NULL);
-    st = cv_agent_client_get_json(c, "/v1/state", &error);
-    g_assert_no_error(error);
-    why = json_object_get_string_member(json_node_get_object(st), "error");
-    g_test_message("docker: %s", why);
-    g_assert_true(g_str_has_prefix(why, "the algorithm exited with status"));
+    else
+        g_assert_true(g_str_has_prefix(why, "the algorithm exited with status"));
 }
 
 static void
