@@ -1,7 +1,7 @@
 /* The agent's end of the control channel (docs/agent.md): the virtio-serial port
  * in the guest, a UNIX socket or any character device on the host for tests.
  * Frames go out in order; while the peer is away they wait in a bounded queue
- * (the oldest Log frames are dropped first) and go out when it is back. */
+ * (the oldest are dropped first) and go out when it is back (src/proto/frame-channel.h). */
 #pragma once
 #include <glib.h>
 #include "frame.h"
