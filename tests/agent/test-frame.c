@@ -1,11 +1,14 @@
 /* The control channel's frame codec: round trips, and truncated, oversized and garbage input. */
 #include "frame.h"
 #include "control.h"
+#include "frame-channel.h"
 #include "cv-error.h"
 
 #include <string.h>
 #include <unistd.h>
 #include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 
 static GBytes *
 packed_log(const char *line)
@@ -173,6 +176,85 @@ test_fd(void)
     close(fds[0]);
 }
 
+static GBytes *
+numbered_log(guint64 seq, gsize line_len)
+{
+    g_autofree char *line = g_strnfill(line_len, 'x');
+    CvFrame *f = cv_agent_frame_log((gint64)seq, "algorithm", "info", line);
+    GBytes *b;
+
+    f->seq = seq;
+    b = cv_frame_pack(f, NULL);
+    cv_agent_frame_free(f);
+    return b;
+}
+
+/* A peer that does not read: the channel keeps at most queue_max frames (the oldest dropped, counted)
+ * and, once the peer reads, delivers the newest ones in order. No path: everything dropped. */
+static void
+test_channel_bound(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("covirt-channel-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "sock", NULL);
+    g_autoptr(GSocketListener) listener = g_socket_listener_new();
+    g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    static const CvFrameChannelHandlers none = { 0 };
+    g_autoptr(CvFrameChannel) nowhere = cv_frame_channel_new(NULL, CV_FRAME_CHANNEL_KEEP_QUEUE, 4, &none, NULL);
+    g_autoptr(CvFrameChannel) c = NULL;
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GError) error = NULL;
+    guint64 last = 0;
+    const guint sent = 64, queue_max = 3;
+
+    cv_frame_channel_send(nowhere, numbered_log(1, 10));
+    g_assert_cmpuint(cv_frame_channel_dropped(nowhere), ==, 1);
+    g_assert_cmpuint(cv_frame_channel_queued(nowhere), ==, 0);
+
+    g_assert_true(g_socket_listener_add_address(listener, addr, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
+                                                NULL, &error));
+    c = cv_frame_channel_new(path, CV_FRAME_CHANNEL_KEEP_QUEUE, queue_max, &none, NULL);
+    while (!cv_frame_channel_connected(c))
+        g_main_context_iteration(NULL, TRUE);
+    /* 64 frames of 256 KiB: far more than the socket buffers take while nobody reads */
+    for (guint i = 1; i <= sent; i++)
+        cv_frame_channel_send(c, numbered_log(i, 256 * 1024));
+    g_assert_cmpuint(cv_frame_channel_queued(c), <=, queue_max + 1);
+    g_assert_cmpuint(cv_frame_channel_dropped(c), >, 0);
+
+    conn = g_socket_listener_accept(listener, NULL, NULL, &error);
+    g_assert_no_error(error);
+    /* read in a thread-free way: let the channel write while the test reads with a timeout */
+    g_socket_set_blocking(g_socket_connection_get_socket(conn), FALSE);
+    {
+        g_autoptr(CvFrameReader) r = cv_frame_reader_new();
+        guint got = 0;
+        gint64 end = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+        while (last < sent && g_get_monotonic_time() < end) {
+            guint8 buf[65536];
+            gssize n = g_socket_receive(g_socket_connection_get_socket(conn), (gchar *)buf, sizeof(buf), NULL, NULL);
+            if (n > 0)
+                cv_frame_reader_feed(r, buf, n);
+            for (;;) {
+                g_autoptr(CvFrame) f = NULL;
+                g_assert_true(cv_frame_reader_next(r, &f, &error));
+                if (!f)
+                    break;
+                g_assert_cmpuint(f->seq, >, last);   /* in order, none twice */
+                last = f->seq;
+                got++;
+            }
+            g_main_context_iteration(NULL, FALSE);
+        }
+        g_test_message("%u frames sent, %u delivered, %" G_GUINT64_FORMAT " dropped", sent, got,
+                       cv_frame_channel_dropped(c));
+        g_assert_cmpuint(last, ==, sent);          /* the newest arrived */
+        g_assert_cmpuint(got + cv_frame_channel_dropped(c), ==, sent);
+    }
+    g_clear_pointer(&c, cv_frame_channel_free);
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -184,5 +266,6 @@ main(int argc, char **argv)
     g_test_add_func("/frame/pack-too-large", test_pack_too_large);
     g_test_add_func("/frame/garbage", test_garbage);
     g_test_add_func("/frame/fd", test_fd);
+    g_test_add_func("/frame/channel-bound", test_channel_bound);
     return g_test_run();
 }
