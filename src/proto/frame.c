@@ -1,9 +1,9 @@
 #include "frame.h"
 #include "cv-error.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
 
 GBytes *
 cv_frame_pack(const CvFrame *frame, GError **error)
@@ -184,78 +184,19 @@ cv_frame_read(GInputStream *in, GCancellable *cancellable, GError **error)
     return cv_frame_unpack(body, len, error);
 }
 
+/* The same over a plain descriptor, through GIO's unix streams (the descriptor stays open). */
 gboolean
 cv_frame_write_fd(int fd, const CvFrame *frame, GError **error)
 {
-    g_autoptr(GBytes) packed = cv_frame_pack(frame, error);
-    const guint8 *p;
-    gsize len = 0;
+    g_autoptr(GOutputStream) out = g_unix_output_stream_new(fd, FALSE);
 
-    if (!packed)
-        return FALSE;
-    p = g_bytes_get_data(packed, &len);
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot write frame: %s",
-                        n < 0 ? g_strerror(errno) : "short write");
-            return FALSE;
-        }
-        p += n;
-        len -= n;
-    }
-    return TRUE;
-}
-
-static gboolean
-read_exact_fd(int fd, guint8 *buf, gsize len, gsize *got, GError **error)
-{
-    *got = 0;
-    while (*got < len) {
-        ssize_t n = read(fd, buf + *got, len - *got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot read frame: %s", g_strerror(errno));
-            return FALSE;
-        }
-        if (n == 0)
-            break;
-        *got += n;
-    }
-    return TRUE;
+    return cv_frame_write(out, frame, NULL, error);
 }
 
 CvFrame *
 cv_frame_read_fd(int fd, GError **error)
 {
-    guint8 hdr[4];
-    g_autofree guint8 *body = NULL;
-    gsize got = 0;
-    guint32 len;
+    g_autoptr(GInputStream) in = g_unix_input_stream_new(fd, FALSE);
 
-    if (!read_exact_fd(fd, hdr, 4, &got, error))
-        return NULL;
-    if (got == 0)
-        return NULL;
-    if (got < 4) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "truncated frame length (%" G_GSIZE_FORMAT " bytes)", got);
-        return NULL;
-    }
-    len = read_be32(hdr);
-    if (len > CV_FRAME_MAX) {
-        g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "frame length %u exceeds %d", len, CV_FRAME_MAX);
-        return NULL;
-    }
-    body = g_malloc(len ? len : 1);
-    if (!read_exact_fd(fd, body, len, &got, error))
-        return NULL;
-    if (got < len) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "truncated frame: %" G_GSIZE_FORMAT " of %u bytes",
-                    got, len);
-        return NULL;
-    }
-    return cv_frame_unpack(body, len, error);
+    return cv_frame_read(in, NULL, error);
 }
