@@ -10,6 +10,25 @@
 
 G_BEGIN_DECLS
 
+/* Little-endian fields of reports and quotes, read from any alignment. */
+static inline guint16
+cv_attest_le16(const guint8 *p)
+{
+    return (guint16)(p[0] | p[1] << 8);
+}
+
+static inline guint32
+cv_attest_le32(const guint8 *p)
+{
+    return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
+}
+
+static inline guint64
+cv_attest_le64(const guint8 *p)
+{
+    return (guint64)cv_attest_le32(p) | (guint64)cv_attest_le32(p + 4) << 32;
+}
+
 /* Every certificate in a PEM text (at least one), in file order. */
 CvX509Stack *cv_attest_pem_certs(const void *pem, gsize len, GError **error);
 /* One certificate, DER or PEM. */

@@ -14,18 +14,6 @@
 #define OID_FMC     "1.3.6.1.4.1.3704.1.3.9"
 #define OID_HWID    "1.3.6.1.4.1.3704.1.4"
 
-static guint32
-le32(const guint8 *p)
-{
-    return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
-}
-
-static guint64
-le64(const guint8 *p)
-{
-    return (guint64)le32(p) | (guint64)le32(p + 4) << 32;
-}
-
 gboolean
 cv_attest_snp_report_parse(const guint8 *d, gsize len, CvAttestSnpReport *r, GError **error)
 {
@@ -37,21 +25,21 @@ cv_attest_snp_report_parse(const guint8 *d, gsize len, CvAttestSnpReport *r, GEr
         return FALSE;
     }
     memset(r, 0, sizeof(*r));
-    r->version = le32(d + 0x00);
+    r->version = cv_attest_le32(d + 0x00);
     if (r->version < 2 || r->version > 5) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "SNP report version %u is not supported (2 to 5)",
                     r->version);
         return FALSE;
     }
-    r->guest_svn = le32(d + 0x04);
-    r->policy = le64(d + 0x08);
+    r->guest_svn = cv_attest_le32(d + 0x04);
+    r->policy = cv_attest_le64(d + 0x08);
     memcpy(r->family_id, d + 0x10, 16);
     memcpy(r->image_id, d + 0x20, 16);
-    r->vmpl = le32(d + 0x30);
-    r->signature_algo = le32(d + 0x34);
-    r->current_tcb = le64(d + 0x38);
-    r->platform_info = le64(d + 0x40);
-    key_info = le32(d + 0x48);
+    r->vmpl = cv_attest_le32(d + 0x30);
+    r->signature_algo = cv_attest_le32(d + 0x34);
+    r->current_tcb = cv_attest_le64(d + 0x38);
+    r->platform_info = cv_attest_le64(d + 0x40);
+    key_info = cv_attest_le32(d + 0x48);
     r->mask_chip_id = (key_info >> 1) & 1;
     r->signing_key = (key_info >> 2) & 7;
     memcpy(r->report_data, d + 0x50, 64);
@@ -60,15 +48,15 @@ cv_attest_snp_report_parse(const guint8 *d, gsize len, CvAttestSnpReport *r, GEr
     memcpy(r->id_key_digest, d + 0xE0, 48);
     memcpy(r->author_key_digest, d + 0x110, 48);
     memcpy(r->report_id, d + 0x140, 32);
-    r->reported_tcb = le64(d + 0x180);
+    r->reported_tcb = cv_attest_le64(d + 0x180);
     if (r->version >= 3) {
         r->cpuid_family = d[0x188];
         r->cpuid_model = d[0x189];
         r->cpuid_stepping = d[0x18A];
     }
     memcpy(r->chip_id, d + 0x1A0, 64);
-    r->committed_tcb = le64(d + 0x1E0);
-    r->launch_tcb = le64(d + 0x1F0);
+    r->committed_tcb = cv_attest_le64(d + 0x1E0);
+    r->launch_tcb = cv_attest_le64(d + 0x1F0);
     memcpy(r->sig_r, d + 0x2A0, 72);
     memcpy(r->sig_s, d + 0x2A0 + 72, 72);
     return TRUE;
@@ -529,8 +517,8 @@ cv_attest_snp_cert_table_find(GBytes *table, GError **error)
     const guint8 *d = g_bytes_get_data(table, &len);
 
     for (gsize pos = 0; pos + 24 <= len; pos += 24) {
-        guint32 off = le32(d + pos + 16);
-        guint32 n = le32(d + pos + 20);
+        guint32 off = cv_attest_le32(d + pos + 16);
+        guint32 n = cv_attest_le32(d + pos + 20);
         if (memcmp(d + pos, zero, 24) == 0)
             break;
         if (memcmp(d + pos, vcek, 16) != 0 && memcmp(d + pos, vlek, 16) != 0)

@@ -5,24 +5,6 @@
 #include <string.h>
 #include <openssl/err.h>
 
-static guint16
-le16(const guint8 *p)
-{
-    return (guint16)(p[0] | p[1] << 8);
-}
-
-static guint32
-le32(const guint8 *p)
-{
-    return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
-}
-
-static guint64
-le64(const guint8 *p)
-{
-    return (guint64)le32(p) | (guint64)le32(p + 4) << 32;
-}
-
 /* A cursor over the quote: every read checks the remaining length first. */
 typedef struct {
     const guint8 *p;
@@ -63,9 +45,9 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
         return bad(error, "larger than 64 KiB");
     if (!(h = take(&c, CV_ATTEST_TDX_HEADER_SIZE)))
         return bad(error, "shorter than its header");
-    q->version = le16(h);
-    q->att_key_type = le16(h + 2);
-    q->tee_type = le32(h + 4);
+    q->version = cv_attest_le16(h);
+    q->att_key_type = cv_attest_le16(h + 2);
+    q->tee_type = cv_attest_le32(h + 4);
     memcpy(q->qe_vendor_id, h + 12, 16);
     if (q->version != 4 && q->version != 5)
         return bad(error, "only versions 4 and 5 are supported");
@@ -79,8 +61,8 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
         guint32 size;
         if (!(p = take(&c, CV_ATTEST_TDX_BODY_DESCRIPTOR_SIZE)))
             return bad(error, "no body descriptor");
-        q->body_type = le16(p);
-        size = le32(p + 2);
+        q->body_type = cv_attest_le16(p);
+        size = cv_attest_le32(p + 2);
         if (q->body_type == 3)
             body_len = CV_ATTEST_TDX_BODY15_SIZE;
         else if (q->body_type != 2)
@@ -94,9 +76,9 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
     memcpy(q->tee_tcb_svn, b, 16);
     memcpy(q->mrseam, b + 16, 48);
     memcpy(q->mrsignerseam, b + 64, 48);
-    q->seam_attributes = le64(b + 112);
-    q->td_attributes = le64(b + 120);
-    q->xfam = le64(b + 128);
+    q->seam_attributes = cv_attest_le64(b + 112);
+    q->td_attributes = cv_attest_le64(b + 120);
+    q->xfam = cv_attest_le64(b + 128);
     memcpy(q->mrtd, b + 136, 48);
     memcpy(q->mrconfigid, b + 184, 48);
     memcpy(q->mrowner, b + 232, 48);
@@ -111,7 +93,7 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
 
     if (!(p = take(&c, 4)))
         return bad(error, "no signature data length");
-    sig_len = le32(p);
+    sig_len = cv_attest_le32(p);
     if (!(p = take(&c, sig_len)))
         return bad(error, "signature data longer than the quote");
     q->trailing = c.left;
@@ -120,23 +102,23 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
         return bad(error, "truncated signature or attestation key");
     if (!(p = take(&sig, 6)))
         return bad(error, "no certification data header");
-    if (le16(p) != 6)
+    if (cv_attest_le16(p) != 6)
         return bad(error, "certification data is not type 6 (QE report)");
-    outer_len = le32(p + 2);
+    outer_len = cv_attest_le32(p + 2);
     if (outer_len != sig.left)
         return bad(error, "certification data size does not match the signature data");
     if (!(q->qe_report = take(&sig, CV_ATTEST_TDX_QE_REPORT_SIZE)) || !(q->qe_report_signature = take(&sig, 64)))
         return bad(error, "truncated QE report");
     if (!(p = take(&sig, 2)))
         return bad(error, "no QE authentication data size");
-    q->qe_auth_data_len = le16(p);
+    q->qe_auth_data_len = cv_attest_le16(p);
     if (!(q->qe_auth_data = take(&sig, q->qe_auth_data_len)))
         return bad(error, "truncated QE authentication data");
     if (!(p = take(&sig, 6)))
         return bad(error, "no inner certification data header");
-    if (le16(p) != 5)
+    if (cv_attest_le16(p) != 5)
         return bad(error, "inner certification data is not type 5 (PCK certificate chain)");
-    inner_len = le32(p + 2);
+    inner_len = cv_attest_le32(p + 2);
     if (inner_len != sig.left)
         return bad(error, "PCK chain size does not match");
     cert = sig;
@@ -248,9 +230,9 @@ cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize 
             0xdc, 0x9e, 0x2a, 0x7c, 0x6f, 0x94, 0x8f, 0x17, 0x47, 0x4e, 0x34, 0xa7, 0xfc, 0x43, 0xed, 0x03,
             0x0f, 0x7c, 0x15, 0x63, 0xf1, 0xba, 0xbd, 0xdf, 0x63, 0x40, 0xc8, 0x2e, 0x0e, 0x54, 0xa8, 0xc5,
         };
-        guint64 flags = le64(q.qe_report + 48);
-        guint16 prodid = le16(q.qe_report + 256);
-        guint16 svn = le16(q.qe_report + 258);
+        guint64 flags = cv_attest_le64(q.qe_report + 48);
+        guint16 prodid = cv_attest_le16(q.qe_report + 256);
+        guint16 svn = cv_attest_le16(q.qe_report + 258);
         gboolean intel = memcmp(q.qe_report + 128, intel_qe_signer, 32) == 0;
         gboolean debug = (flags & 0x2) != 0;
         ok = intel && !debug && prodid == 2;

@@ -3,22 +3,11 @@
 #include "policy.h"
 #include "cv-autoptr.h"
 #include "cv-util.h"
+#include "attest-util.h"
 
 #include <string.h>
 #include <glib/gstdio.h>
 #include <openssl/evp.h>
-
-static guint16
-le16(const guint8 *p)
-{
-    return (guint16)(p[0] | p[1] << 8);
-}
-
-static guint32
-le32(const guint8 *p)
-{
-    return (guint32)p[0] | (guint32)p[1] << 8 | (guint32)p[2] << 16 | (guint32)p[3] << 24;
-}
 
 static void
 put32(guint8 *p, guint32 v)
@@ -65,38 +54,38 @@ cv_attest_authenticode_sha256(const guint8 *img, gsize len, guint8 digest[32], G
         return pe_bad(error, "no MZ header");
     if (len > G_MAXUINT32)
         return pe_bad(error, "larger than 4 GiB");
-    pe = le32(img + 0x3C);
+    pe = cv_attest_le32(img + 0x3C);
     if ((guint64)pe + 24 > len || memcmp(img + pe, "PE\0\0", 4) != 0)
         return pe_bad(error, "no PE signature");
-    n_sections = le16(img + pe + 6);
-    opt_size = le16(img + pe + 20);
+    n_sections = cv_attest_le16(img + pe + 6);
+    opt_size = cv_attest_le16(img + pe + 20);
     opt = pe + 24;
     if ((guint64)opt + opt_size > len || opt_size < 2)
         return pe_bad(error, "optional header out of bounds");
-    magic = le16(img + opt);
+    magic = cv_attest_le16(img + opt);
     if (magic == 0x10b) {
         if (opt_size < 96)
             return pe_bad(error, "PE32 optional header too short");
         dirs = opt + 96;
-        n_dirs = le32(img + opt + 92);
+        n_dirs = cv_attest_le32(img + opt + 92);
     } else if (magic == 0x20b) {
         if (opt_size < 112)
             return pe_bad(error, "PE32+ optional header too short");
         dirs = opt + 112;
-        n_dirs = le32(img + opt + 108);
+        n_dirs = cv_attest_le32(img + opt + 108);
     } else {
         return pe_bad(error, "unknown optional header magic");
     }
     if (n_dirs > 16 || dirs + (gsize)n_dirs * 8 > opt + opt_size)
         return pe_bad(error, "data directories out of bounds");
     checksum = opt + 64;
-    headers_size = le32(img + opt + 60);
+    headers_size = cv_attest_le32(img + opt + 60);
     section_table = opt + opt_size;
     if (headers_size > len || section_table + (gsize)n_sections * 40 > len || headers_size < checksum + 4)
         return pe_bad(error, "headers out of bounds");
     if (n_dirs > 4) {
         cert_entry = dirs + 4 * 8;
-        cert_size = le32(img + cert_entry + 4);
+        cert_size = cv_attest_le32(img + cert_entry + 4);
         if (cert_entry + 8 > headers_size)
             return pe_bad(error, "certificate table entry outside the headers");
     }
@@ -116,7 +105,7 @@ cv_attest_authenticode_sha256(const guint8 *img, gsize len, guint8 digest[32], G
     /* sections in file order */
     for (guint32 i = 0; i < n_sections; i++) {
         const guint8 *s = img + section_table + (gsize)i * 40;
-        Section sec = { le32(s + 20), le32(s + 16) };
+        Section sec = { cv_attest_le32(s + 20), cv_attest_le32(s + 16) };
         if (sec.size == 0)
             continue;
         if ((guint64)sec.offset + sec.size > len)
@@ -150,7 +139,7 @@ cv_attest_qemu_patch_kernel(guint8 *img, gsize len, gsize initrd_size, guint64 m
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a Linux bzImage (no HdrS boot header)");
         return FALSE;
     }
-    protocol = le16(img + 0x206);
+    protocol = cv_attest_le16(img + 0x206);
     if (protocol < 0x203) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "Linux boot protocol %x.%02x is too old", protocol >> 8,
                     protocol & 0xff);
@@ -158,10 +147,10 @@ cv_attest_qemu_patch_kernel(guint8 *img, gsize len, gsize initrd_size, guint64 m
     }
     lowmem = memory_bytes >= 0xb0000000ULL ? 0x80000000ULL : 0xb0000000ULL;
     below_4g = MIN(memory_bytes, lowmem);
-    if (protocol >= 0x20c && (le16(img + 0x236) & 0x2))
+    if (protocol >= 0x20c && (cv_attest_le16(img + 0x236) & 0x2))
         initrd_max = 0xffffffffULL;
     else
-        initrd_max = le32(img + 0x22c);
+        initrd_max = cv_attest_le32(img + 0x22c);
     /* QEMU keeps 0x28000 bytes below the top of low memory for ACPI tables */
     if (below_4g < 0x28000 + 1 + initrd_size) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "memory too small for the initrd");
