@@ -98,14 +98,7 @@ cv_sign_pubkey_sha256(EVP_PKEY *key, GError **error)
 char *
 cv_sign_pubkey_sha256_hex(EVP_PKEY *key, GError **error)
 {
-    g_autoptr(GBytes) d = cv_sign_pubkey_sha256(key, error);
-    gsize n = 0;
-    const guint8 *p;
-
-    if (!d)
-        return NULL;
-    p = g_bytes_get_data(d, &n);
-    return cv_hex_encode(p, n);
+    return cv_hex_encode_take(cv_sign_pubkey_sha256(key, error));
 }
 
 char *

@@ -18,6 +18,8 @@ gboolean cv_parse_uint(const char *text, guint64 min, guint64 max, guint64 *out,
 gboolean cv_parse_hex_or_uint(const char *text, guint64 *out, GError **error);
 
 char *cv_hex_encode(const guint8 *data, gsize len);
+/* Hex of the bytes; NULL for NULL, so that a failed digest passes straight through. Takes the reference. */
+char *cv_hex_encode_take(GBytes *bytes);
 /* strict: even length, only hex digits; returns NULL + error otherwise */
 GBytes *cv_hex_decode(const char *text, GError **error);
 /* strict base64 decode (g_base64_decode accepts anything) */
