@@ -174,6 +174,10 @@ on_request_done(SoupServer *server, SoupServerMessage *msg, gpointer data)
     if (!rq || rq->finished)
         return;
     rq->finished = TRUE;
+    /* libsoup drops the Content-Length of a 204 and then takes the response for one ended by EOF:
+     * it would close the connection without saying so, and the client's next request on it fails */
+    if (soup_server_message_get_status(msg) == 204)
+        soup_message_headers_set_encoding(soup_server_message_get_response_headers(msg), SOUP_ENCODING_NONE);
     if (rq->counted)
         api->in_flight--;
     if (!rq->is_stream && soup_server_message_get_method(msg))

@@ -145,6 +145,46 @@ test_name_conflicts(void)
     g_assert_cmpuint(cv_test_count(m), ==, 2);
 }
 
+/* Sends one request on a raw connection and returns its status line (headers consumed, no body read). */
+static char *
+raw_request(GSocketConnection *conn, GDataInputStream *in, const char *head)
+{
+    GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+    g_autofree char *status = NULL;
+    char *line;
+
+    g_assert_true(g_output_stream_write_all(out, head, strlen(head), NULL, NULL, NULL));
+    status = g_data_input_stream_read_line(in, NULL, NULL, NULL);
+    while ((line = g_data_input_stream_read_line(in, NULL, NULL, NULL)) && *g_strchomp(line))
+        g_free(line);
+    g_free(line);
+    return status ? g_strchomp(g_steal_pointer(&status)) : NULL;
+}
+
+/* A client keeps its connection after a 204: libsoup's server would end it without a word and the
+ * client's next request on it would fail. */
+static void
+test_keepalive_after_delete(void)
+{
+    g_autoptr(CvTestManager) m = cv_test_manager_start(NULL);
+    g_autoptr(JsonNode) c = cv_test_create(m, "{\"name\":\"covirt-test-ka\",\"memory\":\"256M\"}");
+    g_autoptr(GUri) uri = g_uri_parse(m->url, G_URI_FLAGS_NONE, NULL);
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GDataInputStream) in = NULL;
+    g_autofree char *del = g_strdup_printf("DELETE /v1/cvms/%s HTTP/1.1\r\nHost: x\r\n\r\n", member(c, "id"));
+    g_autofree char *s1 = NULL, *s2 = NULL;
+
+    conn = g_socket_client_connect_to_host(client, g_uri_get_host(uri), g_uri_get_port(uri), NULL, NULL);
+    g_assert_nonnull(conn);
+    in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+    g_data_input_stream_set_newline_type(in, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
+    s1 = raw_request(conn, in, del);
+    g_assert_cmpstr(s1, ==, "HTTP/1.1 204 No Content");
+    s2 = raw_request(conn, in, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    g_assert_cmpstr(s2, ==, "HTTP/1.1 200 OK");
+}
+
 static void
 test_malformed(void)
 {
@@ -721,6 +761,7 @@ main(int argc, char **argv)
     g_test_add_func("/manager/health-and-routes", test_health_and_routes);
     g_test_add_func("/manager/lifecycle", test_lifecycle);
     g_test_add_func("/manager/name-conflicts", test_name_conflicts);
+    g_test_add_func("/manager/keepalive-after-delete", test_keepalive_after_delete);
     g_test_add_func("/manager/malformed", test_malformed);
     g_test_add_func("/manager/parallel-creates", test_parallel_creates);
     g_test_add_func("/manager/events-stream", test_events_stream);
