@@ -401,31 +401,15 @@ channel_event(const char *kind, JsonObject *data, gpointer user_data)
 }
 
 static char *channel_path(CvMgrRegistry *r, virDomainPtr dom);
+static char *channel_path_of_xml(const char *xml);
 
-/* A running CVM has its control channel open; any other has none. */
+/* Records that the running CVM's channel was looked for, and opens it when there is a socket. */
 static void
-channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
+channel_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path)
 {
-    g_autoptr(virDomain) own = NULL;
-    g_autofree char *path = NULL;
     g_autofree char *manifest = NULL;
-    ChannelEntry *t;
-    virDomainPtr dom = dom_in;
+    ChannelEntry *t = g_new0(ChannelEntry, 1);
 
-    if (cvm->state != CV_MGR_STATE_RUNNING || !r->conn) {
-        g_hash_table_remove(r->channels, cvm->id);
-        return;
-    }
-    if (g_hash_table_contains(r->channels, cvm->id))
-        return;
-    if (!dom) {
-        own = virDomainLookupByName(r->conn, cvm->name);
-        dom = own;
-        if (!dom)
-            return;
-    }
-    path = channel_path(r, dom);
-    t = g_new0(ChannelEntry, 1);
     t->r = r;
     t->id = g_strdup(cvm->id);
     g_hash_table_insert(r->channels, g_strdup(cvm->id), t);
@@ -441,6 +425,30 @@ channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
             manifest = cv_json_to_string(comp, FALSE);
     }
     t->channel = cv_mgr_agent_channel_new(path, manifest, channel_event, t);
+}
+
+/* A running CVM has its control channel open; any other has none. */
+static void
+channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
+{
+    g_autoptr(virDomain) own = NULL;
+    g_autofree char *path = NULL;
+    virDomainPtr dom = dom_in;
+
+    if (cvm->state != CV_MGR_STATE_RUNNING || !r->conn) {
+        g_hash_table_remove(r->channels, cvm->id);
+        return;
+    }
+    if (g_hash_table_contains(r->channels, cvm->id))
+        return;
+    if (!dom) {
+        own = virDomainLookupByName(r->conn, cvm->name);
+        dom = own;
+        if (!dom)
+            return;
+    }
+    path = channel_path(r, dom);
+    channel_open(r, cvm, path);
 }
 
 static void
@@ -906,7 +914,10 @@ typedef struct {
     char *id;
     char *name;
     char *xml;
-    int state;     /* CvMgrState after start */
+    char *metadata_running;  /* the record as it is once the domain runs */
+    int state;               /* CvMgrState after start */
+    gboolean persisted;      /* the worker wrote metadata_running */
+    char *channel_path;      /* of the running domain; NULL: it has no socket */
 } CreateJob;
 
 static void
@@ -919,6 +930,8 @@ create_job_free(gpointer p)
     g_free(job->id);
     g_free(job->name);
     g_free(job->xml);
+    g_free(job->metadata_running);
+    g_free(job->channel_path);
     g_free(job);
 }
 
@@ -976,6 +989,19 @@ create_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
         return;
     }
     job->state = state_from_libvirt(dom, CV_MGR_STATE_RUNNING);
+    /* The usual outcome is finished here, with the handle in hand, instead of looking the
+     * domain up again from the main loop: the record says "running" (live and persistent
+     * definition) and the live XML tells the control channel's socket. Any other state is
+     * recorded by the main loop. */
+    if (job->state == CV_MGR_STATE_RUNNING) {
+        g_autofree char *live = NULL;
+
+        if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, job->metadata_running, CV_XML_PREFIX,
+                                 CV_XML_NAMESPACE, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) == 0)
+            job->persisted = TRUE;
+        live = virDomainGetXMLDesc(dom, 0);
+        job->channel_path = channel_path_of_xml(live);
+    }
     g_task_return_boolean(task, TRUE);
 }
 
@@ -1025,13 +1051,17 @@ create_done(GObject *src, GAsyncResult *res, gpointer data)
         return;
     }
     r->metrics->creations++;
-    {
-        g_autoptr(virDomain) dom = r->conn ? virDomainLookupByName(r->conn, cvm->name) : NULL;
-
-        set_state(r, cvm, job->state, dom, "created", NULL);
-    }
+    cvm->state = job->state;
+    emit_lifecycle(r, cvm, "created", NULL);
+    if (!job->persisted)
+        persist(r, cvm, NULL);
+    if (cvm->state == CV_MGR_STATE_RUNNING && r->conn && !g_hash_table_contains(r->channels, cvm->id))
+        channel_open(r, cvm, job->channel_path);
+    else
+        channel_sync(r, cvm, NULL);
     ttl_arm(r, cvm);
-    g_info("cvm %s (%s) created, agent port %u", cvm->name, cvm->id, cvm->host_port);
+    g_info("cvm %s (%s) created (%s), agent port %u", cvm->name, cvm->id, cv_mgr_state_name(cvm->state),
+           cvm->host_port);
     g_task_return_pointer(outer, cv_mgr_cvm_to_json(cvm, FALSE), (GDestroyNotify)json_node_unref);
     g_object_unref(outer);
 }
@@ -1189,6 +1219,13 @@ cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback
     job->id = g_strdup(cvm->id);
     job->name = g_strdup(cvm->name);
     job->xml = xml;
+    {
+        /* a shallow copy, only read here: the record with the state it will have */
+        CvMgrCvm running = *cvm;
+
+        running.state = CV_MGR_STATE_RUNNING;
+        job->metadata_running = cv_mgr_cvm_to_metadata(&running, FALSE);
+    }
     r->jobs++;
     inner = g_task_new(NULL, NULL, create_done, outer);
     g_task_set_task_data(inner, job, create_job_free);
@@ -1261,7 +1298,10 @@ delete_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
             return;
         }
     } else {
-        if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+        /* no IsActive/IsPersistent beforehand: libvirt's answers say the same. A domain that
+         * does not run refuses the destroy (OPERATION_INVALID); a transient one is gone once
+         * destroyed (NO_DOMAIN at the undefine). */
+        if (virDomainDestroy(dom) < 0) {
             virErrorPtr e = virGetLastError();
 
             if (!e || e->code != VIR_ERR_OPERATION_INVALID) {
@@ -1270,10 +1310,14 @@ delete_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
                 return;
             }
         }
-        if (virDomainIsPersistent(dom) == 1 && undefine(dom) < 0) {
-            set_libvirt_error(&error, job->conn, "undefining the domain");
-            g_task_return_error(task, g_steal_pointer(&error));
-            return;
+        if (undefine(dom) < 0) {
+            virErrorPtr e = virGetLastError();
+
+            if (!e || e->code != VIR_ERR_NO_DOMAIN) {
+                set_libvirt_error(&error, job->conn, "undefining the domain");
+                g_task_return_error(task, g_steal_pointer(&error));
+                return;
+            }
         }
         remove_libvirt_logs(job->name);
     }
@@ -1411,21 +1455,60 @@ xpath_string(xmlXPathContext *ctx, const char *expr)
     return g_strdup((const char *)obj->stringval);
 }
 
-static char *
-channel_path(CvMgrRegistry *r, virDomainPtr dom)
+static xmlNode *
+element_child(xmlNode *parent, const char *name)
 {
-    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    for (xmlNode *n = parent ? parent->children : NULL; n; n = n->next)
+        if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0)
+            return n;
+    return NULL;
+}
+
+static gboolean
+attr_is(xmlNode *node, const char *name, const char *value)
+{
+    g_autoptr(cvXmlChar) v = node ? xmlGetProp(node, BAD_CAST name) : NULL;
+
+    return v && xmlStrcmp(v, BAD_CAST value) == 0;
+}
+
+/* The control channel's socket in a live domain XML (libvirt picks the path at start), or NULL:
+ * /domain/devices/channel[@type='unix'][target/@name=CV_AGENT_CHANNEL]/source/@path, walked
+ * instead of evaluated (XPath would be parsed and compiled on every create). Pure: worker
+ * threads call it too. */
+static char *
+channel_path_of_xml(const char *xml)
+{
     g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(xmlXPathContext) ctx = NULL;
+    xmlNode *root, *devices;
 
     if (!xml)
         return NULL;
     doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
-    if (!doc)
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0)
         return NULL;
-    ctx = xmlXPathNewContext(doc);
-    return xpath_string(ctx, "string(/domain/devices/channel[@type='unix'][target/@name='" CV_AGENT_CHANNEL
-                             "']/source/@path)");
+    devices = element_child(root, "devices");
+    for (xmlNode *n = devices ? devices->children : NULL; n; n = n->next) {
+        xmlNode *source;
+        g_autoptr(cvXmlChar) path = NULL;
+
+        if (n->type != XML_ELEMENT_NODE || xmlStrcmp(n->name, BAD_CAST "channel") != 0 ||
+            !attr_is(n, "type", "unix") || !attr_is(element_child(n, "target"), "name", CV_AGENT_CHANNEL))
+            continue;
+        source = element_child(n, "source");
+        path = source ? xmlGetProp(source, BAD_CAST "path") : NULL;
+        return path && *path ? g_strdup((const char *)path) : NULL;
+    }
+    return NULL;
+}
+
+static char *
+channel_path(CvMgrRegistry *r, virDomainPtr dom)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+
+    return channel_path_of_xml(xml);
 }
 
 /* The Debian package that owns the firmware file tells its version. */
