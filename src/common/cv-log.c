@@ -19,11 +19,14 @@ writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer u
 {
     const char *msg = NULL;
     const char *tag;
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
+    g_autoptr(GDateTime) now = NULL;
+    g_autofree char *ts = NULL;
 
+    /* before the timestamp: a daemon's info and debug lines are mostly filtered out */
     if (rank(level) < rank(min_level))
         return G_LOG_WRITER_HANDLED;
+    now = g_date_time_new_now_utc();
+    ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
     for (gsize i = 0; i < n_fields; i++)
         if (strcmp(fields[i].key, "MESSAGE") == 0)
             msg = fields[i].value;

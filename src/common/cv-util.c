@@ -408,10 +408,15 @@ char *
 cv_json_to_string(JsonNode *node, gboolean pretty)
 {
     g_autoptr(JsonGenerator) gen = json_generator_new();
+    gsize len = 0;
+    char *text;
 
     json_generator_set_root(gen, node);
     json_generator_set_pretty(gen, pretty);
-    return json_generator_to_data(gen, NULL);
+    text = json_generator_to_data(gen, &len);
+    /* the generator's GString grew in powers of two: long-lived strings (records, event
+     * history) would keep up to twice their size */
+    return g_realloc(text, len + 1);
 }
 
 GBytes *
