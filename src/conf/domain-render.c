@@ -440,6 +440,8 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
 {
     static const char *const templates[] = { "vtpm.xml", "sev-snp.xml", "tdx.xml" };
     g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+    gsize len = 0;
     g_autoptr(xmlDoc) doc = NULL;
     xmlNodePtr root, devices, name, title;
     QemuArgs q = { 0 };
@@ -470,7 +472,10 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
 
     path = g_build_filename(opts->template_dir ? opts->template_dir : cv_domain_template_dir(),
                             templates[s->platform], NULL);
-    doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+    /* read as a plain file: xmlReadFile would go through libxml2's I/O layer, which probes
+     * for gzip and xz compression (zlib and liblzma code for every render) */
+    if (g_file_get_contents(path, &text, &len, NULL) && len <= G_MAXINT)
+        doc = xmlReadMemory(text, (int)len, path, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "template %s: missing or not a libvirt domain", path);
