@@ -35,10 +35,6 @@ cv_mgr_state_parse(const char *text, CvMgrState *out)
 void
 cv_mgr_event_free(CvMgrEvent *ev)
 {
-    if (!ev)
-        return;
-    g_free(ev->kind);
-    g_free(ev->json);
     g_free(ev);
 }
 
@@ -266,16 +262,17 @@ cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec)
 const CvMgrEvent *
 cv_mgr_cvm_add_event(CvMgrCvm *cvm, const char *kind, JsonObject *data)
 {
-    CvMgrEvent *ev = g_new0(CvMgrEvent, 1);
+    CvMgrEvent *ev;
     g_autoptr(JsonObject) obj = json_object_new();
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
     g_autofree char *time = NULL;
+    g_autofree char *json = NULL;
+    guint64 seq = cvm->next_seq++;
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    gsize kind_len = strlen(kind), json_len;
 
-    ev->seq = cvm->next_seq++;
-    ev->time = g_get_real_time() / G_USEC_PER_SEC;
-    ev->kind = g_strdup(kind);
-    time = cv_time_format(ev->time);
-    json_object_set_int_member(obj, "seq", (gint64)ev->seq);
+    time = cv_time_format(now);
+    json_object_set_int_member(obj, "seq", (gint64)seq);
     json_object_set_string_member(obj, "time", time);
     json_object_set_string_member(obj, "cvm", cvm->id);
     json_object_set_string_member(obj, "kind", kind);
@@ -290,7 +287,15 @@ cv_mgr_cvm_add_event(CvMgrCvm *cvm, const char *kind, JsonObject *data)
         }
     }
     json_node_set_object(node, obj);
-    ev->json = cv_json_to_string(node, FALSE);
+    json = cv_json_to_string(node, FALSE);
+    json_len = strlen(json);
+    ev = g_malloc(sizeof(CvMgrEvent) + kind_len + 1 + json_len + 1);
+    ev->seq = seq;
+    ev->time = now;
+    memcpy(ev->text, kind, kind_len + 1);
+    memcpy(ev->text + kind_len + 1, json, json_len + 1);
+    ev->kind = ev->text;
+    ev->json = ev->text + kind_len + 1;
     g_queue_push_tail(&cvm->events, ev);
     while (g_queue_get_length(&cvm->events) > CV_MGR_EVENT_HISTORY)
         cv_mgr_event_free(g_queue_pop_head(&cvm->events));

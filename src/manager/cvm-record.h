@@ -25,11 +25,13 @@ gboolean cv_mgr_state_parse(const char *text, CvMgrState *out);
 /* Events kept per CVM for clients that connect late. */
 #define CV_MGR_EVENT_HISTORY 64
 
+/* One allocation: kind and json point into text[], as every CVM keeps a history of them. */
 typedef struct {
     guint64 seq;
     gint64 time;       /* unix seconds */
-    char *kind;        /* "lifecycle", "agent", "log", ... */
-    char *json;        /* the event as one JSON object */
+    const char *kind;  /* "lifecycle", "agent", "log", ... */
+    const char *json;  /* the event as one JSON object */
+    char text[];
 } CvMgrEvent;
 
 void cv_mgr_event_free(CvMgrEvent *ev);

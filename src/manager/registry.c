@@ -88,8 +88,8 @@ cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metrics)
     r->ports = cv_mgr_port_pool_new(config->defaults->host_port_min, config->defaults->host_port_max);
     r->subs = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)subscription_free);
     r->ovmf_versions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    r->channels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify)channel_entry_free);
+    /* keyed by the entry's own id */
+    r->channels = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)channel_entry_free);
     virSetErrorFunc(NULL, quiet_libvirt_errors);
     return r;
 }
@@ -412,7 +412,7 @@ channel_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path)
 
     t->r = r;
     t->id = g_strdup(cvm->id);
-    g_hash_table_insert(r->channels, g_strdup(cvm->id), t);
+    g_hash_table_replace(r->channels, t->id, t);
     /* no socket (the test driver makes none): the entry without a channel says "looked" */
     if (!path)
         return;
