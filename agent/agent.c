@@ -1,6 +1,6 @@
 #define _XOPEN_SOURCE 700
 #include "agent.h"
-#include "agent-archive.h"
+#include "archive-child.h"
 #include "cv-error.h"
 #include "cv-util.h"
 #include "tls.h"
@@ -233,7 +233,7 @@ on_run_done(gboolean ok, int exit_code, const char *message, gpointer data)
 
     cv_agent_runner_cancel(agent->runner);  /* drops our reference; the run is over */
     agent->runner = NULL;
-    if (ok && !cv_agent_archive_zip_dir(results, zip, &error)) {
+    if (ok && !cv_agent_archive_child_zip_dir(results, zip, &error)) {
         ok = FALSE;
         message = error->message;
     }
@@ -295,7 +295,7 @@ cv_agent_dataset_received(CvAgent *agent, const char *filename, GError **error)
         g_autofree char *path = cv_agent_path(agent, "datasets", filename, NULL);
         g_autofree char *dir = cv_agent_path(agent, "datasets", NULL);
         g_autofree char *single = strip_compression_suffix(filename);
-        if (!cv_agent_archive_extract(path, dir, single, error)) {
+        if (!cv_agent_archive_child_extract(path, dir, single, error)) {
             g_unlink(path);
             return FALSE;
         }

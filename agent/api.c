@@ -4,6 +4,7 @@
  * the normal handler, called once the body is in, compares the hash and moves
  * the file into place, or deletes it. */
 #include "agent.h"
+#include "sha3.h"
 #include "upload-sink.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
@@ -109,7 +110,7 @@ respond_code(SoupServerMessage *msg, CvErrorCode code, const char *fmt, ...)
 /* Checks the signed-request headers against key(s): consumes the challenge first,
  * so a failed attempt also burns it. Returns the index of the key that signed. */
 static gboolean
-check_signature(CvAgent *agent, SoupServerMessage *msg, EVP_PKEY *const *keys, guint n_keys,
+check_signature(CvAgent *agent, SoupServerMessage *msg, CvAgentUserKey *const *keys, guint n_keys,
                 const guint8 body_sha3[32], guint *which, GError **error)
 {
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
@@ -135,7 +136,7 @@ check_signature(CvAgent *agent, SoupServerMessage *msg, EVP_PKEY *const *keys, g
                                 error))
         return FALSE;
     for (guint i = 0; i < n_keys; i++) {
-        if (cv_sign_verify(keys[i], digest, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL)) {
+        if (cv_agent_user_key_verify(keys[i], digest, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL)) {
             *which = i;
             return TRUE;
         }
@@ -196,7 +197,7 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
     g_autofree char *declared_hex = NULL;
     g_autofree char *name = NULL;
     const char *expected = NULL;
-    EVP_PKEY *key = NULL;
+    CvAgentUserKey *key = NULL;
     guint which = 0;
     Role role;
     guint64 limit = G_MAXUINT64;
@@ -276,7 +277,7 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another upload of this file is in progress");
         goto fail;
     }
-    /* each upload has a worker thread and up to 2 MiB in flight: bound how many run at once */
+    /* each upload has a worker thread and its blocks in flight (upload-sink.h): bound how many run at once */
     if (g_hash_table_size(agent->uploads_active) >= UPLOADS_MAX) {
         g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%d uploads are in progress; try again later", UPLOADS_MAX);
         goto fail;
@@ -447,7 +448,7 @@ static void
 handle_result(CvAgent *agent, SoupServerMessage *msg)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) empty = cv_digest("SHA3-256", "", 0, NULL);
+    guint8 empty[32];
     g_autofree char *zip = cv_agent_path(agent, "result.zip", NULL);
     g_autoptr(GMappedFile) mapped = NULL;
     g_autoptr(GBytes) body = NULL;
@@ -457,9 +458,9 @@ handle_result(CvAgent *agent, SoupServerMessage *msg)
         respond_code(msg, CV_ERROR_CONFLICT, "no computation (state %s)", cv_agent_state_name(agent->state));
         return;
     }
-    if (!empty || !check_signature(agent, msg, (EVP_PKEY *const *)agent->manifest->consumer_keys->pdata,
-                                   agent->manifest->consumer_keys->len, g_bytes_get_data(empty, NULL), &which,
-                                   &error)) {
+    if (!cv_agent_sha3_256("", 0, empty, &error) ||
+        !check_signature(agent, msg, (CvAgentUserKey *const *)agent->manifest->consumer_keys->pdata,
+                         agent->manifest->consumer_keys->len, empty, &which, &error)) {
         if (error && error->code == CV_ERROR_UNAUTHORIZED && strstr(error->message, "does not verify"))
             error->code = CV_ERROR_FORBIDDEN;
         respond_error(msg, error);

@@ -3,7 +3,8 @@
 #include "cv-util.h"
 
 #include <string.h>
-#include <openssl/rand.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 
 struct _CvAgentChallenges {
     GHashTable *issued;  /* hex → expiry (monotonic µs) */
@@ -37,7 +38,8 @@ cv_agent_challenges_issue(CvAgentChallenges *c, GError **error)
     gint64 *expiry;
     char *hex;
 
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    /* GnuTLS, not OpenSSL: user-key.h says why */
+    if (gnutls_rnd(GNUTLS_RND_RANDOM, raw, sizeof(raw)) < 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "no randomness for a challenge");
         return NULL;
     }

@@ -1,7 +1,7 @@
 #include "manifest.h"
 #include "cv-error.h"
-#include "cv-sign.h"
 #include "cv-util.h"
+#include "sha3.h"
 
 #include <string.h>
 #include <json-glib/json-glib.h>
@@ -21,7 +21,7 @@ dataset_free(gpointer p)
 
     g_free(d->hash);
     g_free(d->user_key_pem);
-    EVP_PKEY_free(d->user_key);
+    cv_agent_user_key_free(d->user_key);
     g_free(d->filename);
     g_free(d);
 }
@@ -38,7 +38,7 @@ cv_agent_manifest_free(CvAgentManifest *m)
         g_ptr_array_unref(m->datasets);
     g_free(m->algo_hash);
     g_free(m->algo_key_pem);
-    EVP_PKEY_free(m->algo_key);
+    cv_agent_user_key_free(m->algo_key);
     g_strfreev(m->algo_args);
     if (m->consumer_keys)
         g_ptr_array_unref(m->consumer_keys);
@@ -145,7 +145,7 @@ get_hash(JsonObject *obj, const char *where, char **out, GError **error)
 }
 
 static gboolean
-get_key(JsonObject *obj, const char *where, char **pem, EVP_PKEY **key, GError **error)
+get_key(JsonObject *obj, const char *where, char **pem, CvAgentUserKey **key, GError **error)
 {
     g_autofree char *field = g_strdup_printf("%s.userKey", where);
     g_autoptr(GError) local = NULL;
@@ -153,7 +153,7 @@ get_key(JsonObject *obj, const char *where, char **pem, EVP_PKEY **key, GError *
 
     if (!get_string(obj, where, "userKey", TRUE, &s, error))
         return FALSE;
-    *key = cv_sign_pubkey_from_pem(s, strlen(s), &local);
+    *key = cv_agent_user_key_new_from_pem(s, strlen(s), &local);
     if (!*key)
         return fail(error, field, "%s", local->message);
     *pem = g_steal_pointer(&s);
@@ -263,7 +263,7 @@ cv_agent_manifest_parse(const char *json, gsize len, GError **error)
     JsonNode *n;
 
     m->datasets = g_ptr_array_new_with_free_func(dataset_free);
-    m->consumer_keys = g_ptr_array_new_with_free_func((GDestroyNotify)EVP_PKEY_free);
+    m->consumer_keys = g_ptr_array_new_with_free_func((GDestroyNotify)cv_agent_user_key_free);
     if (len > CV_AGENT_MANIFEST_MAX) {
         g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "manifest is larger than %d bytes", CV_AGENT_MANIFEST_MAX);
         return NULL;
@@ -313,7 +313,7 @@ cv_agent_manifest_parse(const char *json, gsize len, GError **error)
         static const char *const callowed[] = { "userKey", NULL };
         g_autofree char *where = g_strdup_printf("result_consumers[%u]", i);
         g_autofree char *pem = NULL;
-        EVP_PKEY *key = NULL;
+        CvAgentUserKey *key = NULL;
         JsonObject *c = get_object(json_array_get_element(json_node_get_array(n), i), where, error);
         if (!c || !check_members(c, where, callowed, error) || !get_key(c, where, &pem, &key, error))
             return NULL;
@@ -324,7 +324,7 @@ cv_agent_manifest_parse(const char *json, gsize len, GError **error)
     if (!sha)
         return NULL;
     memcpy(m->sha256, g_bytes_get_data(sha, NULL), 32);
-    m->sha3_256_hex = cv_digest_hex("SHA3-256", json, len, error);
+    m->sha3_256_hex = cv_agent_sha3_256_hex(json, len, error);
     if (!m->sha3_256_hex)
         return NULL;
     return g_steal_pointer(&m);

@@ -2,7 +2,7 @@
  * Every refusal names the field that was wrong, e.g. "datasets[1].hash: ...". */
 #pragma once
 #include <glib.h>
-#include <openssl/evp.h>
+#include "user-key.h"
 
 G_BEGIN_DECLS
 
@@ -16,7 +16,7 @@ typedef enum {
 typedef struct {
     char *hash;           /* SHA3-256, 64 lowercase hex digits */
     char *user_key_pem;
-    EVP_PKEY *user_key;
+    CvAgentUserKey *user_key;
     char *filename;
     gboolean decompress;
 } CvAgentDataset;
@@ -28,10 +28,10 @@ typedef struct {
     GPtrArray *datasets;  /* CvAgentDataset */
     char *algo_hash;
     char *algo_key_pem;
-    EVP_PKEY *algo_key;
+    CvAgentUserKey *algo_key;
     CvAgentAlgoType algo_type;
     GStrv algo_args;
-    GPtrArray *consumer_keys;  /* EVP_PKEY */
+    GPtrArray *consumer_keys;  /* CvAgentUserKey */
     guint8 sha256[32];    /* of the manifest's bytes, for attestation */
     char *sha3_256_hex;   /* of the manifest's bytes, as `covirt checksum` prints it */
 } CvAgentManifest;

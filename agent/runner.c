@@ -1,5 +1,5 @@
 #include "runner.h"
-#include "agent-archive.h"
+#include "archive-child.h"
 #include "cv-error.h"
 #include "cv-util.h"
 
@@ -291,7 +291,7 @@ docker_extract(const char *work_dir, GError **error)
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", oci, g_strerror(errno));
         return FALSE;
     }
-    return cv_agent_archive_extract(tar, oci, "image", error);
+    return cv_agent_archive_child_extract(tar, oci, "image", error);
 }
 
 /* Debian 12's wabt is built without WASI: wasm-interp then accepts --wasi and fails at run time.

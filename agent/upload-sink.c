@@ -4,24 +4,25 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/evp.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
 
 typedef struct {
     gsize len;
-    guint8 data[];
+    guint8 data[CV_AGENT_SINK_BLOCK];
 } Block;
 
 struct _CvAgentSink {
     int fd;
-    EVP_MD_CTX *sha3;
+    gnutls_hash_hd_t sha3;  /* GnuTLS, as sha3.c (user-key.h says why not OpenSSL) */
     GThread *thread;
-    GAsyncQueue *queue;   /* Block*, or the sink itself as the end marker */
+    GAsyncQueue *queue;     /* full Block*, or the sink itself as the end marker */
     GMutex lock;
-    GCond drained;
-    guint in_flight;
-    int write_errno;      /* first write error, set by the worker */
+    GCond returned;
+    GSList *spare;          /* blocks the worker is done with */
+    guint allocated;
+    int write_errno;        /* first write error, set by the worker */
     Block *current;
-    gboolean finished;
 };
 
 static gpointer
@@ -37,7 +38,7 @@ worker(gpointer data)
 
         if (item == s)
             break;
-        EVP_DigestUpdate(s->sha3, b->data, b->len);
+        gnutls_hash(s->sha3, b->data, b->len);
         p = b->data;
         left = b->len;
         while (left > 0 && !g_atomic_int_get(&s->write_errno)) {
@@ -51,10 +52,9 @@ worker(gpointer data)
             p += n;
             left -= n;
         }
-        g_free(b);
         g_mutex_lock(&s->lock);
-        s->in_flight--;
-        g_cond_signal(&s->drained);
+        s->spare = g_slist_prepend(s->spare, b);
+        g_cond_signal(&s->returned);
         g_mutex_unlock(&s->lock);
     }
     return NULL;
@@ -64,23 +64,42 @@ CvAgentSink *
 cv_agent_sink_new(int fd, GError **error)
 {
     CvAgentSink *s = g_new0(CvAgentSink, 1);
-    EVP_MD *md = EVP_MD_fetch(NULL, "SHA3-256", NULL);
+    int rc = gnutls_hash_init(&s->sha3, GNUTLS_DIG_SHA3_256);
 
-    s->fd = fd;
-    s->sha3 = EVP_MD_CTX_new();
-    if (!md || !s->sha3 || !EVP_DigestInit_ex(s->sha3, md, NULL)) {
-        EVP_MD_free(md);
-        EVP_MD_CTX_free(s->sha3);
+    if (rc < 0) {
         g_free(s);
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "SHA3-256 is not available");
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "SHA3-256 is not available: %s", gnutls_strerror(rc));
         return NULL;
     }
-    EVP_MD_free(md);
+    s->fd = fd;
     g_mutex_init(&s->lock);
-    g_cond_init(&s->drained);
+    g_cond_init(&s->returned);
     s->queue = g_async_queue_new();
     s->thread = g_thread_new("covirt-upload", worker, s);
     return s;
+}
+
+/* back-pressure: with every block in flight, the main loop waits for the worker
+ * rather than buffering without bound */
+static Block *
+take_block(CvAgentSink *s)
+{
+    Block *b = NULL;
+
+    g_mutex_lock(&s->lock);
+    while (!s->spare && s->allocated >= CV_AGENT_SINK_BLOCKS)
+        g_cond_wait(&s->returned, &s->lock);
+    if (s->spare) {
+        b = s->spare->data;
+        s->spare = g_slist_delete_link(s->spare, s->spare);
+    } else {
+        s->allocated++;
+    }
+    g_mutex_unlock(&s->lock);
+    if (!b)
+        b = g_new(Block, 1);
+    b->len = 0;
+    return b;
 }
 
 static void
@@ -88,12 +107,6 @@ send_current(CvAgentSink *s)
 {
     if (!s->current || s->current->len == 0)
         return;
-    /* back-pressure: the main loop waits for the worker rather than buffering without bound */
-    g_mutex_lock(&s->lock);
-    while (s->in_flight >= CV_AGENT_SINK_BLOCKS)
-        g_cond_wait(&s->drained, &s->lock);
-    s->in_flight++;
-    g_mutex_unlock(&s->lock);
     g_async_queue_push(s->queue, s->current);
     s->current = NULL;
 }
@@ -103,10 +116,8 @@ cv_agent_sink_push(CvAgentSink *s, const guint8 *data, gsize len)
 {
     while (len > 0) {
         gsize n;
-        if (!s->current) {
-            s->current = g_malloc(sizeof(Block) + CV_AGENT_SINK_BLOCK);
-            s->current->len = 0;
-        }
+        if (!s->current)
+            s->current = take_block(s);
         n = MIN(len, CV_AGENT_SINK_BLOCK - s->current->len);
         memcpy(s->current->data + s->current->len, data, n);
         s->current->len += n;
@@ -130,12 +141,10 @@ stop_worker(CvAgentSink *s)
 gboolean
 cv_agent_sink_finish(CvAgentSink *s, guint8 sha3[32], GError **error)
 {
-    unsigned int len = 0;
     int err;
 
     send_current(s);
     stop_worker(s);
-    s->finished = TRUE;
     err = g_atomic_int_get(&s->write_errno);
     if (!err && fsync(s->fd) < 0)
         err = errno;
@@ -146,7 +155,7 @@ cv_agent_sink_finish(CvAgentSink *s, guint8 sha3[32], GError **error)
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(err));
         return FALSE;
     }
-    EVP_DigestFinal_ex(s->sha3, sha3, &len);
+    gnutls_hash_output(s->sha3, sha3);
     return TRUE;
 }
 
@@ -162,11 +171,12 @@ cv_agent_sink_free(CvAgentSink *s)
         if (item != s)
             g_free(item);
     g_async_queue_unref(s->queue);
+    g_slist_free_full(s->spare, g_free);
     g_free(s->current);
     if (s->fd >= 0)
         close(s->fd);
-    EVP_MD_CTX_free(s->sha3);
+    gnutls_hash_deinit(s->sha3, NULL);
     g_mutex_clear(&s->lock);
-    g_cond_clear(&s->drained);
+    g_cond_clear(&s->returned);
     g_free(s);
 }

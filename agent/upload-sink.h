@@ -1,14 +1,15 @@
 /* Where an upload's bytes go: a worker thread hashes them with SHA3-256 and writes
  * them to the file, so that hashing overlaps with TLS and HTTP on the main thread.
- * At most CV_AGENT_SINK_BLOCKS blocks of CV_AGENT_SINK_BLOCK bytes are in flight:
- * memory stays bounded whatever the upload's size. */
+ * The bytes travel in at most CV_AGENT_SINK_BLOCKS blocks of CV_AGENT_SINK_BLOCK
+ * bytes, allocated once and reused: memory stays bounded (256 KiB) whatever the
+ * upload's size, and the heap does not grow and shrink with every block. */
 #pragma once
 #include <glib.h>
 
 G_BEGIN_DECLS
 
-#define CV_AGENT_SINK_BLOCK (256 * 1024)
-#define CV_AGENT_SINK_BLOCKS 8
+#define CV_AGENT_SINK_BLOCK (64 * 1024)
+#define CV_AGENT_SINK_BLOCKS 4
 
 typedef struct _CvAgentSink CvAgentSink;
 

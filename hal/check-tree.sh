@@ -36,7 +36,8 @@ say "${#elves[@]} ELF files, every library resolves in the tree"
 
 if head -c 4 "$TREE/usr/sbin/covirt-agent" | grep -q ELF; then
     run /usr/sbin/covirt-agent --help >/dev/null || die "covirt-agent --help fails inside the tree"
-    say "covirt-agent runs"
+    run /usr/sbin/covirt-agent-archive --help >/dev/null || die "covirt-agent-archive --help fails inside the tree"
+    say "covirt-agent and covirt-agent-archive run"
 fi
 
 marker=$(mktemp)

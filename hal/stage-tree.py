@@ -261,6 +261,11 @@ def stage_modules(t, kver):
 
 def stage_agent(t, agent):
     t.add_program(agent, "usr/sbin/covirt-agent")
+    # its libarchive work runs in this child, found beside the agent (agent/archive-child.h)
+    helper = os.path.join(os.path.dirname(os.path.abspath(agent)), "covirt-agent-archive")
+    if not os.path.exists(helper):
+        die("%s is missing (it is built with covirt-agent)" % helper)
+    t.add_program(helper, "usr/sbin/covirt-agent-archive")
     for lib in AGENT_DLOPEN:
         if not os.path.exists(lib):
             die("%s is missing (install the package named in scripts/deps.txt)" % lib)

@@ -11,6 +11,9 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+#include <gnutls/x509.h>
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlDoc, xmlFreeDoc)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(xmlNode, xmlFreeNode)
@@ -34,3 +37,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ECDSA_SIG, ECDSA_SIG_free)
 static inline void cv_x509_stack_free(STACK_OF(X509) *s) { sk_X509_pop_free(s, X509_free); }
 typedef STACK_OF(X509) CvX509Stack;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvX509Stack, cv_x509_stack_free)
+
+/* GnuTLS's handles are pointer typedefs: g_auto(gnutls_pubkey_t) k = NULL; */
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_pubkey_t, gnutls_pubkey_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_crt_t, gnutls_x509_crt_deinit, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(gnutls_x509_privkey_t, gnutls_x509_privkey_deinit, NULL)

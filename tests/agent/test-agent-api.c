@@ -77,14 +77,14 @@ write_tmp(Fixture *fx, const char *name, const char *text)
     return p;
 }
 
-/* The manifest: algorithm (type, file, args) by algo_key, datasets a.csv and b.csv by data_key,
+/* The manifest: algorithm (type, file, args) by algo_key, two datasets (names, files) by data_key,
  * the consumer_key as the only result consumer. */
 static char *
-make_manifest(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args)
+make_manifest_with(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args,
+                   const char *const *names, const char *const *files, gboolean decompress)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) root = NULL;
-    const char *names[] = { "a.csv", "b.csv" };
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "id");
@@ -94,8 +94,7 @@ make_manifest(Fixture *fx, const char *algo_type, const char *algo_file, const c
     json_builder_set_member_name(b, "datasets");
     json_builder_begin_array(b);
     for (guint i = 0; i < 2; i++) {
-        g_autofree char *p = data_path(names[i]);
-        g_autofree char *h = sha3(p);
+        g_autofree char *h = sha3(files[i]);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "hash");
         json_builder_add_string_value(b, h);
@@ -103,6 +102,10 @@ make_manifest(Fixture *fx, const char *algo_type, const char *algo_file, const c
         json_builder_add_string_value(b, fx->data_pub);
         json_builder_set_member_name(b, "filename");
         json_builder_add_string_value(b, names[i]);
+        if (decompress) {
+            json_builder_set_member_name(b, "decompress");
+            json_builder_add_boolean_value(b, TRUE);
+        }
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
@@ -133,6 +136,18 @@ make_manifest(Fixture *fx, const char *algo_type, const char *algo_file, const c
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     return cv_json_to_string(root, TRUE);
+}
+
+/* ... with datasets a.csv and b.csv */
+static char *
+make_manifest(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args)
+{
+    const char *names[] = { "a.csv", "b.csv" };
+    g_autofree char *a = data_path("a.csv");
+    g_autofree char *b = data_path("b.csv");
+    const char *files[] = { a, b };
+
+    return make_manifest_with(fx, algo_type, algo_file, args, names, files, FALSE);
 }
 
 static void
@@ -494,6 +509,50 @@ test_bin_run(Fixture *fx, gconstpointer data)
     wait_state(fx, "ConsumingResults");
     fetch_result_and_check(fx, "7.200000");
     assert_state(fx, "Complete");
+}
+
+/* Decompression runs in covirt-agent-archive (a child of the agent): what it extracts lands in
+ * datasets/, and a corrupt archive comes back as the helper's own refusal. */
+static void
+test_decompress(Fixture *fx, gconstpointer data)
+{
+    const char *algo = g_getenv("MEAN_BIN");
+    /* prose: libarchive takes a short gzipped table for an mtree listing (format_all bids) */
+    g_autofree char *a = write_tmp(fx, "c.txt", "a dataset of a few words\nand a second line of them\n");
+    g_autofree char *gz = g_build_filename(fx->dir, "c.txt.gz", NULL);
+    g_autofree char *bad = g_build_filename(fx->dir, "d.txt.gz", NULL);
+    const char *names[] = { "c.txt.gz", "d.txt.gz" };
+    const char *files[] = { gz, bad };
+    g_autofree char *cmd = g_strdup_printf("gzip -n -c '%s' > '%s'", a, gz);
+    g_autofree char *m = NULL, *text = NULL, *want = NULL, *got = NULL, *c_txt = NULL, *c_gz = NULL, *d_any = NULL;
+    g_autoptr(CvAgentClient) o = NULL, d = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) r = NULL;
+    gsize len = 0;
+
+    /* a gzip stream cut short: its header is right, its end is missing */
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_assert_true(g_file_get_contents(gz, &text, &len, NULL));
+    g_assert_true(g_file_set_contents(bad, text, len - 6, NULL));
+    m = make_manifest_with(fx, "bin", algo, NULL, names, files, TRUE);
+    start_agent(fx, m, FALSE);
+    o = client_for(fx, fx->algo_key);
+    upload_ok(o, "/v1/algorithm", algo);
+    d = client_for(fx, fx->data_key);
+    upload_ok(d, "/v1/datasets/c.txt.gz", gz);
+    c_txt = g_build_filename(fx->work, "datasets", "c.txt", NULL);
+    c_gz = g_build_filename(fx->work, "datasets", "c.txt.gz", NULL);
+    g_assert_true(g_file_get_contents(a, &want, NULL, NULL));
+    g_assert_true(g_file_get_contents(c_txt, &got, NULL, NULL));
+    g_assert_cmpstr(got, ==, want);
+    g_assert_false(g_file_test(c_gz, G_FILE_TEST_EXISTS));
+
+    r = cv_agent_client_upload(d, "/v1/datasets/d.txt.gz", bad, NULL, NULL, &error);
+    assert_refused(r, error, CV_ERROR_INVALID);
+    assert_tmp_empty(fx);
+    d_any = g_build_filename(fx->work, "datasets", "d.txt.gz", NULL);
+    g_assert_false(g_file_test(d_any, G_FILE_TEST_EXISTS));
+    assert_state(fx, "ReceivingData");
 }
 
 static JsonNode *
@@ -962,6 +1021,7 @@ main(int argc, char **argv)
     g_test_add("/agent/wasm", Fixture, NULL, fixture_setup, test_wasm, fixture_teardown);
     g_test_add("/agent/docker", Fixture, NULL, fixture_setup, test_docker, fixture_teardown);
     g_test_add("/agent/bin-run", Fixture, NULL, fixture_setup, test_bin_run, fixture_teardown);
+    g_test_add("/agent/decompress", Fixture, NULL, fixture_setup, test_decompress, fixture_teardown);
     g_test_add("/agent/refusals", Fixture, NULL, fixture_setup, test_refusals, fixture_teardown);
     g_test_add("/agent/cli", Fixture, NULL, fixture_setup, test_cli, fixture_teardown);
     g_test_add("/agent/control-channel", Fixture, NULL, fixture_setup, test_control_channel, fixture_teardown);

@@ -67,9 +67,9 @@ test_valid(void)
     g_assert_cmpint(m->algo_type, ==, CV_AGENT_ALGO_PYTHON);
     g_assert_cmpstr(m->algo_args[1], ==, "x");
     g_assert_true(((CvAgentDataset *)g_ptr_array_index(m->datasets, 1))->decompress);
-    g_assert_cmpstr(cv_sign_key_type(m->algo_key), ==, "ed25519");
-    g_assert_cmpstr(cv_sign_key_type(((CvAgentDataset *)g_ptr_array_index(m->datasets, 0))->user_key), ==, "ecdsa");
-    g_assert_cmpstr(cv_sign_key_type(g_ptr_array_index(m->consumer_keys, 0)), ==, "rsa");
+    g_assert_cmpstr(cv_agent_user_key_type(m->algo_key), ==, "ed25519");
+    g_assert_cmpstr(cv_agent_user_key_type(((CvAgentDataset *)g_ptr_array_index(m->datasets, 0))->user_key), ==, "ecdsa");
+    g_assert_cmpstr(cv_agent_user_key_type(g_ptr_array_index(m->consumer_keys, 0)), ==, "rsa");
     g_assert_nonnull(cv_agent_manifest_find_dataset(m, "b.csv.gz"));
     g_assert_null(cv_agent_manifest_find_dataset(m, "c.csv"));
 }
