@@ -517,11 +517,11 @@ static void
 test_decompress(Fixture *fx, gconstpointer data)
 {
     const char *algo = g_getenv("MEAN_BIN");
-    /* prose: libarchive takes a short gzipped table for an mtree listing (format_all bids) */
-    g_autofree char *a = write_tmp(fx, "c.txt", "a dataset of a few words\nand a second line of them\n");
-    g_autofree char *gz = g_build_filename(fx->dir, "c.txt.gz", NULL);
-    g_autofree char *bad = g_build_filename(fx->dir, "d.txt.gz", NULL);
-    const char *names[] = { "c.txt.gz", "d.txt.gz" };
+    /* a short table: libarchive's mtree bidder once took it for a file listing */
+    g_autofree char *a = write_tmp(fx, "c.csv", "x,y\n1,2\n3,4\n");
+    g_autofree char *gz = g_build_filename(fx->dir, "c.csv.gz", NULL);
+    g_autofree char *bad = g_build_filename(fx->dir, "d.csv.gz", NULL);
+    const char *names[] = { "c.csv.gz", "d.csv.gz" };
     const char *files[] = { gz, bad };
     g_autofree char *cmd = g_strdup_printf("gzip -n -c '%s' > '%s'", a, gz);
     g_autofree char *m = NULL, *text = NULL, *want = NULL, *got = NULL, *c_txt = NULL, *c_gz = NULL, *d_any = NULL;
@@ -539,18 +539,18 @@ test_decompress(Fixture *fx, gconstpointer data)
     o = client_for(fx, fx->algo_key);
     upload_ok(o, "/v1/algorithm", algo);
     d = client_for(fx, fx->data_key);
-    upload_ok(d, "/v1/datasets/c.txt.gz", gz);
-    c_txt = g_build_filename(fx->work, "datasets", "c.txt", NULL);
-    c_gz = g_build_filename(fx->work, "datasets", "c.txt.gz", NULL);
+    upload_ok(d, "/v1/datasets/c.csv.gz", gz);
+    c_txt = g_build_filename(fx->work, "datasets", "c.csv", NULL);
+    c_gz = g_build_filename(fx->work, "datasets", "c.csv.gz", NULL);
     g_assert_true(g_file_get_contents(a, &want, NULL, NULL));
     g_assert_true(g_file_get_contents(c_txt, &got, NULL, NULL));
     g_assert_cmpstr(got, ==, want);
     g_assert_false(g_file_test(c_gz, G_FILE_TEST_EXISTS));
 
-    r = cv_agent_client_upload(d, "/v1/datasets/d.txt.gz", bad, NULL, NULL, &error);
+    r = cv_agent_client_upload(d, "/v1/datasets/d.csv.gz", bad, NULL, NULL, &error);
     assert_refused(r, error, CV_ERROR_INVALID);
     assert_tmp_empty(fx);
-    d_any = g_build_filename(fx->work, "datasets", "d.txt.gz", NULL);
+    d_any = g_build_filename(fx->work, "datasets", "d.csv.gz", NULL);
     g_assert_false(g_file_test(d_any, G_FILE_TEST_EXISTS));
     assert_state(fx, "ReceivingData");
 }
