@@ -1,8 +1,8 @@
 #!/bin/bash
 # Checks on a staged HAL tree, run on the build host with chroot (seconds, not a boot):
-# every ELF file's libraries resolve inside the tree, the init parses, python3 runs its
-# data-work standard library from the precompiled byte code, and the datascience
-# variant fits a logistic regression over a CSV with pandas + scikit-learn.
+# every ELF file's libraries resolve inside the tree, the init parses, crun and umoci run,
+# python3 runs its data-work standard library from the precompiled byte code, and the
+# datascience variant fits a logistic regression over a CSV with pandas + scikit-learn.
 #   hal/check-tree.sh TREE minimal|datascience
 set -euo pipefail
 TREE=${1:?tree} VARIANT=${2:?variant}
@@ -39,6 +39,12 @@ if head -c 4 "$TREE/usr/sbin/covirt-agent" | grep -q ELF; then
     run /usr/sbin/covirt-agent-archive --help >/dev/null || die "covirt-agent-archive --help fails inside the tree"
     say "covirt-agent and covirt-agent-archive run"
 fi
+
+# the docker runner's tools start (no container here: the build host's cgroups need not be what
+# crun accepts; the e2e test computation-docker runs one in a CVM)
+crun=$(run /usr/bin/crun --version) || die "crun does not run inside the tree"
+umoci=$(run /usr/bin/umoci --version) || die "umoci does not run inside the tree"
+say "${crun%%$'\n'*}, $umoci"
 
 marker=$(mktemp)
 run /usr/bin/python3 -c '

@@ -32,6 +32,9 @@ AGENT_DLOPEN = [
     "/usr/lib/x86_64-linux-gnu/gio/modules/libgiognutls.so",  # GIO's TLS backend for libsoup
 ]
 
+# The docker runner's tools (docs/agent.md): umoci unpacks the OCI image, crun runs it.
+DOCKER_RUNTIME = ["/usr/bin/umoci", "/usr/bin/crun"]
+
 # Standard library parts that a computation never needs.
 STDLIB_SKIP_DIRS = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3",
                     "pydoc_data", "__pycache__", "venv",
@@ -274,6 +277,13 @@ def stage_agent(t, agent):
         t.add_elf_deps(lib)
 
 
+def stage_docker_runtime(t):
+    for prog in DOCKER_RUNTIME:
+        if not os.path.exists(prog):
+            die("%s is missing (install the package named in scripts/deps.txt)" % prog)
+        t.add_program(prog, prog[1:])
+
+
 def copy_filtered(t, src_root, dst_rel, skip_dir, skip_file):
     """Copy a directory tree (symlinks to files become files) with two filters."""
     for dirpath, dirnames, filenames in os.walk(src_root):
@@ -411,6 +421,7 @@ def main():
     stage_base(t, args)
     mods = stage_modules(t, args.kernel_version)
     stage_agent(t, args.agent)
+    stage_docker_runtime(t)
     stage_python(t)
     extra = stage_datascience(t) if args.variant == "datascience" else []
     compile_pyc(t)

@@ -211,6 +211,14 @@ def main():
         assert m.group(1) == "0", "a login service runs"
         m = serial.run("echo WORK=$(stat -f -c %T /var/lib/covirt)", r"WORK=([a-z]+)")
         assert m.group(1) == "tmpfs", m.group(1)
+        # what crun needs for docker algorithms: cgroup v2 alone, and a root mount that has a parent
+        # (pivot_root refuses the initramfs itself; the init binds it over itself)
+        m = serial.run("echo CGROUPS=$(awk '$3 ~ /^cgroup/ {print $2 \":\" $3}' /proc/mounts | tr '\\n' ,)",
+                       r"CGROUPS=([a-z0-9/:,]+)\r?\n")
+        assert m.group(1) == "/sys/fs/cgroup:cgroup2,", "cgroups mounted: %s" % m.group(1)
+        m = serial.run("echo ROOT=$(awk '$5 == \"/\" {print ($1 == $2) ? \"own-parent\" : \"bound\"}' "
+                       "/proc/self/mountinfo)", r"ROOT=([a-z-]+)\r?\n")
+        assert m.group(1) == "bound", "the root mount is the initramfs itself: pivot_root would fail"
 
         # the supervisor: kill the agent, it comes back (a new TLS key: a fresh start)
         serial.run("kill $(pidof covirt-agent)", r"covirt-agent exited with status \d+", 60)
