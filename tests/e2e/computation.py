@@ -3,15 +3,17 @@
 
 Builds the HAL with the real covirt-agent, starts covirt-manager on qemu:///system (domain
 type qemu), creates a vtpm CVM through the API with a manifest, and then, as the users:
-uploads a Python algorithm with `covirt algo` and two CSV datasets with `covirt data`,
-downloads the result with `covirt result` and checks its values against the test's own
-computation; on the way, a replayed signed request, a wrong key, a wrong dataset hash and
-a dataset the manifest does not name are each refused while the CVM keeps working.  The
-operator's `covirt cvm events` shows the state transitions and the algorithm's output;
-`covirt cvm rm` removes the CVM, and libvirt no longer knows it.
+uploads an algorithm (a Python script, or an OCI image) with `covirt algo` and two CSV
+datasets with `covirt data`, downloads the result with `covirt result` and checks its values
+against the test's own computation; on the way, a replayed signed request, a wrong key, a
+wrong dataset hash and a dataset the manifest does not name are each refused while the CVM
+keeps working.  The operator's `covirt cvm events` shows the state transitions and the
+algorithm's output; `covirt cvm rm` removes the CVM, and libvirt no longer knows it.
 
   computation.py SOURCE_ROOT COVIRT AGENT MANAGER IMAGE_DIR   (exit 77: skipped, says why)
   COVIRT_E2E_VARIANT=datascience: the datascience HAL and a pandas + scikit-learn algorithm
+  COVIRT_E2E_ALGO=docker: the algorithm is an OCI image (busybox awk summing the CSV columns)
+    that the agent runs with umoci and crun inside the CVM; python (the default) runs a script
 """
 import base64
 import hashlib
@@ -159,11 +161,63 @@ def make_data(work, variant):
     return files
 
 
-def check_result(out_dir, files, variant):
+def make_oci_image(work, script):
+    """A docker algorithm as docs/agent.md wants it: an OCI image layout tarball with a `latest`
+    tag, made with umoci: static busybox (its applets linked in /bin), and script as the command."""
+    layout, bundle = os.path.join(work, "oci"), os.path.join(work, "oci-bundle")
+    image = layout + ":latest"
+
+    def umoci(*args):
+        r = subprocess.run(["umoci"] + list(args), capture_output=True, text=True)
+        assert r.returncode == 0, "umoci %s failed: %s%s" % (args[0], r.stdout, r.stderr)
+
+    umoci("init", "--layout", layout)
+    umoci("new", "--image", image)
+    umoci("unpack", "--image", image, bundle)
+    bindir = os.path.join(bundle, "rootfs", "bin")
+    os.makedirs(bindir)
+    shutil.copy("/bin/busybox", bindir)
+    applets = subprocess.run(["/bin/busybox", "--list"], check=True, capture_output=True, text=True).stdout
+    for a in applets.split():
+        if a != "busybox":
+            os.symlink("busybox", os.path.join(bindir, a))
+    shutil.copy(script, os.path.join(bundle, "rootfs", "algorithm.sh"))
+    umoci("repack", "--image", image, bundle)
+    umoci("config", "--image", image, "--config.cmd", "/bin/sh", "--config.cmd", "/algorithm.sh")
+    tar = os.path.join(work, "algorithm.tar")
+    subprocess.run(["tar", "cf", tar, "-C", layout, "."], check=True)
+    shutil.rmtree(bundle)
+    return tar
+
+
+def check_docker_result(found, files):
+    assert "sums.txt" in found and "container.txt" in found, "result: %s" % sorted(found)
+    got = {}
+    for line in open(found["sums.txt"]).read().splitlines():
+        name, rows, s1, s2 = line.split()
+        got[name] = (int(rows), float(s1), float(s2))
+    assert sorted(got) == sorted(files), got
+    for name, text in files.items():
+        cols = [line.split(",") for line in text.splitlines()[1:]]
+        want = (len(cols), sum(float(c[0]) for c in cols), sum(float(c[1]) for c in cols))
+        assert got[name][0] == want[0], (name, got[name], want)
+        for g, w in zip(got[name][1:], want[1:]):
+            assert abs(g - w) <= 1e-6 * max(1.0, abs(w)), (name, got[name], want)
+    # crun's namespaces: its own hostname and PID 1, and datasets/ bound read-only
+    seen = open(found["container.txt"]).read().splitlines()
+    assert seen[0].startswith("hostname ") and seen[0] != "hostname covirt", seen
+    assert "pid 1" in seen and "datasets read-only" in seen, seen
+    return "%s (the host computes the same); in the container: %s" % (
+        "; ".join("%s %d rows, column sums %.6f %.6f" % ((n,) + got[n]) for n in sorted(got)), ", ".join(seen))
+
+
+def check_result(out_dir, files, variant, algo_type):
     found = {}
     for dirpath, _, names in os.walk(out_dir):
         for n in names:
             found[n] = os.path.join(dirpath, n)
+    if algo_type == "docker":
+        return check_docker_result(found, files)
     if variant == "minimal":
         assert "fit.json" in found, "no fit.json in the result: %s" % sorted(found)
         fit = json.load(open(found["fit.json"]))
@@ -197,6 +251,11 @@ def main():
     agent_bin = plain_agent(agent_bin)
     image_dir = searchable_dir(image_dir)
     variant = os.environ.get("COVIRT_E2E_VARIANT", "minimal")
+    algo_type = os.environ.get("COVIRT_E2E_ALGO", "python")
+    if algo_type not in ("python", "docker"):
+        sys.exit("COVIRT_E2E_ALGO must be python or docker, not %r" % algo_type)
+    if algo_type == "docker" and not (shutil.which("umoci") and os.access("/bin/busybox", os.X_OK)):
+        skip("the docker algorithm is made with umoci and /bin/busybox (scripts/deps.txt)")
     if os.geteuid() != 0:
         skip("needs root (libvirt qemu:///system and the HAL build's chroot checks)")
     if not os.path.exists("/run/libvirt/libvirt-sock"):
@@ -259,8 +318,12 @@ def main():
         pub = {k: open(os.path.join(work, k + ".pub")).read()
                for k in ("algo", "data1", "data2", "consumer")}
         files = make_data(work, variant)
-        algo = os.path.join(work, "algorithm.py")
-        shutil.copy(os.path.join(HERE, "data", "linreg.py" if variant == "minimal" else "logreg.py"), algo)
+        if algo_type == "docker":
+            algo = make_oci_image(work, os.path.join(HERE, "data", "csv-sums.sh"))
+            step("OCI image made with umoci: %s, %d bytes" % (os.path.basename(algo), os.path.getsize(algo)))
+        else:
+            algo = os.path.join(work, "algorithm.py")
+            shutil.copy(os.path.join(HERE, "data", "linreg.py" if variant == "minimal" else "logreg.py"), algo)
 
         def sha3(path):
             out = cli.run("checksum", path).stdout.split()
@@ -269,13 +332,13 @@ def main():
             return out[0]
 
         manifest = {
-            "id": "e2e-%d" % os.getpid(), "name": "e2e %s regression" % variant,
+            "id": "e2e-%d" % os.getpid(), "name": "e2e %s %s" % (variant, algo_type),
             "description": "covirt tests/e2e/computation.py",
             "datasets": [
                 {"hash": sha3(os.path.join(work, "part1.csv")), "userKey": pub["data1"], "filename": "part1.csv"},
                 {"hash": sha3(os.path.join(work, "part2.csv")), "userKey": pub["data2"], "filename": "part2.csv"},
             ],
-            "algorithm": {"hash": sha3(algo), "userKey": pub["algo"], "algo_type": "python", "algo_args": []},
+            "algorithm": {"hash": sha3(algo), "userKey": pub["algo"], "algo_type": algo_type, "algo_args": []},
             "result_consumers": [{"userKey": pub["consumer"]}],
         }
         with open(os.path.join(work, "manifest.json"), "w") as f:
@@ -397,11 +460,12 @@ def main():
         out = os.path.join(work, "result")
         step("covirt result (the result consumer's key)")
         cli.run("result", *A, "--key", os.path.join(work, "consumer.key"), "--out", out)
-        step("result checked: " + check_result(out, files, variant))
+        step("result checked: " + check_result(out, files, variant, algo_type))
 
         ev = cli.run("cvm", "events", "--manager", manager_url, "--no-follow", cvm_id).stdout
-        for want in ("ReceivingAlgorithm", "ReceivingData", "Running",
-                     "linreg: 350 rows" if variant == "minimal" else "logreg: 500 rows"):
+        output = {"docker": "csv-sums: %d rows" % sum(len(t.splitlines()) - 1 for t in files.values()),
+                  "python": "linreg: 350 rows" if variant == "minimal" else "logreg: 500 rows"}[algo_type]
+        for want in ("ReceivingAlgorithm", "ReceivingData", "Running", output):
             assert want in ev, "covirt cvm events does not show %r:\n%s" % (want, ev)
         step("covirt cvm events shows the state transitions and the algorithm's output:")
         print(ev, end="")
@@ -436,7 +500,7 @@ def main():
                 if os.path.exists(p):
                     os.unlink(p)
         shutil.rmtree(work, ignore_errors=True)
-    print("e2e computation (%s) passed in %.0f s" % (variant, time.time() - T0))
+    print("e2e computation (%s, %s) passed in %.0f s" % (variant, algo_type, time.time() - T0))
 
 
 if __name__ == "__main__":
