@@ -6,21 +6,9 @@
 #include "cv-util.h"
 #include "cv-autoptr.h"
 #include "swtpm-fixture.h"
+#include "attest-test.h"
 
 static const char *vectors;
-
-static void
-assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus status)
-{
-    const CvAttestCheck *c = cv_attest_verdict_find(v, name);
-
-    if (!c || c->status != status) {
-        g_autofree char *text = cv_attest_verdict_to_text(v);
-        g_printerr("%s", text);
-    }
-    g_assert_nonnull(c);
-    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
-}
 
 static GBytes *
 b64member(JsonObject *o, const char *name)
@@ -61,9 +49,9 @@ test_vector(void)
     g_assert_true(cv_attest_tpm_verify(v, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg), g_bytes_get_data(sig, NULL),
                                        g_bytes_get_size(sig), &in, &error));
     g_assert_no_error(error);
-    assert_status(v, "tpm.quote", CV_ATTEST_PASS);
-    assert_status(v, "tpm.signature", CV_ATTEST_PASS);
-    assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.quote", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
 
     /* one changed PCR value fails the digest; every byte of the message breaks the signature */
@@ -74,7 +62,7 @@ test_vector(void)
         in.pcrs = &tampered;
         g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
                                            g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
     }
     in.pcrs = &pcrs;
     {
@@ -85,7 +73,7 @@ test_vector(void)
             g_autoptr(GError) e2 = NULL;
             copy[off] ^= 0x40;
             if (cv_attest_tpm_verify(bad, copy, len, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, &e2)) {
-                assert_status(bad, "tpm.signature", CV_ATTEST_FAIL);
+                attest_test_assert_status(bad, "tpm.signature", CV_ATTEST_FAIL);
                 g_assert_false(cv_attest_verdict_passed(bad));
             } else {
                 g_assert_error(e2, CV_ERROR, CV_ERROR_INVALID);
@@ -179,9 +167,9 @@ tools_quote(gconstpointer data)
     in.nonce = g_bytes_get_data(nonce_bytes, &in.nonce_len);
     g_assert_true(cv_attest_tpm_verify(v, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg), g_bytes_get_data(sig, NULL),
                                        g_bytes_get_size(sig), &in, &error));
-    assert_status(v, "tpm.signature", CV_ATTEST_PASS);
-    assert_status(v, "tpm.nonce", CV_ATTEST_PASS);
-    assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.signature", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.nonce", CV_ATTEST_PASS);
+    attest_test_assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
 
     /* a policy on PCR 16 passes with the right value and fails with another */
@@ -195,12 +183,12 @@ tools_quote(gconstpointer data)
         in.policy = json_node_get_object(p1);
         g_assert_true(cv_attest_tpm_verify(v1, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
                                            g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        assert_status(v1, "tpm.pcr.16", CV_ATTEST_PASS);
+        attest_test_assert_status(v1, "tpm.pcr.16", CV_ATTEST_PASS);
         g_assert_true(cv_attest_verdict_passed(v1));
         in.policy = json_node_get_object(p2);
         g_assert_true(cv_attest_tpm_verify(v2, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
                                            g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        assert_status(v2, "tpm.pcr.16", CV_ATTEST_FAIL);
+        attest_test_assert_status(v2, "tpm.pcr.16", CV_ATTEST_FAIL);
         in.policy = NULL;
     }
     /* a tampered PCR value */
@@ -211,7 +199,7 @@ tools_quote(gconstpointer data)
         in.pcrs = &tampered;
         g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
                                            g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
         in.pcrs = &pcrs;
     }
@@ -224,7 +212,7 @@ tools_quote(gconstpointer data)
         in.nonce = other;
         g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
                                            g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
         g_assert_false(cv_attest_verdict_passed(bad));
     }
     /* a signature from another key type / garbage */
@@ -235,7 +223,7 @@ tools_quote(gconstpointer data)
         copy[len - 3] ^= 0x10;
         in.nonce = g_bytes_get_data(nonce_bytes, &in.nonce_len);
         g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg), copy, len, &in, NULL));
-        assert_status(bad, "tpm.signature", CV_ATTEST_FAIL);
+        attest_test_assert_status(bad, "tpm.signature", CV_ATTEST_FAIL);
     }
 }
 
