@@ -38,13 +38,18 @@ cv_mgr_event_free(CvMgrEvent *ev)
     g_free(ev);
 }
 
+const char *
+cv_mgr_event_members(const CvMgrEvent *ev)
+{
+    return ev->kind + strlen(ev->kind) + 1;
+}
+
 CvMgrCvm *
 cv_mgr_cvm_new(void)
 {
     CvMgrCvm *cvm = g_new0(CvMgrCvm, 1);
 
     cvm->files = g_ptr_array_new_with_free_func(g_free);
-    g_queue_init(&cvm->events);
     cvm->next_seq = 1;
     return cvm;
 }
@@ -62,7 +67,12 @@ cv_mgr_cvm_free(CvMgrCvm *cvm)
     g_free(cvm->hal_version);
     g_free(cvm->spec_json);
     g_ptr_array_unref(cvm->files);
-    g_queue_clear_full(&cvm->events, (GDestroyNotify)cv_mgr_event_free);
+    while (cvm->events) {
+        CvMgrEvent *next = cvm->events->next;
+
+        cv_mgr_event_free(cvm->events);
+        cvm->events = next;
+    }
     g_free(cvm);
 }
 
@@ -259,45 +269,77 @@ cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec)
     return json_builder_get_root(b);
 }
 
+/* the envelope's members, written by cv_mgr_event_to_json() */
+static gboolean
+envelope_member(const char *name)
+{
+    return strcmp(name, "seq") == 0 || strcmp(name, "time") == 0 || strcmp(name, "cvm") == 0 ||
+           strcmp(name, "kind") == 0;
+}
+
 const CvMgrEvent *
 cv_mgr_cvm_add_event(CvMgrCvm *cvm, const char *kind, JsonObject *data)
 {
     CvMgrEvent *ev;
     g_autoptr(JsonObject) obj = json_object_new();
     g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
-    g_autofree char *time = NULL;
     g_autofree char *json = NULL;
-    guint64 seq = cvm->next_seq++;
-    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-    gsize kind_len = strlen(kind), json_len;
+    gsize kind_len = strlen(kind), members_len;
 
-    time = cv_time_format(now);
-    json_object_set_int_member(obj, "seq", (gint64)seq);
-    json_object_set_string_member(obj, "time", time);
-    json_object_set_string_member(obj, "cvm", cvm->id);
-    json_object_set_string_member(obj, "kind", kind);
     if (data) {
         g_autoptr(GList) members = json_object_get_members(data);
 
         for (GList *l = members; l; l = l->next) {
             /* the envelope's own fields win over a guest's */
-            if (json_object_has_member(obj, l->data))
+            if (envelope_member(l->data))
                 continue;
             json_object_set_member(obj, l->data, json_node_copy(json_object_get_member(data, l->data)));
         }
     }
     json_node_set_object(node, obj);
     json = cv_json_to_string(node, FALSE);
-    json_len = strlen(json);
-    ev = g_malloc(sizeof(CvMgrEvent) + kind_len + 1 + json_len + 1);
-    ev->seq = seq;
-    ev->time = now;
-    memcpy(ev->text, kind, kind_len + 1);
-    memcpy(ev->text + kind_len + 1, json, json_len + 1);
-    ev->kind = ev->text;
-    ev->json = ev->text + kind_len + 1;
-    g_queue_push_tail(&cvm->events, ev);
-    while (g_queue_get_length(&cvm->events) > CV_MGR_EVENT_HISTORY)
-        cv_mgr_event_free(g_queue_pop_head(&cvm->events));
+    /* "{...}": the members are what lies between the braces */
+    members_len = strlen(json) - 2;
+    ev = g_malloc(sizeof(CvMgrEvent) + kind_len + 1 + members_len + 1);
+    ev->next = NULL;
+    ev->seq = cvm->next_seq++;
+    ev->time = g_get_real_time() / G_USEC_PER_SEC;
+    memcpy(ev->kind, kind, kind_len + 1);
+    memcpy(ev->kind + kind_len + 1, json + 1, members_len);
+    ev->kind[kind_len + 1 + members_len] = '\0';
+    if (cvm->last_event)
+        cvm->last_event->next = ev;
+    else
+        cvm->events = ev;
+    cvm->last_event = ev;
+    if (++cvm->n_events > CV_MGR_EVENT_HISTORY) {
+        CvMgrEvent *oldest = cvm->events;
+
+        cvm->events = oldest->next;
+        cvm->n_events--;
+        cv_mgr_event_free(oldest);
+    }
     return ev;
+}
+
+char *
+cv_mgr_event_to_json(const CvMgrEvent *ev, const char *cvm_id)
+{
+    g_autoptr(JsonObject) obj = json_object_new();
+    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+    g_autofree char *time = cv_time_format(ev->time);
+    g_autofree char *envelope = NULL;
+    const char *members = cv_mgr_event_members(ev);
+
+    json_object_set_int_member(obj, "seq", (gint64)ev->seq);
+    json_object_set_string_member(obj, "time", time);
+    json_object_set_string_member(obj, "cvm", cvm_id);
+    json_object_set_string_member(obj, "kind", ev->kind);
+    json_node_set_object(node, obj);
+    envelope = cv_json_to_string(node, FALSE);
+    if (!*members)
+        return g_steal_pointer(&envelope);
+    /* "{envelope}" + members → "{envelope,members}" */
+    envelope[strlen(envelope) - 1] = '\0';
+    return g_strconcat(envelope, ",", members, "}", NULL);
 }

@@ -25,16 +25,22 @@ gboolean cv_mgr_state_parse(const char *text, CvMgrState *out);
 /* Events kept per CVM for clients that connect late. */
 #define CV_MGR_EVENT_HISTORY 64
 
-/* One allocation: kind and json point into text[], as every CVM keeps a history of them. */
-typedef struct {
+/* One allocation, as every CVM keeps a history of them: the kind, then after its NUL the
+ * event's own members as JSON text without braces (cv_mgr_event_members()). The envelope
+ * (seq, time, cvm, kind) is not stored: cv_mgr_event_to_json() writes it when the event is
+ * sent, which keeps a lifecycle event at ~70 bytes instead of ~180. */
+typedef struct _CvMgrEvent CvMgrEvent;
+struct _CvMgrEvent {
+    CvMgrEvent *next;  /* the CVM's history, oldest first */
     guint64 seq;
     gint64 time;       /* unix seconds */
-    const char *kind;  /* "lifecycle", "agent", "log", ... */
-    const char *json;  /* the event as one JSON object */
-    char text[];
-} CvMgrEvent;
+    char kind[];       /* "lifecycle", "agent", "log", ... */
+};
 
 void cv_mgr_event_free(CvMgrEvent *ev);
+const char *cv_mgr_event_members(const CvMgrEvent *ev);
+/* The event as one JSON object: {"seq","time","cvm","kind", then its own members}. */
+char *cv_mgr_event_to_json(const CvMgrEvent *ev, const char *cvm_id);
 
 typedef struct {
     /* durable: in the domain's metadata */
@@ -51,9 +57,12 @@ typedef struct {
     GPtrArray *files;      /* host files the manager created for it (removed on delete) */
 
     /* runtime only */
-    GQueue events;         /* CvMgrEvent*, at most CV_MGR_EVENT_HISTORY */
+    CvMgrEvent *events;    /* oldest first, at most CV_MGR_EVENT_HISTORY */
+    CvMgrEvent *last_event;
+    guint n_events;
     guint64 next_seq;
     guint ttl_source;
+    gboolean channel_checked;  /* running and its control channel looked for (the registry holds one found) */
 } CvMgrCvm;
 
 CvMgrCvm *cv_mgr_cvm_new(void);

@@ -187,10 +187,11 @@ on_request_done(SoupServer *server, SoupServerMessage *msg, gpointer data)
 /* ---- event streams ---- */
 
 static void
-sse_append(SoupServerMessage *msg, const CvMgrEvent *ev)
+sse_append(SoupServerMessage *msg, const char *cvm_id, const CvMgrEvent *ev)
 {
+    g_autofree char *json = cv_mgr_event_to_json(ev, cvm_id);
     g_autofree char *chunk = g_strdup_printf("id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: %s\n\n",
-                                             ev->seq, ev->kind, ev->json);
+                                             ev->seq, ev->kind, json);
     gsize len = strlen(chunk);
 
     soup_message_body_append(soup_server_message_get_response_body(msg), SOUP_MEMORY_TAKE,
@@ -211,13 +212,13 @@ sse_end(SseStream *s)
 }
 
 static void
-sse_on_event(const CvMgrEvent *ev, gboolean last, gpointer data)
+sse_on_event(const char *cvm_id, const CvMgrEvent *ev, gboolean last, gpointer data)
 {
     SseStream *s = data;
 
     if (s->done)
         return;
-    sse_append(s->msg, ev);
+    sse_append(s->msg, cvm_id, ev);
     if (last) {
         s->token = 0;   /* the registry drops the subscription itself */
         sse_end(s);
@@ -281,12 +282,9 @@ handle_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTab
     soup_message_headers_replace(rh, "Cache-Control", "no-cache");
     soup_message_headers_set_encoding(rh, SOUP_ENCODING_CHUNKED);
     /* a late client gets the recent history first */
-    for (GList *l = cvm->events.head; l; l = l->next) {
-        const CvMgrEvent *ev = l->data;
-
+    for (const CvMgrEvent *ev = cvm->events; ev; ev = ev->next)
         if (ev->seq > after)
-            sse_append(msg, ev);
-    }
+            sse_append(msg, cvm->id, ev);
     if (no_follow || api->stopping) {
         soup_message_body_complete(soup_server_message_get_response_body(msg));
         return;

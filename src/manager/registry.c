@@ -40,7 +40,7 @@ struct _CvMgrRegistry {
     guint next_token;
     guint jobs;
     GHashTable *ovmf_versions;   /* loader path → version */
-    GHashTable *channels;        /* id → CvMgrAgentChannel, for running CVMs */
+    GHashTable *channels;        /* id → ChannelEntry, for running CVMs with a control channel socket */
 };
 
 static void connect_start(CvMgrRegistry *r);
@@ -230,7 +230,7 @@ emit_event(CvMgrRegistry *r, CvMgrCvm *cvm, const char *kind, JsonObject *data, 
         s = g_hash_table_lookup(r->subs, GUINT_TO_POINTER(token));
         if (!s)
             continue;
-        s->func(ev, last, s->data);
+        s->func(cvm->id, ev, last, s->data);
         if (last)
             g_hash_table_remove(r->subs, GUINT_TO_POINTER(token));
     }
@@ -408,14 +408,16 @@ static void
 channel_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path)
 {
     g_autofree char *manifest = NULL;
-    ChannelEntry *t = g_new0(ChannelEntry, 1);
+    ChannelEntry *t;
 
+    /* no socket (the test driver makes none): the flag alone says "looked", without an entry */
+    cvm->channel_checked = TRUE;
+    if (!path)
+        return;
+    t = g_new0(ChannelEntry, 1);
     t->r = r;
     t->id = g_strdup(cvm->id);
     g_hash_table_replace(r->channels, t->id, t);
-    /* no socket (the test driver makes none): the entry without a channel says "looked" */
-    if (!path)
-        return;
     {
         g_autoptr(JsonNode) spec = cv_json_parse(cvm->spec_json, -1, NULL);
         JsonObject *o = spec && JSON_NODE_HOLDS_OBJECT(spec) ? json_node_get_object(spec) : NULL;
@@ -427,6 +429,14 @@ channel_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path)
     t->channel = cv_mgr_agent_channel_new(path, manifest, channel_event, t);
 }
 
+/* Closes the CVM's channel, if any; it is looked for again when the CVM runs. */
+static void
+channel_close(CvMgrRegistry *r, CvMgrCvm *cvm)
+{
+    cvm->channel_checked = FALSE;
+    g_hash_table_remove(r->channels, cvm->id);
+}
+
 /* A running CVM has its control channel open; any other has none. */
 static void
 channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
@@ -436,10 +446,10 @@ channel_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
     virDomainPtr dom = dom_in;
 
     if (cvm->state != CV_MGR_STATE_RUNNING || !r->conn) {
-        g_hash_table_remove(r->channels, cvm->id);
+        channel_close(r, cvm);
         return;
     }
-    if (g_hash_table_contains(r->channels, cvm->id))
+    if (cvm->channel_checked)
         return;
     if (!dom) {
         own = virDomainLookupByName(r->conn, cvm->name);
@@ -711,12 +721,17 @@ close_cb(virConnectPtr conn, int reason, void *opaque)
 {
     CvMgrRegistry *r = opaque;
     static const char *const reasons[] = { "error", "end of file", "keepalive timeout", "client closed" };
+    GHashTableIter it;
+    CvMgrCvm *cvm;
 
     if (conn != r->conn)
         return;
     g_warning("libvirt connection to %s closed (%s); API keeps serving, reconnecting",
               cv_mgr_registry_uri(r), reason >= 0 && reason < 4 ? reasons[reason] : "unknown");
     r->conn = NULL;
+    g_hash_table_iter_init(&it, r->by_id);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&cvm))
+        cvm->channel_checked = FALSE;
     g_hash_table_remove_all(r->channels);
     /* event callbacks die with the connection; closing inside the callback is not allowed */
     r->lifecycle_cb = -1;
@@ -1055,7 +1070,7 @@ create_done(GObject *src, GAsyncResult *res, gpointer data)
     emit_lifecycle(r, cvm, "created", NULL);
     if (!job->persisted)
         persist(r, cvm, NULL);
-    if (cvm->state == CV_MGR_STATE_RUNNING && r->conn && !g_hash_table_contains(r->channels, cvm->id))
+    if (cvm->state == CV_MGR_STATE_RUNNING && r->conn && !cvm->channel_checked)
         channel_open(r, cvm, job->channel_path);
     else
         channel_sync(r, cvm, NULL);
@@ -1387,7 +1402,7 @@ cv_mgr_registry_delete_internal(CvMgrRegistry *r, const char *id_or_name, const 
     job->log_dir = g_strdup(r->config->log_dir);
     job->prev = cvm->state;
     cvm->state = CV_MGR_STATE_DELETING;
-    g_hash_table_remove(r->channels, cvm->id);
+    channel_close(r, cvm);
     emit_lifecycle(r, cvm, "deleting", reason);
     r->jobs++;
     inner = g_task_new(NULL, NULL, delete_done, outer);

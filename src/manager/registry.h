@@ -54,7 +54,7 @@ JsonNode *cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or
 
 /* Event streams. The callback gets every new event of the CVM; after the last one
  * (kind "deleted" or "removed") the subscription ends by itself. */
-typedef void (*CvMgrEventFunc)(const CvMgrEvent *ev, gboolean last, gpointer data);
+typedef void (*CvMgrEventFunc)(const char *cvm_id, const CvMgrEvent *ev, gboolean last, gpointer data);
 guint cv_mgr_registry_subscribe(CvMgrRegistry *r, const char *id, CvMgrEventFunc func, gpointer data);
 void cv_mgr_registry_unsubscribe(CvMgrRegistry *r, guint token);
 
