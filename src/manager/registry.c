@@ -1470,6 +1470,25 @@ xpath_string(xmlXPathContext *ctx, const char *expr)
     return g_strdup((const char *)obj->stringval);
 }
 
+/* The domain as libvirt holds it now, parsed, with an XPath context on it; the caller frees the
+ * context, then *doc. */
+static xmlXPathContext *
+live_xpath(CvMgrRegistry *r, virDomainPtr dom, xmlDoc **doc, GError **error)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+
+    if (!xml) {
+        set_libvirt_error(error, r->conn, "reading the domain XML");
+        return NULL;
+    }
+    *doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    if (!*doc) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "libvirt returned domain XML that does not parse");
+        return NULL;
+    }
+    return xmlXPathNewContext(*doc);
+}
+
 static xmlNode *
 element_child(xmlNode *parent, const char *name)
 {
@@ -1581,7 +1600,6 @@ cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error)
 {
     CvMgrCvm *cvm = NULL;
     g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
-    g_autofree char *xml = NULL;
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(xmlXPathContext) ctx = NULL;
     g_autofree char *vcpus = NULL, *cpu_model = NULL, *cpu_mode = NULL, *cmdline = NULL, *loader = NULL;
@@ -1590,17 +1608,8 @@ cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error)
 
     if (!dom)
         return NULL;
-    xml = virDomainGetXMLDesc(dom, 0);
-    if (!xml) {
-        set_libvirt_error(error, r->conn, "reading the domain XML");
+    if (!(ctx = live_xpath(r, dom, &doc, error)))
         return NULL;
-    }
-    doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
-    if (!doc) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "libvirt returned domain XML that does not parse");
-        return NULL;
-    }
-    ctx = xmlXPathNewContext(doc);
     vcpus = xpath_string(ctx, "string(/domain/vcpu)");
     cpu_model = xpath_string(ctx, "string(/domain/cpu/model)");
     cpu_mode = xpath_string(ctx, "string(/domain/cpu/@mode)");
@@ -1630,7 +1639,6 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
 {
     CvMgrCvm *cvm = NULL;
     g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
-    g_autofree char *xml = NULL;
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(xmlXPathContext) ctx = NULL;
     g_autofree char *kernel = NULL, *initrd = NULL, *cmdline = NULL, *mem = NULL, *unit = NULL;
@@ -1646,17 +1654,8 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
         return NULL;
     }
     /* the boot as libvirt holds it: that is what QEMU measures */
-    xml = virDomainGetXMLDesc(dom, 0);
-    if (!xml) {
-        set_libvirt_error(error, r->conn, "reading the domain XML");
+    if (!(ctx = live_xpath(r, dom, &doc, error)))
         return NULL;
-    }
-    doc = xmlReadMemory(xml, strlen(xml), "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
-    if (!doc) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "libvirt returned domain XML that does not parse");
-        return NULL;
-    }
-    ctx = xmlXPathNewContext(doc);
     kernel = xpath_string(ctx, "string(/domain/os/kernel)");
     initrd = xpath_string(ctx, "string(/domain/os/initrd)");
     cmdline = xpath_string(ctx, "string(/domain/os/cmdline)");
