@@ -555,15 +555,37 @@ test_decompress(Fixture *fx, gconstpointer data)
     assert_state(fx, "ReceivingData");
 }
 
+/* What a signed PUT carries: the SHA3-256 of hash_file, a fresh challenge, and the signature over
+ * (PUT, signed_path, that hash, the challenge) — the tests then send it with another body or path. */
+typedef struct {
+    char *hash, *challenge, *signature;
+} Signed;
+
+static void
+signed_clear(Signed *s)
+{
+    g_free(s->hash);
+    g_free(s->challenge);
+    g_free(s->signature);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Signed, signed_clear)
+
+static Signed
+sign_put(CvAgentClient *c, const char *signed_path, const char *hash_file)
+{
+    Signed s = { sha3(hash_file), cv_agent_client_challenge(c, NULL), NULL };
+    g_autoptr(GBytes) raw = cv_hex_decode(s.hash, NULL);
+
+    s.signature = cv_agent_client_sign(c, s.challenge, "PUT", signed_path, g_bytes_get_data(raw, NULL), NULL);
+    return s;
+}
+
 static JsonNode *
 put_raw(CvAgentClient *c, const char *path, const char *file, GError **error)
 {
-    g_autofree char *h = sha3(file);
-    g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
-    g_autofree char *ch = cv_agent_client_challenge(c, NULL);
-    g_autofree char *sig = cv_agent_client_sign(c, ch, "PUT", path, g_bytes_get_data(raw, NULL), NULL);
+    g_auto(Signed) sg = sign_put(c, path, file);
 
-    return cv_agent_client_put_signed(c, path, file, h, ch, sig, NULL, NULL, error);
+    return cv_agent_client_put_signed(c, path, file, sg.hash, sg.challenge, sg.signature, NULL, NULL, error);
 }
 
 static void
@@ -607,11 +629,9 @@ test_refusals(Fixture *fx, gconstpointer data)
     /* another algorithm declared with the manifest's hash: refused after hashing the body, file gone */
     {
         g_autoptr(GError) e = NULL;
-        g_autofree char *h = sha3(algo);
-        g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
-        g_autofree char *ch = cv_agent_client_challenge(owner, NULL);
-        g_autofree char *sig = cv_agent_client_sign(owner, ch, "PUT", "/v1/algorithm", g_bytes_get_data(raw, NULL), NULL);
-        g_autoptr(JsonNode) r = cv_agent_client_put_signed(owner, "/v1/algorithm", evil, h, ch, sig, NULL, NULL, &e);
+        g_auto(Signed) sg = sign_put(owner, "/v1/algorithm", algo);
+        g_autoptr(JsonNode) r = cv_agent_client_put_signed(owner, "/v1/algorithm", evil, sg.hash, sg.challenge,
+                                                           sg.signature, NULL, NULL, &e);
         g_autofree char *target = g_build_filename(fx->work, "algo", "algorithm", NULL);
         assert_refused(r, e, CV_ERROR_FORBIDDEN);
         g_assert_false(g_file_test(target, G_FILE_TEST_EXISTS));
@@ -633,17 +653,14 @@ test_refusals(Fixture *fx, gconstpointer data)
     /* replay: the same signed request twice; the second is refused and changes nothing */
     {
         g_autoptr(GError) e = NULL;
-        g_autofree char *h = sha3(a_csv);
-        g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
-        g_autofree char *ch = cv_agent_client_challenge(data_owner, NULL);
-        g_autofree char *sig = cv_agent_client_sign(data_owner, ch, "PUT", "/v1/datasets/a.csv",
-                                                    g_bytes_get_data(raw, NULL), NULL);
-        g_autoptr(JsonNode) r1 = cv_agent_client_put_signed(data_owner, "/v1/datasets/a.csv", a_csv, h, ch, sig,
-                                                            NULL, NULL, &e);
+        g_auto(Signed) sg = sign_put(data_owner, "/v1/datasets/a.csv", a_csv);
+        g_autoptr(JsonNode) r1 = cv_agent_client_put_signed(data_owner, "/v1/datasets/a.csv", a_csv, sg.hash,
+                                                            sg.challenge, sg.signature, NULL, NULL, &e);
         g_autoptr(JsonNode) r2 = NULL;
         g_assert_no_error(e);
         g_assert_nonnull(r1);
-        r2 = cv_agent_client_put_signed(data_owner, "/v1/datasets/a.csv", a_csv, h, ch, sig, NULL, NULL, &e);
+        r2 = cv_agent_client_put_signed(data_owner, "/v1/datasets/a.csv", a_csv, sg.hash, sg.challenge, sg.signature,
+                                        NULL, NULL, &e);
         assert_refused(r2, e, CV_ERROR_UNAUTHORIZED);
         g_assert_nonnull(strstr(e->message, "already used"));
         assert_state(fx, "ReceivingData");
@@ -651,13 +668,9 @@ test_refusals(Fixture *fx, gconstpointer data)
     /* a signature for one dataset does not carry over to another path */
     {
         g_autoptr(GError) e = NULL;
-        g_autofree char *h = sha3(b_csv);
-        g_autoptr(GBytes) raw = cv_hex_decode(h, NULL);
-        g_autofree char *ch = cv_agent_client_challenge(data_owner, NULL);
-        g_autofree char *sig = cv_agent_client_sign(data_owner, ch, "PUT", "/v1/datasets/a.csv",
-                                                    g_bytes_get_data(raw, NULL), NULL);
-        g_autoptr(JsonNode) r = cv_agent_client_put_signed(data_owner, "/v1/datasets/b.csv", b_csv, h, ch, sig,
-                                                           NULL, NULL, &e);
+        g_auto(Signed) sg = sign_put(data_owner, "/v1/datasets/a.csv", b_csv);
+        g_autoptr(JsonNode) r = cv_agent_client_put_signed(data_owner, "/v1/datasets/b.csv", b_csv, sg.hash,
+                                                           sg.challenge, sg.signature, NULL, NULL, &e);
         assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
     }
     /* a dataset the manifest does not name, and names that escape datasets/ */
