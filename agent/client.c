@@ -132,22 +132,6 @@ transport_error(CvAgentClient *c, GError *local, GError **error)
                     local ? local->message : "unknown error");
 }
 
-static CvErrorCode
-code_for_status(guint status)
-{
-    switch (status) {
-    case 400: return CV_ERROR_INVALID;
-    case 401: return CV_ERROR_UNAUTHORIZED;
-    case 403: return CV_ERROR_FORBIDDEN;
-    case 404: return CV_ERROR_NOT_FOUND;
-    case 409: return CV_ERROR_CONFLICT;
-    case 413: return CV_ERROR_TOO_LARGE;
-    case 501:
-    case 503: return CV_ERROR_UNAVAILABLE;
-    default: return CV_ERROR_IO;
-    }
-}
-
 /* Turns a response into JSON, or into the agent's error with its status. */
 static JsonNode *
 response_json(SoupMessage *msg, GBytes *body, GError **error)
@@ -169,13 +153,13 @@ response_json(SoupMessage *msg, GBytes *body, GError **error)
     if (root && JSON_NODE_HOLDS_OBJECT(root)) {
         JsonObject *e = json_object_get_object_member(json_node_get_object(root), "error");
         if (e && json_object_has_member(e, "message")) {
-            g_set_error(error, CV_ERROR, code_for_status(status), "agent refused (HTTP %u): %s", status,
-                        json_object_get_string_member(e, "message"));
+            g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_IO),
+                        "agent refused (HTTP %u): %s", status, json_object_get_string_member(e, "message"));
             return NULL;
         }
     }
-    g_set_error(error, CV_ERROR, code_for_status(status), "agent answered HTTP %u %s", status,
-                soup_message_get_reason_phrase(msg) ? soup_message_get_reason_phrase(msg) : "");
+    g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_IO), "agent answered HTTP %u %s",
+                status, soup_message_get_reason_phrase(msg) ? soup_message_get_reason_phrase(msg) : "");
     return NULL;
 }
 

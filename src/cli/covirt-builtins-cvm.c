@@ -68,21 +68,6 @@ message_new(const CvmOptions *o, const char *method, const char *path, GError **
     return msg;
 }
 
-static CvErrorCode
-code_for_status(guint status)
-{
-    switch (status) {
-    case 400: return CV_ERROR_INVALID;
-    case 401: return CV_ERROR_UNAUTHORIZED;
-    case 403: return CV_ERROR_FORBIDDEN;
-    case 404: return CV_ERROR_NOT_FOUND;
-    case 409: return CV_ERROR_CONFLICT;
-    case 413: return CV_ERROR_TOO_LARGE;
-    case 503: return CV_ERROR_UNAVAILABLE;
-    default: return CV_ERROR_INTERNAL;
-    }
-}
-
 /* Sends, and turns a non-2xx answer into a GError carrying the API's message. */
 static GBytes *
 call(SoupSession *s, SoupMessage *msg, GError **error)
@@ -104,8 +89,8 @@ call(SoupSession *s, SoupMessage *msg, GError **error)
         const char *m = err && json_object_has_member(err, "message") ?
             json_object_get_string_member(err, "message") : NULL;
 
-        g_set_error(error, CV_ERROR, code_for_status(status), "%u %s: %s", status,
-                    soup_message_get_reason_phrase(msg), m ? m : "(no message)");
+        g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_INTERNAL), "%u %s: %s",
+                    status, soup_message_get_reason_phrase(msg), m ? m : "(no message)");
         return NULL;
     }
     return g_steal_pointer(&body);
@@ -287,9 +272,10 @@ cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
     }
     if (soup_message_get_status(msg) != 200) {
         g_autoptr(GBytes) rest = NULL;
+        guint status = soup_message_get_status(msg);
 
-        g_set_error(&error, CV_ERROR, code_for_status(soup_message_get_status(msg)), "%u %s",
-                    soup_message_get_status(msg), soup_message_get_reason_phrase(msg));
+        g_set_error(&error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_INTERNAL), "%u %s", status,
+                    soup_message_get_reason_phrase(msg));
         return cv_cli_fail(error);
     }
     data = g_data_input_stream_new(in);

@@ -24,6 +24,22 @@ cv_error_http_status(const GError *error)
     return 500;
 }
 
+CvErrorCode
+cv_error_code_from_http_status(guint status, CvErrorCode otherwise)
+{
+    switch (status) {
+    case 400: return CV_ERROR_INVALID;
+    case 401: return CV_ERROR_UNAUTHORIZED;
+    case 403: return CV_ERROR_FORBIDDEN;
+    case 404: return CV_ERROR_NOT_FOUND;
+    case 409: return CV_ERROR_CONFLICT;
+    case 413: return CV_ERROR_TOO_LARGE;
+    case 501:
+    case 503: return CV_ERROR_UNAVAILABLE;
+    default: return otherwise;
+    }
+}
+
 int
 cv_error_exit_code(const GError *error)
 {

@@ -23,6 +23,9 @@ typedef enum {
 } CvErrorCode;
 
 guint cv_error_http_status(const GError *error);
+/* The other way, for clients of the manager and the agent: a 4xx/5xx answer's code; statuses
+ * neither server gives a meaning to map to `otherwise`. 501 (not implemented here) is UNAVAILABLE. */
+CvErrorCode cv_error_code_from_http_status(guint status, CvErrorCode otherwise);
 int cv_error_exit_code(const GError *error);
 const char *cv_error_code_name(const GError *error);
 

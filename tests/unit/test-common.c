@@ -113,6 +113,14 @@ test_error_mapping(void)
     g_assert_cmpuint(cv_error_http_status(e), ==, 413);
     g_assert_cmpuint(cv_error_http_status(other), ==, 500);
     g_assert_cmpint(cv_error_exit_code(e), !=, 0);
+    /* what a server answers for a code, a client reads back as that code */
+    for (CvErrorCode c = CV_ERROR_INVALID; c <= CV_ERROR_UNAVAILABLE; c++) {
+        g_autoptr(GError) x = g_error_new(CV_ERROR, c, "x");
+        g_assert_cmpint(cv_error_code_from_http_status(cv_error_http_status(x), CV_ERROR_IO), ==, c);
+    }
+    g_assert_cmpint(cv_error_code_from_http_status(501, CV_ERROR_IO), ==, CV_ERROR_UNAVAILABLE);
+    g_assert_cmpint(cv_error_code_from_http_status(500, CV_ERROR_IO), ==, CV_ERROR_IO);
+    g_assert_cmpint(cv_error_code_from_http_status(418, CV_ERROR_INTERNAL), ==, CV_ERROR_INTERNAL);
 }
 
 /* a megabyte of '[' must be an error, not a stack overflow; brackets inside strings do not count */
