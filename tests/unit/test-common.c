@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 #include "cv-util.h"
+#include "cv-enum.h"
 
 static void
 test_size(void)
@@ -156,11 +157,30 @@ test_json_canonical_digest(void)
     g_assert_null(cv_json_canonical_digest("SHA256", "{", -1, NULL));
 }
 
+typedef enum { FRUIT_APPLE, FRUIT_PEAR, FRUIT_COUNT } Fruit;
+CV_ENUM_DECL(fruit, Fruit);
+CV_ENUM_IMPL(fruit, Fruit, FRUIT_COUNT, "apple", "pear");
+
+static void
+test_enum(void)
+{
+    Fruit f = FRUIT_APPLE;
+    g_assert_cmpstr(fruit_to_string(FRUIT_PEAR), ==, "pear");
+    g_assert_null(fruit_to_string(FRUIT_COUNT));
+    g_assert_null(fruit_to_string((Fruit)-1));
+    g_assert_true(fruit_from_string("pear", &f));
+    g_assert_cmpint(f, ==, FRUIT_PEAR);
+    g_assert_false(fruit_from_string("plum", &f));
+    g_assert_false(fruit_from_string(NULL, &f));
+    g_assert_cmpint(f, ==, FRUIT_PEAR); /* untouched on failure */
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/common/size", test_size);
+    g_test_add_func("/common/enum", test_enum);
     g_test_add_func("/common/duration", test_duration);
     g_test_add_func("/common/hex-base64", test_hex_base64);
     g_test_add_func("/common/digest", test_digest);
