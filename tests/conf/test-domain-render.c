@@ -1,4 +1,4 @@
-/* Golden tests, libvirt style: tests/data/domain/<case>.json → <case>.xml or <case>.err.
+/* Golden tests, libvirt style: tests/conf/data/<case>.json → <case>.xml or <case>.err.
  * COVIRT_TEST_REGENERATE=1 rewrites the outputs; a data file that no case uses fails the run. */
 #include <string.h>
 #include "cv-util.h"
@@ -266,7 +266,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    datadir = g_getenv("COVIRT_TEST_DATA") ? g_getenv("COVIRT_TEST_DATA") : COVIRT_SOURCE_DIR "/tests/data/domain";
+    datadir = g_getenv("COVIRT_TEST_DATA") ? g_getenv("COVIRT_TEST_DATA") : COVIRT_SOURCE_DIR "/tests/conf/data";
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *name = g_strdup_printf("/domain/%s", cases[i].name);
         g_test_add_data_func(name, &cases[i], test_case);
