@@ -4,32 +4,13 @@
 #include "cv-util.h"
 #include "domain-render.h"
 
-static const char *const state_names[CV_MGR_STATE_COUNT] = {
-    [CV_MGR_STATE_CREATING] = "creating",
-    [CV_MGR_STATE_RUNNING] = "running",
-    [CV_MGR_STATE_PAUSED] = "paused",
-    [CV_MGR_STATE_SHUTDOWN] = "shutdown",
-    [CV_MGR_STATE_STOPPED] = "stopped",
-    [CV_MGR_STATE_CRASHED] = "crashed",
-    [CV_MGR_STATE_DELETING] = "deleting",
-};
-
-const char *
-cv_mgr_state_name(CvMgrState state)
-{
-    return state < CV_MGR_STATE_COUNT ? state_names[state] : "unknown";
-}
+CV_ENUM_IMPL(cv_mgr_state, CvMgrState, CV_MGR_STATE_COUNT,
+             "creating", "running", "paused", "shutdown", "stopped", "crashed", "deleting");
 
 gboolean
-cv_mgr_state_parse(const char *text, CvMgrState *out)
+cv_mgr_cvm_busy(const CvMgrCvm *cvm)
 {
-    for (guint i = 0; text && i < CV_MGR_STATE_COUNT; i++) {
-        if (strcmp(text, state_names[i]) == 0) {
-            *out = i;
-            return TRUE;
-        }
-    }
-    return FALSE;
+    return cvm->state == CV_MGR_STATE_CREATING || cvm->state == CV_MGR_STATE_DELETING;
 }
 
 void
@@ -59,8 +40,6 @@ cv_mgr_cvm_free(CvMgrCvm *cvm)
 {
     if (!cvm)
         return;
-    if (cvm->ttl_source)
-        g_source_remove(cvm->ttl_source);
     g_free(cvm->id);
     g_free(cvm->name);
     g_free(cvm->agent_host);
@@ -104,7 +83,7 @@ cv_mgr_cvm_to_metadata(const CvMgrCvm *cvm, gboolean with_ns)
     xmlDocSetRootElement(doc, root);
     add_text(root, ns, "id", cvm->id);
     add_text(root, ns, "platform", cv_platform_name(cvm->platform));
-    add_text(root, ns, "state", cv_mgr_state_name(cvm->state));
+    add_text(root, ns, "state", cv_mgr_state_to_string(cvm->state));
     add_int(root, ns, "created-at", cvm->created_at);
     add_int(root, ns, "expires-at", cvm->expires_at);
     add_int(root, ns, "host-port", cvm->host_port);
@@ -172,7 +151,7 @@ cv_mgr_cvm_from_metadata(const char *xml, const char *domain_name, GError **erro
                 return NULL;
             }
         } else if (strcmp(name, "state") == 0) {
-            if (!cv_mgr_state_parse(text, &cvm->state)) {
+            if (!cv_mgr_state_from_string(text, &cvm->state)) {
                 g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "metadata field state: unknown");
                 return NULL;
             }
@@ -236,7 +215,7 @@ cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec)
     json_builder_set_member_name(b, "platform");
     json_builder_add_string_value(b, cv_platform_name(cvm->platform));
     json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, cv_mgr_state_name(cvm->state));
+    json_builder_add_string_value(b, cv_mgr_state_to_string(cvm->state));
     json_builder_set_member_name(b, "agent");
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "host");

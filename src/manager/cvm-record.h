@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include "cv-error.h"
+#include "cv-enum.h"
 #include "cvm-spec.h"
 
 G_BEGIN_DECLS
@@ -19,8 +20,7 @@ typedef enum {
     CV_MGR_STATE_COUNT,
 } CvMgrState;
 
-const char *cv_mgr_state_name(CvMgrState state);
-gboolean cv_mgr_state_parse(const char *text, CvMgrState *out);
+CV_ENUM_DECL(cv_mgr_state, CvMgrState);
 
 /* Events kept per CVM for clients that connect late. */
 #define CV_MGR_EVENT_HISTORY 64
@@ -61,13 +61,16 @@ typedef struct {
     CvMgrEvent *last_event;
     guint n_events;
     guint64 next_seq;
-    guint ttl_source;
-    gboolean channel_checked;  /* running and its control channel looked for (the registry holds one found) */
+    gboolean channel_checked;  /* running and its control channel looked for (channel-table.c holds one found) */
 } CvMgrCvm;
 
 CvMgrCvm *cv_mgr_cvm_new(void);
 void cv_mgr_cvm_free(CvMgrCvm *cvm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrCvm, cv_mgr_cvm_free)
+
+/* TRUE while a create or delete job owns the CVM: libvirt's events and state are the job's to
+ * record then, and no other job may start. */
+gboolean cv_mgr_cvm_busy(const CvMgrCvm *cvm);
 
 /* The <covirt:cvm> element (the domain name is not part of it: libvirt holds it). with_ns:
  * declare the namespace (for the renderer); virDomainSetMetadata wants the element without

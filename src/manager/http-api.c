@@ -409,7 +409,7 @@ handle_metrics(CvMgrHttpApi *api, SoupServerMessage *msg)
 
     cv_mgr_registry_count_states(api->registry, counts);
     for (guint i = 0; i < CV_MGR_STATE_COUNT; i++)
-        names[i] = cv_mgr_state_name(i);
+        names[i] = cv_mgr_state_to_string(i);
     text = cv_mgr_metrics_render(api->metrics, counts, names, CV_MGR_STATE_COUNT,
                                  cv_mgr_registry_connected(api->registry));
     soup_server_message_set_status(msg, 200, NULL);

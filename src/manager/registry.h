@@ -1,7 +1,8 @@
 /* The CVM registry: one libvirt connection whose events arrive in the GLib main loop
  * (gvir_event_register), the CVMs known from their domains' <metadata>, host ports, TTL
- * timers and each CVM's event stream. Everything here runs in the main loop; libvirt calls
- * that can take long (define + start, destroy + undefine, connect) run in worker threads. */
+ * timers, control channels and each CVM's event stream. Everything here runs in the main loop;
+ * libvirt calls that can take long (define + start, destroy + undefine, connect) run in worker
+ * threads. Its parts, one file each, are listed in registry-priv.h. */
 #pragma once
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
@@ -57,11 +58,6 @@ JsonNode *cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or
 typedef void (*CvMgrEventFunc)(const char *cvm_id, const CvMgrEvent *ev, gboolean last, gpointer data);
 guint cv_mgr_registry_subscribe(CvMgrRegistry *r, const char *id, CvMgrEventFunc func, gpointer data);
 void cv_mgr_registry_unsubscribe(CvMgrRegistry *r, guint token);
-
-/* For the control channel: adds an agent event (kind e.g. "agent" or "log"; data a JSON
- * object, copied) to the CVM's stream. Safe from any thread; returns FALSE for an unknown id
- * (when called from the main thread). */
-gboolean cv_mgr_cvm_push_event(CvMgrRegistry *r, const char *id, const char *kind, JsonNode *data);
 
 /* TRUE while a connection attempt runs in a worker thread (the registry must not be freed). */
 gboolean cv_mgr_registry_connecting(CvMgrRegistry *r);

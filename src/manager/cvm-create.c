@@ -1,0 +1,256 @@
+/* POST /v1/cvms: the checks, the name, host port and MANAGER_MAX_VMS slot held in one main-loop
+ * step, the domain rendered with the record in its <metadata>, then define + start in a job. */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include "registry-priv.h"
+#include "domain-render.h"
+#include "domain-live.h"
+#include "cv-util.h"
+
+static gboolean
+create_work(CvMgrJob *job, GError **error)
+{
+    g_autoptr(virDomain) dom = virDomainDefineXML(job->conn, job->xml);
+    g_autofree char *live_xml = NULL;
+    g_autoptr(CvDomainLive) live = NULL;
+
+    if (!dom) {
+        cv_mgr_libvirt_error(error, job->conn, "defining the domain");
+        return FALSE;
+    }
+    if (virDomainCreate(dom) < 0) {
+        cv_mgr_libvirt_error(error, job->conn, "starting the domain");
+        /* nothing half-created: the definition goes with the failed start */
+        if (cv_mgr_undefine(dom) < 0)
+            g_warning("cvm %s: cannot undefine after a failed start", job->name);
+        return FALSE;
+    }
+    job->state = cv_mgr_state_from_libvirt(dom, CV_MGR_STATE_RUNNING);
+    /* The usual outcome is finished here, with the handle in hand, instead of looking the
+     * domain up again from the main loop: the record says "running" (live and persistent
+     * definition) and the live XML tells the control channel's socket. Any other state is
+     * recorded by the main loop. */
+    if (job->state != CV_MGR_STATE_RUNNING)
+        return TRUE;
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, job->metadata_running, CV_XML_PREFIX,
+                             CV_XML_NAMESPACE, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG) == 0)
+        job->persisted = TRUE;
+    live_xml = virDomainGetXMLDesc(dom, 0);
+    live = cv_conf_domain_live_parse(live_xml, -1, NULL);
+    job->channel_path = live ? g_steal_pointer(&live->channel_path) : NULL;
+    return TRUE;
+}
+
+static void
+create_done(CvMgrJob *job, GError *error)
+{
+    CvMgrRegistry *r = job->r;
+    CvMgrCvm *cvm = g_hash_table_lookup(r->by_id, job->id);
+
+    if (error) {
+        r->metrics->creation_failures++;
+        g_warning("cvm %s: creation failed: %s", job->name, error->message);
+        if (cvm) {
+            cv_mgr_remove_files(r->config->log_dir, cvm->files);
+            cv_mgr_registry_remove(r, cvm, "removed", error->message);
+        }
+        g_task_return_error(job->task, error);
+        return;
+    }
+    if (!cvm) {
+        g_task_return_new_error(job->task, CV_ERROR, CV_ERROR_INTERNAL, "cvm %s vanished during creation", job->name);
+        return;
+    }
+    r->metrics->creations++;
+    cvm->state = job->state;
+    cv_mgr_events_lifecycle(r, cvm, "created", NULL);
+    if (!job->persisted)
+        cv_mgr_sync_persist(r, cvm, NULL);
+    if (cvm->state == CV_MGR_STATE_RUNNING && r->conn && !cvm->channel_checked)
+        cv_mgr_channels_open(r, cvm, job->channel_path);
+    else
+        cv_mgr_channels_sync(r, cvm, NULL);
+    cv_mgr_ttl_arm(r, cvm);
+    g_info("cvm %s (%s) created (%s), agent port %u", cvm->name, cvm->id, cv_mgr_state_to_string(cvm->state),
+           cvm->host_port);
+    g_task_return_pointer(job->task, cv_mgr_cvm_to_json(cvm, FALSE), (GDestroyNotify)json_node_unref);
+}
+
+/* The HAL builder writes DIR/hal-version beside DIR/initramfs.cpio.gz: one printable line. */
+static char *
+hal_version_for(const CvMgrConfig *config, const char *initrd)
+{
+    g_autofree char *dir = NULL, *path = NULL, *text = NULL;
+    gsize len = 0;
+
+    if (config->hal_version)
+        return g_strdup(config->hal_version);
+    if (!initrd)
+        return g_strdup("unknown");
+    dir = g_path_get_dirname(initrd);
+    path = g_build_filename(dir, "hal-version", NULL);
+    if (!g_file_get_contents(path, &text, &len, NULL) || len == 0 || len > 256)
+        return g_strdup("unknown");
+    text[strcspn(text, "\r\n")] = '\0';
+    for (char *p = text; *p; p++)
+        if (!g_ascii_isprint(*p))
+            return g_strdup("unknown");
+    return *text ? g_steal_pointer(&text) : g_strdup("unknown");
+}
+
+/* The spec from the body, with a name no CVM or domain has; the CVM gets its id. */
+static CvCvmSpec *
+spec_of(CvMgrRegistry *r, GBytes *body, CvMgrCvm *cvm, GError **error)
+{
+    gsize len = 0;
+    const char *text = body ? g_bytes_get_data(body, &len) : NULL;
+    g_autoptr(CvCvmSpec) spec = NULL;
+    g_autoptr(virDomain) existing = NULL;
+
+    if (!cv_mgr_registry_check_conn(r, error))
+        return NULL;
+    if (!text || len == 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "empty body: a CVM spec (JSON object) is required");
+        return NULL;
+    }
+    spec = cv_cvm_spec_from_data(text, (gssize)len, r->config->defaults, error);
+    if (!spec)
+        return NULL;
+    cvm->id = g_uuid_string_random();
+    if (!spec->name)
+        spec->name = g_strdup_printf("cvm-%.8s", cvm->id);
+    if (!cv_cvm_name_valid(spec->name, error))
+        return NULL;
+    /* ids and names share the API's paths: a name that looks like an id would be ambiguous */
+    if (g_uuid_string_is_valid(spec->name)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "name: must not have the form of a CVM id (a UUID)");
+        return NULL;
+    }
+    if (g_hash_table_contains(r->by_name, spec->name)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "name: a CVM named '%s' exists", spec->name);
+        return NULL;
+    }
+    existing = virDomainLookupByName(r->conn, spec->name);
+    if (existing) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "name: a libvirt domain named '%s' exists", spec->name);
+        return NULL;
+    }
+    return g_steal_pointer(&spec);
+}
+
+/* The spec's host port, or one from the pool; held from here on (0 and an error when none). */
+static guint
+reserve_port(CvMgrRegistry *r, CvCvmSpec *spec, const char *bind, GError **error)
+{
+    if (!spec->host_port) {
+        spec->host_port = cv_mgr_port_pool_allocate(r->ports, bind, error);
+        if (!spec->host_port)
+            r->metrics->creation_failures++;
+        return spec->host_port;
+    }
+    if (!cv_mgr_port_pool_reserve(r->ports, spec->host_port, error))
+        return 0;
+    if (!cv_mgr_port_is_free(bind, spec->host_port)) {
+        cv_mgr_port_pool_release(r->ports, spec->host_port);
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "host_port: %u is in use on %s", spec->host_port, bind);
+        return 0;
+    }
+    return spec->host_port;
+}
+
+/* The record's fields from the spec, and the log directory a debug CVM's serial file goes to. */
+static gboolean
+fill_record(CvMgrRegistry *r, CvMgrCvm *cvm, const CvCvmSpec *spec, const char *bind, GError **error)
+{
+    g_autoptr(JsonNode) spec_json = cv_cvm_spec_to_json(spec);
+
+    cvm->name = g_strdup(spec->name);
+    cvm->platform = spec->platform;
+    cvm->state = CV_MGR_STATE_CREATING;
+    cvm->created_at = g_get_real_time() / G_USEC_PER_SEC;
+    cvm->expires_at = spec->ttl_seconds ? cvm->created_at + (gint64)spec->ttl_seconds : 0;
+    cvm->host_port = spec->host_port;
+    cvm->agent_host = g_strdup(bind);
+    cvm->hal_version = hal_version_for(r->config, spec->initrd);
+    cvm->spec_json = cv_json_to_string(spec_json, FALSE);
+    if (!spec->debug)
+        return TRUE;
+    g_ptr_array_add(cvm->files, g_strdup_printf("%s/%s.serial", r->config->log_dir, spec->name));
+    if (g_mkdir_with_parents(r->config->log_dir, 0755) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", r->config->log_dir, g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* The new CVM's record and its domain XML; the record holds its host port on success. */
+static char *
+prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
+{
+    g_autoptr(CvMgrCvm) cvm = cv_mgr_cvm_new();
+    g_autoptr(CvCvmSpec) spec = spec_of(r, body, cvm, error);
+    g_autofree char *metadata = NULL;
+    g_autofree char *xml = NULL;
+    CvRenderOptions opts = { 0 };
+    const char *bind;
+
+    if (!spec)
+        return NULL;
+    if (g_hash_table_size(r->by_id) >= r->config->max_vms) {
+        r->metrics->creation_failures++;
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "MANAGER_MAX_VMS (%u) reached", r->config->max_vms);
+        return NULL;
+    }
+    if (!cv_cvm_spec_check_files(spec, error))
+        return NULL;
+    bind = spec->agent_bind_address ? spec->agent_bind_address : r->config->defaults->agent_bind_address;
+    if (!reserve_port(r, spec, bind, error))
+        return NULL;
+    metadata = fill_record(r, cvm, spec, bind, error) ? cv_mgr_cvm_to_metadata(cvm, TRUE) : NULL;
+    opts.libvirt_version = r->lib_version;
+    opts.template_dir = r->config->template_dir;
+    opts.log_dir = r->config->log_dir;
+    opts.metadata_xml = metadata;
+    xml = metadata ? cv_domain_render(spec, &opts, error) : NULL;
+    if (!xml) {
+        cv_mgr_port_pool_release(r->ports, spec->host_port);
+        return NULL;
+    }
+    *out = g_steal_pointer(&cvm);
+    return g_steal_pointer(&xml);
+}
+
+void
+cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback cb, gpointer data)
+{
+    GTask *task = g_task_new(NULL, NULL, cb, data);
+    GError *error = NULL;
+    CvMgrCvm *cvm = NULL;
+    CvMgrJob *job;
+    char *xml = prepare_create(r, body, &cvm, &error);
+
+    if (!xml) {
+        cv_mgr_task_fail(task, error);
+        return;
+    }
+    /* from here the name, the port and a MANAGER_MAX_VMS slot are held by the record */
+    cv_mgr_registry_insert(r, cvm);
+    job = cv_mgr_job_new(r, task, cvm);
+    job->work = create_work;
+    job->done = create_done;
+    job->xml = xml;
+    {
+        /* a shallow copy, only read here: the record with the state it will have */
+        CvMgrCvm running = *cvm;
+
+        running.state = CV_MGR_STATE_RUNNING;
+        job->metadata_running = cv_mgr_cvm_to_metadata(&running, FALSE);
+    }
+    cv_mgr_job_run(job);
+}
+
+JsonNode *
+cv_mgr_registry_create_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error)
+{
+    return g_task_propagate_pointer(G_TASK(res), error);
+}

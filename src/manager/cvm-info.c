@@ -1,0 +1,191 @@
+/* What the API reads from a CVM's live domain: its XML, the seed's CVMInfo (with the firmware's
+ * version), and the vtpm attestation policy of its boot. */
+#include <stdlib.h>
+#include <string.h>
+#include "registry-priv.h"
+#include "domain-live.h"
+#include "policy.h"
+#include "cv-util.h"
+
+void
+cv_mgr_info_init(CvMgrRegistry *r)
+{
+    r->ovmf_versions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+}
+
+static virDomainPtr
+lookup_domain(CvMgrRegistry *r, const char *id_or_name, CvMgrCvm **cvm_out, GError **error)
+{
+    CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id_or_name, error);
+    virDomainPtr dom;
+
+    if (!cvm || !cv_mgr_registry_check_conn(r, error))
+        return NULL;
+    dom = virDomainLookupByName(r->conn, cvm->name);
+    if (!dom) {
+        cv_mgr_libvirt_error(error, r->conn, cvm->name);
+        return NULL;
+    }
+    if (cvm_out)
+        *cvm_out = cvm;
+    return dom;
+}
+
+char *
+cv_mgr_registry_domain_xml(CvMgrRegistry *r, const char *id_or_name, GError **error)
+{
+    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, NULL, error);
+    char *xml;
+
+    if (!dom)
+        return NULL;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (!xml)
+        cv_mgr_libvirt_error(error, r->conn, "reading the domain XML");
+    return xml;
+}
+
+/* The domain as libvirt holds it now. */
+static CvDomainLive *
+read_live(CvMgrRegistry *r, virDomainPtr dom, GError **error)
+{
+    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
+    CvDomainLive *live;
+
+    if (!xml) {
+        cv_mgr_libvirt_error(error, r->conn, "reading the domain XML");
+        return NULL;
+    }
+    live = cv_conf_domain_live_parse(xml, -1, NULL);
+    if (!live)
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "libvirt returned domain XML that does not parse");
+    return live;
+}
+
+/* The Debian package that owns the firmware file tells its version. */
+static char *
+dpkg_version_of(const char *path)
+{
+    g_autofree char *list = NULL;
+    g_autofree char *status = NULL;
+    g_autofree char *line = g_strdup_printf("\n%s\n", path);
+    g_autofree char *withnl = NULL;
+    const char *p;
+
+    if (!g_file_get_contents("/var/lib/dpkg/info/ovmf.list", &list, NULL, NULL))
+        return NULL;
+    withnl = g_strconcat("\n", list, NULL);
+    if (!strstr(withnl, line))
+        return NULL;
+    if (!g_file_get_contents("/var/lib/dpkg/status", &status, NULL, NULL))
+        return NULL;
+    p = strstr(status, "Package: ovmf\n");
+    if (!p)
+        return NULL;
+    p = strstr(p, "\nVersion: ");
+    if (!p)
+        return NULL;
+    p += strlen("\nVersion: ");
+    return g_strndup(p, strcspn(p, "\n"));
+}
+
+static const char *
+ovmf_version(CvMgrRegistry *r, const char *loader)
+{
+    char *v;
+    g_autofree char *real = NULL;
+
+    if (r->config->ovmf_version)
+        return r->config->ovmf_version;
+    if (!loader)
+        return "unknown";
+    v = g_hash_table_lookup(r->ovmf_versions, loader);
+    if (v)
+        return v;
+    real = realpath(loader, NULL);
+    v = dpkg_version_of(loader);
+    if (!v && real)
+        v = dpkg_version_of(real);
+    if (!v)
+        v = g_strdup("unknown");
+    g_hash_table_insert(r->ovmf_versions, g_strdup(loader), v);
+    return v;
+}
+
+JsonNode *
+cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error)
+{
+    CvMgrCvm *cvm = NULL;
+    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
+    g_autoptr(CvDomainLive) live = dom ? read_live(r, dom, error) : NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    if (!live)
+        return NULL;
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, cvm->id);
+    json_builder_set_member_name(b, "ovmf_version");
+    json_builder_add_string_value(b, ovmf_version(r, live->loader));
+    json_builder_set_member_name(b, "cpu_num");
+    json_builder_add_int_value(b, (gint64)live->vcpus);
+    json_builder_set_member_name(b, "cpu_type");
+    json_builder_add_string_value(b, live->cpu_model ? live->cpu_model : live->cpu_mode ? live->cpu_mode : "default");
+    json_builder_set_member_name(b, "kernel_cmd");
+    json_builder_add_string_value(b, live->cmdline ? live->cmdline : "");
+    json_builder_set_member_name(b, "eos_version");
+    json_builder_add_string_value(b, cvm->hal_version ? cvm->hal_version : "unknown");
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+/* The EK roots as PEM text: the policy a user downloads is whole, and the user decides whether to
+ * trust a CA this host made (development; docs/policy.md says so). FALSE while a file is missing. */
+static gboolean
+add_ek_ca(JsonObject *policy, char **files)
+{
+    g_autoptr(GString) ca = g_string_new(NULL);
+
+    for (char **f = files; *f; f++) {
+        g_autoptr(GBytes) pem = cv_read_file(*f, 1 << 20, NULL);
+
+        if (!pem)
+            return FALSE;
+        g_string_append_len(ca, g_bytes_get_data(pem, NULL), g_bytes_get_size(pem));
+        g_string_append_c(ca, '\n');
+    }
+    json_object_set_string_member(policy, "ca_pem", ca->str);
+    json_object_set_boolean_member(policy, "require_credential", TRUE);
+    return TRUE;
+}
+
+JsonNode *
+cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GError **error)
+{
+    CvMgrCvm *cvm = NULL;
+    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
+    g_autoptr(CvDomainLive) live = NULL;
+    JsonNode *policy;
+
+    if (!dom)
+        return NULL;
+    if (cvm->platform != CV_PLATFORM_VTPM) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "an attestation policy is computed for vtpm CVMs only, not %s",
+                    cv_platform_name(cvm->platform));
+        return NULL;
+    }
+    /* the boot as libvirt holds it: that is what QEMU measures */
+    live = read_live(r, dom, error);
+    if (!live)
+        return NULL;
+    if (!live->kernel || !live->initrd || !live->memory_kib) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the domain has no direct kernel boot to compute a policy for");
+        return NULL;
+    }
+    policy = cv_attest_vtpm_policy_new(live->kernel, live->initrd, live->cmdline ? live->cmdline : "",
+                                       live->memory_kib * 1024, error);
+    /* no CA yet: the verdict reports the EK chain as failed */
+    if (policy)
+        (void)add_ek_ca(json_node_get_object(policy), r->config->vtpm_ek_ca);
+    return policy;
+}

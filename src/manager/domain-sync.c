@@ -1,0 +1,257 @@
+/* The registry kept in step with libvirt: covirt domains adopted from their <metadata>, states read
+ * from libvirt and from its lifecycle events, state changes written back into the metadata. */
+#include <string.h>
+#include "registry-priv.h"
+#include "domain-render.h"
+
+CV_ENUM_DECL(lifecycle_event, int);
+CV_ENUM_IMPL(lifecycle_event, int, VIR_DOMAIN_EVENT_CRASHED + 1,
+             "defined", "undefined", "started", "suspended", "resumed", "stopped", "shutdown", "pmsuspended",
+             "crashed");
+
+CV_ENUM_DECL(stopped_detail, int);
+CV_ENUM_IMPL(stopped_detail, int, VIR_DOMAIN_EVENT_STOPPED_FROM_SNAPSHOT + 1,
+             "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from-snapshot");
+
+CvMgrState
+cv_mgr_state_from_libvirt(virDomainPtr dom, CvMgrState fallback)
+{
+    int state, reason;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0)
+        return fallback;
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        return CV_MGR_STATE_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+    case VIR_DOMAIN_PMSUSPENDED:
+        return CV_MGR_STATE_PAUSED;
+    case VIR_DOMAIN_SHUTDOWN:
+        return CV_MGR_STATE_SHUTDOWN;
+    case VIR_DOMAIN_SHUTOFF:
+        return reason == VIR_DOMAIN_SHUTOFF_CRASHED ? CV_MGR_STATE_CRASHED : CV_MGR_STATE_STOPPED;
+    case VIR_DOMAIN_CRASHED:
+        return CV_MGR_STATE_CRASHED;
+    default:
+        return fallback;
+    }
+}
+
+/* Live and persistent definition, best effort: the state libvirt reports wins at the next resync anyway. */
+void
+cv_mgr_sync_persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
+{
+    g_autoptr(virDomain) own = NULL;
+    g_autofree char *xml = NULL;
+    virDomainPtr dom;
+    unsigned int flags;
+
+    if (!r->conn)
+        return;
+    own = dom_in ? NULL : virDomainLookupByName(r->conn, cvm->name);
+    dom = dom_in ? dom_in : own;
+    if (!dom)
+        return;
+    xml = cv_mgr_cvm_to_metadata(cvm, FALSE);
+    flags = virDomainIsActive(dom) == 1 ? VIR_DOMAIN_AFFECT_LIVE : 0;
+    if (virDomainIsPersistent(dom) == 1)
+        flags |= VIR_DOMAIN_AFFECT_CONFIG;
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, CV_XML_PREFIX, CV_XML_NAMESPACE, flags) < 0)
+        g_warning("cvm %s: cannot record state in the domain metadata: %s", cvm->name, cv_mgr_libvirt_message());
+}
+
+void
+cv_mgr_sync_set_state(CvMgrRegistry *r, CvMgrCvm *cvm, CvMgrState state, virDomainPtr dom,
+                      const char *event, const char *detail)
+{
+    gboolean changed = cvm->state != state;
+
+    cvm->state = state;
+    if (event)
+        cv_mgr_events_lifecycle(r, cvm, event, detail);
+    if (changed) {
+        g_info("cvm %s (%s): %s", cvm->name, cvm->id, cv_mgr_state_to_string(state));
+        cv_mgr_sync_persist(r, cvm, dom);
+    }
+    cv_mgr_channels_sync(r, cvm, dom);
+}
+
+static void
+cleanup_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (!cv_mgr_registry_delete_finish(data, res, &error))
+        g_warning("removing an incomplete CVM: %s", error->message);
+}
+
+/* The record in a domain's metadata, or NULL for a domain that is not a CVM of ours. */
+static CvMgrCvm *
+record_of(CvMgrRegistry *r, virDomainPtr dom)
+{
+    const char *name = virDomainGetName(dom);
+    g_autofree char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, CV_XML_NAMESPACE, 0);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(CvMgrCvm) cvm = NULL;
+    CvMgrCvm *other;
+
+    if (!xml)
+        return NULL;   /* not a covirt domain: never touched */
+    cvm = cv_mgr_cvm_from_metadata(xml, name, &local);
+    if (!cvm) {
+        g_warning("domain %s: covirt metadata does not parse (%s); left alone", name, local->message);
+        return NULL;
+    }
+    other = g_hash_table_lookup(r->by_id, cvm->id);
+    if (other) {
+        g_warning("domain %s: covirt id %s is already used by domain %s; left alone", name, cvm->id, other->name);
+        return NULL;
+    }
+    return g_steal_pointer(&cvm);
+}
+
+static CvMgrCvm *
+adopt(CvMgrRegistry *r, virDomainPtr dom)
+{
+    g_autoptr(GError) local = NULL;
+    CvMgrCvm *cvm = record_of(r, dom);
+    CvMgrState stored;
+    gboolean incomplete;
+
+    if (!cvm)
+        return NULL;
+    /* a job that was running when the manager stopped is over */
+    incomplete = cvm->state == CV_MGR_STATE_CREATING;
+    stored = cv_mgr_cvm_busy(cvm) ? CV_MGR_STATE_STOPPED : cvm->state;
+    cvm->state = cv_mgr_state_from_libvirt(dom, stored);
+    /* a manager killed between define and start left a domain that never ran: finish the
+     * failed creation (one that runs is kept, only its recorded state was late) */
+    incomplete = incomplete && cvm->state == CV_MGR_STATE_STOPPED;
+    if (cvm->host_port && !cv_mgr_port_pool_reserve(r->ports, cvm->host_port, &local))
+        g_warning("domain %s: %s", cvm->name, local->message);
+    cv_mgr_registry_insert(r, cvm);
+    cv_mgr_events_lifecycle(r, cvm, "adopted", NULL);
+    if (incomplete) {
+        g_info("cvm %s (%s): creation was interrupted, removing it", cvm->name, cvm->id);
+        cv_mgr_jobs_delete(r, cvm->id, "incomplete creation", cleanup_done, r);
+        return cvm;
+    }
+    if (cvm->state != stored)
+        cv_mgr_sync_persist(r, cvm, dom);
+    cv_mgr_ttl_arm(r, cvm);
+    cv_mgr_channels_sync(r, cvm, dom);
+    return cvm;
+}
+
+/* A known CVM's state as libvirt reports it now (a job's CVM is the job's to record). */
+static void
+refresh(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
+{
+    CvMgrState now;
+
+    if (cv_mgr_cvm_busy(cvm))
+        return;
+    now = cv_mgr_state_from_libvirt(dom, cvm->state);
+    if (now != cvm->state)
+        cv_mgr_sync_set_state(r, cvm, now, dom, "resync", NULL);
+    else
+        cv_mgr_channels_sync(r, cvm, dom);
+}
+
+void
+cv_mgr_sync_resync(CvMgrRegistry *r)
+{
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(r->conn, &doms, 0);
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+    g_autoptr(GPtrArray) gone = g_ptr_array_new();
+    GHashTableIter it;
+    CvMgrCvm *cvm;
+
+    if (n < 0) {
+        g_warning("cannot list libvirt domains: %s", cv_mgr_libvirt_message());
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        g_autoptr(virDomain) dom = doms[i];
+
+        cvm = g_hash_table_lookup(r->by_name, virDomainGetName(dom));
+        if (cvm)
+            refresh(r, cvm, dom);
+        else
+            cvm = adopt(r, dom);
+        if (cvm)
+            g_hash_table_add(seen, cvm);
+    }
+    free(doms);
+    g_hash_table_iter_init(&it, r->by_id);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&cvm))
+        if (!g_hash_table_contains(seen, cvm) && !cv_mgr_cvm_busy(cvm))
+            g_ptr_array_add(gone, cvm);
+    for (guint i = 0; i < gone->len; i++)
+        cv_mgr_registry_remove(r, g_ptr_array_index(gone, i), "removed", "the domain is no longer defined in libvirt");
+}
+
+/* The state a lifecycle event means; FALSE for events that mean nothing to a CVM. */
+static gboolean
+state_of_event(int event, int detail, CvMgrState *state)
+{
+    switch (event) {
+    case VIR_DOMAIN_EVENT_STARTED:
+    case VIR_DOMAIN_EVENT_RESUMED:
+        *state = CV_MGR_STATE_RUNNING;
+        return TRUE;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+    case VIR_DOMAIN_EVENT_PMSUSPENDED:
+        *state = CV_MGR_STATE_PAUSED;
+        return TRUE;
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        *state = CV_MGR_STATE_SHUTDOWN;
+        return TRUE;
+    case VIR_DOMAIN_EVENT_STOPPED:
+        *state = detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED || detail == VIR_DOMAIN_EVENT_STOPPED_FAILED
+                     ? CV_MGR_STATE_CRASHED : CV_MGR_STATE_STOPPED;
+        return TRUE;
+    case VIR_DOMAIN_EVENT_CRASHED:
+        *state = CV_MGR_STATE_CRASHED;
+        return TRUE;
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        return TRUE;
+    default:
+        return FALSE;
+    }
+}
+
+int
+cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    CvMgrRegistry *r = opaque;
+    CvMgrCvm *cvm = g_hash_table_lookup(r->by_name, virDomainGetName(dom));
+    const char *name = lifecycle_event_to_string(event);
+    const char *detail_name = event == VIR_DOMAIN_EVENT_STOPPED ? stopped_detail_to_string(detail) : NULL;
+    CvMgrState state;
+
+    if (!cvm || conn != r->conn || event == VIR_DOMAIN_EVENT_DEFINED)
+        return 0;
+    state = cvm->state;
+    if (!state_of_event(event, detail, &state))
+        return 0;
+    if (cv_mgr_cvm_busy(cvm)) {
+        /* our own define/start or destroy/undefine: the job sets the state when done */
+        cv_mgr_events_lifecycle(r, cvm, name ? name : "unknown", detail_name);
+        return 0;
+    }
+    if (event == VIR_DOMAIN_EVENT_UNDEFINED) {
+        if (virDomainIsActive(dom) == 1)
+            cv_mgr_events_lifecycle(r, cvm, "undefined", "still running as a transient domain");
+        else
+            cv_mgr_registry_remove(r, cvm, "removed", "the domain was undefined outside covirt");
+        return 0;
+    }
+    cv_mgr_sync_set_state(r, cvm, state, dom, name ? name : "unknown", detail_name);
+    /* a transient domain (undefined behind our back while running) is gone once stopped */
+    if (event == VIR_DOMAIN_EVENT_STOPPED && virDomainIsPersistent(dom) == 0)
+        cv_mgr_registry_remove(r, cvm, "removed", "the transient domain stopped");
+    return 0;
+}

@@ -1,0 +1,139 @@
+/* The registry's parts, one file each, and what they share. Only src/manager/ includes this.
+ *
+ *   registry.c       the CVM table: insert, remove, lookup, list, counts, the busy guard
+ *   libvirt-conn.c   the connection: open in a worker, backoff, close callback, libvirt errors
+ *   domain-sync.c    adopt, resync, lifecycle events, libvirt's states, the record in <metadata>
+ *   cvm-jobs.c       the worker-job helper, delete (destroy, undefine, files and logs)
+ *   cvm-create.c     create (checks, host port, render, define + start)
+ *   event-bus.c      a CVM's events to its subscribers
+ *   ttl.c            expiry timers, keyed by CVM id
+ *   channel-table.c  the control channels of running CVMs, keyed by CVM id
+ *   cvm-info.c       /domain, /info (firmware version), the vtpm attestation policy
+ *
+ * Everything runs in the main loop except a job's work function and the connect, which get their own
+ * reference on the connection and nothing else of the registry. */
+#pragma once
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include "registry.h"
+#include "port-pool.h"
+
+G_BEGIN_DECLS
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(virDomain, virDomainFree)
+
+struct _CvMgrRegistry {
+    const CvMgrConfig *config;
+    CvMgrMetrics *metrics;
+    /* registry.c */
+    GHashTable *by_id;           /* id → CvMgrCvm (owned) */
+    GHashTable *by_name;         /* name → CvMgrCvm (borrowed) */
+    CvMgrPortPool *ports;
+    /* libvirt-conn.c */
+    virConnectPtr conn;          /* NULL while libvirt is unavailable */
+    unsigned long lib_version;
+    int lifecycle_cb;
+    gboolean connecting;
+    gboolean first_attempt_done;
+    gboolean ever_connected;
+    gboolean stopping;
+    guint reconnect_source;
+    guint backoff_s;
+    /* cvm-jobs.c */
+    guint jobs;
+    /* event-bus.c */
+    GHashTable *subs;            /* token → subscription */
+    guint next_token;
+    /* ttl.c */
+    GHashTable *ttl;             /* id → timer */
+    /* channel-table.c */
+    GHashTable *channels;        /* id → channel entry, for running CVMs with a control channel socket */
+    /* cvm-info.c */
+    GHashTable *ovmf_versions;   /* loader path → version */
+};
+
+/* registry.c */
+void cv_mgr_registry_insert(CvMgrRegistry *r, CvMgrCvm *cvm);
+/* Drops the CVM (its port, channel and timer) after a last event of kind "deleted" or "removed". */
+void cv_mgr_registry_remove(CvMgrRegistry *r, CvMgrCvm *cvm, const char *kind, const char *message);
+/* CV_ERROR_CONFLICT while a job owns the CVM (cv_mgr_cvm_busy). */
+gboolean cv_mgr_registry_check_idle(CvMgrCvm *cvm, GError **error);
+
+/* libvirt-conn.c */
+/* CV_ERROR_UNAVAILABLE while there is no connection. */
+gboolean cv_mgr_registry_check_conn(CvMgrRegistry *r, GError **error);
+/* The calling thread's last libvirt error as a CV_ERROR. */
+void cv_mgr_libvirt_error(GError **error, virConnectPtr conn, const char *what);
+/* The last libvirt error's text, for logs. */
+const char *cv_mgr_libvirt_message(void);
+void cv_mgr_conn_init(CvMgrRegistry *r);
+void cv_mgr_conn_drop(CvMgrRegistry *r);
+
+/* domain-sync.c */
+CvMgrState cv_mgr_state_from_libvirt(virDomainPtr dom, CvMgrState fallback);
+/* Writes the record into the domain (dom NULL: looked up by name), best effort. */
+void cv_mgr_sync_persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom);
+void cv_mgr_sync_set_state(CvMgrRegistry *r, CvMgrCvm *cvm, CvMgrState state, virDomainPtr dom,
+                           const char *event, const char *detail);
+/* Re-reads every domain: states, adoptions, CVMs whose domain is gone. */
+void cv_mgr_sync_resync(CvMgrRegistry *r);
+int cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque);
+
+/* cvm-jobs.c: one helper runs both jobs. work() runs in a worker thread with the job's own
+ * connection reference and must not touch the registry; done() runs in the main loop, gets the
+ * work's error (NULL on success; owned) and completes job->task. */
+typedef struct _CvMgrJob CvMgrJob;
+struct _CvMgrJob {
+    CvMgrRegistry *r;
+    GTask *task;                /* the caller's */
+    virConnectPtr conn;
+    char *id;
+    char *name;
+    gboolean (*work)(CvMgrJob *job, GError **error);
+    void (*done)(CvMgrJob *job, GError *error);
+    /* create */
+    char *xml;
+    char *metadata_running;     /* the record as it is once the domain runs */
+    CvMgrState state;           /* after start */
+    gboolean persisted;         /* the worker wrote metadata_running */
+    char *channel_path;         /* of the running domain; NULL: it has no socket */
+    /* delete */
+    char *reason;
+    char *log_dir;
+    GPtrArray *files;
+    CvMgrState prev;
+};
+CvMgrJob *cv_mgr_job_new(CvMgrRegistry *r, GTask *task, const CvMgrCvm *cvm);
+void cv_mgr_job_run(CvMgrJob *job);
+/* Completes task with error (owned) and drops the caller's task. */
+void cv_mgr_task_fail(GTask *task, GError *error);
+int cv_mgr_undefine(virDomainPtr dom);
+/* Removes the files the manager created for a CVM: only under log_dir. */
+void cv_mgr_remove_files(const char *log_dir, GPtrArray *files);
+void cv_mgr_jobs_delete(CvMgrRegistry *r, const char *id_or_name, const char *reason, GAsyncReadyCallback cb,
+                        gpointer data);
+
+/* event-bus.c */
+void cv_mgr_events_init(CvMgrRegistry *r);
+void cv_mgr_events_emit(CvMgrRegistry *r, CvMgrCvm *cvm, const char *kind, JsonObject *data, gboolean last);
+void cv_mgr_events_lifecycle(CvMgrRegistry *r, CvMgrCvm *cvm, const char *event, const char *detail);
+
+/* ttl.c */
+void cv_mgr_ttl_init(CvMgrRegistry *r);
+void cv_mgr_ttl_arm(CvMgrRegistry *r, CvMgrCvm *cvm);
+void cv_mgr_ttl_disarm(CvMgrRegistry *r, const char *id);
+
+/* channel-table.c */
+void cv_mgr_channels_init(CvMgrRegistry *r);
+/* Records that the running CVM's channel was looked for, and opens it when path is a socket. */
+void cv_mgr_channels_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path);
+void cv_mgr_channels_close(CvMgrRegistry *r, CvMgrCvm *cvm);
+/* A running CVM has its channel open (dom NULL: looked up by name); any other has none. */
+void cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom);
+/* The connection went away: every channel is looked for again once it is back. */
+void cv_mgr_channels_close_all(CvMgrRegistry *r);
+
+/* cvm-info.c */
+void cv_mgr_info_init(CvMgrRegistry *r);
+
+G_END_DECLS
