@@ -21,6 +21,7 @@ seed() {   # target → seed files
     fuzz-snp-report) cat "$V/sev-snp/milan-report.bin" "$V/sev-snp/milan-vcek.der" > "$W/$1/s1" 2>/dev/null || true ;;
     fuzz-tdx-quote) cp "$V/tdx/spr-e4-quote-v4.dat" "$W/$1/s1" 2>/dev/null || true ;;
     fuzz-cvm-spec) cp "$SRC"/tests/conf/data/*.json "$W/$1/" ;;
+    fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$W/$1/" ;;
     fuzz-evidence) cp "$V/tpm/tpm_evidence.json" "$W/$1/s1" 2>/dev/null || true
                    cp "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true ;;
     fuzz-event-log) cp "$SRC/tests/attest/data/ovmf-event-log.bin" "$W/$1/s0" 2>/dev/null || true

@@ -1,0 +1,19 @@
+/* libFuzzer: the live domain XML the manager reads back from libvirt (anyone with libvirt access can
+ * change a domain). Every input parses or is refused with a reason. */
+#include "domain-live.h"
+
+int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
+{
+    GError *error = NULL;
+    CvDomainLive *live = cv_conf_domain_live_parse((const char *)data, (gssize)size, &error);
+
+    if (!live == !error)
+        __builtin_trap(); /* refused without a reason, or a reason with a result */
+    if (error)
+        g_error_free(error);
+    cv_conf_domain_live_free(live);
+    return 0;
+}
