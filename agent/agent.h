@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include "challenge.h"
+#include "collector.h"
 #include "control.h"
 #include "manifest.h"
 #include "runner.h"
@@ -46,7 +47,7 @@ typedef struct {
     CvAgentRunner *runner;
     char *last_error;
     GQueue events;                  /* JsonNode, the latest CV_AGENT_EVENTS_MAX */
-    gpointer collector;             /* CvAttestCollector when built with it */
+    CvAgentCollector *collector;    /* made on first use */
 } CvAgent;
 
 CvAgent *cv_agent_new(const CvAgentOptions *opts, GError **error);

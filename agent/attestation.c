@@ -1,15 +1,14 @@
-/* GET /v1/attestation?nonce=HEX: the evidence bundle from src/attest's collector.
- * Built without the collector (COVIRT_AGENT_HAVE_COLLECTOR unset) it answers 501. */
+/* GET /v1/attestation?nonce=HEX: the evidence bundle from the collector (collector.h);
+ * an agent run with --platform none answers 501. */
 #include "agent.h"
+#include "collector.h"
+#include "evidence.h"
 #include "cv-error.h"
 #include "cv-util.h"
 
 #include <string.h>
 
-#ifdef COVIRT_AGENT_HAVE_COLLECTOR
-#include "evidence.h"
-
-static CvAttestCollector *
+static CvAgentCollector *
 collector(CvAgent *agent, GError **error)
 {
     if (strcmp(agent->opts.platform, "none") == 0) {
@@ -17,7 +16,7 @@ collector(CvAgent *agent, GError **error)
         return NULL;
     }
     if (!agent->collector)
-        agent->collector = cv_attest_collector_new(agent->opts.platform, agent->opts.tcti, NULL, error);
+        agent->collector = cv_agent_collector_new(agent->opts.platform, agent->opts.tcti, NULL, error);
     return agent->collector;
 }
 
@@ -25,7 +24,7 @@ JsonNode *
 cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error)
 {
     g_autoptr(GBytes) nonce = NULL;
-    CvAttestCollector *c;
+    CvAgentCollector *c;
 
     *status = 500;
     nonce = nonce_hex ? cv_hex_decode(nonce_hex, NULL) : NULL;
@@ -41,14 +40,14 @@ cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GErro
             *status = 501;
         return NULL;
     }
-    return cv_attest_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
-                                       agent->tls_sha256, agent->manifest ? agent->manifest->sha256 : NULL, error);
+    return cv_agent_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
+                                      agent->tls_sha256, agent->manifest ? agent->manifest->sha256 : NULL, error);
 }
 
 JsonNode *
 cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status, GError **error)
 {
-    CvAttestCollector *c = collector(agent, error);
+    CvAgentCollector *c = collector(agent, error);
 
     *status = 500;
     if (!c) {
@@ -56,55 +55,24 @@ cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status
             *status = 501;
         return NULL;
     }
-    return cv_attest_collector_activate_json(c, request, error);
+    return cv_agent_collector_activate_json(c, request, error);
 }
 
 void
 cv_agent_attestation_manifest(CvAgent *agent)
 {
     g_autoptr(GError) error = NULL;
-    CvAttestCollector *c;
+    CvAgentCollector *c;
 
     if (strcmp(agent->opts.platform, "none") == 0)
         return;
     c = collector(agent, &error);
-    if (!c || !cv_attest_collector_extend_manifest(c, agent->manifest->sha256, &error))
+    if (!c || !cv_agent_collector_extend_manifest(c, agent->manifest->sha256, &error))
         g_warning("the manifest could not be measured: %s", error->message);
 }
 
 void
 cv_agent_attestation_free(CvAgent *agent)
 {
-    g_clear_pointer(&agent->collector, cv_attest_collector_free);
+    g_clear_pointer(&agent->collector, cv_agent_collector_free);
 }
-
-#else
-
-JsonNode *
-cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error)
-{
-    /* TODO(attest): src/attest's collector is not built into this agent yet. */
-    *status = 501;
-    g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "attestation is not available in this agent build");
-    return NULL;
-}
-
-JsonNode *
-cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status, GError **error)
-{
-    *status = 501;
-    g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "attestation is not available in this agent build");
-    return NULL;
-}
-
-void
-cv_agent_attestation_manifest(CvAgent *agent)
-{
-}
-
-void
-cv_agent_attestation_free(CvAgent *agent)
-{
-}
-
-#endif

@@ -1,5 +1,5 @@
 /* Attest then pin, end to end: an HTTPS agent stand-in built from the real pieces (SoupServer with
- * a TLS key, src/attest's collector on a provisioned swtpm) answers GET /v1/attestation and
+ * a TLS key, the agent's collector on a provisioned swtpm) answers GET /v1/attestation and
  * POST /v1/attestation/credential; the client library and the covirt CLI attest it. */
 #include <unistd.h>
 #include <string.h>
@@ -7,6 +7,7 @@
 #include <libsoup/soup.h>
 #include <openssl/pem.h>
 #include "attest-client.h"
+#include "collector.h"
 #include "evidence.h"
 #include "policy.h"
 #include "cv-util.h"
@@ -15,7 +16,7 @@
 #include "swtpm-fixture.h"
 
 typedef struct {
-    CvAttestCollector *collector;
+    CvAgentCollector *collector;
     guint8 tls_sha256[32];      /* what the server binds into its evidence */
     guint8 manifest[32];
     gboolean break_credential;
@@ -45,9 +46,9 @@ handler(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *que
     if (strcmp(path, "/v1/attestation") == 0) {
         const char *hex = query ? g_hash_table_lookup(query, "nonce") : NULL;
         g_autoptr(GBytes) nonce = hex ? cv_hex_decode(hex, NULL) : NULL;
-        g_autoptr(JsonNode) bundle = nonce ? cv_attest_collector_collect(agent.collector, g_bytes_get_data(nonce, NULL),
-                                                                         g_bytes_get_size(nonce), agent.tls_sha256,
-                                                                         agent.manifest, &error) : NULL;
+        g_autoptr(JsonNode) bundle = nonce ? cv_agent_collector_collect(agent.collector, g_bytes_get_data(nonce, NULL),
+                                                                        g_bytes_get_size(nonce), agent.tls_sha256,
+                                                                        agent.manifest, &error) : NULL;
         respond(msg, bundle ? 200 : 400, bundle, error ? error->message : "nonce");
     } else if (strcmp(path, "/v1/attestation/credential") == 0) {
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
@@ -61,7 +62,7 @@ handler(SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *que
                                              "{\"secret\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}", 47);
             return;
         }
-        answer = cv_attest_collector_activate_json(agent.collector, req, &error);
+        answer = cv_agent_collector_activate_json(agent.collector, req, &error);
         respond(msg, answer ? 200 : 400, answer, error ? error->message : "");
     } else {
         respond(msg, 404, NULL, "not found");
@@ -261,7 +262,7 @@ main(int argc, char **argv)
         swtpm_fixture_stop(&fx);
         return 1;
     }
-    agent.collector = cv_attest_collector_new("vtpm", fx.tcti, "/nonexistent", &error);
+    agent.collector = cv_agent_collector_new("vtpm", fx.tcti, "/nonexistent", &error);
     g_assert_no_error(error);
     {
         g_autoptr(GBytes) sha = cv_digest("SHA256", manifest_text, strlen(manifest_text), NULL);
@@ -289,7 +290,7 @@ main(int argc, char **argv)
     g_test_add_func("/attest/client/cli", test_cli);
     rc = g_test_run();
     g_object_unref(server);
-    cv_attest_collector_free(agent.collector);
+    cv_agent_collector_free(agent.collector);
     swtpm_fixture_stop(&fx);
     return rc;
 }

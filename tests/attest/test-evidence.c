@@ -2,6 +2,7 @@
  * the collector makes a bundle, the verifier checks it; credential activation round trip. */
 #include <stdlib.h>
 #include <string.h>
+#include "collector.h"
 #include "evidence.h"
 #include "policy.h"
 #include "tpm-quote.h"
@@ -12,7 +13,7 @@
 #include <openssl/evp.h>
 
 static SwtpmFixture fx;
-static CvAttestCollector *collector;
+static CvAgentCollector *collector;
 static const guint8 nonce[32] = "0123456789abcdef0123456789abcde";
 static const guint8 tls[32] = "TLS-KEY-SHA256-TLS-KEY-SHA256-x";
 static const guint8 manifest[32] = "MANIFEST-SHA256-MANIFEST-SHA256";
@@ -41,7 +42,7 @@ static void
 test_bundle(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) bundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
+    g_autoptr(JsonNode) bundle = cv_agent_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
     g_autoptr(JsonNode) pol = policy(fx.dir);
     g_autoptr(CvAttestVerdict) v = NULL;
     g_autofree char *tls_hex = NULL;
@@ -152,7 +153,7 @@ static void
 test_credential(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) bundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
+    g_autoptr(JsonNode) bundle = cv_agent_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
     JsonObject *tpm = json_object_get_object_member(json_node_get_object(bundle), "tpm");
     g_autoptr(GBytes) ek = cv_base64_decode_strict(json_object_get_string_member(tpm, "ek_certificate"), NULL);
     g_autoptr(GBytes) akpub = cv_base64_decode_strict(json_object_get_string_member(tpm, "ak_public"), NULL);
@@ -164,7 +165,7 @@ test_credential(void)
     name = cv_attest_tpm_public_name(&pub.publicArea, &error);
     g_assert_true(cv_attest_make_credential(ek, name, &secret, &blob, &enc, &error));
     g_assert_no_error(error);
-    got = cv_attest_collector_activate_credential(collector, blob, enc, &error);
+    got = cv_agent_collector_activate_credential(collector, blob, enc, &error);
     g_assert_no_error(error);
     g_assert_true(g_bytes_equal(got, secret));
 
@@ -177,7 +178,7 @@ test_credential(void)
         other[20] ^= 1;
         g_autoptr(GBytes) other_name = g_bytes_new(other, 34);
         g_assert_true(cv_attest_make_credential(ek, other_name, &s2, &b2, &e2, &error));
-        got2 = cv_attest_collector_activate_credential(collector, b2, e2, &err2);
+        got2 = cv_agent_collector_activate_credential(collector, b2, e2, &err2);
         g_assert_null(got2);
         g_assert_error(err2, CV_ERROR, CV_ERROR_INVALID);
     }
@@ -185,7 +186,7 @@ test_credential(void)
     {
         g_autoptr(GBytes) junk = g_bytes_new("\x00\x05zzzzz", 7);
         g_autoptr(GError) err3 = NULL;
-        g_autoptr(GBytes) got3 = cv_attest_collector_activate_credential(collector, junk, enc, &err3);
+        g_autoptr(GBytes) got3 = cv_agent_collector_activate_credential(collector, junk, enc, &err3);
         g_assert_null(got3);
         g_assert_error(err3, CV_ERROR, CV_ERROR_INVALID);
     }
@@ -266,7 +267,7 @@ static void
 test_snp_vtpm_bundle(void)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) vbundle = cv_attest_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
+    g_autoptr(JsonNode) vbundle = cv_agent_collector_collect(collector, nonce, sizeof(nonce), tls, manifest, &error);
     g_autofree char *report = vector_b64("sev-snp/milan-vlek-report.bin");
     g_autofree char *vlek = vector_b64("sev-snp/milan-vlek.der");
     g_autofree char *snp_pol = g_strdup_printf("{\"platform\":\"sev-snp\",\"ca_file\":\"%s/sev-snp/ask_ark_milan_vlek.pem\"}",
@@ -409,37 +410,37 @@ test_rtmr3_extension(void)
     g_autofree char *dirty = make_kernel_root((const guint8 *)"x", 1);
     g_autofree char *bare = make_kernel_root(NULL, 0);
     g_autoptr(GError) error = NULL;
-    g_autoptr(CvAttestCollector) c = cv_attest_collector_new_at("tdx", NULL, NULL, root, &error);
-    g_autoptr(CvAttestCollector) d = cv_attest_collector_new_at("tdx", NULL, NULL, dirty, &error);
-    g_autoptr(CvAttestCollector) b = cv_attest_collector_new_at("tdx", NULL, NULL, bare, &error);
+    g_autoptr(CvAgentCollector) c = cv_agent_collector_new_at("tdx", NULL, NULL, root, &error);
+    g_autoptr(CvAgentCollector) d = cv_agent_collector_new_at("tdx", NULL, NULL, dirty, &error);
+    g_autoptr(CvAgentCollector) b = cv_agent_collector_new_at("tdx", NULL, NULL, bare, &error);
     g_autoptr(GBytes) after = NULL, again = NULL;
 
     g_assert_no_error(error);
     memcpy(want, manifest, 32);
     cv_attest_rtmr3_manifest_value(manifest, value);
     g_assert_cmpmem(value, 48, want, 48);
-    g_assert_true(cv_attest_collector_extend_manifest(c, manifest, &error));
+    g_assert_true(cv_agent_collector_extend_manifest(c, manifest, &error));
     g_assert_no_error(error);
     after = read_rtmr3(root);
     g_assert_cmpmem(g_bytes_get_data(after, NULL), g_bytes_get_size(after), want, 48);
-    g_assert_true(cv_attest_collector_extend_manifest(c, manifest, &error));
-    g_assert_false(cv_attest_collector_extend_manifest(c, other, &error));
+    g_assert_true(cv_agent_collector_extend_manifest(c, manifest, &error));
+    g_assert_false(cv_agent_collector_extend_manifest(c, other, &error));
     g_assert_error(error, CV_ERROR, CV_ERROR_CONFLICT);
     g_clear_error(&error);
     again = read_rtmr3(root);
     g_assert_true(g_bytes_equal(after, again));
 
-    g_assert_false(cv_attest_collector_extend_manifest(d, manifest, &error));
+    g_assert_false(cv_agent_collector_extend_manifest(d, manifest, &error));
     g_assert_error(error, CV_ERROR, CV_ERROR_CONFLICT);
     g_clear_error(&error);
-    g_assert_false(cv_attest_collector_extend_manifest(b, manifest, &error));
+    g_assert_false(cv_agent_collector_extend_manifest(b, manifest, &error));
     g_assert_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE);
     g_assert_nonnull(strstr(error->message, "6.16"));
     g_clear_error(&error);
 
     /* no configfs-tsm at all: the collector says which interface is missing */
     {
-        g_autoptr(CvAttestCollector) none = cv_attest_collector_new_at("tdx", NULL, NULL, "/nonexistent", &error);
+        g_autoptr(CvAgentCollector) none = cv_agent_collector_new_at("tdx", NULL, NULL, "/nonexistent", &error);
         g_assert_null(none);
         g_assert_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE);
         g_assert_nonnull(strstr(error->message, "configfs-tsm"));
@@ -463,7 +464,7 @@ main(int argc, char **argv)
         swtpm_fixture_stop(&fx);
         return 1;
     }
-    collector = cv_attest_collector_new("vtpm", fx.tcti, "/nonexistent/event-log", &error);
+    collector = cv_agent_collector_new("vtpm", fx.tcti, "/nonexistent/event-log", &error);
     if (!collector) {
         g_printerr("collector: %s\n", error->message);
         swtpm_fixture_stop(&fx);
@@ -476,7 +477,7 @@ main(int argc, char **argv)
     g_test_add_func("/attest/evidence/snp-vtpm-bundle", test_snp_vtpm_bundle);
     g_test_add_func("/attest/evidence/tdx-bundle-passes", test_tdx_bundle_passes);
     rc = g_test_run();
-    cv_attest_collector_free(collector);
+    cv_agent_collector_free(collector);
     swtpm_fixture_stop(&fx);
     return rc;
 }

@@ -2,7 +2,7 @@
 # Integration (real libvirtd, QEMU/TCG, OVMF, swtpm): boots a busybox guest with direct kernel boot
 # and a vTPM, reads its event log and PCRs 0-9 over the serial console, and checks them with
 # vtpm-boot-check (replay, and the PCR 4 / 9 events predicted by cv_attest_vtpm_policy_new).
-# With VTPM_COLLECT, the guest also runs src/attest's collector on its vTPM and prints the evidence
+# With VTPM_COLLECT, the guest also runs the agent's collector (agent/collector.c) on its vTPM and prints the evidence
 # bundle, which vtpm-boot-check verifies (EK chain to this host's swtpm CA, quote, event log, boot
 # events, PCR 16 manifest).
 #   vtpm-boot.sh VTPM_BOOT_CHECK [VTPM_COLLECT]

@@ -4,7 +4,7 @@
  * test values (0x11…, 0x22…). */
 #include <stdio.h>
 #include <string.h>
-#include "evidence.h"
+#include "collector.h"
 #include "cv-util.h"
 
 int
@@ -13,7 +13,7 @@ main(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autofree char *cmdline = NULL;
     g_autoptr(GBytes) nonce = NULL;
-    g_autoptr(CvAttestCollector) c = NULL;
+    g_autoptr(CvAgentCollector) c = NULL;
     g_autoptr(JsonNode) bundle = NULL;
     g_autofree char *text = NULL, *b64 = NULL;
     guint8 tls[32], manifest[32];
@@ -29,9 +29,9 @@ main(int argc, char **argv)
         g_autofree char *hex = g_strndup(p + strlen("covirt.nonce="), strcspn(p + strlen("covirt.nonce="), " \n"));
         nonce = cv_hex_decode(hex, &error);
     }
-    if (!nonce || !(c = cv_attest_collector_new("vtpm", argc > 1 ? argv[1] : "device:/dev/tpmrm0", NULL, &error)) ||
-        !(bundle = cv_attest_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce), tls, manifest,
-                                               &error))) {
+    if (!nonce || !(c = cv_agent_collector_new("vtpm", argc > 1 ? argv[1] : "device:/dev/tpmrm0", NULL, &error)) ||
+        !(bundle = cv_agent_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce), tls, manifest,
+                                              &error))) {
         printf("COVIRT-COLLECT-ERROR %s\n", error ? error->message : "bad nonce");
         return 1;
     }

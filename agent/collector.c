@@ -1,5 +1,6 @@
 /* The evidence collector inside the CVM: a vTPM through tpm2-tss ESYS (any TCTI), or an SEV-SNP /
  * TDX report through the kernel's configfs-tsm interface. */
+#include "collector.h"
 #include "evidence.h"
 #include "cv-tss.h"
 #include "cv-util.h"
@@ -22,7 +23,7 @@
 /* Linux 6.16+ (tsm-mr): reading gives RTMR 3, writing 48 bytes extends it (TDG.MR.RTMR.EXTEND) */
 #define TDX_RTMR3 "/sys/class/misc/tdx_guest/measurements/rtmr3:sha384"
 
-struct _CvAttestCollector {
+struct _CvAgentCollector {
     char *platform;
     TSS2_TCTI_CONTEXT *tcti;
     ESYS_CONTEXT *esys;
@@ -36,7 +37,7 @@ struct _CvAttestCollector {
 };
 
 void
-cv_attest_collector_free(CvAttestCollector *c)
+cv_agent_collector_free(CvAgentCollector *c)
 {
     if (!c)
         return;
@@ -97,7 +98,7 @@ ak_template(TPM2B_PUBLIC *t)
 }
 
 static gboolean
-create_primary(CvAttestCollector *c, TPM2B_PUBLIC *tmpl, ESYS_TR *out, TPM2B_PUBLIC **pub, GError **error)
+create_primary(CvAgentCollector *c, TPM2B_PUBLIC *tmpl, ESYS_TR *out, TPM2B_PUBLIC **pub, GError **error)
 {
     TPM2B_SENSITIVE_CREATE sens = { 0 };
     TPM2B_DATA outside = { 0 };
@@ -116,7 +117,7 @@ create_primary(CvAttestCollector *c, TPM2B_PUBLIC *tmpl, ESYS_TR *out, TPM2B_PUB
 }
 
 static gboolean
-open_tpm(CvAttestCollector *c, const char *tcti, GError **error)
+open_tpm(CvAgentCollector *c, const char *tcti, GError **error)
 {
     TPM2B_PUBLIC ek, ak;
     TPM2B_PUBLIC *ek_pub = NULL;
@@ -139,16 +140,16 @@ open_tpm(CvAttestCollector *c, const char *tcti, GError **error)
 }
 
 static char *
-kernel_path(CvAttestCollector *c, const char *path)
+kernel_path(CvAgentCollector *c, const char *path)
 {
     return g_strconcat(c->root, path, NULL);
 }
 
-CvAttestCollector *
-cv_attest_collector_new_at(const char *platform, const char *tcti, const char *event_log, const char *root,
-                           GError **error)
+CvAgentCollector *
+cv_agent_collector_new_at(const char *platform, const char *tcti, const char *event_log, const char *root,
+                          GError **error)
 {
-    g_autoptr(CvAttestCollector) c = g_new0(CvAttestCollector, 1);
+    g_autoptr(CvAgentCollector) c = g_new0(CvAgentCollector, 1);
 
     c->ek = c->ak = ESYS_TR_NONE;
     c->platform = g_strdup(platform);
@@ -177,10 +178,10 @@ cv_attest_collector_new_at(const char *platform, const char *tcti, const char *e
     return g_steal_pointer(&c);
 }
 
-CvAttestCollector *
-cv_attest_collector_new(const char *platform, const char *tcti, const char *event_log, GError **error)
+CvAgentCollector *
+cv_agent_collector_new(const char *platform, const char *tcti, const char *event_log, GError **error)
 {
-    return cv_attest_collector_new_at(platform, tcti, event_log, NULL, error);
+    return cv_agent_collector_new_at(platform, tcti, event_log, NULL, error);
 }
 
 /* One write(2) of the whole value: configfs and sysfs attributes take no temporary files or renames
@@ -208,7 +209,7 @@ write_attribute(const char *path, const guint8 *data, gsize len, GError **error)
 /* RTMR 3 must still be zero: a value someone else extended in would make the verifier's
  * SHA-384(0 ‖ value) check fail anyway, and saying so here names the cause. */
 static gboolean
-extend_rtmr3(CvAttestCollector *c, const guint8 manifest_sha256[32], GError **error)
+extend_rtmr3(CvAgentCollector *c, const guint8 manifest_sha256[32], GError **error)
 {
     static const guint8 zero[CV_ATTEST_RTMR_SIZE];
     g_autofree char *path = kernel_path(c, TDX_RTMR3);
@@ -232,7 +233,7 @@ extend_rtmr3(CvAttestCollector *c, const guint8 manifest_sha256[32], GError **er
 }
 
 gboolean
-cv_attest_collector_extend_manifest(CvAttestCollector *c, const guint8 manifest_sha256[32], GError **error)
+cv_agent_collector_extend_manifest(CvAgentCollector *c, const guint8 manifest_sha256[32], GError **error)
 {
     TPML_DIGEST_VALUES values = { 0 };
 
@@ -278,7 +279,7 @@ select_pcrs(TPML_PCR_SELECTION *sel, guint32 mask)
 }
 
 static gboolean
-read_pcrs(CvAttestCollector *c, guint32 mask, CvAttestPcrs *pcrs, GError **error)
+read_pcrs(CvAgentCollector *c, guint32 mask, CvAttestPcrs *pcrs, GError **error)
 {
     memset(pcrs, 0, sizeof(*pcrs));
     /* PCR_Read returns at most 8 values a call: ask again for what is left */
@@ -311,7 +312,7 @@ read_pcrs(CvAttestCollector *c, guint32 mask, CvAttestPcrs *pcrs, GError **error
 
 /* The EK certificate from NV (absent → NULL without error) */
 static GBytes *
-read_ek_cert(CvAttestCollector *c, GError **error)
+read_ek_cert(CvAgentCollector *c, GError **error)
 {
     ESYS_TR nv = ESYS_TR_NONE;
     TPM2B_NV_PUBLIC *pub = NULL;
@@ -366,7 +367,7 @@ add_hex(JsonBuilder *b, const char *name, const guint8 *data, gsize len)
 }
 
 static gboolean
-collect_vtpm(CvAttestCollector *c, JsonBuilder *b, const guint8 rd[64], GError **error)
+collect_vtpm(CvAgentCollector *c, JsonBuilder *b, const guint8 rd[64], GError **error)
 {
     TPM2B_DATA qualifying = { .size = CV_ATTEST_REPORT_DATA_SIZE };
     TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
@@ -422,7 +423,7 @@ collect_vtpm(CvAttestCollector *c, JsonBuilder *b, const guint8 rd[64], GError *
 }
 
 static gboolean
-tsm_report(CvAttestCollector *c, const guint8 rd[64], GBytes **out, GBytes **aux, GError **error)
+tsm_report(CvAgentCollector *c, const guint8 rd[64], GBytes **out, GBytes **aux, GError **error)
 {
     g_autofree char *dir = g_strdup_printf("%s" TSM_REPORT_DIR "/covirt-%u-%u", c->root, (guint)getpid(),
                                            g_random_int());
@@ -443,14 +444,14 @@ tsm_report(CvAttestCollector *c, const guint8 rd[64], GBytes **out, GBytes **aux
 }
 
 JsonNode *
-cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize nonce_len,
-                            const guint8 tls_key_sha256[32], const guint8 *manifest_sha256, GError **error)
+cv_agent_collector_collect(CvAgentCollector *c, const guint8 *nonce, gsize nonce_len,
+                           const guint8 tls_key_sha256[32], const guint8 *manifest_sha256, GError **error)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     guint8 rd[CV_ATTEST_REPORT_DATA_SIZE];
 
     if (manifest_sha256 && (c->esys || strcmp(c->platform, "tdx") == 0) &&
-        !cv_attest_collector_extend_manifest(c, manifest_sha256, error))
+        !cv_agent_collector_extend_manifest(c, manifest_sha256, error))
         return NULL;
     if (!cv_attest_report_data(nonce, nonce_len, tls_key_sha256, manifest_sha256, rd, error))
         return NULL;
@@ -502,8 +503,8 @@ cv_attest_collector_collect(CvAttestCollector *c, const guint8 *nonce, gsize non
 }
 
 GBytes *
-cv_attest_collector_activate_credential(CvAttestCollector *c, GBytes *credential_blob, GBytes *encrypted_secret,
-                                        GError **error)
+cv_agent_collector_activate_credential(CvAgentCollector *c, GBytes *credential_blob, GBytes *encrypted_secret,
+                                       GError **error)
 {
     TPM2B_ID_OBJECT blob = { 0 };
     TPM2B_ENCRYPTED_SECRET secret = { 0 };
@@ -555,7 +556,7 @@ cv_attest_collector_activate_credential(CvAttestCollector *c, GBytes *credential
 }
 
 JsonNode *
-cv_attest_collector_activate_json(CvAttestCollector *c, JsonNode *request, GError **error)
+cv_agent_collector_activate_json(CvAgentCollector *c, JsonNode *request, GError **error)
 {
     JsonObject *o = request && JSON_NODE_HOLDS_OBJECT(request) ? json_node_get_object(request) : NULL;
     const char *blob64 = o ? json_object_get_string_member_with_default(o, "credential_blob", NULL) : NULL;
@@ -570,7 +571,7 @@ cv_attest_collector_activate_json(CvAttestCollector *c, JsonNode *request, GErro
                     "expected {\"credential_blob\": base64, \"encrypted_secret\": base64}");
         return NULL;
     }
-    if (!(secret = cv_attest_collector_activate_credential(c, blob, enc, error)))
+    if (!(secret = cv_agent_collector_activate_credential(c, blob, enc, error)))
         return NULL;
     secret64 = g_base64_encode(g_bytes_get_data(secret, NULL), g_bytes_get_size(secret));
     json_builder_begin_object(b);
