@@ -259,7 +259,7 @@ sse_keepalive(gpointer data)
 }
 
 static void
-handle_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTable *query)
+stream_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTable *query)
 {
     Request *rq = request_of(msg);
     SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
@@ -366,9 +366,31 @@ pending_new(CvMgrHttpApi *api, SoupServerMessage *msg)
 
 /* ---- routes ---- */
 
+/* One call of a route: what its handler needs. */
+typedef struct {
+    CvMgrHttpApi *api;
+    SoupServerMessage *msg;
+    GHashTable *query;
+    CvMgrCvm *cvm;      /* routes under /v1/cvms/{id} */
+} Call;
+
+typedef void (*Handler)(const Call *c);
+
+/* A resource and its methods: GET also answers HEAD unless no_head; any other method gets 405 with
+ * allow. */
+typedef struct {
+    const char *name;
+    const char *allow;
+    Handler get;
+    Handler post;
+    Handler del;
+    gboolean no_head;
+} Route;
+
 static void
-handle_health(CvMgrHttpApi *api, SoupServerMessage *msg)
+handle_health(const Call *c)
 {
+    CvMgrHttpApi *api = c->api;
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) root = NULL;
     g_autofree char *version = cv_mgr_registry_libvirt_version(api->registry);
@@ -397,29 +419,29 @@ handle_health(CvMgrHttpApi *api, SoupServerMessage *msg)
     json_builder_add_int_value(b, api->config->max_vms);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
-    set_json(msg, up && !api->stopping ? 200 : 503, root);
+    set_json(c->msg, up && !api->stopping ? 200 : 503, root);
 }
 
 static void
-handle_metrics(CvMgrHttpApi *api, SoupServerMessage *msg)
+handle_metrics(const Call *c)
 {
     guint counts[CV_MGR_STATE_COUNT];
     const char *names[CV_MGR_STATE_COUNT];
     char *text;
 
-    cv_mgr_registry_count_states(api->registry, counts);
+    cv_mgr_registry_count_states(c->api->registry, counts);
     for (guint i = 0; i < CV_MGR_STATE_COUNT; i++)
         names[i] = cv_mgr_state_to_string(i);
-    text = cv_mgr_metrics_render(api->metrics, counts, names, CV_MGR_STATE_COUNT,
-                                 cv_mgr_registry_connected(api->registry));
-    soup_server_message_set_status(msg, 200, NULL);
-    soup_server_message_set_response(msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE, text, strlen(text));
+    text = cv_mgr_metrics_render(c->api->metrics, counts, names, CV_MGR_STATE_COUNT,
+                                 cv_mgr_registry_connected(c->api->registry));
+    soup_server_message_set_status(c->msg, 200, NULL);
+    soup_server_message_set_response(c->msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE, text, strlen(text));
 }
 
 static void
-handle_list(CvMgrHttpApi *api, SoupServerMessage *msg)
+handle_list(const Call *c)
 {
-    g_autoptr(GPtrArray) list = cv_mgr_registry_list(api->registry);
+    g_autoptr(GPtrArray) list = cv_mgr_registry_list(c->api->registry);
     g_autoptr(JsonArray) arr = json_array_sized_new(list->len);
     g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
     g_autoptr(JsonObject) obj = json_object_new();
@@ -428,14 +450,116 @@ handle_list(CvMgrHttpApi *api, SoupServerMessage *msg)
         json_array_add_element(arr, cv_mgr_cvm_to_json(g_ptr_array_index(list, i), FALSE));
     json_object_set_array_member(obj, "cvms", json_array_ref(arr));
     json_node_set_object(root, obj);
-    set_json(msg, 200, root);
+    set_json(c->msg, 200, root);
 }
 
 static void
-method_not_allowed(SoupServerMessage *msg, const char *allow)
+handle_create(const Call *c)
 {
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Allow", allow);
-    set_error_full(msg, 405, "method_not_allowed", "method not allowed on this resource");
+    Request *rq = request_of(c->msg);
+    g_autoptr(GBytes) body = g_bytes_new(rq->body->data, rq->body->len);
+
+    cv_mgr_registry_create_async(c->api->registry, body, create_done, pending_new(c->api, c->msg));
+}
+
+static void
+handle_show(const Call *c)
+{
+    g_autoptr(JsonNode) node = cv_mgr_cvm_to_json(c->cvm, TRUE);
+
+    set_json(c->msg, 200, node);
+}
+
+static void
+handle_delete(const Call *c)
+{
+    cv_mgr_registry_delete_async(c->api->registry, c->cvm->id, delete_done, pending_new(c->api, c->msg));
+}
+
+/* A JSON answer from the registry, or its error. */
+static void
+set_result(SoupServerMessage *msg, JsonNode *node, const GError *error)
+{
+    if (!node) {
+        set_error(msg, error);
+        return;
+    }
+    set_json(msg, 200, node);
+}
+
+static void
+handle_info(const Call *c)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = cv_mgr_registry_info(c->api->registry, c->cvm->id, &error);
+
+    set_result(c->msg, node, error);
+}
+
+static void
+handle_policy(const Call *c)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = cv_mgr_registry_attestation_policy(c->api->registry, c->cvm->id, &error);
+
+    set_result(c->msg, node, error);
+}
+
+static void
+handle_domain(const Call *c)
+{
+    g_autoptr(GError) error = NULL;
+    char *xml = cv_mgr_registry_domain_xml(c->api->registry, c->cvm->id, &error);
+
+    if (!xml) {
+        set_error(c->msg, error);
+        return;
+    }
+    soup_server_message_set_status(c->msg, 200, NULL);
+    /* libvirt's buffer: copy, it was malloc'ed by libvirt */
+    soup_server_message_set_response(c->msg, "application/xml", SOUP_MEMORY_COPY, xml, strlen(xml));
+    free(xml);
+}
+
+static void
+handle_events(const Call *c)
+{
+    stream_events(c->api, c->msg, c->cvm, c->query);
+}
+
+/* answered while the manager shuts down, too */
+static const Route service_routes[] = {
+    { "/health", "GET", handle_health },
+    { "/metrics", "GET", handle_metrics },
+};
+static const Route collection_route = { "/v1/cvms", "GET, POST", handle_list, handle_create };
+/* /v1/cvms/{id} (name NULL) and /v1/cvms/{id}/{name} */
+static const Route cvm_routes[] = {
+    { NULL, "GET, DELETE", handle_show, NULL, handle_delete },
+    { "info", "GET", handle_info },
+    { "domain", "GET", handle_domain },
+    { "events", "GET", handle_events, .no_head = TRUE },   /* a stream has no HEAD */
+    { "attestation-policy", "GET", handle_policy },
+};
+
+static void
+dispatch(const Route *route, const Call *c)
+{
+    const char *method = soup_server_message_get_method(c->msg);
+    Handler h = NULL;
+
+    if (method == SOUP_METHOD_GET || (method == SOUP_METHOD_HEAD && !route->no_head))
+        h = route->get;
+    else if (method == SOUP_METHOD_POST)
+        h = route->post;
+    else if (method == SOUP_METHOD_DELETE)
+        h = route->del;
+    if (!h) {
+        soup_message_headers_replace(soup_server_message_get_response_headers(c->msg), "Allow", route->allow);
+        set_error_full(c->msg, 405, "method_not_allowed", "method not allowed on this resource");
+        return;
+    }
+    h(c);
 }
 
 /* ids and names only: anything else (%-escapes, dots-only, slashes) is simply not found */
@@ -452,111 +576,66 @@ segment_ok(const char *s)
     return TRUE;
 }
 
+/* path: what follows "/v1/cvms", i.e. "/ID" or "/ID/SUB" */
+static void
+route_cvm(Call *c, const char *path)
+{
+    g_auto(GStrv) parts = g_strsplit(path, "/", 0);   /* ["", ID, SUB] */
+    guint n = g_strv_length(parts);
+    const char *method = soup_server_message_get_method(c->msg);
+    g_autoptr(GError) error = NULL;
+
+    if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1])) {
+        set_error_full(c->msg, 404, "not_found", "no such route");
+        return;
+    }
+    c->cvm = cv_mgr_registry_lookup(c->api->registry, parts[1], &error);
+    if (!c->cvm) {
+        set_error(c->msg, error);
+        return;
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(cvm_routes); i++) {
+        const char *name = cvm_routes[i].name;
+
+        if (n == 2 ? name == NULL : name && strcmp(name, parts[2]) == 0) {
+            dispatch(&cvm_routes[i], c);
+            return;
+        }
+    }
+    /* an unknown sub-resource: every one answers GET only */
+    if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
+        dispatch(&(Route){ NULL, "GET" }, c);
+    else
+        set_error_full(c->msg, 404, "not_found", "no such route");
+}
+
 static void
 handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
-    CvMgrHttpApi *api = data;
+    Call c = { data, msg, query, NULL };
     Request *rq = request_of(msg);
-    const char *method = soup_server_message_get_method(msg);
-    gboolean is_get = method == SOUP_METHOD_GET || method == SOUP_METHOD_HEAD;
-    g_auto(GStrv) parts = NULL;
-    guint n;
-    g_autoptr(GError) error = NULL;
-    CvMgrCvm *cvm;
 
     if (rq && rq->too_large) {
         g_autofree char *m = g_strdup_printf("request body over the limit of %" G_GSIZE_FORMAT " bytes",
-                                             api->config->max_body);
+                                             c.api->config->max_body);
 
         set_error_full(msg, 413, "too_large", m);
         return;
     }
-    if (strcmp(path, "/health") == 0) {
-        if (!is_get)
-            return method_not_allowed(msg, "GET");
-        return handle_health(api, msg);
+    for (guint i = 0; i < G_N_ELEMENTS(service_routes); i++) {
+        if (strcmp(path, service_routes[i].name) == 0) {
+            dispatch(&service_routes[i], &c);
+            return;
+        }
     }
-    if (strcmp(path, "/metrics") == 0) {
-        if (!is_get)
-            return method_not_allowed(msg, "GET");
-        return handle_metrics(api, msg);
-    }
-    if (api->stopping) {
+    if (c.api->stopping)
         set_error_full(msg, 503, "unavailable", "the manager is shutting down");
-        return;
-    }
-    if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0) {
-        if (method == SOUP_METHOD_POST) {
-            g_autoptr(GBytes) body = g_bytes_new(rq->body->data, rq->body->len);
-
-            cv_mgr_registry_create_async(api->registry, body, create_done, pending_new(api, msg));
-            return;
-        }
-        if (!is_get)
-            return method_not_allowed(msg, "GET, POST");
-        return handle_list(api, msg);
-    }
-    if (!g_str_has_prefix(path, "/v1/cvms/")) {
+    else if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
+        dispatch(&collection_route, &c);
+    else if (g_str_has_prefix(path, "/v1/cvms/"))
+        route_cvm(&c, path + strlen("/v1/cvms"));
+    else
         set_error_full(msg, 404, "not_found", "no such route");
-        return;
-    }
-    /* "/v1/cvms/ID[/SUB]" → ["", ID, SUB] */
-    parts = g_strsplit(path + strlen("/v1/cvms"), "/", 0);
-    n = g_strv_length(parts);
-    if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1])) {
-        set_error_full(msg, 404, "not_found", "no such route");
-        return;
-    }
-    cvm = cv_mgr_registry_lookup(api->registry, parts[1], &error);
-    if (!cvm) {
-        set_error(msg, error);
-        return;
-    }
-    if (n == 2) {
-        if (method == SOUP_METHOD_DELETE) {
-            cv_mgr_registry_delete_async(api->registry, cvm->id, delete_done, pending_new(api, msg));
-            return;
-        }
-        if (!is_get)
-            return method_not_allowed(msg, "GET, DELETE");
-        {
-            g_autoptr(JsonNode) node = cv_mgr_cvm_to_json(cvm, TRUE);
-
-            set_json(msg, 200, node);
-        }
-        return;
-    }
-    if (!is_get)
-        return method_not_allowed(msg, "GET");
-    if (strcmp(parts[2], "info") == 0) {
-        g_autoptr(JsonNode) node = cv_mgr_registry_info(api->registry, cvm->id, &error);
-
-        if (!node)
-            return set_error(msg, error);
-        set_json(msg, 200, node);
-    } else if (strcmp(parts[2], "domain") == 0) {
-        char *xml = cv_mgr_registry_domain_xml(api->registry, cvm->id, &error);
-
-        if (!xml)
-            return set_error(msg, error);
-        soup_server_message_set_status(msg, 200, NULL);
-        /* libvirt's buffer: copy, it was malloc'ed by libvirt */
-        soup_server_message_set_response(msg, "application/xml", SOUP_MEMORY_COPY, xml, strlen(xml));
-        free(xml);
-    } else if (strcmp(parts[2], "events") == 0) {
-        /* a stream has no HEAD */
-        if (method != SOUP_METHOD_GET)
-            return method_not_allowed(msg, "GET");
-        handle_events(api, msg, cvm, query);
-    } else if (strcmp(parts[2], "attestation-policy") == 0) {
-        g_autoptr(JsonNode) node = cv_mgr_registry_attestation_policy(api->registry, cvm->id, &error);
-
-        if (!node)
-            return set_error(msg, error);
-        set_json(msg, 200, node);
-    } else {
-        set_error_full(msg, 404, "not_found", "no such route");
-    }
 }
 
 /* ---- listening ---- */
