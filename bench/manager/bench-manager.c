@@ -17,10 +17,11 @@
 #include "cvm-spec.h"
 #include "cvm-record.h"
 #include "domain-render.h"
+#include "domain-live.h"
 #include "cv-util.h"
 
-#define N_CYCLE 500
-#define N_HOLD 1000
+static gint n_cycle = 500;
+static gint n_hold = 1000;
 
 static char *tmpdir;
 static char *files[4];
@@ -157,7 +158,8 @@ direct_cycle(virConnectPtr conn, const CvDefaults *d, unsigned long libver, guin
     CvRenderOptions opts = { .libvirt_version = libver };
     gint64 t0;
     g_autofree char *xml = NULL;
-    char *live;
+    g_autofree char *live = NULL;
+    g_autoptr(CvDomainLive) parsed = NULL;
     virDomainPtr dom, probe;
     int state, reason;
 
@@ -190,8 +192,9 @@ direct_cycle(virConnectPtr conn, const CvDefaults *d, unsigned long libver, guin
     virDomainGetState(dom, &state, &reason, 0);
     virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, meta_running, CV_XML_PREFIX, CV_XML_NAMESPACE,
                          VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG);
+    /* the manager reads the control channel's socket from it */
     live = virDomainGetXMLDesc(dom, 0);
-    free(live);
+    parsed = cv_conf_domain_live_parse(live, -1, NULL);
     virDomainFree(dom);
     dom = virDomainLookupByName(conn, spec->name);
     virDomainDestroy(dom);
@@ -255,7 +258,7 @@ hold_records(SoupSession *s, GSubprocess *mgr, const char *url, const char *labe
     g_autofree char *collection = g_strconcat(url, "/v1/cvms", NULL);
     guint64 rss0 = status_kib(mgr, "VmRSS:"), anon0 = status_kib(mgr, "RssAnon:");
 
-    for (guint i = 0; i < N_HOLD; i++) {
+    for (guint i = 0; i < (guint)n_hold; i++) {
         g_autofree char *body = spec_json(i, "hold");
 
         if (call(s, "POST", collection, body, NULL) != 201) {
@@ -264,14 +267,40 @@ hold_records(SoupSession *s, GSubprocess *mgr, const char *url, const char *labe
         }
     }
     printf("manager RSS (%s): %.1f MiB idle, %.1f MiB holding %u CVM records (goal <= 20 MiB); "
-           "anonymous %.1f -> %.1f MiB\n", label, rss0 / 1024.0, status_kib(mgr, "VmRSS:") / 1024.0, N_HOLD,
+           "anonymous %.1f -> %.1f MiB\n", label, rss0 / 1024.0, status_kib(mgr, "VmRSS:") / 1024.0, (guint)n_hold,
            anon0 / 1024.0, status_kib(mgr, "RssAnon:") / 1024.0);
+}
+
+/* --quick: a few CVMs only, to see that it runs; [EXE]: the covirt-manager to measure */
+static const char *
+parse_args(int argc, char **argv)
+{
+    static gboolean quick;
+    static const GOptionEntry entries[] = {
+        { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "20 create/delete cycles and 50 records held", NULL },
+        { "cycles", 0, 0, G_OPTION_ARG_INT, &n_cycle, "create/delete cycles (500)", "N" },
+        { "hold", 0, 0, G_OPTION_ARG_INT, &n_hold, "CVM records held for the RSS figure (1000)", "N" },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("[COVIRT-MANAGER] - the manager against direct libvirt calls");
+    g_autoptr(GError) error = NULL;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &error) || argc > 2 || n_cycle < 1 || n_hold < 1) {
+        g_printerr("bench-manager: %s\n", error ? error->message : "usage: bench-manager [OPTION…] [COVIRT-MANAGER]");
+        exit(2);
+    }
+    if (quick) {
+        n_cycle = 20;
+        n_hold = 50;
+    }
+    return argc > 1 ? argv[1] : COVIRT_MANAGER_EXE;
 }
 
 int
 main(int argc, char **argv)
 {
-    const char *exe = argc > 1 ? argv[1] : COVIRT_MANAGER_EXE;
+    const char *exe = parse_args(argc, argv);
     g_autoptr(GError) error = NULL;
     g_autoptr(SoupSession) s = soup_session_new_with_options("timeout", 60, NULL);
     g_autoptr(GArray) api = g_array_new(FALSE, FALSE, sizeof(double));
@@ -306,7 +335,7 @@ main(int argc, char **argv)
     virConnectGetLibVersion(conn, &libver);
 
     /* interleaved, so both see the same machine load */
-    for (guint i = 0; i < N_CYCLE; i++) {
+    for (guint i = 0; i < (guint)n_cycle; i++) {
         g_autofree char *body = spec_json(i, "api");
         g_autofree char *id = NULL, *item = NULL;
         gint64 t0 = g_get_monotonic_time();
@@ -334,7 +363,7 @@ main(int argc, char **argv)
         g_autofree char *health = g_strconcat(url, "/health", NULL);
 
         /* the HTTP floor: one small request, no libvirt call */
-        for (guint i = 0; i < N_CYCLE; i++) {
+        for (guint i = 0; i < (guint)n_cycle; i++) {
             gint64 t0 = g_get_monotonic_time();
             double dt;
 
@@ -346,7 +375,7 @@ main(int argc, char **argv)
     }
     m_api = median(api);
     m_direct = median(direct);
-    printf("create+delete, %u CVMs each, test:///default\n", N_CYCLE);
+    printf("create+delete, %d CVMs each, test:///default\n", n_cycle);
     printf("  through the API      median %8.3f ms per CVM (create alone %.3f ms)\n", m_api * 1e3,
            median(api_create) * 1e3);
     printf("  libvirt calls from C median %8.3f ms per CVM\n", m_direct * 1e3);
