@@ -157,9 +157,3 @@ cv_mgr_agent_channel_connected(CvMgrAgentChannel *c)
 {
     return cv_frame_channel_connected(c->channel);
 }
-
-const char *
-cv_mgr_agent_channel_path(CvMgrAgentChannel *c)
-{
-    return cv_frame_channel_path(c->channel);
-}

@@ -20,6 +20,5 @@ CvMgrAgentChannel *cv_mgr_agent_channel_new(const char *path, const char *manife
                                             CvMgrAgentEventFunc func, gpointer user_data);
 void cv_mgr_agent_channel_free(CvMgrAgentChannel *c);
 gboolean cv_mgr_agent_channel_connected(CvMgrAgentChannel *c);
-const char *cv_mgr_agent_channel_path(CvMgrAgentChannel *c);
 
 G_END_DECLS

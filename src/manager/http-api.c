@@ -718,12 +718,6 @@ cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error)
     return TRUE;
 }
 
-guint
-cv_mgr_http_api_port(CvMgrHttpApi *api)
-{
-    return api->port;
-}
-
 const char *
 cv_mgr_http_api_url(CvMgrHttpApi *api)
 {

@@ -18,7 +18,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrHttpApi, cv_mgr_http_api_free)
 
 /* Binds MANAGER_HTTP_HOST:MANAGER_HTTP_PORT (port 0: any free port). */
 gboolean cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error);
-guint cv_mgr_http_api_port(CvMgrHttpApi *api);
 const char *cv_mgr_http_api_url(CvMgrHttpApi *api);
 
 /* Shutdown: closes the listening socket and ends every event stream; requests being

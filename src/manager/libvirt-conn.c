@@ -75,12 +75,6 @@ cv_mgr_registry_connected(CvMgrRegistry *r)
     return r->conn != NULL;
 }
 
-gboolean
-cv_mgr_registry_first_attempt_done(CvMgrRegistry *r)
-{
-    return r->first_attempt_done;
-}
-
 const char *
 cv_mgr_registry_uri(CvMgrRegistry *r)
 {
@@ -222,7 +216,6 @@ connect_done(GObject *src, GAsyncResult *res, gpointer data)
     virConnectPtr conn = g_task_propagate_pointer(G_TASK(res), &error);
 
     r->connecting = FALSE;
-    r->first_attempt_done = TRUE;
     if (!conn) {
         g_warning("libvirt unavailable, retrying in %u s: %s", r->backoff_s, error->message);
         schedule_reconnect(r);

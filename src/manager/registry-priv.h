@@ -34,7 +34,6 @@ struct _CvMgrRegistry {
     unsigned long lib_version;
     int lifecycle_cb;
     gboolean connecting;
-    gboolean first_attempt_done;
     gboolean ever_connected;
     gboolean stopping;
     guint reconnect_source;

@@ -28,8 +28,6 @@ gboolean cv_mgr_registry_connected(CvMgrRegistry *r);
 /* "9.0.0" or NULL when not connected */
 char *cv_mgr_registry_libvirt_version(CvMgrRegistry *r);
 const char *cv_mgr_registry_uri(CvMgrRegistry *r);
-/* Resolves when the first connection attempt has finished (ok or not). */
-gboolean cv_mgr_registry_first_attempt_done(CvMgrRegistry *r);
 
 /* POST /v1/cvms: body is the JSON spec. The result is the new CVM's JSON view. */
 void cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback cb, gpointer data);

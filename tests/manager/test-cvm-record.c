@@ -86,11 +86,46 @@ test_history_bound(void)
     g_assert_null(cvm->last_event->next);
 }
 
+/* Every state is written into the domain's metadata and read back as itself; a job's states are busy. */
+static void
+test_state_metadata(void)
+{
+    static const char *const names[] = { "creating", "running", "paused", "shutdown", "stopped", "crashed", "deleting" };
+
+    g_assert_cmpuint(G_N_ELEMENTS(names), ==, CV_MGR_STATE_COUNT);
+    for (guint i = 0; i < CV_MGR_STATE_COUNT; i++) {
+        g_autoptr(CvMgrCvm) cvm = new_cvm();
+        g_autoptr(CvMgrCvm) back = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *xml = NULL;
+        g_autofree char *tag = g_strdup_printf("<state>%s</state>", names[i]);
+
+        cvm->state = i;
+        cvm->spec_json = g_strdup("{}");
+        g_assert_cmpstr(cv_mgr_state_to_string(i), ==, names[i]);
+        xml = cv_mgr_cvm_to_metadata(cvm, FALSE);
+        g_assert_nonnull(strstr(xml, tag));
+        back = cv_mgr_cvm_from_metadata(xml, "cvm-a", &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(back->state, ==, i);
+        g_assert_cmpint(cv_mgr_cvm_busy(back), ==, i == CV_MGR_STATE_CREATING || i == CV_MGR_STATE_DELETING);
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(CvMgrCvm) bad = cv_mgr_cvm_from_metadata(
+            "<cvm><id>0c0f0c79-5b6d-44cd-b183-9f0b6bf400f6</id><state>unknown</state></cvm>", "cvm-a", &error);
+
+        g_assert_null(bad);
+        g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/manager/cvm-record/event-json", test_event_json);
     g_test_add_func("/manager/cvm-record/history-bound", test_history_bound);
+    g_test_add_func("/manager/cvm-record/state-metadata", test_state_metadata);
     return g_test_run();
 }
