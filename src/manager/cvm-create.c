@@ -1,6 +1,7 @@
 /* POST /v1/cvms: the checks, the name, host port and MANAGER_MAX_VMS slot held in one main-loop
  * step, the domain rendered with the record in its <metadata>, then define + start in a job. */
 #include <errno.h>
+#include <string.h>
 #include <glib/gstdio.h>
 #include "registry-priv.h"
 #include "domain-render.h"
