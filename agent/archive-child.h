@@ -1,5 +1,5 @@
 /* The result zip and dataset decompression for the agent, done by covirt-agent-archive
- * (archive-main.c) in a child process; same contract as agent-archive.h. The helper is
+ * (archive-main.c) in a child process; same contract as cv-archive.h (src/common). The helper is
  * the file covirt-agent-archive beside the running agent's executable. */
 #pragma once
 #include <glib.h>

@@ -5,7 +5,7 @@
  *   covirt-agent-archive zip DIR ZIP
  *   covirt-agent-archive extract ARCHIVE DEST NAME
  * On failure it prints "CODE MESSAGE" (a CvErrorCode, then the text) on stdout and exits 1. */
-#include "agent-archive.h"
+#include "cv-archive.h"
 #include "cv-error.h"
 
 #include <stdio.h>
@@ -28,9 +28,9 @@ main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "--help") == 0)
         return usage(stdout);
     if (argc == 4 && strcmp(argv[1], "zip") == 0)
-        ok = cv_agent_archive_zip_dir(argv[2], argv[3], &error);
+        ok = cv_archive_zip_dir(argv[2], argv[3], &error);
     else if (argc == 5 && strcmp(argv[1], "extract") == 0)
-        ok = cv_agent_archive_extract(argv[2], argv[3], argv[4], &error);
+        ok = cv_archive_extract(argv[2], argv[3], argv[4], &error);
     else
         return usage(stderr);
     if (ok)

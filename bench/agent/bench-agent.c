@@ -4,7 +4,7 @@
  * (goal >= 0.7) and the agent's peak RSS (VmHWM, goal < 16 MiB). Figures only; exits 0 unless
  * something failed to run.
  *   bench-agent AGENT_BIN [SIZE]     work dir under $BENCH_DIR or /dev/shm (RAM, as in the CVM) */
-#include "client.h"
+#include "agent-client.h"
 #include "cv-error.h"
 #include "cv-sign.h"
 #include "cv-util.h"

@@ -267,7 +267,7 @@ verify_vtpm(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 r
         if (!cv_attest_policy_bool(pol, "require_credential", TRUE, &require_credential, error))
             return FALSE;
         /* the AK's signature says nothing about which TPM holds it: until the credential round trip
-         * (cv_attest_agent) proves it, a bundle alone does not pass */
+         * (cv_client_attest_agent) proves it, a bundle alone does not pass */
         if (require_credential)
             cv_attest_verdict_add(v, "tpm.credential", CV_ATTEST_FAIL,
                                   "not activated: needs the agent's credential round trip (covirt attest)");

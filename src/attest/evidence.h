@@ -1,7 +1,8 @@
 /* Evidence bundles (docs/evidence.md): what the agent returns at GET /v1/attestation?nonce=,
  * how it binds the nonce, the agent's TLS key and the manifest into the platform's report data,
  * and the verifier's entry point for a bundle: cv_attest_evidence_verify() (below) or
- * cv_attest_agent() in attest-client.h. The guest's collector that makes a bundle is agent/collector.h. */
+ * cv_client_attest_agent() in src/client/attest-client.h. The guest's collector that makes a bundle
+ * is agent/collector.h. */
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>

@@ -1,7 +1,7 @@
 /* What covirt algo, data and result share: the agent's address, the uploader's key, how the agent is
  * trusted (attest against --policy [--manifest], or --pin a key `covirt attest` printed) and --json. */
 #pragma once
-#include "client.h"
+#include "agent-client.h"
 
 G_BEGIN_DECLS
 

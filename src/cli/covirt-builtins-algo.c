@@ -1,6 +1,7 @@
 /* covirt algo: upload the algorithm (and its requirements and wheels) to a CVM's agent. */
 #include "covirt-builtins.h"
-#include "client.h"
+#include "agent-client.h"
+#include "covirt-progress.h"
 #include "covirt-agent-options.h"
 #include "cv-util.h"
 
@@ -11,10 +12,10 @@ static JsonNode *
 upload(CvAgentClient *client, const char *path, const char *file, gboolean bar, GError **error)
 {
     g_autofree char *label = g_path_get_basename(file);
-    JsonNode *r = cv_agent_client_upload(client, path, file, bar ? cv_agent_client_progress_bar : NULL, label, error);
+    JsonNode *r = cv_agent_client_upload(client, path, file, bar ? cv_cli_progress_bar : NULL, label, error);
 
     if (bar)
-        cv_agent_client_progress_end();
+        cv_cli_progress_end();
     return r;
 }
 

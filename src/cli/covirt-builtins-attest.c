@@ -49,7 +49,7 @@ cv_cli_attest(int argc, char **argv)
             !(manifest_sha = cv_json_canonical_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), &error)))
             return cv_cli_fail(error);
     }
-    v = cv_attest_agent(agent, policy, manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, pin, &error);
+    v = cv_client_attest_agent(agent, policy, manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, pin, &error);
     if (!v)
         return cv_cli_fail(error);
     passed = cv_attest_verdict_passed(v);

@@ -1,6 +1,7 @@
 /* covirt data: upload a dataset to a CVM's agent. */
 #include "covirt-builtins.h"
-#include "client.h"
+#include "agent-client.h"
+#include "covirt-progress.h"
 #include "covirt-agent-options.h"
 #include "cv-util.h"
 
@@ -40,9 +41,9 @@ cv_cli_data(int argc, char **argv)
         return cv_cli_fail(error);
     base = name ? g_strdup(name) : g_path_get_basename(files[0]);
     path = cv_agent_client_dataset_path(base);
-    answer = cv_agent_client_upload(client, path, files[0], bar ? cv_agent_client_progress_bar : NULL, base, &error);
+    answer = cv_agent_client_upload(client, path, files[0], bar ? cv_cli_progress_bar : NULL, base, &error);
     if (bar)
-        cv_agent_client_progress_end();
+        cv_cli_progress_end();
     if (!answer)
         return cv_cli_fail(error);
     cv_cli_agent_print_upload(answer, o.json, "dataset", base);

@@ -1,6 +1,7 @@
 /* covirt result: download the computation's result (a zip of results/) and unpack it. */
 #include "covirt-builtins.h"
-#include "client.h"
+#include "agent-client.h"
+#include "covirt-progress.h"
 #include "covirt-agent-options.h"
 #include "cv-util.h"
 
@@ -40,14 +41,14 @@ cv_cli_result(int argc, char **argv)
         return cv_cli_fail(error);
     }
     zip = g_build_filename(out, "result.zip", NULL);
-    if (!cv_agent_client_download_result(client, zip, bar ? cv_agent_client_progress_bar : NULL, (gpointer)"result",
+    if (!cv_agent_client_download_result(client, zip, bar ? cv_cli_progress_bar : NULL, (gpointer)"result",
                                          &error)) {
         if (bar)
-            cv_agent_client_progress_end();
+            cv_cli_progress_end();
         return cv_cli_fail(error);
     }
     if (bar)
-        cv_agent_client_progress_end();
+        cv_cli_progress_end();
     if (!cv_agent_client_unpack(zip, out, &error))
         return cv_cli_fail(error);
     if (o.json) {

@@ -3,7 +3,7 @@
  * and every refusal: wrong key, wrong hash, replay, unknown dataset, path traversal,
  * malformed manifest, result to a non-consumer; after each the state is unchanged
  * and the agent still works. */
-#include "client.h"
+#include "agent-client.h"
 #include "control.h"
 #include "frame.h"
 #include "cv-error.h"

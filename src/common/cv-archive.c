@@ -1,4 +1,4 @@
-#include "agent-archive.h"
+#include "cv-archive.h"
 #include "cv-error.h"
 
 #include <errno.h>
@@ -102,7 +102,7 @@ add_dir(struct archive *w, const char *dir, const char *prefix, guint depth, GEr
 }
 
 gboolean
-cv_agent_archive_zip_dir(const char *dir, const char *zip_path, GError **error)
+cv_archive_zip_dir(const char *dir, const char *zip_path, GError **error)
 {
     g_autoptr(CvArchiveWrite) w = archive_write_new();
 
@@ -120,7 +120,7 @@ cv_agent_archive_zip_dir(const char *dir, const char *zip_path, GError **error)
 }
 
 gboolean
-cv_agent_archive_extract(const char *path, const char *dest, const char *single_name, GError **error)
+cv_archive_extract(const char *path, const char *dest, const char *single_name, GError **error)
 {
     g_autoptr(CvArchiveRead) r = archive_read_new();
     g_autoptr(CvArchiveWrite) w = archive_write_disk_new();

@@ -1,5 +1,5 @@
-#include "client.h"
-#include "agent-archive.h"
+#include "agent-client.h"
+#include "cv-archive.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
 #include "cv-sign.h"
@@ -379,5 +379,5 @@ cv_agent_client_unpack(const char *zip, const char *dir, GError **error)
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
         return FALSE;
     }
-    return cv_agent_archive_extract(zip, dir, "result", error);
+    return cv_archive_extract(zip, dir, "result", error);
 }

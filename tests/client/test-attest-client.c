@@ -93,7 +93,7 @@ make_identity(guint8 sha[32])
     n = BIO_get_mem_data(bio, &pem);
     tls = g_tls_certificate_new_from_pem(pem, n, &error);
     g_assert_no_error(error);
-    g_assert_true(cv_attest_tls_key_sha256(tls, sha, &error));
+    g_assert_true(cv_client_tls_key_sha256(tls, sha, &error));
     return tls;
 }
 
@@ -122,7 +122,7 @@ client_thread(gpointer data)
     Call *c = data;
     g_autoptr(JsonNode) p = policy();
 
-    c->verdict = cv_attest_agent(url, p, c->manifest, c->pin, &c->error);
+    c->verdict = cv_client_attest_agent(url, p, c->manifest, c->pin, &c->error);
     g_atomic_int_set(&c->done, TRUE);
     g_main_context_wakeup(NULL);
     return NULL;

@@ -1,11 +1,11 @@
 /* `covirt attest` as a library: a fresh nonce, the agent's evidence bundle over HTTPS, the verdict,
  * credential activation (vtpm), and the agent's TLS key to pin for the uploads that follow.
- * Library attest_client_dep (libsoup-3); the verifier itself (attest_dep) has no network access.
+ * In libcvclient (libsoup-3); the verifier it calls (src/attest) has no network access.
  *
  *   guint8 pin[32];
- *   g_autoptr(CvAttestVerdict) v = cv_attest_agent("https://127.0.0.1:7002", policy, manifest_sha256, pin, &error);
+ *   g_autoptr(CvAttestVerdict) v = cv_client_attest_agent("https://127.0.0.1:7002", policy, manifest_sha256, pin, &error);
  *   if (!v || !cv_attest_verdict_passed(v)) → refuse;   // pin is set only on a pass
- *   SoupMessage *m = soup_message_new(...); cv_attest_pin_message(m, pin);  // then send it
+ *   SoupMessage *m = soup_message_new(...); cv_client_pin_message(m, pin);  // then send it
  */
 #pragma once
 #include <glib.h>
@@ -19,13 +19,13 @@ G_BEGIN_DECLS
  * (policy.h; its platform must be the agent's). manifest_sha256: the manifest the user expects
  * (NULL = whatever the CVM holds, reported). Returns the verdict, or NULL + error when the agent
  * cannot be reached or answers garbage. pinned_key_sha256 is written only when the verdict passed. */
-CvAttestVerdict *cv_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_sha256,
+CvAttestVerdict *cv_client_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_sha256,
                                  guint8 pinned_key_sha256[32], GError **error);
 
 /* SHA-256 of a TLS certificate's SubjectPublicKeyInfo (what bundles carry as tls_key_sha256) */
-gboolean cv_attest_tls_key_sha256(GTlsCertificate *cert, guint8 out[32], GError **error);
+gboolean cv_client_tls_key_sha256(GTlsCertificate *cert, guint8 out[32], GError **error);
 
 /* Makes msg accept the peer's (self-signed) certificate only when its key is the pinned one. */
-void cv_attest_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32]);
+void cv_client_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32]);
 
 G_END_DECLS

@@ -12,7 +12,7 @@
 #define MAX_BUNDLE (32u << 20)
 
 gboolean
-cv_attest_tls_key_sha256(GTlsCertificate *cert, guint8 out[32], GError **error)
+cv_client_tls_key_sha256(GTlsCertificate *cert, guint8 out[32], GError **error)
 {
     g_autoptr(GByteArray) der = NULL;
     g_autoptr(X509) x = NULL;
@@ -54,11 +54,11 @@ accept_pinned(SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags erro
 {
     guint8 seen[32];
 
-    return cv_attest_tls_key_sha256(cert, seen, NULL) && memcmp(seen, data, 32) == 0;
+    return cv_client_tls_key_sha256(cert, seen, NULL) && memcmp(seen, data, 32) == 0;
 }
 
 void
-cv_attest_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32])
+cv_client_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32])
 {
     g_signal_connect_data(msg, "accept-certificate", G_CALLBACK(accept_pinned), g_memdup2(pinned_key_sha256, 32),
                           (GClosureNotify)(void (*)(void))g_free, 0);
@@ -113,7 +113,7 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
         return NULL;
     }
     peer = soup_message_get_tls_peer_certificate(msg);
-    if (!peer || !cv_attest_tls_key_sha256(peer, peer_key, error)) {
+    if (!peer || !cv_client_tls_key_sha256(peer, peer_key, error)) {
         if (error && !*error)
             g_set_error(error, CV_ERROR, CV_ERROR_VERIFY, "the agent must be reached over HTTPS");
         return NULL;
@@ -167,7 +167,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
         return;
     }
     soup_message_set_request_body_from_bytes(msg, "application/json", req_body);
-    cv_attest_pin_message(msg, pin);
+    cv_client_pin_message(msg, pin);
     answer = send_json(session, msg, peer, &error);
     if (!answer || !JSON_NODE_HOLDS_OBJECT(answer) ||
         !(secret64 = json_object_get_string_member_with_default(json_node_get_object(answer), "secret", NULL)) ||
@@ -182,7 +182,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
 }
 
 CvAttestVerdict *
-cv_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_sha256, guint8 pinned[32],
+cv_client_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_sha256, guint8 pinned[32],
                 GError **error)
 {
     g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 60, "user-agent", "covirt-attest", NULL);

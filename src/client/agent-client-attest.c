@@ -1,5 +1,5 @@
-/* Attest, then pin: the CLI's way to a CvAgentClient (src/attest/attest-client.h does the attestation). */
-#include "client.h"
+/* Attest, then pin: the CLI's way to a CvAgentClient (attest-client.h does the attestation). */
+#include "agent-client.h"
 #include "attest-client.h"
 #include "cv-error.h"
 #include "cv-util.h"
@@ -29,7 +29,7 @@ cv_agent_client_new_attested(const char *url, const char *key_path, const char *
         (!(manifest = cv_read_file(manifest_path, 1024 * 1024, error)) ||
          !(manifest_sha = cv_json_canonical_digest("SHA256", g_bytes_get_data(manifest, NULL), g_bytes_get_size(manifest), error))))
         return NULL;
-    v = cv_attest_agent(url, policy, manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, pin, error);
+    v = cv_client_attest_agent(url, policy, manifest_sha ? g_bytes_get_data(manifest_sha, NULL) : NULL, pin, error);
     if (!v)
         return NULL;
     if (!cv_attest_verdict_passed(v)) {

@@ -45,15 +45,6 @@ char *cv_agent_client_dataset_path(const char *filename);
 /* Unpacks a result zip into dir, refusing entries that would escape it. */
 gboolean cv_agent_client_unpack(const char *zip, const char *dir, GError **error);
 
-G_END_DECLS
-
-G_BEGIN_DECLS
-/* A progress bar on stderr for CvAgentClientProgress (user_data: the label). */
-void cv_agent_client_progress_bar(guint64 done, guint64 total, gpointer label);
-void cv_agent_client_progress_end(void);
-G_END_DECLS
-
-G_BEGIN_DECLS
 /* For the CLI: with pin_hex, pins that key; otherwise attests the agent against the policy
  * (and the expected manifest, if given) and pins the key the passing verdict names.
  * Neither: an error — nothing is sent to an agent that was not attested. */

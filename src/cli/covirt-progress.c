@@ -1,11 +1,11 @@
-#include "client.h"
+#include "covirt-progress.h"
 #include <stdio.h>
 
 static gint64 last_draw;
 static gboolean drawn;
 
 void
-cv_agent_client_progress_bar(guint64 done, guint64 total, gpointer label)
+cv_cli_progress_bar(guint64 done, guint64 total, gpointer label)
 {
     gint64 now = g_get_monotonic_time();
     int width = 30, filled;
@@ -24,7 +24,7 @@ cv_agent_client_progress_bar(guint64 done, guint64 total, gpointer label)
 }
 
 void
-cv_agent_client_progress_end(void)
+cv_cli_progress_end(void)
 {
     if (drawn)
         fputc('\n', stderr);
