@@ -79,10 +79,11 @@ JsonNode *cv_agent_state_json(CvAgent *agent);
 
 /* api.c */
 void cv_agent_api_register(CvAgent *agent);
-/* attestation.c: the evidence bundle for GET /v1/attestation, or an error (501 when not built in) */
-JsonNode *cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error);
+/* attestation.c: the evidence bundle for GET /v1/attestation, or an error (CV_ERROR_NOT_SUPPORTED when not
+ * built in or without a platform) */
+JsonNode *cv_agent_attestation(CvAgent *agent, const char *nonce_hex, GError **error);
 /* POST /v1/attestation/credential (vtpm credential activation, docs/evidence.md) */
-JsonNode *cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status, GError **error);
+JsonNode *cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, GError **error);
 void cv_agent_attestation_manifest(CvAgent *agent);
 void cv_agent_attestation_free(CvAgent *agent);
 

@@ -8,6 +8,7 @@
 #include "upload-sink.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
+#include "cv-http.h"
 #include "cv-sign.h"
 #include "cv-util.h"
 
@@ -59,35 +60,11 @@ upload_free(gpointer p)
 }
 
 static void
-respond_json(SoupServerMessage *msg, guint status, JsonNode *node)
-{
-    g_autofree char *text = cv_json_to_string(node, FALSE);
-    gsize len = strlen(text);
-
-    soup_server_message_set_status(msg, status, NULL);
-    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, g_steal_pointer(&text), len);
-}
-
-static void
 respond_error(SoupServerMessage *msg, const GError *error)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonNode) root = NULL;
-    guint status = cv_error_http_status(error);
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "error");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "code");
-    json_builder_add_string_value(b, cv_error_code_name(error));
-    json_builder_set_member_name(b, "message");
-    json_builder_add_string_value(b, error->message);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
     g_info("%s %s → %u: %s", soup_server_message_get_method(msg),
-           g_uri_get_path(soup_server_message_get_uri(msg)), status, error->message);
-    respond_json(msg, status, root);
+           g_uri_get_path(soup_server_message_get_uri(msg)), cv_error_http_status(error), error->message);
+    cv_http_respond_gerror(msg, error);
     /* an unread body cannot be skipped on a kept-alive connection */
     soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
 }
@@ -108,10 +85,11 @@ respond_code(SoupServerMessage *msg, CvErrorCode code, const char *fmt, ...)
 }
 
 /* Checks the signed-request headers against key(s): consumes the challenge first,
- * so a failed attempt also burns it. Returns the index of the key that signed. */
+ * so a failed attempt also burns it. Returns the index of the key that signed; a signature
+ * none of them verifies is a `mismatch` error. */
 static gboolean
 check_signature(CvAgent *agent, SoupServerMessage *msg, CvAgentUserKey *const *keys, guint n_keys,
-                const guint8 body_sha3[32], guint *which, GError **error)
+                const guint8 body_sha3[32], CvErrorCode mismatch, guint *which, GError **error)
 {
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
     const char *challenge = soup_message_headers_get_one(h, HDR_CHALLENGE);
@@ -141,7 +119,7 @@ check_signature(CvAgent *agent, SoupServerMessage *msg, CvAgentUserKey *const *k
             return TRUE;
         }
     }
-    g_set_error(error, CV_ERROR, CV_ERROR_UNAUTHORIZED, "signature does not verify with the key the manifest names");
+    g_set_error(error, CV_ERROR, mismatch, "signature does not verify with the key the manifest names");
     return FALSE;
 }
 
@@ -257,7 +235,7 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
     u->agent = agent;
     if (!parse_declared_hash(msg, u->declared, &declared_hex, error))
         goto fail;
-    if (!check_signature(agent, msg, &key, 1, u->declared, &which, error))
+    if (!check_signature(agent, msg, &key, 1, u->declared, CV_ERROR_UNAUTHORIZED, &which, error))
         goto fail;
     if (role == ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_DATA) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving datasets (state %s)",
@@ -441,7 +419,7 @@ upload_finish(CvAgent *agent, SoupServerMessage *msg)
     json_builder_add_string_value(b, cv_agent_state_name(agent->state));
     json_builder_end_object(b);
     root = json_builder_get_root(b);
-    respond_json(msg, SOUP_STATUS_OK, root);
+    cv_http_respond_json(msg, SOUP_STATUS_OK, root);
 }
 
 static void
@@ -460,9 +438,7 @@ handle_result(CvAgent *agent, SoupServerMessage *msg)
     }
     if (!cv_agent_sha3_256("", 0, empty, &error) ||
         !check_signature(agent, msg, (CvAgentUserKey *const *)agent->manifest->consumer_keys->pdata,
-                         agent->manifest->consumer_keys->len, empty, &which, &error)) {
-        if (error && error->code == CV_ERROR_UNAUTHORIZED && strstr(error->message, "does not verify"))
-            error->code = CV_ERROR_FORBIDDEN;
+                         agent->manifest->consumer_keys->len, empty, CV_ERROR_FORBIDDEN, &which, &error)) {
         respond_error(msg, error);
         return;
     }
@@ -489,16 +465,13 @@ handle_attestation(CvAgent *agent, SoupServerMessage *msg, GHashTable *query)
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) bundle = NULL;
     const char *nonce = query ? g_hash_table_lookup(query, "nonce") : NULL;
-    guint status = 500;
 
-    bundle = cv_agent_attestation(agent, nonce, &status, &error);
+    bundle = cv_agent_attestation(agent, nonce, &error);
     if (!bundle) {
         respond_error(msg, error);
-        if (status != 500)
-            soup_server_message_set_status(msg, status, NULL);
         return;
     }
-    respond_json(msg, SOUP_STATUS_OK, bundle);
+    cv_http_respond_json(msg, SOUP_STATUS_OK, bundle);
 }
 
 static void
@@ -508,18 +481,15 @@ handle_credential(CvAgent *agent, SoupServerMessage *msg)
     g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
     g_autoptr(JsonNode) request = NULL;
     g_autoptr(JsonNode) answer = NULL;
-    guint status = 500;
 
     request = cv_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), &error);
     if (request)
-        answer = cv_agent_attestation_credential(agent, request, &status, &error);
+        answer = cv_agent_attestation_credential(agent, request, &error);
     if (!answer) {
         respond_error(msg, error);
-        if (status != 500 && request)
-            soup_server_message_set_status(msg, status, NULL);
         return;
     }
-    respond_json(msg, SOUP_STATUS_OK, answer);
+    cv_http_respond_json(msg, SOUP_STATUS_OK, answer);
 }
 
 static void
@@ -539,7 +509,7 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
     }
     if (strcmp(path, "/v1/state") == 0) {
         g_autoptr(JsonNode) root = cv_agent_state_json(agent);
-        respond_json(msg, SOUP_STATUS_OK, root);
+        cv_http_respond_json(msg, SOUP_STATUS_OK, root);
     } else if (strcmp(path, "/v1/challenge") == 0) {
         g_autofree char *c = cv_agent_challenges_issue(agent->challenges, &error);
         g_autoptr(JsonBuilder) b = json_builder_new();
@@ -555,7 +525,7 @@ handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable
         json_builder_add_int_value(b, CV_AGENT_CHALLENGE_TTL_S);
         json_builder_end_object(b);
         root = json_builder_get_root(b);
-        respond_json(msg, SOUP_STATUS_OK, root);
+        cv_http_respond_json(msg, SOUP_STATUS_OK, root);
     } else if (strcmp(path, "/v1/result") == 0) {
         handle_result(agent, msg);
     } else if (strcmp(path, "/v1/attestation") == 0) {

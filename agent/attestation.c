@@ -1,5 +1,5 @@
 /* GET /v1/attestation?nonce=HEX: the evidence bundle from the collector (collector.h);
- * an agent run with --platform none answers 501. */
+ * an agent run with --platform none answers 501 (CV_ERROR_NOT_SUPPORTED). */
 #include "agent.h"
 #include "collector.h"
 #include "evidence.h"
@@ -12,7 +12,7 @@ static CvAgentCollector *
 collector(CvAgent *agent, GError **error)
 {
     if (strcmp(agent->opts.platform, "none") == 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "this agent runs without a platform (--platform none)");
+        g_set_error(error, CV_ERROR, CV_ERROR_NOT_SUPPORTED, "this agent runs without a platform (--platform none)");
         return NULL;
     }
     if (!agent->collector)
@@ -21,40 +21,31 @@ collector(CvAgent *agent, GError **error)
 }
 
 JsonNode *
-cv_agent_attestation(CvAgent *agent, const char *nonce_hex, guint *status, GError **error)
+cv_agent_attestation(CvAgent *agent, const char *nonce_hex, GError **error)
 {
     g_autoptr(GBytes) nonce = NULL;
     CvAgentCollector *c;
 
-    *status = 500;
     nonce = nonce_hex ? cv_hex_decode(nonce_hex, NULL) : NULL;
     if (!nonce || g_bytes_get_size(nonce) < CV_ATTEST_NONCE_MIN || g_bytes_get_size(nonce) > CV_ATTEST_NONCE_MAX) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "nonce must be %d to %d bytes of hex", CV_ATTEST_NONCE_MIN,
                     CV_ATTEST_NONCE_MAX);
-        *status = 400;
         return NULL;
     }
     c = collector(agent, error);
-    if (!c) {
-        if (strcmp(agent->opts.platform, "none") == 0)
-            *status = 501;
+    if (!c)
         return NULL;
-    }
     return cv_agent_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
                                       agent->tls_sha256, agent->manifest ? agent->manifest->sha256 : NULL, error);
 }
 
 JsonNode *
-cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, guint *status, GError **error)
+cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, GError **error)
 {
     CvAgentCollector *c = collector(agent, error);
 
-    *status = 500;
-    if (!c) {
-        if (strcmp(agent->opts.platform, "none") == 0)
-            *status = 501;
+    if (!c)
         return NULL;
-    }
     return cv_agent_collector_activate_json(c, request, error);
 }
 

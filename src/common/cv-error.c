@@ -2,78 +2,66 @@
 
 G_DEFINE_QUARK(covirt-error-quark, cv_error)
 
+/* One row per code, in the enum's order: both directions of the status map, the exit code and
+ * the name read from here only. */
+static const struct {
+    const char *name;
+    guint status;
+    int exit_code;
+} codes[] = {
+    [CV_ERROR_INTERNAL] = { "internal", 500, 1 },
+    [CV_ERROR_INVALID] = { "invalid", 400, 2 },
+    [CV_ERROR_NOT_FOUND] = { "not_found", 404, 4 },
+    [CV_ERROR_CONFLICT] = { "conflict", 409, 5 },
+    [CV_ERROR_TOO_LARGE] = { "too_large", 413, 1 },
+    [CV_ERROR_UNAUTHORIZED] = { "unauthorized", 401, 6 },
+    [CV_ERROR_FORBIDDEN] = { "forbidden", 403, 6 },
+    [CV_ERROR_UNAVAILABLE] = { "unavailable", 503, 7 },
+    [CV_ERROR_IO] = { "io", 500, 1 },
+    [CV_ERROR_VERIFY] = { "verification_failed", 422, 3 },
+    [CV_ERROR_TPM] = { "tpm", 500, 1 },
+    [CV_ERROR_NOT_SUPPORTED] = { "not_supported", 501, 7 },
+};
+G_STATIC_ASSERT(G_N_ELEMENTS(codes) == CV_ERROR_CODE_END);
+
+/* errors of other domains, and codes outside the table, count as internal */
+static CvErrorCode
+code_of(const GError *error)
+{
+    if (!error || error->domain != CV_ERROR || error->code < CV_ERROR_INTERNAL || error->code >= CV_ERROR_CODE_END)
+        return CV_ERROR_INTERNAL;
+    return (CvErrorCode)error->code;
+}
+
 guint
 cv_error_http_status(const GError *error)
 {
-    if (!error || error->domain != CV_ERROR)
-        return 500;
-    switch ((CvErrorCode)error->code) {
-    case CV_ERROR_INVALID: return 400;
-    case CV_ERROR_UNAUTHORIZED: return 401;
-    case CV_ERROR_FORBIDDEN: return 403;
-    case CV_ERROR_NOT_FOUND: return 404;
-    case CV_ERROR_CONFLICT: return 409;
-    case CV_ERROR_TOO_LARGE: return 413;
-    case CV_ERROR_VERIFY: return 422;
-    case CV_ERROR_UNAVAILABLE: return 503;
-    case CV_ERROR_INTERNAL:
-    case CV_ERROR_IO:
-    case CV_ERROR_TPM:
-        break;
-    }
-    return 500;
+    return codes[code_of(error)].status;
 }
 
 CvErrorCode
 cv_error_code_from_http_status(guint status, CvErrorCode otherwise)
 {
-    switch (status) {
-    case 400: return CV_ERROR_INVALID;
-    case 401: return CV_ERROR_UNAUTHORIZED;
-    case 403: return CV_ERROR_FORBIDDEN;
-    case 404: return CV_ERROR_NOT_FOUND;
-    case 409: return CV_ERROR_CONFLICT;
-    case 413: return CV_ERROR_TOO_LARGE;
-    case 501:
-    case 503: return CV_ERROR_UNAVAILABLE;
-    default: return otherwise;
+    CvErrorCode found = otherwise;
+    guint n = 0;
+
+    for (int c = CV_ERROR_INTERNAL; c < CV_ERROR_CODE_END; c++) {
+        if (codes[c].status == status) {
+            found = (CvErrorCode)c;
+            n++;
+        }
     }
+    return n == 1 ? found : otherwise;
 }
 
 int
 cv_error_exit_code(const GError *error)
 {
-    if (!error || error->domain != CV_ERROR)
-        return 1;
-    switch ((CvErrorCode)error->code) {
-    case CV_ERROR_INVALID: return 2;
-    case CV_ERROR_VERIFY: return 3;
-    case CV_ERROR_NOT_FOUND: return 4;
-    case CV_ERROR_CONFLICT: return 5;
-    case CV_ERROR_UNAUTHORIZED:
-    case CV_ERROR_FORBIDDEN: return 6;
-    case CV_ERROR_UNAVAILABLE: return 7;
-    default: return 1;
-    }
+    return codes[code_of(error)].exit_code;
 }
 
 const char *
 cv_error_code_name(const GError *error)
 {
-    if (!error || error->domain != CV_ERROR)
-        return "internal";
-    switch ((CvErrorCode)error->code) {
-    case CV_ERROR_INVALID: return "invalid";
-    case CV_ERROR_NOT_FOUND: return "not_found";
-    case CV_ERROR_CONFLICT: return "conflict";
-    case CV_ERROR_TOO_LARGE: return "too_large";
-    case CV_ERROR_UNAUTHORIZED: return "unauthorized";
-    case CV_ERROR_FORBIDDEN: return "forbidden";
-    case CV_ERROR_UNAVAILABLE: return "unavailable";
-    case CV_ERROR_IO: return "io";
-    case CV_ERROR_VERIFY: return "verification_failed";
-    case CV_ERROR_TPM: return "tpm";
-    case CV_ERROR_INTERNAL: break;
-    }
-    return "internal";
+    return codes[code_of(error)].name;
 }

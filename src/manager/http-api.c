@@ -1,6 +1,7 @@
 #include <string.h>
 #include <libsoup/soup.h>
 #include "http-api.h"
+#include "cv-http.h"
 #include "cv-util.h"
 
 struct _CvMgrHttpApi {
@@ -54,41 +55,6 @@ request_of(SoupServerMessage *msg)
     return g_object_get_data(G_OBJECT(msg), "cv-request");
 }
 
-static void
-set_json(SoupServerMessage *msg, guint status, JsonNode *node)
-{
-    g_autofree char *text = cv_json_to_string(node, FALSE);
-    gsize len = strlen(text);
-
-    soup_server_message_set_status(msg, status, NULL);
-    soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, g_steal_pointer(&text), len);
-}
-
-static void
-set_error_full(SoupServerMessage *msg, guint status, const char *code, const char *message)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonNode) root = NULL;
-
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "error");
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "code");
-    json_builder_add_string_value(b, code);
-    json_builder_set_member_name(b, "message");
-    json_builder_add_string_value(b, message);
-    json_builder_end_object(b);
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    set_json(msg, status, root);
-}
-
-static void
-set_error(SoupServerMessage *msg, const GError *error)
-{
-    set_error_full(msg, cv_error_http_status(error), cv_error_code_name(error), error->message);
-}
-
 /* ---- request accounting: in-flight count, body limit, latency ---- */
 
 static void
@@ -110,7 +76,7 @@ on_got_headers(SoupServerMessage *msg, gpointer data)
                                              api->config->max_body);
 
         rq->too_large = TRUE;
-        set_error_full(msg, 413, "too_large", m);
+        cv_http_respond_error(msg, 413, "too_large", m);
         soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
     }
 }
@@ -271,7 +237,7 @@ stream_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTab
 
     /* each follower holds a connection and a subscription: bounded */
     if (!no_follow && g_hash_table_size(api->streams) >= CV_MGR_MAX_STREAMS) {
-        set_error_full(msg, 503, "unavailable", "too many event streams are open");
+        cv_http_respond_error(msg, 503, "unavailable", "too many event streams are open");
         return;
     }
     if (last_id && !cv_parse_uint(last_id, 0, G_MAXUINT64, &after, NULL))
@@ -324,10 +290,10 @@ create_done(GObject *src, GAsyncResult *res, gpointer data)
             JsonObject *o = json_node_get_object(node);
             g_autofree char *loc = g_strdup_printf("/v1/cvms/%s", json_object_get_string_member(o, "id"));
 
-            set_json(p->msg, 201, node);
+            cv_http_respond_json(p->msg, 201, node);
             soup_message_headers_replace(soup_server_message_get_response_headers(p->msg), "Location", loc);
         } else {
-            set_error(p->msg, error);
+            cv_http_respond_gerror(p->msg, error);
         }
         soup_server_message_unpause(p->msg);
     }
@@ -346,7 +312,7 @@ delete_done(GObject *src, GAsyncResult *res, gpointer data)
         if (ok)
             soup_server_message_set_status(p->msg, 204, NULL);
         else
-            set_error(p->msg, error);
+            cv_http_respond_gerror(p->msg, error);
         soup_server_message_unpause(p->msg);
     }
     g_object_unref(p->msg);
@@ -419,7 +385,7 @@ handle_health(const Call *c)
     json_builder_add_int_value(b, api->config->max_vms);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
-    set_json(c->msg, up && !api->stopping ? 200 : 503, root);
+    cv_http_respond_json(c->msg, up && !api->stopping ? 200 : 503, root);
 }
 
 static void
@@ -450,7 +416,7 @@ handle_list(const Call *c)
         json_array_add_element(arr, cv_mgr_cvm_to_json(g_ptr_array_index(list, i), FALSE));
     json_object_set_array_member(obj, "cvms", json_array_ref(arr));
     json_node_set_object(root, obj);
-    set_json(c->msg, 200, root);
+    cv_http_respond_json(c->msg, 200, root);
 }
 
 static void
@@ -467,7 +433,7 @@ handle_show(const Call *c)
 {
     g_autoptr(JsonNode) node = cv_mgr_cvm_to_json(c->cvm, TRUE);
 
-    set_json(c->msg, 200, node);
+    cv_http_respond_json(c->msg, 200, node);
 }
 
 static void
@@ -481,10 +447,10 @@ static void
 set_result(SoupServerMessage *msg, JsonNode *node, const GError *error)
 {
     if (!node) {
-        set_error(msg, error);
+        cv_http_respond_gerror(msg, error);
         return;
     }
-    set_json(msg, 200, node);
+    cv_http_respond_json(msg, 200, node);
 }
 
 static void
@@ -512,7 +478,7 @@ handle_domain(const Call *c)
     char *xml = cv_mgr_registry_domain_xml(c->api->registry, c->cvm->id, &error);
 
     if (!xml) {
-        set_error(c->msg, error);
+        cv_http_respond_gerror(c->msg, error);
         return;
     }
     soup_server_message_set_status(c->msg, 200, NULL);
@@ -556,7 +522,7 @@ dispatch(const Route *route, const Call *c)
         h = route->del;
     if (!h) {
         soup_message_headers_replace(soup_server_message_get_response_headers(c->msg), "Allow", route->allow);
-        set_error_full(c->msg, 405, "method_not_allowed", "method not allowed on this resource");
+        cv_http_respond_error(c->msg, 405, "method_not_allowed", "method not allowed on this resource");
         return;
     }
     h(c);
@@ -586,12 +552,12 @@ route_cvm(Call *c, const char *path)
     g_autoptr(GError) error = NULL;
 
     if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1])) {
-        set_error_full(c->msg, 404, "not_found", "no such route");
+        cv_http_respond_error(c->msg, 404, "not_found", "no such route");
         return;
     }
     c->cvm = cv_mgr_registry_lookup(c->api->registry, parts[1], &error);
     if (!c->cvm) {
-        set_error(c->msg, error);
+        cv_http_respond_gerror(c->msg, error);
         return;
     }
     for (guint i = 0; i < G_N_ELEMENTS(cvm_routes); i++) {
@@ -606,7 +572,7 @@ route_cvm(Call *c, const char *path)
     if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
         dispatch(&(Route){ NULL, "GET" }, c);
     else
-        set_error_full(c->msg, 404, "not_found", "no such route");
+        cv_http_respond_error(c->msg, 404, "not_found", "no such route");
 }
 
 static void
@@ -619,7 +585,7 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
         g_autofree char *m = g_strdup_printf("request body over the limit of %" G_GSIZE_FORMAT " bytes",
                                              c.api->config->max_body);
 
-        set_error_full(msg, 413, "too_large", m);
+        cv_http_respond_error(msg, 413, "too_large", m);
         return;
     }
     for (guint i = 0; i < G_N_ELEMENTS(service_routes); i++) {
@@ -629,13 +595,13 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
         }
     }
     if (c.api->stopping)
-        set_error_full(msg, 503, "unavailable", "the manager is shutting down");
+        cv_http_respond_error(msg, 503, "unavailable", "the manager is shutting down");
     else if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
         dispatch(&collection_route, &c);
     else if (g_str_has_prefix(path, "/v1/cvms/"))
         route_cvm(&c, path + strlen("/v1/cvms"));
     else
-        set_error_full(msg, 404, "not_found", "no such route");
+        cv_http_respond_error(msg, 404, "not_found", "no such route");
 }
 
 /* ---- listening ---- */

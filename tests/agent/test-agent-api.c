@@ -588,6 +588,8 @@ put_raw(CvAgentClient *c, const char *path, const char *file, GError **error)
     return cv_agent_client_put_signed(c, path, file, sg.hash, sg.challenge, sg.signature, NULL, NULL, error);
 }
 
+#define NONCE_HEX "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 static void
 test_refusals(Fixture *fx, gconstpointer data)
 {
@@ -604,6 +606,16 @@ test_refusals(Fixture *fx, gconstpointer data)
     data_owner = client_for(fx, fx->data_key);
     consumer = client_for(fx, fx->consumer_key);
     evil = write_tmp(fx, "evil.py", "print('not the manifest algorithm')\n");
+
+    /* attestation on an agent without a platform: 501, read back as that code; a bad nonce first is 400 */
+    {
+        g_autoptr(GError) e = NULL, bad = NULL;
+        g_autoptr(JsonNode) r = cv_agent_client_get_json(owner, "/v1/attestation?nonce=" NONCE_HEX, &e);
+        g_autoptr(JsonNode) r2 = cv_agent_client_get_json(owner, "/v1/attestation?nonce=zz", &bad);
+        assert_refused(r, e, CV_ERROR_NOT_SUPPORTED);
+        g_assert_nonnull(strstr(e->message, "501"));
+        assert_refused(r2, bad, CV_ERROR_INVALID);
+    }
 
     /* a dataset before the algorithm */
     {

@@ -105,23 +105,58 @@ test_write_file_mode(void)
     g_rmdir(dir);
 }
 
+/* what users see of each code: the status a server answers, the name in its JSON body, the CLI's exit code */
+static const struct {
+    CvErrorCode code;
+    guint status;
+    const char *name;
+    int exit_code;
+} error_codes[] = {
+    { CV_ERROR_INTERNAL, 500, "internal", 1 },
+    { CV_ERROR_INVALID, 400, "invalid", 2 },
+    { CV_ERROR_NOT_FOUND, 404, "not_found", 4 },
+    { CV_ERROR_CONFLICT, 409, "conflict", 5 },
+    { CV_ERROR_TOO_LARGE, 413, "too_large", 1 },
+    { CV_ERROR_UNAUTHORIZED, 401, "unauthorized", 6 },
+    { CV_ERROR_FORBIDDEN, 403, "forbidden", 6 },
+    { CV_ERROR_UNAVAILABLE, 503, "unavailable", 7 },
+    { CV_ERROR_IO, 500, "io", 1 },
+    { CV_ERROR_VERIFY, 422, "verification_failed", 3 },
+    { CV_ERROR_TPM, 500, "tpm", 1 },
+    { CV_ERROR_NOT_SUPPORTED, 501, "not_supported", 7 },
+};
+
 static void
 test_error_mapping(void)
 {
-    g_autoptr(GError) e = g_error_new(CV_ERROR, CV_ERROR_TOO_LARGE, "x");
     g_autoptr(GError) other = g_error_new(G_IO_ERROR, G_IO_ERROR_FAILED, "x");
+    g_autoptr(GError) out_of_range = g_error_new(CV_ERROR, CV_ERROR_CODE_END, "x");
 
-    g_assert_cmpuint(cv_error_http_status(e), ==, 413);
-    g_assert_cmpuint(cv_error_http_status(other), ==, 500);
-    g_assert_cmpint(cv_error_exit_code(e), !=, 0);
-    /* what a server answers for a code, a client reads back as that code */
-    for (CvErrorCode c = CV_ERROR_INVALID; c <= CV_ERROR_UNAVAILABLE; c++) {
-        g_autoptr(GError) x = g_error_new(CV_ERROR, c, "x");
-        g_assert_cmpint(cv_error_code_from_http_status(cv_error_http_status(x), CV_ERROR_IO), ==, c);
+    /* every code, in order: a code added without a row here fails */
+    g_assert_cmpuint(G_N_ELEMENTS(error_codes), ==, CV_ERROR_CODE_END - CV_ERROR_INTERNAL);
+    for (gsize i = 0; i < G_N_ELEMENTS(error_codes); i++) {
+        CvErrorCode c = error_codes[i].code;
+        g_autoptr(GError) e = g_error_new(CV_ERROR, c, "x");
+        guint status = cv_error_http_status(e);
+        g_autoptr(GError) back = g_error_new(CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_CODE_END), "x");
+
+        g_assert_cmpint(c, ==, CV_ERROR_INTERNAL + (int)i);
+        g_assert_cmpuint(status, ==, error_codes[i].status);
+        g_assert_cmpstr(cv_error_code_name(e), ==, error_codes[i].name);
+        g_assert_cmpint(cv_error_exit_code(e), ==, error_codes[i].exit_code);
+        /* what a server answers for a code, a client reads back as that code; 500 stands for
+         * several codes and so for none */
+        if (status == 500)
+            g_assert_cmpint(back->code, ==, CV_ERROR_CODE_END);
+        else
+            g_assert_cmpint(back->code, ==, c);
     }
-    g_assert_cmpint(cv_error_code_from_http_status(501, CV_ERROR_IO), ==, CV_ERROR_UNAVAILABLE);
-    g_assert_cmpint(cv_error_code_from_http_status(500, CV_ERROR_IO), ==, CV_ERROR_IO);
+    g_assert_cmpuint(cv_error_http_status(other), ==, 500);
+    g_assert_cmpstr(cv_error_code_name(other), ==, "internal");
+    g_assert_cmpint(cv_error_exit_code(other), ==, 1);
+    g_assert_cmpuint(cv_error_http_status(out_of_range), ==, 500);
     g_assert_cmpint(cv_error_code_from_http_status(418, CV_ERROR_INTERNAL), ==, CV_ERROR_INTERNAL);
+    g_assert_cmpint(cv_error_code_from_http_status(200, CV_ERROR_IO), ==, CV_ERROR_IO);
 }
 
 /* a megabyte of '[' must be an error, not a stack overflow; brackets inside strings do not count */

@@ -1,0 +1,15 @@
+/* The JSON answers both servers (the manager's API and the agent's) write. Apart from cvcommon because it
+ * needs libsoup, which the agent core and the conf/attest libraries must not know. */
+#pragma once
+#include <libsoup/soup.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+void cv_http_respond_json(SoupServerMessage *msg, guint status, JsonNode *node);
+/* {"error": {"code": CODE, "message": MESSAGE}} with status */
+void cv_http_respond_error(SoupServerMessage *msg, guint status, const char *code, const char *message);
+/* the same for a GError: status and code from src/common/cv-error.c's table */
+void cv_http_respond_gerror(SoupServerMessage *msg, const GError *error);
+
+G_END_DECLS
