@@ -254,7 +254,7 @@ cmd_rm(SoupSession *s, const CvmOptions *o, const char *id)
 static int
 cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
 {
-    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) error = NULL, local = NULL;
     g_autofree char *path = item_path(id, o->no_follow ? "/events?follow=0" : "/events");
     g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, path, &error);
     g_autoptr(GInputStream) in = NULL;
@@ -263,11 +263,9 @@ cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
 
     if (!msg)
         return cv_cli_fail(error);
-    in = soup_session_send(s, msg, NULL, &error);
+    in = soup_session_send(s, msg, NULL, &local);
     if (!in) {
-        g_prefix_error(&error, "cannot reach the manager: ");
-        error->domain = CV_ERROR;
-        error->code = CV_ERROR_UNAVAILABLE;
+        g_set_error(&error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", local->message);
         return cv_cli_fail(error);
     }
     if (soup_message_get_status(msg) != 200) {

@@ -90,17 +90,18 @@ read_bounded(GInputStream *in, GError **error)
 static JsonNode *
 send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **error)
 {
-    g_autoptr(GInputStream) in = soup_session_send(session, msg, NULL, error);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GInputStream) in = soup_session_send(session, msg, NULL, &local);
     g_autoptr(GBytes) body = NULL;
     guint status;
     GTlsCertificate *peer;
 
     if (in)
-        body = read_bounded(in, error);
+        body = read_bounded(in, &local);
     if (!body) {
-        g_prefix_error(error, "agent: ");
-        if (*error && (*error)->domain != CV_ERROR)
-            (*error)->domain = CV_ERROR, (*error)->code = CV_ERROR_UNAVAILABLE;
+        /* the transport's errors (GIO, TLS) mean the agent cannot be reached */
+        g_set_error(error, CV_ERROR, local->domain == CV_ERROR ? local->code : CV_ERROR_UNAVAILABLE, "agent: %s",
+                    local->message);
         return NULL;
     }
     status = soup_message_get_status(msg);
