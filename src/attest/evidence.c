@@ -67,19 +67,34 @@ cv_attest_rtmr3_manifest_value(const guint8 manifest_sha256[32], guint8 out[CV_A
 
 /* ---- reading a bundle: every member is checked for type and size ---- */
 
-static GBytes *
-member_hex(JsonObject *o, const char *name, gsize size, gboolean optional, GError **error)
+/* The member's text; NULL when absent or null (an error unless optional) or not a string (an error that
+ * says it is not `what`). */
+static const char *
+member_string(JsonObject *o, const char *name, gboolean optional, const char *what, GError **error)
 {
-    JsonNode *n = json_object_get_member(o, name);
-    GBytes *b;
+    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
 
     if (!n || JSON_NODE_HOLDS_NULL(n)) {
         if (!optional)
             g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is missing", name);
         return NULL;
     }
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING ||
-        !(b = cv_hex_decode(json_node_get_string(n), NULL))) {
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is not %s", name, what);
+        return NULL;
+    }
+    return json_node_get_string(n);
+}
+
+static GBytes *
+member_hex(JsonObject *o, const char *name, gsize size, gboolean optional, GError **error)
+{
+    const char *text = member_string(o, name, optional, "hex", error);
+    GBytes *b;
+
+    if (!text)
+        return NULL;
+    if (!(b = cv_hex_decode(text, NULL))) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is not hex", name);
         return NULL;
     }
@@ -94,17 +109,12 @@ member_hex(JsonObject *o, const char *name, gsize size, gboolean optional, GErro
 static GBytes *
 member_b64(JsonObject *o, const char *name, gsize max, gboolean optional, GError **error)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    const char *text = member_string(o, name, optional, "base64 (or too large)", error);
     GBytes *b;
 
-    if (!n || JSON_NODE_HOLDS_NULL(n)) {
-        if (!optional)
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is missing", name);
+    if (!text)
         return NULL;
-    }
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING ||
-        strlen(json_node_get_string(n)) > (max / 3 + 1) * 4 ||
-        !(b = cv_base64_decode_strict(json_node_get_string(n), NULL))) {
+    if (strlen(text) > (max / 3 + 1) * 4 || !(b = cv_base64_decode_strict(text, NULL))) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is not base64 (or too large)", name);
         return NULL;
     }
@@ -240,7 +250,11 @@ verify_vtpm(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 r
     log = member_b64(tpm, "event_log", CV_ATTEST_EVENT_LOG_MAX, TRUE, error);
     if (!log && error && *error)
         return FALSE;
-    if (!json_object_has_member(tpm, "pcrs") || !cv_attest_pcrs_from_json(json_object_get_member(tpm, "pcrs"), &pcrs, error) ||
+    if (!json_object_has_member(tpm, "pcrs")) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: tpm: \"pcrs\" is missing");
+        return FALSE;
+    }
+    if (!cv_attest_pcrs_from_json(json_object_get_member(tpm, "pcrs"), &pcrs, error) ||
         !cv_attest_tpm2b_public_parse(g_bytes_get_data(ak_pub, NULL), g_bytes_get_size(ak_pub), &pub, error) ||
         !(ak = cv_attest_tpm_public_to_pkey(&pub.publicArea, error))) {
         g_prefix_error(error, "evidence: tpm: ");
@@ -295,109 +309,147 @@ verify_vtpm(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 r
     return TRUE;
 }
 
+/* SEV-SNP, with COCONUT-SVSM's vTPM when the bundle has a quote: the vTPM first, which yields the
+ * REPORT_DATA binding its AK, then the report */
+static gboolean
+verify_snp(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 rd[64], const guint8 *manifest,
+           gint64 at, GError **error)
+{
+    JsonObject *snp = member_object(ev, "sev_snp", error);
+    g_autoptr(GBytes) report = NULL, vcek = NULL;
+    g_autoptr(JsonObject) pol = NULL;
+    g_autoptr(CvAttestSnpTrust) trust = NULL;
+    g_autoptr(CvAttestVerdict) pv = NULL;
+    guint8 snp_rd[CV_ATTEST_REPORT_DATA_SIZE];
+    const char *ca;
+
+    if (!snp)
+        return FALSE;
+    memcpy(snp_rd, rd, sizeof(snp_rd));
+    if (json_object_has_member(ev, "tpm") && !verify_vtpm(v, ev, policy, rd, manifest, at, snp_rd, error))
+        return FALSE;
+    pol = policy_with_report_data(policy, snp_rd);
+    ca = json_object_get_string_member_with_default(pol, "ca_pem", NULL);
+    if (!(report = member_b64(snp, "report", 4096, FALSE, error)) ||
+        !(vcek = member_b64(snp, "vcek", 8192, FALSE, error)))
+        return FALSE;
+    if (!ca) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the sev-snp policy names no AMD ASK/ARK (ca_file)");
+        return FALSE;
+    }
+    if (!(trust = cv_attest_snp_trust_new(ca, strlen(ca), error)) ||
+        !(pv = cv_attest_snp_verify(trust, g_bytes_get_data(report, NULL), g_bytes_get_size(report),
+                                    g_bytes_get_data(vcek, NULL), g_bytes_get_size(vcek), pol, at, error)))
+        return FALSE;
+    cv_attest_verdict_merge(v, pv);
+    return TRUE;
+}
+
+static gboolean
+verify_tdx(CvAttestVerdict *v, JsonObject *ev, JsonNode *policy, const guint8 rd[64], const guint8 *manifest,
+           gint64 at, GError **error)
+{
+    JsonObject *tdx = member_object(ev, "tdx", error);
+    g_autoptr(GBytes) quote = NULL;
+    g_autoptr(JsonObject) pol = policy_with_report_data(policy, rd);
+    const char *ca = json_object_get_string_member_with_default(pol, "ca_pem", NULL);
+    g_autoptr(CvAttestVerdict) pv = NULL;
+
+    if (!tdx || !(quote = member_b64(tdx, "quote", CV_ATTEST_TDX_MAX_QUOTE, FALSE, error)))
+        return FALSE;
+    if (!ca) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the tdx policy names no Intel root (ca_file)");
+        return FALSE;
+    }
+    if (!(pv = cv_attest_tdx_verify(g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), ca, strlen(ca), pol, at,
+                                    error)))
+        return FALSE;
+    cv_attest_verdict_merge(v, pv);
+    if (manifest)
+        check_rtmr3(v, quote, manifest);
+    return TRUE;
+}
+
+/* The bundle's platform, and the policy for it (a copy; the platform's default when none is given). */
+static JsonNode *
+evidence_policy(JsonObject *ev, JsonNode *policy_in, const char **platform, GError **error)
+{
+    const char *p = json_object_get_string_member_with_default(ev, "platform", NULL);
+    g_autoptr(JsonNode) policy = NULL;
+
+    if (!p || (strcmp(p, "vtpm") != 0 && strcmp(p, "sev-snp") != 0 && strcmp(p, "tdx") != 0)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: unknown platform");
+        return NULL;
+    }
+    policy = policy_in ? json_node_copy(policy_in) : cv_attest_policy_default(p);
+    if (g_strcmp0(cv_attest_policy_platform(policy), p) != 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_VERIFY, "the evidence is for %s, the policy for %s", p,
+                    cv_attest_policy_platform(policy));
+        return NULL;
+    }
+    *platform = p;
+    return g_steal_pointer(&policy);
+}
+
+/* evidence.nonce, evidence.manifest: the bundle answers this request, for the manifest the CVM holds.
+ * Returns the manifest hash the report data must bind (NULL: none). */
+static const guint8 *
+check_binding(CvAttestVerdict *v, GBytes *bnonce, const guint8 *nonce, gsize nonce_len, GBytes *manifest,
+              const guint8 *expected_manifest)
+{
+    gboolean ok = g_bytes_get_size(bnonce) == nonce_len &&
+                  CRYPTO_memcmp(g_bytes_get_data(bnonce, NULL), nonce, nonce_len) == 0;
+    g_autofree char *hex = NULL;
+
+    cv_attest_verdict_add(v, "evidence.nonce", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s",
+                          ok ? "the bundle answers this request's nonce" : "the bundle carries another nonce");
+    if (!expected_manifest)
+        return manifest ? g_bytes_get_data(manifest, NULL) : NULL;
+    ok = manifest && memcmp(g_bytes_get_data(manifest, NULL), expected_manifest, 32) == 0;
+    hex = cv_hex_encode(expected_manifest, 32);
+    cv_attest_verdict_add(v, "evidence.manifest", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "manifest %s%s", hex,
+                          ok ? "" : " is not the one the CVM holds");
+    return expected_manifest;
+}
+
 CvAttestVerdict *
 cv_attest_evidence_verify(JsonNode *bundle, JsonNode *policy_in, const guint8 *nonce, gsize nonce_len,
                           const guint8 *expected_manifest, gint64 at, GError **error)
 {
     JsonObject *ev;
-    const char *platform;
+    const char *platform = NULL;
     g_autoptr(JsonNode) policy = NULL;
     g_autoptr(GBytes) bnonce = NULL, tls = NULL, manifest = NULL;
     g_autoptr(CvAttestVerdict) v = NULL;
     const guint8 *manifest_used;
     guint8 rd[CV_ATTEST_REPORT_DATA_SIZE];
+    gboolean ok;
 
     if (!bundle || !JSON_NODE_HOLDS_OBJECT(bundle)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: not a JSON object");
         return NULL;
     }
     ev = json_node_get_object(bundle);
-    platform = json_object_get_string_member_with_default(ev, "platform", NULL);
-    if (!platform || (strcmp(platform, "vtpm") != 0 && strcmp(platform, "sev-snp") != 0 &&
-                      strcmp(platform, "tdx") != 0)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: unknown platform");
-        return NULL;
-    }
-    policy = policy_in ? json_node_copy(policy_in) : cv_attest_policy_default(platform);
-    if (g_strcmp0(cv_attest_policy_platform(policy), platform) != 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_VERIFY, "the evidence is for %s, the policy for %s", platform,
-                    cv_attest_policy_platform(policy));
-        return NULL;
-    }
-    if (!(bnonce = member_hex(ev, "nonce", 0, FALSE, error)) || !(tls = member_hex(ev, "tls_key_sha256", 32, FALSE, error)))
+    if (!(policy = evidence_policy(ev, policy_in, &platform, error)) ||
+        !(bnonce = member_hex(ev, "nonce", 0, FALSE, error)) ||
+        !(tls = member_hex(ev, "tls_key_sha256", 32, FALSE, error)))
         return NULL;
     manifest = member_hex(ev, "manifest_sha256", 32, TRUE, error);
     if (!manifest && error && *error)
         return NULL;
 
     v = cv_attest_verdict_new(platform);
-    {
-        gboolean ok = g_bytes_get_size(bnonce) == nonce_len &&
-                      CRYPTO_memcmp(g_bytes_get_data(bnonce, NULL), nonce, nonce_len) == 0;
-        cv_attest_verdict_add(v, "evidence.nonce", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s",
-                              ok ? "the bundle answers this request's nonce" : "the bundle carries another nonce");
-    }
-    if (expected_manifest) {
-        gboolean ok = manifest && memcmp(g_bytes_get_data(manifest, NULL), expected_manifest, 32) == 0;
-        g_autofree char *hex = cv_hex_encode(expected_manifest, 32);
-        cv_attest_verdict_add(v, "evidence.manifest", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "manifest %s%s", hex,
-                              ok ? "" : " is not the one the CVM holds");
-        manifest_used = expected_manifest;
-    } else {
-        manifest_used = manifest ? g_bytes_get_data(manifest, NULL) : NULL;
-    }
+    manifest_used = check_binding(v, bnonce, nonce, nonce_len, manifest, expected_manifest);
     /* the report data is recomputed from what the verifier knows, never taken from the bundle */
     if (!cv_attest_report_data(nonce, nonce_len, g_bytes_get_data(tls, NULL), manifest_used, rd, error))
         return NULL;
-
-    if (strcmp(platform, "vtpm") == 0) {
-        if (!verify_vtpm(v, ev, policy, rd, manifest_used, at, NULL, error))
-            return NULL;
-    } else if (strcmp(platform, "sev-snp") == 0) {
-        JsonObject *snp = member_object(ev, "sev_snp", error);
-        g_autoptr(GBytes) report = NULL, vcek = NULL;
-        g_autoptr(JsonObject) pol = NULL;
-        guint8 snp_rd[CV_ATTEST_REPORT_DATA_SIZE];
-        memcpy(snp_rd, rd, sizeof(snp_rd));
-        /* COCONUT-SVSM's vTPM: its quote first, which yields the REPORT_DATA binding its AK */
-        if (json_object_has_member(ev, "tpm") && !verify_vtpm(v, ev, policy, rd, manifest_used, at, snp_rd, error))
-            return NULL;
-        pol = policy_with_report_data(policy, snp_rd);
-        const char *ca = json_object_get_string_member_with_default(pol, "ca_pem", NULL);
-        g_autoptr(CvAttestSnpTrust) trust = NULL;
-        g_autoptr(CvAttestVerdict) pv = NULL;
-        if (!snp || !(report = member_b64(snp, "report", 4096, FALSE, error)) ||
-            !(vcek = member_b64(snp, "vcek", 8192, FALSE, error)))
-            return NULL;
-        if (!ca) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the sev-snp policy names no AMD ASK/ARK (ca_file)");
-            return NULL;
-        }
-        if (!(trust = cv_attest_snp_trust_new(ca, strlen(ca), error)) ||
-            !(pv = cv_attest_snp_verify(trust, g_bytes_get_data(report, NULL), g_bytes_get_size(report),
-                                        g_bytes_get_data(vcek, NULL), g_bytes_get_size(vcek), pol, at, error)))
-            return NULL;
-        cv_attest_verdict_merge(v, pv);
-    } else {
-        JsonObject *tdx = member_object(ev, "tdx", error);
-        g_autoptr(GBytes) quote = NULL;
-        g_autoptr(JsonObject) pol = policy_with_report_data(policy, rd);
-        const char *ca = json_object_get_string_member_with_default(pol, "ca_pem", NULL);
-        g_autoptr(CvAttestVerdict) pv = NULL;
-        if (!tdx || !(quote = member_b64(tdx, "quote", CV_ATTEST_TDX_MAX_QUOTE, FALSE, error)))
-            return NULL;
-        if (!ca) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the tdx policy names no Intel root (ca_file)");
-            return NULL;
-        }
-        if (!(pv = cv_attest_tdx_verify(g_bytes_get_data(quote, NULL), g_bytes_get_size(quote), ca, strlen(ca), pol,
-                                        at, error)))
-            return NULL;
-        cv_attest_verdict_merge(v, pv);
-        if (manifest_used)
-            check_rtmr3(v, quote, manifest_used);
-    }
-    return g_steal_pointer(&v);
+    if (strcmp(platform, "vtpm") == 0)
+        ok = verify_vtpm(v, ev, policy, rd, manifest_used, at, NULL, error);
+    else if (strcmp(platform, "sev-snp") == 0)
+        ok = verify_snp(v, ev, policy, rd, manifest_used, at, error);
+    else
+        ok = verify_tdx(v, ev, policy, rd, manifest_used, at, error);
+    return ok ? g_steal_pointer(&v) : NULL;
 }
 
 /* ---- credential activation, verifier side (TPM 2.0 Part 1, "Credential Protection") ---- */
@@ -431,21 +483,118 @@ kdfa(const EVP_MD *md, const guint8 *key, gsize key_len, const char *label, cons
     return TRUE;
 }
 
+/* the seed, RSA-OAEP (SHA-256) to the EK with the label "IDENTITY" (its NUL included) */
+static GBytes *
+seal_seed(EVP_PKEY *ek, const guint8 seed[32], GError **error)
+{
+    g_autoptr(EVP_PKEY_CTX) pctx = EVP_PKEY_CTX_new(ek, NULL);
+    g_autofree guint8 *ct = NULL;
+    size_t ct_len = 0;
+
+    if (!pctx || EVP_PKEY_encrypt_init(pctx) != 1 || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
+        EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
+        EVP_PKEY_CTX_set0_rsa_oaep_label(pctx, OPENSSL_memdup("IDENTITY", 9), 9) != 1 ||
+        EVP_PKEY_encrypt(pctx, NULL, &ct_len, seed, 32) != 1) {
+        g_autofree char *why = cv_openssl_error_text();
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "RSA-OAEP: %s", why);
+        return NULL;
+    }
+    ct = g_malloc(ct_len);
+    if (EVP_PKEY_encrypt(pctx, ct, &ct_len, seed, 32) != 1) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "RSA-OAEP encryption failed");
+        return NULL;
+    }
+    return g_bytes_new_take(g_steal_pointer(&ct), ct_len);
+}
+
+/* The secret, encrypted under a key bound to the AK's name (the EK's symmetric algorithm is
+ * AES-128-CFB), and the outer HMAC over it and the name. */
+static gboolean
+protect_secret(const guint8 seed[32], const guint8 *name, gsize name_len, const guint8 secret[32],
+               guint8 enc[2 + 32], guint8 outer[32], GError **error)
+{
+    guint8 sym[16], hmac_key[32], iv[16] = { 0 }, plain[2 + 32];
+    g_autoptr(GByteArray) msg = g_byte_array_new();
+    EVP_CIPHER_CTX *c;
+    unsigned int n = 0;
+    int len = 0, fin = 0;
+    gboolean ok;
+
+    if (!kdfa(EVP_sha256(), seed, 32, "STORAGE", name, name_len, 128, sym) ||
+        !kdfa(EVP_sha256(), seed, 32, "INTEGRITY", NULL, 0, 256, hmac_key)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "KDFa failed");
+        return FALSE;
+    }
+    plain[0] = 0, plain[1] = 32;
+    memcpy(plain + 2, secret, 32);
+    c = EVP_CIPHER_CTX_new();
+    ok = c && EVP_EncryptInit_ex(c, EVP_aes_128_cfb(), NULL, sym, iv) == 1 &&
+         EVP_EncryptUpdate(c, enc, &len, plain, sizeof(plain)) == 1 &&
+         EVP_EncryptFinal_ex(c, enc + len, &fin) == 1 && len + fin == (int)sizeof(plain);
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "AES-128-CFB failed");
+        return FALSE;
+    }
+    g_byte_array_append(msg, enc, sizeof(plain));
+    g_byte_array_append(msg, name, name_len);
+    if (!HMAC(EVP_sha256(), hmac_key, sizeof(hmac_key), msg->data, msg->len, outer, &n) || n != 32) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "HMAC failed");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* credentialBlob = TPM2B_DIGEST(outer HMAC) ‖ encrypted identity, as a TPM2B_ID_OBJECT; the sealed seed
+ * as a TPM2B_ENCRYPTED_SECRET */
+static gboolean
+marshal_credential(const guint8 outer[32], const guint8 enc[2 + 32], GBytes *sealed, GBytes **blob_out,
+                   GBytes **enc_secret_out, GError **error)
+{
+    TPM2B_ID_OBJECT id = { 0 };
+    TPM2B_ENCRYPTED_SECRET es = { 0 };
+    TPM2B_DIGEST integrity = { .size = 32 };
+    guint8 buf[sizeof(TPM2B_ID_OBJECT) + sizeof(TPM2B_ENCRYPTED_SECRET)];
+    gsize sealed_len = g_bytes_get_size(sealed);
+    size_t off = 0;
+
+    memcpy(integrity.buffer, outer, 32);
+    if (!cv_tss_check(Tss2_MU_TPM2B_DIGEST_Marshal(&integrity, id.credential, sizeof(id.credential), &off),
+                      "TPM2B_DIGEST", error))
+        return FALSE;
+    memcpy(id.credential + off, enc, 2 + 32);
+    id.size = off + 2 + 32;
+    if (sealed_len > sizeof(es.secret)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "encrypted seed too large");
+        return FALSE;
+    }
+    es.size = sealed_len;
+    memcpy(es.secret, g_bytes_get_data(sealed, NULL), sealed_len);
+    off = 0;
+    if (!cv_tss_check(Tss2_MU_TPM2B_ID_OBJECT_Marshal(&id, buf, sizeof(buf), &off), "TPM2B_ID_OBJECT", error))
+        return FALSE;
+    *blob_out = g_bytes_new(buf, off);
+    off = 0;
+    if (!cv_tss_check(Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&es, buf, sizeof(buf), &off), "TPM2B_ENCRYPTED_SECRET",
+                      error)) {
+        g_clear_pointer(blob_out, g_bytes_unref);
+        return FALSE;
+    }
+    *enc_secret_out = g_bytes_new(buf, off);
+    return TRUE;
+}
+
 gboolean
 cv_attest_make_credential(GBytes *ek_cert_der, GBytes *ak_name, GBytes **secret_out, GBytes **blob_out,
                           GBytes **enc_secret_out, GError **error)
 {
     g_autoptr(X509) ek = cv_attest_load_cert(g_bytes_get_data(ek_cert_der, NULL), g_bytes_get_size(ek_cert_der), error);
+    g_autoptr(GBytes) sealed = NULL;
     EVP_PKEY *pk;
-    guint8 seed[32], secret[32], sym[16], hmac_key[32], iv[16] = { 0 };
-    guint8 plain[2 + 32], enc[2 + 32], outer[32];
-    g_autoptr(EVP_PKEY_CTX) pctx = NULL;
-    size_t ct_len = 0;
-    g_autofree guint8 *ct = NULL;
-    unsigned int n = 0;
+    guint8 seed[32], secret[32], enc[2 + 32], outer[32];
     const guint8 *name;
     gsize name_len;
-    int len = 0;
+    gboolean ok;
 
     if (!ek)
         return FALSE;
@@ -463,83 +612,10 @@ cv_attest_make_credential(GBytes *ek_cert_der, GBytes *ak_name, GBytes **secret_
         g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "no randomness");
         return FALSE;
     }
-    /* the seed, RSA-OAEP (SHA-256) to the EK with the label "IDENTITY" (its NUL included) */
-    pctx = EVP_PKEY_CTX_new(pk, NULL);
-    if (!pctx || EVP_PKEY_encrypt_init(pctx) != 1 || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) != 1 ||
-        EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) != 1 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
-        EVP_PKEY_CTX_set0_rsa_oaep_label(pctx, OPENSSL_memdup("IDENTITY", 9), 9) != 1 ||
-        EVP_PKEY_encrypt(pctx, NULL, &ct_len, seed, sizeof(seed)) != 1) {
-        g_autofree char *why = cv_openssl_error_text();
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "RSA-OAEP: %s", why);
-        return FALSE;
-    }
-    ct = g_malloc(ct_len);
-    if (EVP_PKEY_encrypt(pctx, ct, &ct_len, seed, sizeof(seed)) != 1) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "RSA-OAEP encryption failed");
-        return FALSE;
-    }
-    /* symmetric key bound to the AK's name; the EK's symmetric algorithm is AES-128-CFB */
-    if (!kdfa(EVP_sha256(), seed, 32, "STORAGE", name, name_len, 128, sym) ||
-        !kdfa(EVP_sha256(), seed, 32, "INTEGRITY", NULL, 0, 256, hmac_key)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "KDFa failed");
-        return FALSE;
-    }
-    plain[0] = 0, plain[1] = 32;
-    memcpy(plain + 2, secret, 32);
-    {
-        EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-        int fin = 0;
-        gboolean ok = c && EVP_EncryptInit_ex(c, EVP_aes_128_cfb(), NULL, sym, iv) == 1 &&
-                      EVP_EncryptUpdate(c, enc, &len, plain, sizeof(plain)) == 1 &&
-                      EVP_EncryptFinal_ex(c, enc + len, &fin) == 1 && len + fin == (int)sizeof(enc);
-        EVP_CIPHER_CTX_free(c);
-        if (!ok) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "AES-128-CFB failed");
-            return FALSE;
-        }
-    }
-    {
-        g_autoptr(GByteArray) msg = g_byte_array_new();
-        g_byte_array_append(msg, enc, sizeof(enc));
-        g_byte_array_append(msg, name, name_len);
-        if (!HMAC(EVP_sha256(), hmac_key, sizeof(hmac_key), msg->data, msg->len, outer, &n) || n != 32) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "HMAC failed");
-            return FALSE;
-        }
-    }
-    {
-        TPM2B_ID_OBJECT id = { 0 };
-        TPM2B_ENCRYPTED_SECRET es = { 0 };
-        TPM2B_DIGEST integrity = { .size = 32 };
-        guint8 buf[sizeof(TPM2B_ID_OBJECT) + sizeof(TPM2B_ENCRYPTED_SECRET)];
-        size_t off = 0;
-
-        /* credentialBlob = TPM2B_DIGEST(outer HMAC) ‖ encrypted identity */
-        memcpy(integrity.buffer, outer, 32);
-        if (!cv_tss_check(Tss2_MU_TPM2B_DIGEST_Marshal(&integrity, id.credential, sizeof(id.credential), &off),
-                          "TPM2B_DIGEST", error))
-            return FALSE;
-        memcpy(id.credential + off, enc, sizeof(enc));
-        id.size = off + sizeof(enc);
-        if (ct_len > sizeof(es.secret)) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "encrypted seed too large");
-            return FALSE;
-        }
-        es.size = ct_len;
-        memcpy(es.secret, ct, ct_len);
-        off = 0;
-        if (!cv_tss_check(Tss2_MU_TPM2B_ID_OBJECT_Marshal(&id, buf, sizeof(buf), &off), "TPM2B_ID_OBJECT", error))
-            return FALSE;
-        *blob_out = g_bytes_new(buf, off);
-        off = 0;
-        if (!cv_tss_check(Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&es, buf, sizeof(buf), &off),
-                          "TPM2B_ENCRYPTED_SECRET", error)) {
-            g_clear_pointer(blob_out, g_bytes_unref);
-            return FALSE;
-        }
-        *enc_secret_out = g_bytes_new(buf, off);
-    }
-    *secret_out = g_bytes_new(secret, sizeof(secret));
+    ok = (sealed = seal_seed(pk, seed, error)) && protect_secret(seed, name, name_len, secret, enc, outer, error) &&
+         marshal_credential(outer, enc, sealed, blob_out, enc_secret_out, error);
     OPENSSL_cleanse(seed, sizeof(seed));
-    return TRUE;
+    if (ok)
+        *secret_out = g_bytes_new(secret, sizeof(secret));
+    return ok;
 }

@@ -1,6 +1,7 @@
 #include "snp-report.h"
 #include "attest-util.h"
 #include "cv-util.h"
+#include "cv-enum.h"
 
 #include <string.h>
 #include <openssl/err.h>
@@ -62,8 +63,25 @@ cv_attest_snp_report_parse(const guint8 *d, gsize len, CvAttestSnpReport *r, GEr
     return TRUE;
 }
 
-void
-cv_attest_snp_tcb_decode(guint64 tcb, gboolean turin, CvAttestSnpTcb *out)
+/* TCB components; layout depends on the product (Turin moved them and added FMC). */
+typedef struct {
+    guint8 fmc, bootloader, tee, snp, microcode;
+} SnpTcb;
+
+/* the components by the names a policy's minimum_tcb uses */
+typedef enum {
+    SNP_TCB_FMC,
+    SNP_TCB_BOOTLOADER,
+    SNP_TCB_TEE,
+    SNP_TCB_SNP,
+    SNP_TCB_MICROCODE,
+    SNP_TCB_PART_COUNT
+} SnpTcbPart;
+CV_ENUM_DECL(cv_attest_snp_tcb_part, SnpTcbPart);
+CV_ENUM_IMPL(cv_attest_snp_tcb_part, SnpTcbPart, SNP_TCB_PART_COUNT, "fmc", "bootloader", "tee", "snp", "microcode");
+
+static void
+snp_tcb_decode(guint64 tcb, gboolean turin, SnpTcb *out)
 {
     memset(out, 0, sizeof(*out));
     if (turin) {
@@ -294,7 +312,7 @@ verify_report_signature(CvAttestSnpTrust *t, X509 *leaf, const guint8 *data, con
 
 static void
 check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, const char *name,
-                   const guint8 *seen, gsize len, GError **error)
+                   const guint8 *seen, gsize len)
 {
     g_autoptr(GPtrArray) allowed = NULL;
     g_autoptr(GError) local = NULL;
@@ -308,14 +326,14 @@ check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, c
 }
 
 static gboolean
-tcb_at_least(const CvAttestSnpTcb *have, const CvAttestSnpTcb *want)
+tcb_at_least(const SnpTcb *have, const SnpTcb *want)
 {
     return have->fmc >= want->fmc && have->bootloader >= want->bootloader && have->tee >= want->tee &&
            have->snp >= want->snp && have->microcode >= want->microcode;
 }
 
 static char *
-tcb_text(const CvAttestSnpTcb *t, gboolean turin)
+tcb_text(const SnpTcb *t, gboolean turin)
 {
     if (turin)
         return g_strdup_printf("fmc %u bl %u tee %u snp %u ucode %u", t->fmc, t->bootloader, t->tee, t->snp,
@@ -325,15 +343,15 @@ tcb_text(const CvAttestSnpTcb *t, gboolean turin)
 
 /* minimum_tcb: {"bootloader":N,"tee":N,"snp":N,"microcode":N[,"fmc":N]} */
 static void
-check_minimum_tcb(CvAttestVerdict *v, JsonObject *policy, const CvAttestSnpTcb *reported, gboolean turin)
+check_minimum_tcb(CvAttestVerdict *v, JsonObject *policy, const SnpTcb *reported, gboolean turin)
 {
     JsonNode *node = policy ? json_object_get_member(policy, "minimum_tcb") : NULL;
-    static const char *const names[] = { "fmc", "bootloader", "tee", "snp", "microcode" };
-    CvAttestSnpTcb want = { 0 };
+    SnpTcb want = { 0 };
     guint8 *fields[] = { &want.fmc, &want.bootloader, &want.tee, &want.snp, &want.microcode };
     g_autofree char *have_text = tcb_text(reported, turin);
     g_autofree char *want_text = NULL;
 
+    G_STATIC_ASSERT(G_N_ELEMENTS(fields) == SNP_TCB_PART_COUNT);
     if (!node) {
         cv_attest_verdict_add(v, "snp.minimum_tcb", CV_ATTEST_NOT_CHECKED, "reported %s", have_text);
         return;
@@ -342,10 +360,10 @@ check_minimum_tcb(CvAttestVerdict *v, JsonObject *policy, const CvAttestSnpTcb *
         cv_attest_verdict_add(v, "snp.minimum_tcb", CV_ATTEST_FAIL, "policy: minimum_tcb is not an object");
         return;
     }
-    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    for (SnpTcbPart i = 0; i < SNP_TCB_PART_COUNT; i++) {
         g_autoptr(GError) local = NULL;
         guint64 n = 0;
-        if (cv_attest_policy_uint(json_node_get_object(node), names[i], 255, &n, &local))
+        if (cv_attest_policy_uint(json_node_get_object(node), cv_attest_snp_tcb_part_to_string(i), 255, &n, &local))
             *fields[i] = (guint8)n;
         else if (local) {
             cv_attest_verdict_add(v, "snp.minimum_tcb", CV_ATTEST_FAIL, "%s", local->message);
@@ -357,149 +375,189 @@ check_minimum_tcb(CvAttestVerdict *v, JsonObject *policy, const CvAttestSnpTcb *
                           "reported %s, minimum %s", have_text, want_text);
 }
 
-CvAttestVerdict *
-cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *data, gsize len, const guint8 *ek_cert,
-                     gsize ek_cert_len, JsonObject *policy, gint64 at, GError **error)
-{
+/* What the steps of one verification share: the report and what its endorsement key proved. */
+typedef struct {
+    CvAttestSnpTrust *trust;
+    const guint8 *data;         /* the report as signed */
     CvAttestSnpReport r;
-    g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("sev-snp");
-    g_autoptr(X509) leaf = NULL;
+    X509 *leaf;                 /* the VCEK/VLEK given, NULL when none was usable */
+    char *subject;
+    gboolean chain_ok;          /* leaf chains to the trust: only then is anything below read from it */
+    char *product;              /* from a trusted leaf: "Milan-B0", "Genoa", "Turin" */
+    gboolean turin;
+    SnpTcb reported;
+} SnpVerification;
+
+static void
+snp_verification_clear(SnpVerification *s)
+{
+    X509_free(s->leaf);
+    g_free(s->subject);
+    g_free(s->product);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SnpVerification, snp_verification_clear)
+
+/* snp.chain, snp.signing_key: the VCEK/VLEK to the trust's ASK/ASVK and ARK, and the key the report names */
+static void
+snp_check_chain(CvAttestVerdict *v, SnpVerification *s, const guint8 *ek_cert, gsize ek_cert_len, gint64 at)
+{
     g_autoptr(GError) local = NULL;
-    g_autofree char *product = NULL;
-    g_autofree char *subject = NULL;
-    gboolean turin = FALSE;
-    gboolean chain_ok = FALSE;
-    gboolean allow_debug = FALSE;
-    CvAttestSnpTcb reported;
-    guint64 n = 0;
+    const CvAttestSnpReport *r = &s->r;
+    const char *want_cn = r->signing_key == 0 ? "CN=SEV-VCEK" : r->signing_key == 1 ? "CN=SEV-VLEK" : NULL;
 
-    if (!cv_attest_snp_report_parse(data, len, &r, error))
-        return NULL;
-    if (!cv_attest_policy_bool(policy, "allow_debug", FALSE, &allow_debug, error))
-        return NULL;
-    cv_attest_verdict_add(v, "snp.report", r.signature_algo == 1 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                          "version %u, signature algorithm %u%s", r.version, r.signature_algo,
-                          r.signature_algo == 1 ? " (ECDSA P-384 SHA-384)" : " (only 1, ECDSA P-384, is accepted)");
-
-    /* the endorsement key: its chain first, so that nothing below trusts an unchecked certificate */
-    leaf = ek_cert ? load_leaf(trust, ek_cert, ek_cert_len, &local) : NULL;
-    if (!leaf) {
+    s->leaf = ek_cert ? load_leaf(s->trust, ek_cert, ek_cert_len, &local) : NULL;
+    if (!s->leaf) {
         cv_attest_verdict_add(v, "snp.chain", CV_ATTEST_FAIL, "no usable VCEK/VLEK certificate: %s",
                               local ? local->message : "none given");
         g_clear_error(&local);
     } else {
         g_autofree unsigned char *der = NULL;
         unsigned char *p = NULL;
-        int der_len = i2d_X509(leaf, NULL);
+        int der_len = i2d_X509(s->leaf, NULL);
         g_autofree char *key = NULL;
 
         der = g_malloc(MAX(der_len, 1));
         p = der;
-        i2d_X509(leaf, &p);
+        i2d_X509(s->leaf, &p);
         key = cv_digest_hex("SHA256", der, MAX(der_len, 0), NULL);
-        subject = cv_attest_cert_subject(leaf);
-        if (key && chain_cached(trust, key, leaf, at)) {
-            chain_ok = TRUE;
-        } else if (cv_attest_verify_chain(leaf, trust->intermediates, trust->roots, at, &local)) {
-            chain_ok = TRUE;
+        s->subject = cv_attest_cert_subject(s->leaf);
+        if (key && chain_cached(s->trust, key, s->leaf, at)) {
+            s->chain_ok = TRUE;
+        } else if (cv_attest_verify_chain(s->leaf, s->trust->intermediates, s->trust->roots, at, &local)) {
+            s->chain_ok = TRUE;
             if (key)
-                g_hash_table_replace(trust->verified, g_steal_pointer(&key), g_memdup2(&at, sizeof(at)));
+                g_hash_table_replace(s->trust->verified, g_steal_pointer(&key), g_memdup2(&at, sizeof(at)));
         }
-        cv_attest_verdict_add(v, "snp.chain", chain_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "%s → ASK/ASVK → ARK%s%s", subject, chain_ok ? "" : ": ",
-                              chain_ok ? "" : local->message);
-        g_clear_error(&local);
+        cv_attest_verdict_add(v, "snp.chain", s->chain_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "%s → ASK/ASVK → ARK%s%s", s->subject, s->chain_ok ? "" : ": ",
+                              s->chain_ok ? "" : local->message);
     }
 
     /* VCEK or VLEK: the report says which key signed, the certificate says what it is */
-    {
-        const char *want_cn = r.signing_key == 0 ? "CN=SEV-VCEK" : r.signing_key == 1 ? "CN=SEV-VLEK" : NULL;
-        gboolean ok = chain_ok && want_cn && g_str_has_suffix(subject, want_cn);
-        cv_attest_verdict_add(v, "snp.signing_key", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "report signing key %s, certificate %s",
-                              r.signing_key == 0 ? "VCEK" : r.signing_key == 1 ? "VLEK" : "none",
-                              subject ? subject : "(none)");
-    }
+    cv_attest_verdict_add(v, "snp.signing_key",
+                          s->chain_ok && want_cn && g_str_has_suffix(s->subject, want_cn) ? CV_ATTEST_PASS :
+                          CV_ATTEST_FAIL, "report signing key %s, certificate %s",
+                          r->signing_key == 0 ? "VCEK" : r->signing_key == 1 ? "VLEK" : "none",
+                          s->subject ? s->subject : "(none)");
 
-    if (chain_ok) {
-        product = ext_product(leaf);
-        turin = product && g_str_has_prefix(product, "Turin");
+    if (s->chain_ok) {
+        s->product = ext_product(s->leaf);
+        s->turin = s->product && g_str_has_prefix(s->product, "Turin");
     }
-    cv_attest_snp_tcb_decode(r.reported_tcb, turin, &reported);
+    snp_tcb_decode(r->reported_tcb, s->turin, &s->reported);
+}
 
-    /* the signature over bytes 0x0-0x29F */
-    if (!chain_ok) {
+/* snp.signature: ECDSA P-384 over bytes 0x0-0x29F by the trusted VCEK/VLEK */
+static void
+snp_check_signature(CvAttestVerdict *v, SnpVerification *s)
+{
+    g_autoptr(GError) local = NULL;
+    gboolean ok;
+
+    if (!s->chain_ok) {
         cv_attest_verdict_add(v, "snp.signature", CV_ATTEST_FAIL, "no trusted VCEK/VLEK to check it with");
-    } else {
-        gboolean ok = verify_report_signature(trust, leaf, data, &r, &local);
-        cv_attest_verdict_add(v, "snp.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "ECDSA P-384 by %s%s%s",
-                              r.signing_key == 1 ? "VLEK" : "VCEK", ok ? "" : ": ",
-                              ok ? "" : local->message);
-        g_clear_error(&local);
+        return;
     }
+    ok = verify_report_signature(s->trust, s->leaf, s->data, &s->r, &local);
+    cv_attest_verdict_add(v, "snp.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "ECDSA P-384 by %s%s%s",
+                          s->r.signing_key == 1 ? "VLEK" : "VCEK", ok ? "" : ": ", ok ? "" : local->message);
+}
+
+/* snp.tcb_extensions, snp.chip_id: the certificate was issued for this TCB and (a VCEK) this chip */
+static void
+snp_check_tcb(CvAttestVerdict *v, const SnpVerification *s)
+{
+    const CvAttestSnpReport *r = &s->r;
 
     /* the certificate's TCB must be the report's REPORTED_TCB: a VCEK is issued per TCB */
-    if (!chain_ok) {
+    if (!s->chain_ok) {
         cv_attest_verdict_add(v, "snp.tcb_extensions", CV_ATTEST_FAIL, "no trusted certificate");
     } else {
-        CvAttestSnpTcb cert = { 0 };
-        gboolean ok = ext_uint8(leaf, OID_BL, &cert.bootloader) && ext_uint8(leaf, OID_TEE, &cert.tee) &&
-                      ext_uint8(leaf, OID_SNP, &cert.snp) && ext_uint8(leaf, OID_UCODE, &cert.microcode) &&
-                      (!turin || ext_uint8(leaf, OID_FMC, &cert.fmc));
-        g_autofree char *ct = tcb_text(&cert, turin);
-        g_autofree char *rt = tcb_text(&reported, turin);
+        SnpTcb cert = { 0 };
+        gboolean ok = ext_uint8(s->leaf, OID_BL, &cert.bootloader) && ext_uint8(s->leaf, OID_TEE, &cert.tee) &&
+                      ext_uint8(s->leaf, OID_SNP, &cert.snp) && ext_uint8(s->leaf, OID_UCODE, &cert.microcode) &&
+                      (!s->turin || ext_uint8(s->leaf, OID_FMC, &cert.fmc));
+        g_autofree char *ct = tcb_text(&cert, s->turin);
+        g_autofree char *rt = tcb_text(&s->reported, s->turin);
         if (!ok)
             cv_attest_verdict_add(v, "snp.tcb_extensions", CV_ATTEST_FAIL,
                                   "certificate lacks the TCB extensions (1.3.6.1.4.1.3704.1.3.x)");
         else
             cv_attest_verdict_add(v, "snp.tcb_extensions",
-                                  memcmp(&cert, &reported, sizeof(cert)) == 0 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                                  "certificate %s, reported %s (%s)", ct, rt, product ? product : "unknown product");
+                                  memcmp(&cert, &s->reported, sizeof(cert)) == 0 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                                  "certificate %s, reported %s (%s)", ct, rt,
+                                  s->product ? s->product : "unknown product");
     }
 
     /* a VCEK is per chip: its HWID must be the report's CHIP_ID (a VLEK has none) */
-    if (chain_ok && r.signing_key == 0) {
-        const ASN1_OCTET_STRING *hwid = find_ext(leaf, OID_HWID);
-        g_autofree char *chip = cv_hex_encode(r.chip_id, 64);
-        if (r.mask_chip_id)
+    if (s->chain_ok && r->signing_key == 0) {
+        const ASN1_OCTET_STRING *hwid = find_ext(s->leaf, OID_HWID);
+        g_autofree char *chip = cv_hex_encode(r->chip_id, 64);
+        if (r->mask_chip_id)
             cv_attest_verdict_add(v, "snp.chip_id", CV_ATTEST_NOT_CHECKED, "CHIP_ID masked by the guest");
         else
             cv_attest_verdict_add(v, "snp.chip_id",
                                   hwid && ASN1_STRING_length(hwid) == 64 &&
-                                  memcmp(ASN1_STRING_get0_data(hwid), r.chip_id, 64) == 0 ?
+                                  memcmp(ASN1_STRING_get0_data(hwid), r->chip_id, 64) == 0 ?
                                   CV_ATTEST_PASS : CV_ATTEST_FAIL, "%.16s… against the VCEK's HWID", chip);
     } else {
         cv_attest_verdict_add(v, "snp.chip_id", CV_ATTEST_NOT_CHECKED,
-                              r.signing_key == 1 ? "VLEK: not bound to a chip" : "no trusted VCEK");
+                              r->signing_key == 1 ? "VLEK: not bound to a chip" : "no trusted VCEK");
     }
+}
 
-    /* guest policy */
-    {
-        gboolean debug = (r.policy & CV_ATTEST_SNP_POLICY_DEBUG) != 0;
-        cv_attest_verdict_add(v, "snp.policy.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
-                              "guest policy 0x%" G_GINT64_MODIFIER "x: debugging %s%s", r.policy,
-                              debug ? "allowed" : "disallowed",
-                              debug && !allow_debug ? ", refused by the policy" : "");
-    }
-    check_policy_bytes(v, policy, "measurement", "snp.measurement", r.measurement, 48, NULL);
-    check_policy_bytes(v, policy, "host_data", "snp.host_data", r.host_data, 32, NULL);
-    check_policy_bytes(v, policy, "report_data", "snp.report_data", r.report_data, 64, NULL);
-    check_policy_bytes(v, policy, "family_id", "snp.family_id", r.family_id, 16, NULL);
-    check_policy_bytes(v, policy, "image_id", "snp.image_id", r.image_id, 16, NULL);
-    check_policy_bytes(v, policy, "id_key_digest", "snp.id_key_digest", r.id_key_digest, 48, NULL);
-    check_minimum_tcb(v, policy, &reported, turin);
+/* snp.policy.debug to snp.guest_svn: the guest's policy and measurements against the verifier's policy */
+static void
+snp_check_policy(CvAttestVerdict *v, const SnpVerification *s, JsonObject *policy, gboolean allow_debug)
+{
+    const CvAttestSnpReport *r = &s->r;
+    gboolean debug = (r->policy & CV_ATTEST_SNP_POLICY_DEBUG) != 0;
+    g_autoptr(GError) local = NULL;
+    guint64 n = 0;
+
+    cv_attest_verdict_add(v, "snp.policy.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
+                          "guest policy 0x%" G_GINT64_MODIFIER "x: debugging %s%s", r->policy,
+                          debug ? "allowed" : "disallowed", debug && !allow_debug ? ", refused by the policy" : "");
+    check_policy_bytes(v, policy, "measurement", "snp.measurement", r->measurement, 48);
+    check_policy_bytes(v, policy, "host_data", "snp.host_data", r->host_data, 32);
+    check_policy_bytes(v, policy, "report_data", "snp.report_data", r->report_data, 64);
+    check_policy_bytes(v, policy, "family_id", "snp.family_id", r->family_id, 16);
+    check_policy_bytes(v, policy, "image_id", "snp.image_id", r->image_id, 16);
+    check_policy_bytes(v, policy, "id_key_digest", "snp.id_key_digest", r->id_key_digest, 48);
+    check_minimum_tcb(v, policy, &s->reported, s->turin);
     if (cv_attest_policy_uint(policy, "vmpl", 3, &n, &local))
-        cv_attest_verdict_add(v, "snp.vmpl", r.vmpl == n ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%u, expected %u",
-                              r.vmpl, (guint)n);
+        cv_attest_verdict_add(v, "snp.vmpl", r->vmpl == n ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%u, expected %u",
+                              r->vmpl, (guint)n);
     else
-        cv_attest_verdict_add(v, "snp.vmpl", local ? CV_ATTEST_FAIL : CV_ATTEST_NOT_CHECKED, "%u%s%s", r.vmpl,
+        cv_attest_verdict_add(v, "snp.vmpl", local ? CV_ATTEST_FAIL : CV_ATTEST_NOT_CHECKED, "%u%s%s", r->vmpl,
                               local ? "; " : "", local ? local->message : "");
     g_clear_error(&local);
     if (cv_attest_policy_uint(policy, "minimum_guest_svn", G_MAXUINT32, &n, &local))
-        cv_attest_verdict_add(v, "snp.guest_svn", r.guest_svn >= n ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "%u, minimum %u", r.guest_svn, (guint)n);
+        cv_attest_verdict_add(v, "snp.guest_svn", r->guest_svn >= n ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                              "%u, minimum %u", r->guest_svn, (guint)n);
     else if (local)
         cv_attest_verdict_add(v, "snp.guest_svn", CV_ATTEST_FAIL, "%s", local->message);
+}
+
+CvAttestVerdict *
+cv_attest_snp_verify(CvAttestSnpTrust *trust, const guint8 *data, gsize len, const guint8 *ek_cert,
+                     gsize ek_cert_len, JsonObject *policy, gint64 at, GError **error)
+{
+    g_auto(SnpVerification) s = { .trust = trust, .data = data };
+    g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("sev-snp");
+    gboolean allow_debug = FALSE;
+
+    if (!cv_attest_snp_report_parse(data, len, &s.r, error) ||
+        !cv_attest_policy_bool(policy, "allow_debug", FALSE, &allow_debug, error))
+        return NULL;
+    cv_attest_verdict_add(v, "snp.report", s.r.signature_algo == 1 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "version %u, signature algorithm %u%s", s.r.version, s.r.signature_algo,
+                          s.r.signature_algo == 1 ? " (ECDSA P-384 SHA-384)" : " (only 1, ECDSA P-384, is accepted)");
+    /* the endorsement key's chain first, so that nothing below trusts an unchecked certificate */
+    snp_check_chain(v, &s, ek_cert, ek_cert_len, at);
+    snp_check_signature(v, &s);
+    snp_check_tcb(v, &s);
+    snp_check_policy(v, &s, policy, allow_debug);
     return g_steal_pointer(&v);
 }
 

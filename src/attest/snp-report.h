@@ -39,13 +39,7 @@ typedef struct {
     guint8 sig_s[72];
 } CvAttestSnpReport;
 
-/* TCB components; layout depends on the product (Turin moved them and added FMC). */
-typedef struct {
-    guint8 fmc, bootloader, tee, snp, microcode;
-} CvAttestSnpTcb;
-
 gboolean cv_attest_snp_report_parse(const guint8 *data, gsize len, CvAttestSnpReport *report, GError **error);
-void cv_attest_snp_tcb_decode(guint64 tcb, gboolean turin, CvAttestSnpTcb *out);
 
 /* The trusted ASK/ASVK + ARK certificates (one PEM file, as AMD's KDS serves them), with a cache
  * of endorsement keys (VCEK/VLEK) whose chain already verified. A trust is used by one thread at

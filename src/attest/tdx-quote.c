@@ -129,6 +129,87 @@ cv_attest_tdx_quote_parse(const guint8 *data, gsize len, CvAttestTdxQuote *q, GE
     return TRUE;
 }
 
+/* tdx.signature: the quote over header (‖ body descriptor) ‖ body, by the attestation key */
+static void
+tdx_check_signature(CvAttestVerdict *v, const CvAttestTdxQuote *q, const guint8 *data)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(EVP_PKEY) ak = cv_attest_p256_from_xy(q->attest_key, &local);
+    gboolean ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, q->signed_len, q->signature, 32,
+                                               q->signature + 32, 32, FALSE, &local);
+
+    cv_attest_verdict_add(v, "tdx.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "quote signed by the attestation key%s%s", ok ? "" : ": ", ok ? "" : local->message);
+}
+
+/* tdx.pck_chain: the PCK chain to the Intel root; only self-signed roots from root_pem anchor it.
+ * Returns the chain (PCK first) when it verified. */
+static CvX509Stack *
+tdx_check_chain(CvAttestVerdict *v, const CvAttestTdxQuote *q, STACK_OF(X509) *roots, gint64 at)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(CvX509Stack) chain = cv_attest_pem_certs(q->pck_chain, q->pck_chain_len, &local);
+    g_autofree char *subject = NULL;
+    gboolean ok = FALSE;
+
+    if (chain) {
+        g_autoptr(CvX509Stack) intermediates = sk_X509_new_null();
+        for (int i = 1; i < sk_X509_num(chain); i++)
+            sk_X509_push(intermediates, sk_X509_value(chain, i));
+        ok = cv_attest_verify_chain(sk_X509_value(chain, 0), intermediates, roots, at, &local);
+        /* the stack borrows the certificates */
+        while (sk_X509_num(intermediates) > 0)
+            sk_X509_pop(intermediates);
+        subject = cv_attest_cert_subject(sk_X509_value(chain, 0));
+    }
+    cv_attest_verdict_add(v, "tdx.pck_chain", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s → Intel SGX Root CA%s%s",
+                          subject ? subject : "(no PCK certificate)", ok ? "" : ": ", ok ? "" : local->message);
+    return ok ? g_steal_pointer(&chain) : NULL;
+}
+
+/* tdx.qe_report_signature, tdx.qe_report_data, tdx.qe_identity: Intel's production TD quoting enclave,
+ * vouched for by the trusted PCK key (pck NULL: none), vouches for the attestation key */
+static void
+tdx_check_qe(CvAttestVerdict *v, const CvAttestTdxQuote *q, X509 *pck)
+{
+    static const guint8 intel_qe_signer[32] = {
+        0xdc, 0x9e, 0x2a, 0x7c, 0x6f, 0x94, 0x8f, 0x17, 0x47, 0x4e, 0x34, 0xa7, 0xfc, 0x43, 0xed, 0x03,
+        0x0f, 0x7c, 0x15, 0x63, 0xf1, 0xba, 0xbd, 0xdf, 0x63, 0x40, 0xc8, 0x2e, 0x0e, 0x54, 0xa8, 0xc5,
+    };
+    g_autoptr(GError) local = NULL;
+    EVP_PKEY *pk = pck ? X509_get0_pubkey(pck) : NULL;
+    g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new();
+    guint8 want[64] = { 0 };
+    unsigned int n = 0;
+    guint64 flags = cv_attest_le64(q->qe_report + 48);
+    guint16 prodid = cv_attest_le16(q->qe_report + 256);
+    guint16 svn = cv_attest_le16(q->qe_report + 258);
+    gboolean intel = memcmp(q->qe_report + 128, intel_qe_signer, 32) == 0;
+    gboolean debug = (flags & 0x2) != 0;
+    gboolean ok;
+
+    ok = pk && EVP_PKEY_is_a(pk, "EC") &&
+         cv_attest_ecdsa_verify(pk, EVP_sha256(), q->qe_report, CV_ATTEST_TDX_QE_REPORT_SIZE,
+                                q->qe_report_signature, 32, q->qe_report_signature + 32, 32, FALSE, &local);
+    cv_attest_verdict_add(v, "tdx.qe_report_signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "QE report signed by the PCK key%s%s", ok ? "" : ": ",
+                          ok ? "" : local ? local->message : "no trusted PCK certificate");
+
+    /* report data = SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes */
+    ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, q->attest_key, 64) == 1 &&
+         EVP_DigestUpdate(md, q->qe_auth_data, q->qe_auth_data_len) == 1 &&
+         EVP_DigestFinal_ex(md, want, &n) == 1 && CRYPTO_memcmp(want, q->qe_report + 320, 64) == 0;
+    cv_attest_verdict_add(v, "tdx.qe_report_data", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "SHA-256(attestation key ‖ QE auth data) ‖ zeros %s the QE report data",
+                          ok ? "matches" : "does not match");
+
+    /* Without Intel's QE identity collateral we still insist on Intel's TD quoting enclave, in
+     * production mode: a debug enclave's memory is the host's to read and its key to misuse */
+    cv_attest_verdict_add(v, "tdx.qe_identity", intel && !debug && prodid == 2 ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
+                          "QE signer %s, product id %u (TD QE is 2), %s, ISV SVN %u (minimum not checked)",
+                          intel ? "Intel" : "NOT Intel", prodid, debug ? "DEBUG enclave" : "production enclave", svn);
+}
+
 static void
 check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, const char *name,
                    const guint8 *seen, gsize len)
@@ -143,6 +224,34 @@ check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, c
     cv_attest_check_bytes(v, name, seen, len, allowed);
 }
 
+/* tdx.td_attributes.debug to tdx.report_data: the TD's attributes and measurements against the policy */
+static void
+tdx_check_policy(CvAttestVerdict *v, const CvAttestTdxQuote *q, JsonObject *policy, gboolean allow_debug)
+{
+    gboolean debug = (q->td_attributes & CV_ATTEST_TDX_ATTR_DEBUG) != 0;
+    guint8 attr[8], xfam[8];
+
+    cv_attest_verdict_add(v, "tdx.td_attributes.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
+                          "TD attributes 0x%016" G_GINT64_MODIFIER "x: debug %s%s", q->td_attributes,
+                          debug ? "on" : "off", debug && !allow_debug ? ", refused by the policy" : "");
+    for (int i = 0; i < 8; i++) {
+        attr[i] = (q->td_attributes >> (8 * i)) & 0xff;
+        xfam[i] = (q->xfam >> (8 * i)) & 0xff;
+    }
+    check_policy_bytes(v, policy, "td_attributes", "tdx.td_attributes", attr, 8);
+    check_policy_bytes(v, policy, "xfam", "tdx.xfam", xfam, 8);
+    check_policy_bytes(v, policy, "mrtd", "tdx.mrtd", q->mrtd, 48);
+    for (int i = 0; i < 4; i++) {
+        g_autofree char *member = g_strdup_printf("rtmr%d", i);
+        g_autofree char *name = g_strdup_printf("tdx.rtmr%d", i);
+        check_policy_bytes(v, policy, member, name, q->rtmr[i], 48);
+    }
+    check_policy_bytes(v, policy, "mrseam", "tdx.mrseam", q->mrseam, 48);
+    check_policy_bytes(v, policy, "mrconfigid", "tdx.mrconfigid", q->mrconfigid, 48);
+    check_policy_bytes(v, policy, "mrowner", "tdx.mrowner", q->mrowner, 48);
+    check_policy_bytes(v, policy, "report_data", "tdx.report_data", q->report_data, 64);
+}
+
 CvAttestVerdict *
 cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize root_len, JsonObject *policy,
                      gint64 at, GError **error)
@@ -151,121 +260,22 @@ cv_attest_tdx_verify(const guint8 *data, gsize len, const void *root_pem, gsize 
     g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("tdx");
     g_autoptr(CvX509Stack) roots = NULL;
     g_autoptr(CvX509Stack) chain = NULL;
-    g_autoptr(EVP_PKEY) ak = NULL;
-    g_autoptr(GError) local = NULL;
-    X509 *pck = NULL;
+    g_autofree char *vendor = NULL;
     gboolean allow_debug = FALSE;
-    gboolean chain_ok = FALSE;
-    gboolean ok;
 
-    if (!cv_attest_tdx_quote_parse(data, len, &q, error))
+    if (!cv_attest_tdx_quote_parse(data, len, &q, error) ||
+        !(roots = cv_attest_pem_certs(root_pem, root_len, error)) ||
+        !cv_attest_policy_bool(policy, "allow_debug", FALSE, &allow_debug, error))
         return NULL;
-    if (!(roots = cv_attest_pem_certs(root_pem, root_len, error)))
-        return NULL;
-    if (!cv_attest_policy_bool(policy, "allow_debug", FALSE, &allow_debug, error))
-        return NULL;
-    {
-        g_autofree char *vendor = cv_hex_encode(q.qe_vendor_id, 16);
-        cv_attest_verdict_add(v, "tdx.quote", CV_ATTEST_PASS, "version %u, TD report %s, ECDSA P-256, TDX; QE vendor %s%s",
-                              q.version, q.body_type == 3 ? "1.5" : "1.0", vendor,
-                              q.trailing ? " (unsigned trailing bytes ignored)" : "");
-    }
-
-    /* the quote signature over header (‖ body descriptor) ‖ body, by the attestation key */
-    ak = cv_attest_p256_from_xy(q.attest_key, &local);
-    ok = ak && cv_attest_ecdsa_verify(ak, EVP_sha256(), data, q.signed_len, q.signature, 32, q.signature + 32,
-                                      32, FALSE, &local);
-    cv_attest_verdict_add(v, "tdx.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "quote signed by the attestation key%s%s",
-                          ok ? "" : ": ", ok ? "" : local->message);
-    g_clear_error(&local);
-
-    /* the PCK chain to the Intel root; only self-signed roots from root_pem anchor it */
-    chain = cv_attest_pem_certs(q.pck_chain, q.pck_chain_len, &local);
-    if (chain) {
-        g_autoptr(CvX509Stack) intermediates = sk_X509_new_null();
-        pck = sk_X509_value(chain, 0);
-        for (int i = 1; i < sk_X509_num(chain); i++)
-            sk_X509_push(intermediates, sk_X509_value(chain, i));
-        chain_ok = cv_attest_verify_chain(pck, intermediates, roots, at, &local);
-        /* the stack borrows the certificates */
-        while (sk_X509_num(intermediates) > 0)
-            sk_X509_pop(intermediates);
-    }
-    {
-        g_autofree char *subject = pck ? cv_attest_cert_subject(pck) : NULL;
-        cv_attest_verdict_add(v, "tdx.pck_chain", chain_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "%s → Intel SGX Root CA%s%s", subject ? subject : "(no PCK certificate)",
-                              chain_ok ? "" : ": ", chain_ok ? "" : local->message);
-    }
-    g_clear_error(&local);
-
-    /* the QE report, signed by the PCK key */
-    {
-        EVP_PKEY *pk = chain_ok ? X509_get0_pubkey(pck) : NULL;
-        ok = pk && EVP_PKEY_is_a(pk, "EC") &&
-             cv_attest_ecdsa_verify(pk, EVP_sha256(), q.qe_report, CV_ATTEST_TDX_QE_REPORT_SIZE,
-                                    q.qe_report_signature, 32, q.qe_report_signature + 32, 32, FALSE, &local);
-        cv_attest_verdict_add(v, "tdx.qe_report_signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "QE report signed by the PCK key%s%s", ok ? "" : ": ",
-                              ok ? "" : local ? local->message : "no trusted PCK certificate");
-        g_clear_error(&local);
-    }
-
-    /* the QE vouches for the attestation key: report data = SHA-256(key ‖ auth data) ‖ 32 zero bytes */
-    {
-        g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new();
-        guint8 want[64] = { 0 };
-        unsigned int n = 0;
-        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, q.attest_key, 64) == 1 &&
-             EVP_DigestUpdate(md, q.qe_auth_data, q.qe_auth_data_len) == 1 &&
-             EVP_DigestFinal_ex(md, want, &n) == 1 && CRYPTO_memcmp(want, q.qe_report + 320, 64) == 0;
-        cv_attest_verdict_add(v, "tdx.qe_report_data", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "SHA-256(attestation key ‖ QE auth data) ‖ zeros %s the QE report data",
-                              ok ? "matches" : "does not match");
-    }
-    /* Without Intel's QE identity collateral we still insist on Intel's TD quoting enclave, in
-     * production mode: a debug enclave's memory is the host's to read and its key to misuse */
-    {
-        static const guint8 intel_qe_signer[32] = {
-            0xdc, 0x9e, 0x2a, 0x7c, 0x6f, 0x94, 0x8f, 0x17, 0x47, 0x4e, 0x34, 0xa7, 0xfc, 0x43, 0xed, 0x03,
-            0x0f, 0x7c, 0x15, 0x63, 0xf1, 0xba, 0xbd, 0xdf, 0x63, 0x40, 0xc8, 0x2e, 0x0e, 0x54, 0xa8, 0xc5,
-        };
-        guint64 flags = cv_attest_le64(q.qe_report + 48);
-        guint16 prodid = cv_attest_le16(q.qe_report + 256);
-        guint16 svn = cv_attest_le16(q.qe_report + 258);
-        gboolean intel = memcmp(q.qe_report + 128, intel_qe_signer, 32) == 0;
-        gboolean debug = (flags & 0x2) != 0;
-        ok = intel && !debug && prodid == 2;
-        cv_attest_verdict_add(v, "tdx.qe_identity", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "QE signer %s, product id %u (TD QE is 2), %s, ISV SVN %u (minimum not checked)",
-                              intel ? "Intel" : "NOT Intel", prodid, debug ? "DEBUG enclave" : "production enclave", svn);
-    }
+    vendor = cv_hex_encode(q.qe_vendor_id, 16);
+    cv_attest_verdict_add(v, "tdx.quote", CV_ATTEST_PASS, "version %u, TD report %s, ECDSA P-256, TDX; QE vendor %s%s",
+                          q.version, q.body_type == 3 ? "1.5" : "1.0", vendor,
+                          q.trailing ? " (unsigned trailing bytes ignored)" : "");
+    tdx_check_signature(v, &q, data);
+    chain = tdx_check_chain(v, &q, roots, at);
+    tdx_check_qe(v, &q, chain ? sk_X509_value(chain, 0) : NULL);
     cv_attest_verdict_add(v, "tdx.tcb_status", CV_ATTEST_NOT_CHECKED,
                           "needs Intel's TCB info and QE identity collateral, which are not available offline");
-
-    {
-        gboolean debug = (q.td_attributes & CV_ATTEST_TDX_ATTR_DEBUG) != 0;
-        cv_attest_verdict_add(v, "tdx.td_attributes.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
-                              "TD attributes 0x%016" G_GINT64_MODIFIER "x: debug %s%s", q.td_attributes,
-                              debug ? "on" : "off", debug && !allow_debug ? ", refused by the policy" : "");
-    }
-    {
-        guint8 attr[8], xfam[8];
-        for (int i = 0; i < 8; i++) {
-            attr[i] = (q.td_attributes >> (8 * i)) & 0xff;
-            xfam[i] = (q.xfam >> (8 * i)) & 0xff;
-        }
-        check_policy_bytes(v, policy, "td_attributes", "tdx.td_attributes", attr, 8);
-        check_policy_bytes(v, policy, "xfam", "tdx.xfam", xfam, 8);
-    }
-    check_policy_bytes(v, policy, "mrtd", "tdx.mrtd", q.mrtd, 48);
-    check_policy_bytes(v, policy, "rtmr0", "tdx.rtmr0", q.rtmr[0], 48);
-    check_policy_bytes(v, policy, "rtmr1", "tdx.rtmr1", q.rtmr[1], 48);
-    check_policy_bytes(v, policy, "rtmr2", "tdx.rtmr2", q.rtmr[2], 48);
-    check_policy_bytes(v, policy, "rtmr3", "tdx.rtmr3", q.rtmr[3], 48);
-    check_policy_bytes(v, policy, "mrseam", "tdx.mrseam", q.mrseam, 48);
-    check_policy_bytes(v, policy, "mrconfigid", "tdx.mrconfigid", q.mrconfigid, 48);
-    check_policy_bytes(v, policy, "mrowner", "tdx.mrowner", q.mrowner, 48);
-    check_policy_bytes(v, policy, "report_data", "tdx.report_data", q.report_data, 64);
+    tdx_check_policy(v, &q, policy, allow_debug);
     return g_steal_pointer(&v);
 }

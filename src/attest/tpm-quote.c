@@ -382,63 +382,75 @@ check_events(CvAttestVerdict *v, const CvAttestEventLog *log, guint pcr, GPtrArr
     cv_attest_verdict_add(v, name, ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s", detail);
 }
 
-gboolean
-cv_attest_tpm_verify(CvAttestVerdict *v, const guint8 *attest, gsize attest_len, const guint8 *signature,
-                     gsize signature_len, const CvAttestTpmInput *in, GError **error)
+/* The quote and its signature, unmarshalled whole: trailing bytes are refused. */
+static gboolean
+tpm_unmarshal(const guint8 *attest, gsize attest_len, const guint8 *signature, gsize signature_len, TPMS_ATTEST *a,
+              TPMT_SIGNATURE *sig, GError **error)
 {
-    TPMS_ATTEST a;
-    TPMT_SIGNATURE sig;
     size_t off = 0;
-    CvAttestPcrs quoted = { 0 };
-    g_autofree char *sig_detail = NULL;
-    gboolean sig_ok;
-    gboolean digest_ok = FALSE;
-    gboolean require_log = FALSE;
-    JsonNode *pol_pcrs = in->policy ? json_object_get_member(in->policy, "pcrs") : NULL;
-    JsonNode *pol_events = in->policy ? json_object_get_member(in->policy, "events") : NULL;
-    CvAttestPcrs expected = { 0 };
 
     if (attest_len > CV_ATTEST_TPM_MAX_BLOB || signature_len > CV_ATTEST_TPM_MAX_BLOB) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "quote or signature larger than %u bytes",
                     CV_ATTEST_TPM_MAX_BLOB);
         return FALSE;
     }
-    memset(&a, 0, sizeof(a));
-    memset(&sig, 0, sizeof(sig));
-    if (!cv_tss_check_input(Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, &a), "TPMS_ATTEST", error))
+    memset(a, 0, sizeof(*a));
+    memset(sig, 0, sizeof(*sig));
+    if (!cv_tss_check_input(Tss2_MU_TPMS_ATTEST_Unmarshal(attest, attest_len, &off, a), "TPMS_ATTEST", error))
         return FALSE;
     if (off != attest_len) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TPMS_ATTEST: %zu trailing bytes", attest_len - off);
         return FALSE;
     }
     off = 0;
-    if (!cv_tss_check_input(Tss2_MU_TPMT_SIGNATURE_Unmarshal(signature, signature_len, &off, &sig), "TPMT_SIGNATURE",
+    if (!cv_tss_check_input(Tss2_MU_TPMT_SIGNATURE_Unmarshal(signature, signature_len, &off, sig), "TPMT_SIGNATURE",
                             error))
         return FALSE;
     if (off != signature_len) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "TPMT_SIGNATURE: %zu trailing bytes", signature_len - off);
         return FALSE;
     }
-    if (!cv_attest_policy_bool(in->policy, "require_event_log", FALSE, &require_log, error))
+    return TRUE;
+}
+
+/* What the policy expects of a TPM: read before any check, so that a malformed policy is an error. */
+typedef struct {
+    gboolean require_log;
+    CvAttestPcrs pcrs;          /* "pcrs" */
+    JsonObject *events;         /* "events": PCR → digests; NULL when absent */
+} TpmExpected;
+
+static gboolean
+tpm_read_policy(JsonObject *policy, TpmExpected *want, GError **error)
+{
+    JsonNode *pcrs = policy ? json_object_get_member(policy, "pcrs") : NULL;
+    JsonNode *events = policy ? json_object_get_member(policy, "events") : NULL;
+
+    memset(want, 0, sizeof(*want));
+    if (!cv_attest_policy_bool(policy, "require_event_log", FALSE, &want->require_log, error))
         return FALSE;
-    if (pol_pcrs && !cv_attest_pcrs_from_json(pol_pcrs, &expected, error)) {
+    if (pcrs && !cv_attest_pcrs_from_json(pcrs, &want->pcrs, error)) {
         g_prefix_error(error, "policy: pcrs: ");
         return FALSE;
     }
-    if (pol_events && !JSON_NODE_HOLDS_OBJECT(pol_events)) {
+    if (events && !JSON_NODE_HOLDS_OBJECT(events)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "policy: events must be an object of PCR → digests");
         return FALSE;
     }
+    want->events = events ? json_node_get_object(events) : NULL;
+    return TRUE;
+}
 
-    cv_attest_verdict_add(v, "tpm.quote",
-                          a.magic == TPM2_GENERATED_VALUE && a.type == TPM2_ST_ATTEST_QUOTE ? CV_ATTEST_PASS :
-                          CV_ATTEST_FAIL, "magic 0x%08x, type 0x%04x (a TPM-generated quote is 0xff544347, 0x8018)",
-                          a.magic, a.type);
+/* tpm.signature, tpm.ak: the quote signed by an AK that only signs what the TPM generated */
+static gboolean
+tpm_check_signature(CvAttestVerdict *v, const CvAttestTpmInput *in, const TPMT_SIGNATURE *sig, const guint8 *attest,
+                    gsize attest_len)
+{
+    g_autofree char *detail = NULL;
+    gboolean ok = verify_signature(in->ak, sig, attest, attest_len, &detail);
 
-    sig_ok = verify_signature(in->ak, &sig, attest, attest_len, &sig_detail);
-    cv_attest_verdict_add(v, "tpm.signature", sig_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s by the AK%s", sig_detail,
-                          sig_ok ? "" : " does not verify");
-
+    cv_attest_verdict_add(v, "tpm.signature", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%s by the AK%s", detail,
+                          ok ? "" : " does not verify");
     /* an AK that is not restricted could sign a forged TPMS_ATTEST */
     if (in->ak_public) {
         TPMA_OBJECT attrs = in->ak_public->objectAttributes;
@@ -453,134 +465,182 @@ cv_attest_tpm_verify(CvAttestVerdict *v, const guint8 *attest, gsize attest_len,
                               "attributes 0x%08x (need restricted, sign, fixedTPM, sensitiveDataOrigin)%s", attrs,
                               same ? "" : ", the AK key differs from its public area");
     }
+    return ok;
+}
 
-    if (in->nonce) {
-        gboolean ok = a.extraData.size == in->nonce_len &&
-                      CRYPTO_memcmp(a.extraData.buffer, in->nonce, in->nonce_len) == 0;
-        g_autofree char *seen = cv_hex_encode(a.extraData.buffer, a.extraData.size);
-        g_autofree char *want = cv_hex_encode(in->nonce, in->nonce_len);
-        if (ok)
-            cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_PASS, "extraData %s", seen);
-        else
-            cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_FAIL, "extraData %s, expected %s", seen, want);
-    } else {
-        g_autofree char *seen = cv_hex_encode(a.extraData.buffer, a.extraData.size);
+/* tpm.nonce: extraData is the expected nonce */
+static void
+tpm_check_nonce(CvAttestVerdict *v, const CvAttestTpmInput *in, const TPMS_ATTEST *a)
+{
+    g_autofree char *seen = cv_hex_encode(a->extraData.buffer, a->extraData.size);
+    g_autofree char *want = NULL;
+
+    if (!in->nonce) {
         cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_NOT_CHECKED, "extraData %s (no nonce given)", seen);
+        return;
     }
+    if (a->extraData.size == in->nonce_len && CRYPTO_memcmp(a->extraData.buffer, in->nonce, in->nonce_len) == 0) {
+        cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_PASS, "extraData %s", seen);
+        return;
+    }
+    want = cv_hex_encode(in->nonce, in->nonce_len);
+    cv_attest_verdict_add(v, "tpm.nonce", CV_ATTEST_FAIL, "extraData %s, expected %s", seen, want);
+}
 
-    /* pcrDigest = H_sig(selected PCR values in selection order) */
-    if (a.type == TPM2_ST_ATTEST_QUOTE) {
-        const TPML_PCR_SELECTION *sel = &a.attested.quote.pcrSelect;
-        const EVP_MD *md = tpm_md(sig_hash(&sig));
-        g_autoptr(EVP_MD_CTX) mctx = EVP_MD_CTX_new();
-        guint8 digest[64];
-        unsigned int n = 0;
-        GString *which = g_string_new(NULL);
-        const char *problem = NULL;
+/* tpm.pcr_digest: pcrDigest = H_sig(selected PCR values in selection order). The values it covers
+ * go to `quoted` when it matches. */
+static void
+tpm_check_pcr_digest(CvAttestVerdict *v, const TPMS_ATTEST *a, const TPMT_SIGNATURE *sig, const CvAttestPcrs *pcrs,
+                     CvAttestPcrs *quoted)
+{
+    const TPML_PCR_SELECTION *sel = &a->attested.quote.pcrSelect;
+    const EVP_MD *md = tpm_md(sig_hash(sig));
+    g_autoptr(EVP_MD_CTX) mctx = EVP_MD_CTX_new();
+    guint8 digest[64];
+    unsigned int n = 0;
+    g_autoptr(GString) which = g_string_new(NULL);
+    const char *problem = NULL;
+    gboolean ok = FALSE;
 
-        if (!md || EVP_DigestInit_ex(mctx, md, NULL) != 1)
-            problem = "unsupported digest";
-        for (guint32 b = 0; !problem && b < sel->count; b++) {
-            const TPMS_PCR_SELECTION *s = &sel->pcrSelections[b];
-            for (guint i = 0; !problem && i < 8u * s->sizeofSelect; i++) {
-                if (!(s->pcrSelect[i / 8] & (1 << (i % 8))))
-                    continue;
-                if (s->hash != TPM2_ALG_SHA256 || i >= 24 || !(in->pcrs->present & (1u << i))) {
-                    problem = "a quoted PCR value is missing (only SHA-256 PCRs 0-23 are known)";
-                    break;
-                }
-                EVP_DigestUpdate(mctx, in->pcrs->value[i], 32);
-                memcpy(quoted.value[i], in->pcrs->value[i], 32);
-                quoted.present |= 1u << i;
-                g_string_append_printf(which, "%s%u", which->len ? "," : "", i);
+    if (!md || EVP_DigestInit_ex(mctx, md, NULL) != 1)
+        problem = "unsupported digest";
+    for (guint32 b = 0; !problem && b < sel->count; b++) {
+        const TPMS_PCR_SELECTION *s = &sel->pcrSelections[b];
+        for (guint i = 0; !problem && i < 8u * s->sizeofSelect; i++) {
+            if (!(s->pcrSelect[i / 8] & (1 << (i % 8))))
+                continue;
+            if (s->hash != TPM2_ALG_SHA256 || i >= 24 || !(pcrs->present & (1u << i))) {
+                problem = "a quoted PCR value is missing (only SHA-256 PCRs 0-23 are known)";
+                break;
             }
+            EVP_DigestUpdate(mctx, pcrs->value[i], 32);
+            memcpy(quoted->value[i], pcrs->value[i], 32);
+            quoted->present |= 1u << i;
+            g_string_append_printf(which, "%s%u", which->len ? "," : "", i);
         }
-        if (!problem && EVP_DigestFinal_ex(mctx, digest, &n) == 1)
-            digest_ok = n == a.attested.quote.pcrDigest.size &&
-                        CRYPTO_memcmp(digest, a.attested.quote.pcrDigest.buffer, n) == 0;
-        cv_attest_verdict_add(v, "tpm.pcr_digest", digest_ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL,
-                              "PCRs sha256:%s %s", which->str,
-                              problem ? problem : digest_ok ? "match the quote's pcrDigest" :
-                              "do not match the quote's pcrDigest");
-        g_string_free(which, TRUE);
     }
-    if (!digest_ok || !sig_ok)
-        quoted.present = 0;     /* nothing below may trust a value the TPM did not sign */
+    if (!problem && EVP_DigestFinal_ex(mctx, digest, &n) == 1)
+        ok = n == a->attested.quote.pcrDigest.size && CRYPTO_memcmp(digest, a->attested.quote.pcrDigest.buffer, n) == 0;
+    cv_attest_verdict_add(v, "tpm.pcr_digest", ok ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "PCRs sha256:%s %s", which->str,
+                          problem ? problem : ok ? "match the quote's pcrDigest" : "do not match the quote's pcrDigest");
+    if (!ok)
+        quoted->present = 0;
+}
 
-    /* the event log, replayed, must give the quoted PCRs 0-9 */
-    if (in->event_log) {
-        g_autoptr(GError) local = NULL;
-        g_autoptr(CvAttestEventLog) log = cv_attest_event_log_parse(in->event_log, &local);
-        guint8 replay[24][32];
-        if (!log || !cv_attest_event_log_replay(log, replay, &local)) {
-            cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "%s", local->message);
-        } else {
-            GString *bad_pcrs = g_string_new(NULL);
-            guint compared = 0;
-            for (guint i = 0; i < 10; i++) {
-                if (!(quoted.present & (1u << i)))
-                    continue;
-                compared++;
-                if (memcmp(replay[i], quoted.value[i], 32) != 0)
-                    g_string_append_printf(bad_pcrs, "%s%u", bad_pcrs->len ? "," : "", i);
-            }
-            if (compared == 0)
-                cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "no trusted quoted PCR 0-9 to compare with");
-            else if (bad_pcrs->len)
-                cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "%u events; replay differs in PCR %s",
-                                      log->events->len, bad_pcrs->str);
-            else
-                cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_PASS, "%u events replay to the %u quoted PCRs",
-                                      log->events->len, compared);
-            if (pol_events) {
-                JsonObjectIter it;
-                const char *key;
-                JsonNode *e;
-                gboolean log_ok = bad_pcrs->len == 0 && compared > 0;
-                json_object_iter_init(&it, json_node_get_object(pol_events));
-                while (json_object_iter_next(&it, &key, &e)) {
-                    g_autoptr(GPtrArray) digests = NULL;
-                    g_autoptr(GError) perr = NULL;
-                    g_autoptr(JsonObject) wrap = json_object_new();
-                    guint64 pcr;
-                    g_autofree char *name = g_strdup_printf("tpm.events.pcr%s", key);
-                    json_object_set_member(wrap, "d", json_node_copy(e));
-                    if (!cv_parse_uint(key, 0, 9, &pcr, &perr) ||
-                        !cv_attest_policy_hex(wrap, "d", 32, &digests, &perr)) {
-                        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "policy: %s", perr ? perr->message : "empty");
-                        continue;
-                    }
-                    if (!log_ok || !(quoted.present & (1u << pcr)))
-                        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "the log does not match the quoted PCR %u",
-                                              (guint)pcr);
-                    else
-                        check_events(v, log, (guint)pcr, digests);
-                }
-            }
-            g_string_free(bad_pcrs, TRUE);
+/* tpm.events.pcrN: the boot events the policy expects, found in a log that matched the quote (log_ok) */
+static void
+tpm_check_policy_events(CvAttestVerdict *v, const CvAttestEventLog *log, gboolean log_ok, JsonObject *events,
+                        const CvAttestPcrs *quoted)
+{
+    JsonObjectIter it;
+    const char *key;
+    JsonNode *e;
+
+    json_object_iter_init(&it, events);
+    while (json_object_iter_next(&it, &key, &e)) {
+        g_autoptr(GPtrArray) digests = NULL;
+        g_autoptr(GError) perr = NULL;
+        g_autoptr(JsonObject) wrap = json_object_new();
+        guint64 pcr;
+        g_autofree char *name = g_strdup_printf("tpm.events.pcr%s", key);
+        json_object_set_member(wrap, "d", json_node_copy(e));
+        if (!cv_parse_uint(key, 0, 9, &pcr, &perr) || !cv_attest_policy_hex(wrap, "d", 32, &digests, &perr)) {
+            cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "policy: %s", perr ? perr->message : "empty");
+            continue;
         }
-    } else {
-        cv_attest_verdict_add(v, "tpm.event_log", require_log || pol_events ? CV_ATTEST_FAIL : CV_ATTEST_NOT_CHECKED,
-                              "no event log");
+        if (!log_ok || !(quoted->present & (1u << pcr)))
+            cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "the log does not match the quoted PCR %u", (guint)pcr);
+        else
+            check_events(v, log, (guint)pcr, digests);
     }
+}
 
-    /* PCR values the policy names */
+/* tpm.event_log, then tpm.events.pcrN: the event log, replayed, must give the quoted PCRs 0-9 */
+static void
+tpm_check_event_log(CvAttestVerdict *v, GBytes *event_log, const TpmExpected *want, const CvAttestPcrs *quoted)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(CvAttestEventLog) log = NULL;
+    g_autoptr(GString) bad_pcrs = g_string_new(NULL);
+    guint8 replay[24][32];
+    guint compared = 0;
+
+    if (!event_log) {
+        cv_attest_verdict_add(v, "tpm.event_log",
+                              want->require_log || want->events ? CV_ATTEST_FAIL : CV_ATTEST_NOT_CHECKED, "no event log");
+        return;
+    }
+    log = cv_attest_event_log_parse(event_log, &local);
+    if (!log || !cv_attest_event_log_replay(log, replay, &local)) {
+        cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "%s", local->message);
+        return;
+    }
+    for (guint i = 0; i < 10; i++) {
+        if (!(quoted->present & (1u << i)))
+            continue;
+        compared++;
+        if (memcmp(replay[i], quoted->value[i], 32) != 0)
+            g_string_append_printf(bad_pcrs, "%s%u", bad_pcrs->len ? "," : "", i);
+    }
+    if (compared == 0)
+        cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "no trusted quoted PCR 0-9 to compare with");
+    else if (bad_pcrs->len)
+        cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_FAIL, "%u events; replay differs in PCR %s",
+                              log->events->len, bad_pcrs->str);
+    else
+        cv_attest_verdict_add(v, "tpm.event_log", CV_ATTEST_PASS, "%u events replay to the %u quoted PCRs",
+                              log->events->len, compared);
+    if (want->events)
+        tpm_check_policy_events(v, log, bad_pcrs->len == 0 && compared > 0, want->events, quoted);
+}
+
+/* tpm.pcr.N: the PCR values the policy names, from the verified quote */
+static void
+tpm_check_pcrs(CvAttestVerdict *v, const CvAttestPcrs *expected, const CvAttestPcrs *quoted)
+{
     for (guint i = 0; i < 24; i++) {
         g_autofree char *name = NULL;
         g_autofree char *seen = NULL, *want = NULL;
-        if (!(expected.present & (1u << i)))
+        if (!(expected->present & (1u << i)))
             continue;
         name = g_strdup_printf("tpm.pcr.%u", i);
-        want = cv_hex_encode(expected.value[i], 32);
-        if (!(quoted.present & (1u << i))) {
+        want = cv_hex_encode(expected->value[i], 32);
+        if (!(quoted->present & (1u << i))) {
             cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "not covered by a verified quote; expected %s", want);
             continue;
         }
-        seen = cv_hex_encode(quoted.value[i], 32);
-        if (memcmp(quoted.value[i], expected.value[i], 32) == 0)
+        seen = cv_hex_encode(quoted->value[i], 32);
+        if (memcmp(quoted->value[i], expected->value[i], 32) == 0)
             cv_attest_verdict_add(v, name, CV_ATTEST_PASS, "%s", seen);
         else
             cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "%s, expected %s", seen, want);
     }
+}
+
+gboolean
+cv_attest_tpm_verify(CvAttestVerdict *v, const guint8 *attest, gsize attest_len, const guint8 *signature,
+                     gsize signature_len, const CvAttestTpmInput *in, GError **error)
+{
+    TPMS_ATTEST a;
+    TPMT_SIGNATURE sig;
+    TpmExpected want;
+    CvAttestPcrs quoted = { 0 };
+    gboolean sig_ok;
+
+    if (!tpm_unmarshal(attest, attest_len, signature, signature_len, &a, &sig, error) ||
+        !tpm_read_policy(in->policy, &want, error))
+        return FALSE;
+    cv_attest_verdict_add(v, "tpm.quote",
+                          a.magic == TPM2_GENERATED_VALUE && a.type == TPM2_ST_ATTEST_QUOTE ? CV_ATTEST_PASS :
+                          CV_ATTEST_FAIL, "magic 0x%08x, type 0x%04x (a TPM-generated quote is 0xff544347, 0x8018)",
+                          a.magic, a.type);
+    sig_ok = tpm_check_signature(v, in, &sig, attest, attest_len);
+    tpm_check_nonce(v, in, &a);
+    if (a.type == TPM2_ST_ATTEST_QUOTE)
+        tpm_check_pcr_digest(v, &a, &sig, in->pcrs, &quoted);
+    if (!sig_ok)
+        quoted.present = 0;     /* nothing below may trust a value the TPM did not sign */
+    tpm_check_event_log(v, in->event_log, &want, &quoted);
+    tpm_check_pcrs(v, &want.pcrs, &quoted);
     return TRUE;
 }

@@ -45,8 +45,7 @@ typedef struct {
 } CvAttestTpmInput;
 
 /* Adds the tpm.* checks to `verdict`. FALSE + error only when the quote or the signature cannot be
- * unmarshalled (or the policy is malformed). `quoted` (may be NULL) receives the PCR values that the
- * quote covers and that matched its digest. */
+ * unmarshalled (or the policy is malformed). */
 gboolean cv_attest_tpm_verify(CvAttestVerdict *verdict, const guint8 *attest, gsize attest_len,
                               const guint8 *signature, gsize signature_len, const CvAttestTpmInput *input,
                               GError **error);
