@@ -173,21 +173,6 @@ cv_attest_p256_from_xy(const guint8 xy[64], GError **error)
     return key;
 }
 
-char *
-cv_attest_spki_sha256_hex(X509 *cert)
-{
-    g_autofree unsigned char *der = NULL;
-    unsigned char *p = NULL;
-    int len = i2d_PUBKEY(X509_get0_pubkey(cert), NULL);
-
-    if (len <= 0)
-        return NULL;
-    der = g_malloc(len);
-    p = der;
-    i2d_PUBKEY(X509_get0_pubkey(cert), &p);
-    return cv_digest_hex("SHA256", der, len, NULL);
-}
-
 gboolean
 cv_attest_policy_hex(JsonObject *policy, const char *member, gsize size, GPtrArray **values, GError **error)
 {

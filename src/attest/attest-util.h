@@ -43,10 +43,7 @@ gboolean cv_attest_ecdsa_verify(EVP_PKEY *key, const EVP_MD *md, const guint8 *m
                                 gboolean little_endian, GError **error);
 /* EC P-256 public key from 64 raw bytes x ‖ y */
 EVP_PKEY *cv_attest_p256_from_xy(const guint8 xy[64], GError **error);
-/* SHA-256 of a certificate's subjectPublicKeyInfo DER, hex */
-char *cv_attest_spki_sha256_hex(X509 *cert);
 char *cv_attest_cert_subject(X509 *cert);
-
 
 /* Policy readers. Absent member → FALSE with no error (the check is "not checked"). A present member
  * of the wrong type or size → FALSE with an error. */

@@ -67,58 +67,47 @@ cv_attest_rtmr3_manifest_value(const guint8 manifest_sha256[32], guint8 out[CV_A
 
 /* ---- reading a bundle: every member is checked for type and size ---- */
 
-/* The member's text; NULL when absent or null (an error unless optional) or not a string (an error that
- * says it is not `what`). */
-static const char *
-member_string(JsonObject *o, const char *name, gboolean optional, const char *what, GError **error)
+/* A hex (exactly `limit` bytes unless 0) or base64 (at most `limit` bytes) member's bytes; NULL when absent
+ * or null (an error unless optional) or not such a string. */
+static GBytes *
+member_bytes(JsonObject *o, const char *name, gboolean hex, gsize limit, gboolean optional, GError **error)
 {
     JsonNode *n = o ? json_object_get_member(o, name) : NULL;
+    const char *what = hex ? "hex" : "base64 (or too large)";
+    const char *text;
+    g_autoptr(GBytes) b = NULL;
 
     if (!n || JSON_NODE_HOLDS_NULL(n)) {
         if (!optional)
             g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is missing", name);
         return NULL;
     }
-    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
+    text = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ? json_node_get_string(n) : NULL;
+    if (text && hex)
+        b = cv_hex_decode(text, NULL);
+    else if (text && strlen(text) <= (limit / 3 + 1) * 4)
+        b = cv_base64_decode_strict(text, NULL);
+    if (!b) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is not %s", name, what);
         return NULL;
     }
-    return json_node_get_string(n);
+    if (hex && limit && g_bytes_get_size(b) != limit) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" must be %zu bytes", name, limit);
+        return NULL;
+    }
+    return g_steal_pointer(&b);
 }
 
 static GBytes *
 member_hex(JsonObject *o, const char *name, gsize size, gboolean optional, GError **error)
 {
-    const char *text = member_string(o, name, optional, "hex", error);
-    GBytes *b;
-
-    if (!text)
-        return NULL;
-    if (!(b = cv_hex_decode(text, NULL))) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is not hex", name);
-        return NULL;
-    }
-    if (size && g_bytes_get_size(b) != size) {
-        g_bytes_unref(b);
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" must be %zu bytes", name, size);
-        return NULL;
-    }
-    return b;
+    return member_bytes(o, name, TRUE, size, optional, error);
 }
 
 static GBytes *
 member_b64(JsonObject *o, const char *name, gsize max, gboolean optional, GError **error)
 {
-    const char *text = member_string(o, name, optional, "base64 (or too large)", error);
-    GBytes *b;
-
-    if (!text)
-        return NULL;
-    if (strlen(text) > (max / 3 + 1) * 4 || !(b = cv_base64_decode_strict(text, NULL))) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "evidence: \"%s\" is not base64 (or too large)", name);
-        return NULL;
-    }
-    return b;
+    return member_bytes(o, name, FALSE, max, optional, error);
 }
 
 static JsonObject *

@@ -29,8 +29,5 @@ JsonNode *cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, cons
 /* PE/COFF Authenticode SHA-256 of an image in memory (the PE/COFF specification's "Calculating
  * the PE Image Hash"). */
 gboolean cv_attest_authenticode_sha256(const guint8 *image, gsize len, guint8 digest[32], GError **error);
-/* The bzImage as QEMU hands it to OVMF: the Linux boot header edits of measured-boot.md. */
-gboolean cv_attest_qemu_patch_kernel(guint8 *image, gsize len, gsize initrd_size, guint64 memory_bytes,
-                                     GError **error);
 
 G_END_DECLS

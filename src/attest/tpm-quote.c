@@ -6,8 +6,8 @@
 
 #include <string.h>
 #include <openssl/core_names.h>
+#include <openssl/decoder.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 
@@ -179,21 +179,26 @@ cv_attest_pcrs_to_json(const CvAttestPcrs *pcrs)
 EVP_PKEY *
 cv_attest_pkey_from_pem_or_der(const guint8 *data, gsize len, GError **error)
 {
-    const unsigned char *p = data;
     EVP_PKEY *key = NULL;
+    const unsigned char *p = data;
+    size_t left = len;
+    OSSL_DECODER_CTX *dctx;
+    gboolean ok;
 
     if (len > CV_ATTEST_TPM_MAX_BLOB) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "public key too large");
         return NULL;
     }
-    key = d2i_PUBKEY(NULL, &p, (long)len);
-    if (!key) {
-        g_autoptr(BIO) bio = BIO_new_mem_buf(data, (int)len);
-        key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-    }
+    /* no input type: the decoders of every one (PEM, DER) are tried */
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&key, NULL, "SubjectPublicKeyInfo", NULL, EVP_PKEY_PUBLIC_KEY, NULL, NULL);
+    ok = dctx && OSSL_DECODER_from_data(dctx, &p, &left) == 1;
+    OSSL_DECODER_CTX_free(dctx);
     ERR_clear_error();
-    if (!key)
+    if (!ok) {
+        EVP_PKEY_free(key);
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a PEM or DER public key");
+        return NULL;
+    }
     return key;
 }
 

@@ -126,16 +126,7 @@ cv_attest_verdict_failed_names(const CvAttestVerdict *verdict)
     return g_string_free(s, FALSE);
 }
 
-const char *
-cv_attest_status_name(CvAttestStatus status)
-{
-    switch (status) {
-    case CV_ATTEST_PASS: return "pass";
-    case CV_ATTEST_FAIL: return "fail";
-    case CV_ATTEST_NOT_CHECKED: return "not-checked";
-    }
-    return "fail";
-}
+CV_ENUM_IMPL(cv_attest_status, CvAttestStatus, CV_ATTEST_STATUS_COUNT, "pass", "fail", "not-checked");
 
 JsonNode *
 cv_attest_verdict_to_json(const CvAttestVerdict *verdict)
@@ -155,7 +146,7 @@ cv_attest_verdict_to_json(const CvAttestVerdict *verdict)
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, c->name);
         json_builder_set_member_name(b, "status");
-        json_builder_add_string_value(b, cv_attest_status_name(c->status));
+        json_builder_add_string_value(b, cv_attest_status_to_string(c->status));
         json_builder_set_member_name(b, "detail");
         json_builder_add_string_value(b, c->detail);
         json_builder_end_object(b);
@@ -172,8 +163,8 @@ cv_attest_verdict_to_text(const CvAttestVerdict *verdict)
 
     for (guint i = 0; i < verdict->checks->len; i++) {
         const CvAttestCheck *c = g_ptr_array_index(verdict->checks, i);
-        g_string_append_printf(s, "%-11s %-28s %s\n", c->status == CV_ATTEST_PASS ? "PASS" :
-                               c->status == CV_ATTEST_FAIL ? "FAIL" : "NOT-CHECKED", c->name, c->detail);
+        g_autofree char *status = g_ascii_strup(cv_attest_status_to_string(c->status), -1);
+        g_string_append_printf(s, "%-11s %-28s %s\n", status, c->name, c->detail);
     }
     g_string_append_printf(s, "verdict: %s (%s)\n", cv_attest_verdict_passed(verdict) ? "PASSED" : "FAILED",
                            verdict->platform);

@@ -4,6 +4,7 @@
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include "cv-enum.h"
 
 G_BEGIN_DECLS
 
@@ -11,7 +12,10 @@ typedef enum {
     CV_ATTEST_PASS,
     CV_ATTEST_FAIL,
     CV_ATTEST_NOT_CHECKED,
+    CV_ATTEST_STATUS_COUNT
 } CvAttestStatus;
+/* "pass", "fail", "not-checked": a check's status in the JSON verdict (upper case in the text one) */
+CV_ENUM_DECL(cv_attest_status, CvAttestStatus);
 
 typedef struct {
     char *name;         /* e.g. "snp.signature", "tpm.pcr.9" */
@@ -41,7 +45,6 @@ gboolean cv_attest_verdict_passed(const CvAttestVerdict *verdict);
 const CvAttestCheck *cv_attest_verdict_find(const CvAttestVerdict *verdict, const char *name);
 /* names of the failed checks, comma separated ("" when none) */
 char *cv_attest_verdict_failed_names(const CvAttestVerdict *verdict);
-const char *cv_attest_status_name(CvAttestStatus status);
 
 /* {"platform":..., "passed":bool, "checks":[{"name","status","detail"}]} */
 JsonNode *cv_attest_verdict_to_json(const CvAttestVerdict *verdict);

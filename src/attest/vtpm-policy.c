@@ -128,9 +128,10 @@ cv_attest_authenticode_sha256(const guint8 *img, gsize len, guint8 digest[32], G
     return TRUE;
 }
 
-/* QEMU's load_linux() edits (hw/i386/x86.c), for a q35 machine with memory_bytes of RAM. */
-gboolean
-cv_attest_qemu_patch_kernel(guint8 *img, gsize len, gsize initrd_size, guint64 memory_bytes, GError **error)
+/* The bzImage as QEMU hands it to OVMF (../shared/measured-boot.md): QEMU's load_linux() edits
+ * (hw/i386/x86.c), for a q35 machine with memory_bytes of RAM. */
+static gboolean
+qemu_patch_kernel(guint8 *img, gsize len, gsize initrd_size, guint64 memory_bytes, GError **error)
 {
     guint16 protocol;
     guint64 below_4g, lowmem, initrd_max;
@@ -195,7 +196,7 @@ cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, const char *cm
     }
     klen = g_bytes_get_size(kbytes);
     image = g_memdup2(g_bytes_get_data(kbytes, NULL), klen);
-    if (!cv_attest_qemu_patch_kernel(image, klen, st.st_size, memory_bytes, error) ||
+    if (!qemu_patch_kernel(image, klen, st.st_size, memory_bytes, error) ||
         !cv_attest_authenticode_sha256(image, klen, kdigest, error))
         return NULL;
     khex = cv_hex_encode(kdigest, 32);

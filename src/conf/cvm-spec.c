@@ -1,37 +1,17 @@
 #include "cvm-spec.h"
 #include "cv-util.h"
+#include "conf-field.h"
 
 #include <string.h>
 #include <unistd.h>
 
-#define MIN_MEMORY (64ULL << 20)
-#define MAX_VCPUS 512
 #define MAX_CMDLINE 2048
 #define MAX_PATH_LEN 1024
 
-static const char *const platform_names[] = { "vtpm", "sev-snp", "tdx" };
-
-const char *
-cv_platform_name(CvPlatform p)
-{
-    return (gsize)p < G_N_ELEMENTS(platform_names) ? platform_names[p] : "unknown";
-}
+CV_ENUM_IMPL(cv_platform, CvPlatform, CV_PLATFORM_COUNT, "vtpm", "sev-snp", "tdx");
 
 gboolean
-cv_platform_parse(const char *text, CvPlatform *out)
-{
-    for (gsize i = 0; text && i < G_N_ELEMENTS(platform_names); i++) {
-        if (strcmp(text, platform_names[i]) == 0) {
-            *out = (CvPlatform)i;
-            return TRUE;
-        }
-    }
-    return FALSE;
-}
-
-/* Prefixes the error with the field (or variable) it came from, so every message names it. */
-static gboolean
-field_error(GError **error, GError *cause, const char *field)
+cv_conf_field_error(GError **error, GError *cause, const char *field)
 {
     if (cause) {
         g_set_error(error, CV_ERROR, cause->code, "%s: %s", field, cause->message);
@@ -40,8 +20,8 @@ field_error(GError **error, GError *cause, const char *field)
     return FALSE;
 }
 
-static gboolean
-check_abs_path(const char *field, const char *path, GError **error)
+gboolean
+cv_conf_check_path(const char *field, const char *path, GError **error)
 {
     gboolean control = FALSE;
 
@@ -74,236 +54,6 @@ cv_cvm_name_valid(const char *name, GError **error)
         return FALSE;
     }
     return TRUE;
-}
-
-/* ---- defaults from the environment ---- */
-
-static const char *
-env_get(const char *const *envp, const char *name)
-{
-    const char *v = envp ? g_environ_getenv((char **)envp, name) : g_getenv(name);
-
-    return (v && *v) ? v : NULL;
-}
-
-static gboolean
-env_bool(const char *const *envp, const char *name, gboolean def, gboolean *out, GError **error)
-{
-    const char *v = env_get(envp, name);
-
-    if (!v) {
-        *out = def;
-        return TRUE;
-    }
-    if (!g_ascii_strcasecmp(v, "true") || !strcmp(v, "1") || !g_ascii_strcasecmp(v, "yes")) {
-        *out = TRUE;
-        return TRUE;
-    }
-    if (!g_ascii_strcasecmp(v, "false") || !strcmp(v, "0") || !g_ascii_strcasecmp(v, "no")) {
-        *out = FALSE;
-        return TRUE;
-    }
-    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' is not true or false", name, v);
-    return FALSE;
-}
-
-static gboolean
-env_uint(const char *const *envp, const char *name, guint64 min, guint64 max, guint def, guint *out,
-         GError **error)
-{
-    const char *v = env_get(envp, name);
-    guint64 n = 0;
-    GError *cause = NULL;
-
-    if (!v) {
-        *out = def;
-        return TRUE;
-    }
-    if (!cv_parse_uint(v, min, max, &n, &cause))
-        return field_error(error, cause, name);
-    *out = (guint)n;
-    return TRUE;
-}
-
-static gboolean
-env_path(const char *const *envp, const char *name, const char *def, char **out, GError **error)
-{
-    const char *v = env_get(envp, name);
-
-    if (!v) {
-        *out = g_strdup(def);
-        return TRUE;
-    }
-    if (!check_abs_path(name, v, error))
-        return FALSE;
-    *out = g_strdup(v);
-    return TRUE;
-}
-
-/* "kvm" only where the CPU can run guests: /dev/kvm may exist on hosts that cannot (nested, no vmx/svm). */
-static char *
-detect_domain_type(const char *cpuinfo)
-{
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-
-    if (!g_file_get_contents(cpuinfo ? cpuinfo : "/proc/cpuinfo", &text, NULL, NULL))
-        return g_strdup("qemu");
-    lines = g_strsplit(text, "\n", -1);
-    for (char **l = lines; *l; l++) {
-        g_auto(GStrv) words = NULL;
-        if (!g_str_has_prefix(*l, "flags"))
-            continue;
-        words = g_strsplit_set(*l, " \t", -1);
-        for (char **w = words; *w; w++)
-            if (!strcmp(*w, "vmx") || !strcmp(*w, "svm"))
-                return g_strdup(access("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "qemu");
-        break;
-    }
-    return g_strdup("qemu");
-}
-
-CvDefaults *
-cv_defaults_new(const char *const *envp, const char *cpuinfo, GError **error)
-{
-    g_autoptr(CvDefaults) d = g_new0(CvDefaults, 1);
-    const char *v;
-    gboolean enable_kvm = FALSE, snp = FALSE, tdx = FALSE, host_data = FALSE;
-    guint64 n = 0;
-    GError *cause = NULL;
-
-    v = env_get(envp, "MANAGER_QEMU_MEMORY_SIZE");
-    if (!cv_parse_size(v ? v : "2048M", &d->memory_bytes, &cause))
-        return field_error(error, cause, "MANAGER_QEMU_MEMORY_SIZE"), NULL;
-    if (d->memory_bytes < MIN_MEMORY) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_MEMORY_SIZE: at least 64M");
-        return NULL;
-    }
-    if (!env_uint(envp, "MANAGER_QEMU_SMP_COUNT", 1, MAX_VCPUS, 2, &d->vcpus, error) ||
-        !env_uint(envp, "MANAGER_QEMU_SMP_MAXCPUS", 0, MAX_VCPUS, 0, &d->maxcpus, error) ||
-        !env_uint(envp, "MANAGER_QEMU_MEMORY_SLOTS", 0, 255, 0, &d->memory_slots, error))
-        return NULL;
-    v = env_get(envp, "MANAGER_QEMU_MAX_MEMORY");
-    if (v && !cv_parse_size(v, &d->max_memory_bytes, &cause))
-        return field_error(error, cause, "MANAGER_QEMU_MAX_MEMORY"), NULL;
-
-    d->machine = g_strdup(env_get(envp, "MANAGER_QEMU_MACHINE") ? env_get(envp, "MANAGER_QEMU_MACHINE") : "q35");
-    if (strspn(d->machine, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(d->machine)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_MACHINE: '%s' is not a machine type",
-                    d->machine);
-        return NULL;
-    }
-    d->cpu = g_strdup(env_get(envp, "MANAGER_QEMU_CPU"));
-    if (d->cpu && strspn(d->cpu, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") !=
-                      strlen(d->cpu)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_CPU: '%s' is not a CPU model", d->cpu);
-        return NULL;
-    }
-
-    if (!env_bool(envp, "MANAGER_QEMU_ENABLE_KVM", FALSE, &enable_kvm, error))
-        return NULL;
-    v = env_get(envp, "MANAGER_DOMAIN_TYPE");
-    if (!v)
-        v = env_get(envp, "MANAGER_QEMU_ENABLE_KVM") ? (enable_kvm ? "kvm" : "qemu") : "auto";
-    if (!strcmp(v, "auto")) {
-        d->domain_type = detect_domain_type(cpuinfo);
-    } else if (!strcmp(v, "kvm") || !strcmp(v, "qemu")) {
-        d->domain_type = g_strdup(v);
-    } else {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_DOMAIN_TYPE: '%s' is not kvm, qemu or auto", v);
-        return NULL;
-    }
-
-    if (!env_path(envp, "MANAGER_QEMU_OVMF_CODE_FILE", "/usr/share/OVMF/OVMF_CODE_4M.fd", &d->ovmf_code, error) ||
-        !env_path(envp, "MANAGER_QEMU_OVMF_VARS_FILE", "/usr/share/OVMF/OVMF_VARS_4M.fd", &d->ovmf_vars, error) ||
-        !env_path(envp, "MANAGER_QEMU_OVMF_FILE", "/usr/share/ovmf/OVMF.fd", &d->ovmf, error) ||
-        !env_path(envp, "MANAGER_QEMU_IGVM_FILE", NULL, &d->igvm, error) ||
-        !env_path(envp, "MANAGER_QEMU_DISK_IMG_KERNEL_FILE", "/var/lib/covirt/hal/bzImage", &d->kernel, error) ||
-        !env_path(envp, "MANAGER_QEMU_DISK_IMG_ROOTFS_FILE", "/var/lib/covirt/hal/rootfs.cpio.gz", &d->initrd,
-                  error))
-        return NULL;
-
-    if (!env_bool(envp, "MANAGER_QEMU_ENABLE_SEV_SNP", FALSE, &snp, error) ||
-        !env_bool(envp, "MANAGER_QEMU_ENABLE_TDX", FALSE, &tdx, error) ||
-        !env_bool(envp, "MANAGER_QEMU_ENABLE_HOST_DATA", FALSE, &host_data, error))
-        return NULL;
-    if (snp && tdx) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
-                    "MANAGER_QEMU_ENABLE_SEV_SNP and MANAGER_QEMU_ENABLE_TDX cannot both be true");
-        return NULL;
-    }
-    d->platform = snp ? CV_PLATFORM_SEV_SNP : tdx ? CV_PLATFORM_TDX : CV_PLATFORM_VTPM;
-    if (!env_uint(envp, "MANAGER_QEMU_SEV_SNP_CBITPOS", 32, 63, 51, &d->sev_snp_cbitpos, error) ||
-        !env_uint(envp, "MANAGER_QEMU_SEV_SNP_REDUCED_PHYS_BITS", 0, 63, 1, &d->sev_snp_reduced_phys_bits,
-                  error) ||
-        !env_uint(envp, "MANAGER_QEMU_QUOTE_GENERATION_PORT", 0, 0xffffffffULL, 0, &d->qgs_port, error) ||
-        !env_uint(envp, "MANAGER_QEMU_GUEST_FWD_AGENT", 1, 65535, 7002, &d->agent_port, error))
-        return NULL;
-    if (host_data) {
-        v = env_get(envp, "MANAGER_QEMU_HOST_DATA");
-        d->sev_snp_host_data = v ? cv_base64_decode_strict(v, &cause) : NULL;
-        if (!v) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
-                        "MANAGER_QEMU_HOST_DATA: required when MANAGER_QEMU_ENABLE_HOST_DATA is true");
-            return NULL;
-        }
-        if (!d->sev_snp_host_data)
-            return field_error(error, cause, "MANAGER_QEMU_HOST_DATA"), NULL;
-        if (g_bytes_get_size(d->sev_snp_host_data) != 32) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_QEMU_HOST_DATA: must be 32 bytes, not %zu",
-                        g_bytes_get_size(d->sev_snp_host_data));
-            return NULL;
-        }
-    }
-
-    v = env_get(envp, "MANAGER_QEMU_HOST_FWD_RANGE");
-    {
-        g_auto(GStrv) parts = g_strsplit(v ? v : "6100-6200", "-", -1);
-        guint64 lo = 0, hi = 0;
-        if (g_strv_length(parts) != 2 || !cv_parse_uint(parts[0], 1, 65535, &lo, NULL) ||
-            !cv_parse_uint(parts[1], 1, 65535, &hi, NULL) || lo > hi) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
-                        "MANAGER_QEMU_HOST_FWD_RANGE: '%s' is not a port range like 6100-6200", v);
-            return NULL;
-        }
-        d->host_port_min = lo;
-        d->host_port_max = hi;
-    }
-
-    v = env_get(envp, "MANAGER_AGENT_BIND_ADDRESS");
-    d->agent_bind_address = g_strdup(v ? v : "127.0.0.1");
-    {
-        g_autoptr(GInetAddress) a = g_inet_address_new_from_string(d->agent_bind_address);
-        if (!a) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_AGENT_BIND_ADDRESS: '%s' is not an IP address",
-                        d->agent_bind_address);
-            return NULL;
-        }
-    }
-    v = env_get(envp, "MANAGER_LIBVIRT_URI");
-    d->libvirt_uri = g_strdup(v ? v : "qemu:///system");
-    (void)n;
-    return g_steal_pointer(&d);
-}
-
-void
-cv_defaults_free(CvDefaults *d)
-{
-    if (!d)
-        return;
-    g_free(d->machine);
-    g_free(d->cpu);
-    g_free(d->domain_type);
-    g_free(d->ovmf_code);
-    g_free(d->ovmf_vars);
-    g_free(d->ovmf);
-    g_free(d->igvm);
-    g_free(d->kernel);
-    g_free(d->initrd);
-    g_clear_pointer(&d->sev_snp_host_data, g_bytes_unref);
-    g_free(d->agent_bind_address);
-    g_free(d->libvirt_uri);
-    g_free(d);
 }
 
 /* ---- the spec ---- */
@@ -406,7 +156,7 @@ get_path(JsonObject *obj, const char *prefix, const char *name, char **out, GErr
 
     if (!n)
         return *error == NULL;
-    if (!check_abs_path(field, json_node_get_string(n), error))
+    if (!cv_conf_check_path(field, json_node_get_string(n), error))
         return FALSE;
     g_free(*out);
     *out = g_strdup(json_node_get_string(n));
@@ -425,7 +175,7 @@ get_base64(JsonObject *obj, const char *prefix, const char *name, gsize want, GB
         return *error == NULL;
     b = cv_base64_decode_strict(json_node_get_string(n), &cause);
     if (!b)
-        return field_error(error, cause, field);
+        return cv_conf_field_error(error, cause, field);
     if (want && g_bytes_get_size(b) != want) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: must be %zu bytes, not %zu", field, want,
                     g_bytes_get_size(b));
@@ -451,7 +201,7 @@ get_hex_policy(JsonObject *obj, const char *prefix, const char *name, guint64 *o
         return FALSE;
     }
     if (!cv_parse_hex_or_uint(json_node_get_string(n), out, &cause))
-        return field_error(error, cause, field);
+        return cv_conf_field_error(error, cause, field);
     return TRUE;
 }
 
@@ -538,17 +288,10 @@ check_cmdline(const char *cmdline, GError **error)
     return TRUE;
 }
 
+/* name and platform */
 static gboolean
-parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+parse_identity(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 {
-    static const char *const known[] = { "name", "platform", "vcpus", "memory", "kernel", "initrd", "cmdline",
-                                         "ovmf", "igvm", "agent_port", "host_port", "ttl", "debug",
-                                         "computation", "sev_snp", "tdx", NULL };
-    GError *cause = NULL;
-
-    if (!check_known_members(o, "", known, error))
-        return FALSE;
-
     MEMBER_OR_FAIL(name, o, "", "name", F_STRING);
     if (!name) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "name: required");
@@ -560,22 +303,30 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 
     MEMBER_OR_FAIL(platform, o, "", "platform", F_STRING);
     s->platform = d->platform;
-    if (platform && !cv_platform_parse(json_node_get_string(platform), &s->platform)) {
+    if (platform && !cv_platform_from_string(json_node_get_string(platform), &s->platform)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "platform: '%s' is not vtpm, sev-snp or tdx",
                     json_node_get_string(platform));
         return FALSE;
     }
+    return TRUE;
+}
+
+/* vCPUs, memory and memory hotplug */
+static gboolean
+parse_resources(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+{
+    GError *cause = NULL;
 
     s->vcpus = d->vcpus;
-    if (!get_uint(o, "", "vcpus", 1, MAX_VCPUS, &s->vcpus, error))
+    if (!get_uint(o, "", "vcpus", 1, CV_CONF_MAX_VCPUS, &s->vcpus, error))
         return FALSE;
     s->maxcpus = MAX(d->maxcpus, s->vcpus);
 
     MEMBER_OR_FAIL(memory, o, "", "memory", F_STRING);
     s->memory_bytes = d->memory_bytes;
     if (memory && !cv_parse_size(json_node_get_string(memory), &s->memory_bytes, &cause))
-        return field_error(error, cause, "memory");
-    if (s->memory_bytes < MIN_MEMORY || s->memory_bytes % (1 << 20)) {
+        return cv_conf_field_error(error, cause, "memory");
+    if (s->memory_bytes < CV_CONF_MIN_MEMORY || s->memory_bytes % (1 << 20)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "memory: must be a whole number of MiB, at least 64M");
         return FALSE;
     }
@@ -583,7 +334,13 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
     s->memory_slots = s->max_memory_bytes ? d->memory_slots : 0;
     if (!s->memory_slots)
         s->max_memory_bytes = 0;
+    return TRUE;
+}
 
+/* machine, firmware, kernel, initrd and command line */
+static gboolean
+parse_boot(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+{
     s->machine = g_strdup(d->machine);
     s->domain_type = g_strdup(d->domain_type);
     s->cpu = g_strdup(d->cpu);
@@ -598,8 +355,14 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 
     MEMBER_OR_FAIL(cmdline, o, "", "cmdline", F_STRING);
     s->cmdline = g_strdup(cmdline ? json_node_get_string(cmdline) : "console=null quiet");
-    if (!check_cmdline(s->cmdline, error))
-        return FALSE;
+    return check_cmdline(s->cmdline, error);
+}
+
+/* the agent's ports, TTL, debug and the computation */
+static gboolean
+parse_runtime(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+{
+    GError *cause = NULL;
 
     s->agent_port = d->agent_port;
     if (!get_uint(o, "", "agent_port", 1, 65535, &s->agent_port, error) ||
@@ -609,7 +372,7 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 
     MEMBER_OR_FAIL(ttl, o, "", "ttl", F_STRING);
     if (ttl && !cv_parse_duration(json_node_get_string(ttl), &s->ttl_seconds, &cause))
-        return field_error(error, cause, "ttl");
+        return cv_conf_field_error(error, cause, "ttl");
 
     MEMBER_OR_FAIL(debug, o, "", "debug", F_BOOL);
     s->debug = debug ? json_node_get_boolean(debug) : FALSE;
@@ -617,7 +380,13 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
     MEMBER_OR_FAIL(computation, o, "", "computation", F_OBJECT);
     if (computation)
         s->computation = json_node_copy(computation);
+    return TRUE;
+}
 
+/* the sev_snp and tdx sections, each only for its platform, over the defaults */
+static gboolean
+parse_platform(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+{
     s->sev_snp.cbitpos = d->sev_snp_cbitpos;
     s->sev_snp.reduced_phys_bits = d->sev_snp_reduced_phys_bits;
     s->sev_snp.policy = 0x30000;
@@ -648,6 +417,18 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
     if (s->platform == CV_PLATFORM_SEV_SNP && !s->cpu)
         s->cpu = g_strdup("EPYC-v4");
     return TRUE;
+}
+
+static gboolean
+parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
+{
+    static const char *const known[] = { "name", "platform", "vcpus", "memory", "kernel", "initrd", "cmdline",
+                                         "ovmf", "igvm", "agent_port", "host_port", "ttl", "debug",
+                                         "computation", "sev_snp", "tdx", NULL };
+
+    return check_known_members(o, "", known, error) && parse_identity(o, s, d, error) &&
+           parse_resources(o, s, d, error) && parse_boot(o, s, d, error) && parse_runtime(o, s, d, error) &&
+           parse_platform(o, s, d, error);
 }
 
 CvCvmSpec *
@@ -713,7 +494,7 @@ cv_cvm_spec_to_json(const CvCvmSpec *s)
 
     json_builder_begin_object(b);
     add_str(b, "name", s->name);
-    add_str(b, "platform", cv_platform_name(s->platform));
+    add_str(b, "platform", cv_platform_to_string(s->platform));
     add_int(b, "vcpus", s->vcpus);
     add_str(b, "memory", mem);
     add_str(b, "kernel", s->kernel);

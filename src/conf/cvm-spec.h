@@ -5,6 +5,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include "cv-error.h"
+#include "cv-enum.h"
 
 G_BEGIN_DECLS
 
@@ -12,10 +13,11 @@ typedef enum {
     CV_PLATFORM_VTPM,
     CV_PLATFORM_SEV_SNP,
     CV_PLATFORM_TDX,
+    CV_PLATFORM_COUNT
 } CvPlatform;
 
-const char *cv_platform_name(CvPlatform p);
-gboolean cv_platform_parse(const char *text, CvPlatform *out);
+/* "vtpm", "sev-snp", "tdx": in specs, records, and the domain templates' file names */
+CV_ENUM_DECL(cv_platform, CvPlatform);
 
 /* Operator defaults, from MANAGER_* variables (seed names where they still mean something). */
 typedef struct {

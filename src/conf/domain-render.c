@@ -26,8 +26,9 @@ cv_libvirt_version_parse(const char *text, unsigned long *out, GError **error)
     return FALSE;
 }
 
-const char *
-cv_domain_template_dir(void)
+/* $COVIRT_TEMPLATE_DIR, else the source tree's or the installed template directory, whichever exists */
+static const char *
+template_dir(void)
 {
     const char *env = g_getenv("COVIRT_TEMPLATE_DIR");
 
@@ -438,7 +439,7 @@ add_metadata(xmlNodePtr root, const char *metadata_xml, GError **error)
 char *
 cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error)
 {
-    static const char *const templates[] = { "vtpm.xml", "sev-snp.xml", "tdx.xml" };
+    g_autofree char *template = NULL;
     g_autofree char *path = NULL;
     g_autofree char *text = NULL;
     gsize len = 0;
@@ -470,8 +471,9 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
         return NULL;
     }
 
-    path = g_build_filename(opts->template_dir ? opts->template_dir : cv_domain_template_dir(),
-                            templates[s->platform], NULL);
+    /* one template per platform, named after it */
+    template = g_strdup_printf("%s.xml", cv_platform_to_string(s->platform));
+    path = g_build_filename(opts->template_dir ? opts->template_dir : template_dir(), template, NULL);
     /* read as a plain file: xmlReadFile would go through libxml2's I/O layer, which probes
      * for gzip and xz compression (zlib and liblzma code for every render) */
     if (g_file_get_contents(path, &text, &len, NULL) && len <= G_MAXINT)
@@ -488,7 +490,7 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
     set_text(name, s->name);
     title = xmlNewNode(NULL, BAD_CAST "title");
     {
-        g_autofree char *t = g_strdup_printf("covirt %s CVM", cv_platform_name(s->platform));
+        g_autofree char *t = g_strdup_printf("covirt %s CVM", cv_platform_to_string(s->platform));
         set_text(title, t);
     }
     xmlAddNextSibling(name, title);

@@ -24,7 +24,5 @@ typedef struct {
 
 gboolean cv_libvirt_version_parse(const char *text, unsigned long *out, GError **error);
 char *cv_domain_render(const CvCvmSpec *spec, const CvRenderOptions *opts, GError **error);
-/* The source tree's or the installed template directory, whichever exists. */
-const char *cv_domain_template_dir(void);
 
 G_END_DECLS

@@ -171,7 +171,7 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
         return NULL;
     if (cvm->platform != CV_PLATFORM_VTPM) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "an attestation policy is computed for vtpm CVMs only, not %s",
-                    cv_platform_name(cvm->platform));
+                    cv_platform_to_string(cvm->platform));
         return NULL;
     }
     /* the boot as libvirt holds it: that is what QEMU measures */

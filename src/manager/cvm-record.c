@@ -82,7 +82,7 @@ cv_mgr_cvm_to_metadata(const CvMgrCvm *cvm, gboolean with_ns)
         xmlSetNs(root, ns);
     xmlDocSetRootElement(doc, root);
     add_text(root, ns, "id", cvm->id);
-    add_text(root, ns, "platform", cv_platform_name(cvm->platform));
+    add_text(root, ns, "platform", cv_platform_to_string(cvm->platform));
     add_text(root, ns, "state", cv_mgr_state_to_string(cvm->state));
     add_int(root, ns, "created-at", cvm->created_at);
     add_int(root, ns, "expires-at", cvm->expires_at);
@@ -146,7 +146,7 @@ cv_mgr_cvm_from_metadata(const char *xml, const char *domain_name, GError **erro
             g_free(cvm->id);
             cvm->id = g_strdup(text);
         } else if (strcmp(name, "platform") == 0) {
-            if (!cv_platform_parse(text, &cvm->platform)) {
+            if (!cv_platform_from_string(text, &cvm->platform)) {
                 g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "metadata field platform: unknown");
                 return NULL;
             }
@@ -213,7 +213,7 @@ cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec)
     json_builder_set_member_name(b, "name");
     json_builder_add_string_value(b, cvm->name);
     json_builder_set_member_name(b, "platform");
-    json_builder_add_string_value(b, cv_platform_name(cvm->platform));
+    json_builder_add_string_value(b, cv_platform_to_string(cvm->platform));
     json_builder_set_member_name(b, "state");
     json_builder_add_string_value(b, cv_mgr_state_to_string(cvm->state));
     json_builder_set_member_name(b, "agent");

@@ -37,5 +37,5 @@ attest_test_assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus s
         g_printerr("%s", text);
     }
     g_assert_nonnull(c);
-    g_assert_cmpstr(cv_attest_status_name(c->status), ==, cv_attest_status_name(status));
+    g_assert_cmpstr(cv_attest_status_to_string(c->status), ==, cv_attest_status_to_string(status));
 }
