@@ -87,24 +87,24 @@ cv_agent_set_state(CvAgent *agent, CvAgentState to, const char *why)
     if (from == to)
         return;
     if (!cv_agent_state_can_go(from, to))
-        g_warning("unexpected transition %s → %s", cv_agent_state_name(from), cv_agent_state_name(to));
+        g_warning("unexpected transition %s → %s", cv_agent_state_to_string(from), cv_agent_state_to_string(to));
     agent->state = to;
     /* the event's message carries "from" so the manager can show both ends */
-    msg = g_strdup_printf("%s -> %s%s%s", cv_agent_state_name(from), cv_agent_state_name(to), why ? ": " : "",
+    msg = g_strdup_printf("%s -> %s%s%s", cv_agent_state_to_string(from), cv_agent_state_to_string(to), why ? ": " : "",
                           why ? why : "");
     g_info("state %s", msg);
-    remember(agent, "state", cv_agent_state_name(from), cv_agent_state_name(to), why);
-    cv_agent_control_send(agent->control, cv_agent_frame_event(now_ms(), "state", cv_agent_state_name(to), msg));
-    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_name(to)));
+    remember(agent, "state", cv_agent_state_to_string(from), cv_agent_state_to_string(to), why);
+    cv_agent_control_send(agent->control, cv_agent_frame_event(now_ms(), "state", cv_agent_state_to_string(to), msg));
+    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_to_string(to)));
 }
 
 void
 cv_agent_event(CvAgent *agent, const char *kind, const char *message)
 {
     g_info("%s: %s", kind, message);
-    remember(agent, kind, NULL, cv_agent_state_name(agent->state), message);
+    remember(agent, kind, NULL, cv_agent_state_to_string(agent->state), message);
     cv_agent_control_send(agent->control,
-                          cv_agent_frame_event(now_ms(), kind, cv_agent_state_name(agent->state), message));
+                          cv_agent_frame_event(now_ms(), kind, cv_agent_state_to_string(agent->state), message));
 }
 
 void
@@ -178,7 +178,7 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
             return TRUE;
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT,
                     "a computation is in progress (state %s); stop it before sending another manifest",
-                    cv_agent_state_name(agent->state));
+                    cv_agent_state_to_string(agent->state));
         return FALSE;
     }
     m = cv_agent_manifest_parse(json, len, error);
@@ -195,7 +195,7 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
         g_autofree char *msg = g_strdup_printf("manifest '%s' (%s) accepted: %s algorithm, %u dataset(s), "
                                                "%u result consumer(s), SHA3-256 %s",
                                                agent->manifest->id, agent->manifest->name,
-                                               cv_agent_algo_type_name(agent->manifest->algo_type),
+                                               cv_agent_algo_type_to_string(agent->manifest->algo_type),
                                                agent->manifest->datasets->len,
                                                agent->manifest->consumer_keys->len,
                                                agent->manifest->sha3_256_hex);
@@ -333,7 +333,7 @@ cv_agent_state_json(CvAgent *agent)
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, cv_agent_state_name(agent->state));
+    json_builder_add_string_value(b, cv_agent_state_to_string(agent->state));
     json_builder_set_member_name(b, "agent_version");
     json_builder_add_string_value(b, COVIRT_VERSION);
     json_builder_set_member_name(b, "platform");
@@ -410,7 +410,7 @@ on_state_request(gpointer data)
 {
     CvAgent *agent = data;
 
-    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_name(agent->state)));
+    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_to_string(agent->state)));
 }
 
 static const CvAgentControlHandlers control_handlers = {

@@ -206,7 +206,8 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
     }
 
     if (!agent->manifest) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no manifest yet (state %s)", cv_agent_state_name(agent->state));
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no manifest yet (state %s)",
+                    cv_agent_state_to_string(agent->state));
         return NULL;
     }
     /* Who may send it comes first: the request is authenticated (and its challenge
@@ -239,12 +240,12 @@ upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **
         goto fail;
     if (role == ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_DATA) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving datasets (state %s)",
-                    cv_agent_state_name(agent->state));
+                    cv_agent_state_to_string(agent->state));
         goto fail;
     }
     if (role != ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_ALGORITHM) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving the algorithm (state %s)",
-                    cv_agent_state_name(agent->state));
+                    cv_agent_state_to_string(agent->state));
         goto fail;
     }
     if (role == ROLE_DATASET && g_hash_table_contains(agent->datasets_received, name)) {
@@ -416,7 +417,7 @@ upload_finish(CvAgent *agent, SoupServerMessage *msg)
     json_builder_set_member_name(b, "size");
     json_builder_add_int_value(b, u->received);
     json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, cv_agent_state_name(agent->state));
+    json_builder_add_string_value(b, cv_agent_state_to_string(agent->state));
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     cv_http_respond_json(msg, SOUP_STATUS_OK, root);
@@ -433,7 +434,7 @@ handle_result(CvAgent *agent, SoupServerMessage *msg)
     guint which = 0;
 
     if (!agent->manifest) {
-        respond_code(msg, CV_ERROR_CONFLICT, "no computation (state %s)", cv_agent_state_name(agent->state));
+        respond_code(msg, CV_ERROR_CONFLICT, "no computation (state %s)", cv_agent_state_to_string(agent->state));
         return;
     }
     if (!cv_agent_sha3_256("", 0, empty, &error) ||
@@ -443,7 +444,7 @@ handle_result(CvAgent *agent, SoupServerMessage *msg)
         return;
     }
     if (agent->state != CV_AGENT_STATE_CONSUMING_RESULTS && agent->state != CV_AGENT_STATE_COMPLETE) {
-        respond_code(msg, CV_ERROR_CONFLICT, "no result yet (state %s)", cv_agent_state_name(agent->state));
+        respond_code(msg, CV_ERROR_CONFLICT, "no result yet (state %s)", cv_agent_state_to_string(agent->state));
         return;
     }
     /* mapped, not read: a large result does not sit in the heap */

@@ -6,13 +6,7 @@
 #include <string.h>
 #include <json-glib/json-glib.h>
 
-static const char *const algo_type_names[] = { "bin", "python", "wasm", "docker" };
-
-const char *
-cv_agent_algo_type_name(CvAgentAlgoType type)
-{
-    return (guint)type < G_N_ELEMENTS(algo_type_names) ? algo_type_names[type] : "unknown";
-}
+CV_ENUM_IMPL(cv_agent_algo_type, CvAgentAlgoType, CV_AGENT_ALGO_COUNT, "bin", "python", "wasm", "docker");
 
 static void
 dataset_free(gpointer p)
@@ -212,19 +206,12 @@ parse_algorithm(JsonNode *node, CvAgentManifest *m, GError **error)
     JsonObject *obj = get_object(node, "algorithm", error);
     g_autofree char *type = NULL;
     JsonNode *an;
-    gboolean found = FALSE;
 
     if (!obj || !check_members(obj, "algorithm", allowed, error) || !get_hash(obj, "algorithm", &m->algo_hash, error) ||
         !get_key(obj, "algorithm", &m->algo_key_pem, &m->algo_key, error) ||
         !get_string(obj, "algorithm", "algo_type", TRUE, &type, error))
         return FALSE;
-    for (guint i = 0; i < G_N_ELEMENTS(algo_type_names); i++) {
-        if (strcmp(type, algo_type_names[i]) == 0) {
-            m->algo_type = i;
-            found = TRUE;
-        }
-    }
-    if (!found)
+    if (!cv_agent_algo_type_from_string(type, &m->algo_type))
         return fail(error, "algorithm.algo_type", "'%s' is not one of bin, python, wasm, docker", type);
     an = json_object_get_member(obj, "algo_args");
     if (!an || JSON_NODE_HOLDS_NULL(an)) {

@@ -2,6 +2,7 @@
  * Every refusal names the field that was wrong, e.g. "datasets[1].hash: ...". */
 #pragma once
 #include <glib.h>
+#include "cv-enum.h"
 #include "user-key.h"
 
 G_BEGIN_DECLS
@@ -11,7 +12,11 @@ typedef enum {
     CV_AGENT_ALGO_PYTHON,
     CV_AGENT_ALGO_WASM,
     CV_AGENT_ALGO_DOCKER,
+    CV_AGENT_ALGO_COUNT,
 } CvAgentAlgoType;
+
+/* the manifest's algo_type names: bin, python, wasm, docker */
+CV_ENUM_DECL(cv_agent_algo_type, CvAgentAlgoType);
 
 typedef struct {
     char *hash;           /* SHA3-256, 64 lowercase hex digits */
@@ -42,7 +47,6 @@ CvAgentManifest *cv_agent_manifest_parse(const char *json, gsize len, GError **e
 void cv_agent_manifest_free(CvAgentManifest *manifest);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgentManifest, cv_agent_manifest_free)
 
-const char *cv_agent_algo_type_name(CvAgentAlgoType type);
 /* A dataset's file name is one path component: no '/', no NUL, not "." or "..",
  * not hidden, printable, at most 255 bytes. */
 gboolean cv_agent_filename_is_safe(const char *name);

@@ -436,6 +436,8 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
         add_cmd(steps, "the algorithm", g_strdupv((char **)run));
         break;
     }
+    case CV_AGENT_ALGO_COUNT:
+        break;
     }
 
     r = g_new0(CvAgentRunner, 1);

@@ -1,15 +1,8 @@
 #include "state.h"
 
-static const char *const names[] = {
-    "Idle", "ReceivingManifest", "ReceivingAlgorithm", "ReceivingData", "Running",
-    "ConsumingResults", "Complete", "Failed",
-};
-
-const char *
-cv_agent_state_name(CvAgentState state)
-{
-    return (guint)state < G_N_ELEMENTS(names) ? names[state] : "Unknown";
-}
+CV_ENUM_IMPL(cv_agent_state, CvAgentState, CV_AGENT_STATE_COUNT,
+             "Idle", "ReceivingManifest", "ReceivingAlgorithm", "ReceivingData", "Running",
+             "ConsumingResults", "Complete", "Failed");
 
 gboolean
 cv_agent_state_can_go(CvAgentState from, CvAgentState to)
@@ -32,6 +25,7 @@ cv_agent_state_can_go(CvAgentState from, CvAgentState to)
         return to == CV_AGENT_STATE_COMPLETE;
     case CV_AGENT_STATE_COMPLETE:
     case CV_AGENT_STATE_FAILED:
+    case CV_AGENT_STATE_COUNT:
         return FALSE;
     }
     return FALSE;

@@ -1,6 +1,7 @@
 /* The computation's states, as Cocos's agent has them. */
 #pragma once
 #include <glib.h>
+#include "cv-enum.h"
 
 G_BEGIN_DECLS
 
@@ -13,9 +14,11 @@ typedef enum {
     CV_AGENT_STATE_CONSUMING_RESULTS,
     CV_AGENT_STATE_COMPLETE,
     CV_AGENT_STATE_FAILED,
+    CV_AGENT_STATE_COUNT,
 } CvAgentState;
 
-const char *cv_agent_state_name(CvAgentState state);
+/* the names the API, the events and the manager show: Idle, ReceivingManifest, ... */
+CV_ENUM_DECL(cv_agent_state, CvAgentState);
 /* The forward edges of the machine; any state may also go to Failed, and stop
  * goes from any state to Idle. */
 gboolean cv_agent_state_can_go(CvAgentState from, CvAgentState to);

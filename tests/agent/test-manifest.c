@@ -178,7 +178,7 @@ test_states(void)
     g_assert_true(cv_agent_state_can_go(CV_AGENT_STATE_COMPLETE, CV_AGENT_STATE_IDLE));
     g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_RECEIVING_ALGORITHM, CV_AGENT_STATE_CONSUMING_RESULTS));
     g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_COMPLETE, CV_AGENT_STATE_RUNNING));
-    g_assert_cmpstr(cv_agent_state_name(CV_AGENT_STATE_CONSUMING_RESULTS), ==, "ConsumingResults");
+    g_assert_cmpstr(cv_agent_state_to_string(CV_AGENT_STATE_CONSUMING_RESULTS), ==, "ConsumingResults");
 }
 
 int
