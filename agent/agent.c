@@ -1,15 +1,36 @@
+/* The core's state lives here only (CvAgent is opaque); the front reads it through agent.h. */
 #define _XOPEN_SOURCE 700
 #include "agent.h"
 #include "archive-child.h"
+#include "control.h"
+#include "runner.h"
 #include "cv-error.h"
 #include "cv-util.h"
-#include "tls.h"
 
 #include <errno.h>
 #include <ftw.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+
+struct _CvAgent {
+    char *work_dir;
+    char *platform;
+    char *hal_version;
+    guint8 tls_sha256[32];
+    CvAgentControl *control;
+    CvAgentAttestation *attestation;
+
+    CvAgentState state;
+    CvAgentManifest *manifest;
+    guint generation;               /* bumped on each reset, so a late upload cannot land in a new computation */
+    gboolean algo_received;
+    GHashTable *datasets_received;  /* filename set */
+    gboolean *consumer_served;
+    CvAgentRunner *runner;
+    char *last_error;
+    GQueue events;                  /* JsonNode, the latest CV_AGENT_EVENTS_MAX */
+};
 
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -34,7 +55,7 @@ cv_agent_path(CvAgent *agent, const char *first, ...)
     const char *p;
     char *out;
 
-    g_ptr_array_add(parts, agent->opts.work_dir);
+    g_ptr_array_add(parts, agent->work_dir);
     va_start(ap, first);
     for (p = first; p; p = va_arg(ap, const char *))
         g_ptr_array_add(parts, (gpointer)p);
@@ -43,6 +64,24 @@ cv_agent_path(CvAgent *agent, const char *first, ...)
     out = g_build_filenamev((char **)parts->pdata);
     g_ptr_array_free(parts, TRUE);
     return out;
+}
+
+CvAgentState
+cv_agent_get_state(CvAgent *agent)
+{
+    return agent->state;
+}
+
+const CvAgentManifest *
+cv_agent_get_manifest(CvAgent *agent)
+{
+    return agent->manifest;
+}
+
+CvAgentAttestation *
+cv_agent_get_attestation(CvAgent *agent)
+{
+    return agent->attestation;
 }
 
 static gint64
@@ -78,8 +117,8 @@ remember(CvAgent *agent, const char *kind, const char *from, const char *to, con
         json_node_unref(g_queue_pop_head(&agent->events));
 }
 
-void
-cv_agent_set_state(CvAgent *agent, CvAgentState to, const char *why)
+static void
+set_state(CvAgent *agent, CvAgentState to, const char *why)
 {
     CvAgentState from = agent->state;
     g_autofree char *msg = NULL;
@@ -107,8 +146,8 @@ cv_agent_event(CvAgent *agent, const char *kind, const char *message)
                           cv_agent_frame_event(now_ms(), kind, cv_agent_state_to_string(agent->state), message));
 }
 
-void
-cv_agent_log(CvAgent *agent, const char *source, const char *level, const char *line)
+static void
+log_line(CvAgent *agent, const char *source, const char *level, const char *line)
 {
     g_debug("%s: %s", source, line);
     cv_agent_control_send(agent->control, cv_agent_frame_log(now_ms(), source, level, line));
@@ -119,7 +158,7 @@ fail_computation(CvAgent *agent, const char *message)
 {
     g_free(agent->last_error);
     agent->last_error = g_strdup(message);
-    cv_agent_set_state(agent, CV_AGENT_STATE_FAILED, message);
+    set_state(agent, CV_AGENT_STATE_FAILED, message);
 }
 
 static gboolean
@@ -161,7 +200,6 @@ reset(CvAgent *agent)
     g_clear_pointer(&agent->last_error, g_free);
     g_hash_table_remove_all(agent->datasets_received);
     agent->algo_received = FALSE;
-    agent->requirements_received = FALSE;
     agent->generation++;
 }
 
@@ -185,7 +223,7 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
     if (!m)
         return FALSE;
     if (agent->state == CV_AGENT_STATE_IDLE)
-        cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
+        set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
     wipe(agent);
     if (!make_dirs(agent, error))
         return FALSE;
@@ -201,18 +239,19 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
                                                agent->manifest->sha3_256_hex);
         cv_agent_event(agent, "manifest", msg);
     }
-    cv_agent_attestation_manifest(agent);
-    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_ALGORITHM, NULL);
+    cv_agent_attestation_measure(agent->attestation, agent->manifest->sha256);
+    set_state(agent, CV_AGENT_STATE_RECEIVING_ALGORITHM, NULL);
     return TRUE;
 }
 
-void
-cv_agent_stop(CvAgent *agent, const char *reason)
+/* Kills a run, deletes every file, forgets the manifest: Idle, then ReceivingManifest. */
+static void
+stop(CvAgent *agent, const char *reason)
 {
     cv_agent_event(agent, "stop", reason && *reason ? reason : "stop requested");
     reset(agent);
-    cv_agent_set_state(agent, CV_AGENT_STATE_IDLE, reason);
-    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
+    set_state(agent, CV_AGENT_STATE_IDLE, reason);
+    set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
 }
 
 static void
@@ -220,7 +259,7 @@ on_run_line(const char *source, const char *line, gpointer data)
 {
     CvAgent *agent = data;
 
-    cv_agent_log(agent, source, strcmp(source, "algorithm-stderr") == 0 ? "warn" : "info", line);
+    log_line(agent, source, strcmp(source, "algorithm-stderr") == 0 ? "warn" : "info", line);
 }
 
 static void
@@ -244,7 +283,7 @@ on_run_done(gboolean ok, int exit_code, const char *message, gpointer data)
         return;
     }
     cv_agent_event(agent, "run", message);
-    cv_agent_set_state(agent, CV_AGENT_STATE_CONSUMING_RESULTS, NULL);
+    set_state(agent, CV_AGENT_STATE_CONSUMING_RESULTS, NULL);
 }
 
 static void
@@ -252,17 +291,16 @@ start_run(CvAgent *agent)
 {
     g_autoptr(GError) error = NULL;
 
-    cv_agent_set_state(agent, CV_AGENT_STATE_RUNNING, NULL);
-    agent->runner = cv_agent_runner_start(agent->manifest, agent->opts.work_dir, on_run_line, on_run_done,
-                                          agent, &error);
+    set_state(agent, CV_AGENT_STATE_RUNNING, NULL);
+    agent->runner = cv_agent_runner_start(agent->manifest, agent->work_dir, on_run_line, on_run_done, agent, &error);
     if (!agent->runner) {
         cv_agent_control_send(agent->control, cv_agent_frame_run_result(FALSE, -1, error->message));
         fail_computation(agent, error->message);
     }
 }
 
-void
-cv_agent_algorithm_received(CvAgent *agent)
+static void
+algorithm_received(CvAgent *agent)
 {
     agent->algo_received = TRUE;
     cv_agent_event(agent, "upload", "algorithm received");
@@ -270,7 +308,7 @@ cv_agent_algorithm_received(CvAgent *agent)
         start_run(agent);
         return;
     }
-    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_DATA, NULL);
+    set_state(agent, CV_AGENT_STATE_RECEIVING_DATA, NULL);
 }
 
 static char *
@@ -285,8 +323,8 @@ strip_compression_suffix(const char *name)
     return g_strdup(name);
 }
 
-gboolean
-cv_agent_dataset_received(CvAgent *agent, const char *filename, GError **error)
+static gboolean
+dataset_received(CvAgent *agent, const char *filename, GError **error)
 {
     const CvAgentDataset *d = cv_agent_manifest_find_dataset(agent->manifest, filename);
     g_autofree char *msg = NULL;
@@ -311,6 +349,126 @@ cv_agent_dataset_received(CvAgent *agent, const char *filename, GError **error)
     return TRUE;
 }
 
+/* ---- files the manifest names ---- */
+
+void
+cv_agent_file_slot_clear(CvAgentFileSlot *slot)
+{
+    g_clear_pointer(&slot->name, g_free);
+    g_clear_pointer(&slot->target, g_free);
+    g_clear_pointer(&slot->expected_sha3, g_free);
+    slot->key = NULL;
+}
+
+gboolean
+cv_agent_file_slot(CvAgent *agent, CvAgentFileKind kind, const char *name, CvAgentFileSlot *slot, GError **error)
+{
+    const CvAgentManifest *m = agent->manifest;
+    const CvAgentDataset *d = NULL;
+
+    if (!m) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no manifest yet (state %s)",
+                    cv_agent_state_to_string(agent->state));
+        return FALSE;
+    }
+    if (kind == CV_AGENT_FILE_DATASET && !(d = cv_agent_manifest_find_dataset(m, name))) {
+        g_set_error(error, CV_ERROR, CV_ERROR_NOT_FOUND, "dataset '%s' is not in the manifest", name);
+        return FALSE;
+    }
+    slot->kind = kind;
+    slot->name = g_strdup(name);
+    slot->key = d ? d->user_key : m->algo_key;
+    slot->generation = agent->generation;
+    switch (kind) {
+    case CV_AGENT_FILE_ALGORITHM:
+        slot->expected_sha3 = g_strdup(m->algo_hash);
+        slot->target = cv_agent_path(agent, "algo", "algorithm", NULL);
+        break;
+    case CV_AGENT_FILE_REQUIREMENTS:
+        slot->target = cv_agent_path(agent, "algo", "requirements.txt", NULL);
+        break;
+    case CV_AGENT_FILE_WHEEL:
+        slot->target = cv_agent_path(agent, "algo", "wheels", name, NULL);
+        break;
+    case CV_AGENT_FILE_DATASET:
+        slot->expected_sha3 = g_strdup(d->hash);
+        slot->target = cv_agent_path(agent, "datasets", name, NULL);
+        break;
+    }
+    return TRUE;
+}
+
+gboolean
+cv_agent_file_wanted(CvAgent *agent, const CvAgentFileSlot *slot, GError **error)
+{
+    gboolean dataset = slot->kind == CV_AGENT_FILE_DATASET;
+
+    if (agent->state != (dataset ? CV_AGENT_STATE_RECEIVING_DATA : CV_AGENT_STATE_RECEIVING_ALGORITHM)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving %s (state %s)",
+                    dataset ? "datasets" : "the algorithm", cv_agent_state_to_string(agent->state));
+        return FALSE;
+    }
+    if (dataset && g_hash_table_contains(agent->datasets_received, slot->name)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "dataset '%s' was already received", slot->name);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+cv_agent_file_place(CvAgent *agent, const CvAgentFileSlot *slot, const char *tmp_path, GError **error)
+{
+    /* a stop or a new manifest while the body was arriving makes this upload stale */
+    if (slot->generation != agent->generation) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
+        return FALSE;
+    }
+    if (slot->kind == CV_AGENT_FILE_ALGORITHM && g_chmod(tmp_path, 0700) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot make the algorithm executable: %s", g_strerror(errno));
+        return FALSE;
+    }
+    if (rename(tmp_path, slot->target) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean
+cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GError **error)
+{
+    g_autofree char *msg = NULL;
+
+    switch (slot->kind) {
+    case CV_AGENT_FILE_ALGORITHM:
+        algorithm_received(agent);
+        break;
+    case CV_AGENT_FILE_REQUIREMENTS:
+        cv_agent_event(agent, "upload", "requirements received");
+        break;
+    case CV_AGENT_FILE_WHEEL:
+        msg = g_strdup_printf("wheel %s received", slot->name);
+        cv_agent_event(agent, "upload", msg);
+        break;
+    case CV_AGENT_FILE_DATASET:
+        return dataset_received(agent, slot->name, error);
+    }
+    return TRUE;
+}
+
+/* ---- the result ---- */
+
+char *
+cv_agent_result_file(CvAgent *agent, GError **error)
+{
+    if (agent->state != CV_AGENT_STATE_CONSUMING_RESULTS && agent->state != CV_AGENT_STATE_COMPLETE) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no result yet (state %s)",
+                    cv_agent_state_to_string(agent->state));
+        return NULL;
+    }
+    return cv_agent_path(agent, "result.zip", NULL);
+}
+
 void
 cv_agent_result_served(CvAgent *agent, guint consumer)
 {
@@ -322,7 +480,7 @@ cv_agent_result_served(CvAgent *agent, guint consumer)
     for (guint i = 0; i < agent->manifest->consumer_keys->len; i++)
         all &= agent->consumer_served[i];
     if (all)
-        cv_agent_set_state(agent, CV_AGENT_STATE_COMPLETE, "every result consumer has the result");
+        set_state(agent, CV_AGENT_STATE_COMPLETE, "every result consumer has the result");
 }
 
 JsonNode *
@@ -337,7 +495,7 @@ cv_agent_state_json(CvAgent *agent)
     json_builder_set_member_name(b, "agent_version");
     json_builder_add_string_value(b, COVIRT_VERSION);
     json_builder_set_member_name(b, "platform");
-    json_builder_add_string_value(b, agent->opts.platform);
+    json_builder_add_string_value(b, agent->platform);
     json_builder_set_member_name(b, "tls_pubkey_sha256");
     json_builder_add_string_value(b, tls);
     if (agent->manifest) {
@@ -384,7 +542,7 @@ on_hello(gpointer data)
 {
     CvAgent *agent = data;
 
-    return cv_agent_frame_hello(COVIRT_VERSION, agent->opts.platform, agent->tls_sha256, agent->opts.hal_version);
+    return cv_agent_frame_hello(COVIRT_VERSION, agent->platform, agent->tls_sha256, agent->hal_version);
 }
 
 static void
@@ -402,7 +560,7 @@ on_manifest(const char *json, gsize len, gpointer data)
 static void
 on_stop(const char *reason, gpointer data)
 {
-    cv_agent_stop(data, reason);
+    stop(data, reason);
 }
 
 static void
@@ -425,61 +583,22 @@ cv_agent_new(const CvAgentOptions *opts, GError **error)
 {
     g_autoptr(CvAgent) agent = g_new0(CvAgent, 1);
 
-    agent->opts.work_dir = g_canonicalize_filename(opts->work_dir, NULL);
-    agent->opts.port = opts->port;
-    agent->opts.listen_address = g_strdup(opts->listen_address);
-    agent->opts.control_port = g_strdup(opts->control_port);
-    agent->opts.platform = g_strdup(opts->platform ? opts->platform : "none");
-    agent->opts.hal_version = g_strdup(opts->hal_version ? opts->hal_version : "");
-    agent->opts.manifest_file = g_strdup(opts->manifest_file);
-    agent->opts.port_file = g_strdup(opts->port_file);
-    agent->opts.tcti = g_strdup(opts->tcti);
+    agent->work_dir = g_canonicalize_filename(opts->work_dir, NULL);
+    agent->platform = g_strdup(opts->platform ? opts->platform : "none");
+    agent->hal_version = g_strdup(opts->hal_version ? opts->hal_version : "");
+    memcpy(agent->tls_sha256, opts->tls_sha256, sizeof(agent->tls_sha256));
     agent->datasets_received = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    agent->uploads_active = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    agent->challenges = cv_agent_challenges_new();
+    agent->attestation = cv_agent_attestation_new(agent->platform, opts->tcti);
     g_queue_init(&agent->events);
-    if (g_mkdir_with_parents(agent->opts.work_dir, 0700) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", agent->opts.work_dir, g_strerror(errno));
+    if (g_mkdir_with_parents(agent->work_dir, 0700) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", agent->work_dir, g_strerror(errno));
         return NULL;
     }
     wipe(agent);
-    agent->tls = cv_agent_tls_identity_new(agent->tls_sha256, error);
-    if (!agent->tls)
-        return NULL;
-    agent->control = cv_agent_control_new(agent->opts.control_port, &control_handlers, agent);
+    agent->control = cv_agent_control_new(opts->control_port, &control_handlers, agent);
     agent->state = CV_AGENT_STATE_IDLE;
-    cv_agent_set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, "waiting for the manifest");
+    set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, "waiting for the manifest");
     return g_steal_pointer(&agent);
-}
-
-gboolean
-cv_agent_listen(CvAgent *agent, GError **error)
-{
-    g_autoptr(GError) local = NULL;
-    g_autoptr(GSocketAddress) addr = NULL;
-    GSList *uris;
-
-    agent->server = soup_server_new("tls-certificate", agent->tls, "server-header", "covirt-agent", NULL);
-    cv_agent_api_register(agent);
-    if (agent->opts.listen_address) {
-        g_autoptr(GInetAddress) ia = g_inet_address_new_from_string(agent->opts.listen_address);
-        if (!ia) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not an IP address", agent->opts.listen_address);
-            return FALSE;
-        }
-        addr = g_inet_socket_address_new(ia, agent->opts.port);
-        if (!soup_server_listen(agent->server, addr, SOUP_SERVER_LISTEN_HTTPS, &local))
-            goto fail;
-    } else if (!soup_server_listen_all(agent->server, agent->opts.port, SOUP_SERVER_LISTEN_HTTPS, &local)) {
-        goto fail;
-    }
-    uris = soup_server_get_uris(agent->server);
-    agent->port = uris ? (guint)g_uri_get_port(uris->data) : agent->opts.port;
-    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
-    return TRUE;
- fail:
-    g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on port %u: %s", agent->opts.port, local->message);
-    return FALSE;
 }
 
 void
@@ -489,28 +608,16 @@ cv_agent_free(CvAgent *agent)
         return;
     if (agent->runner)
         cv_agent_runner_cancel(agent->runner);
-    if (agent->server)
-        soup_server_disconnect(agent->server);
-    g_clear_object(&agent->server);
     cv_agent_control_free(agent->control);
-    cv_agent_attestation_free(agent);
-    g_clear_object(&agent->tls);
-    cv_agent_challenges_free(agent->challenges);
+    cv_agent_attestation_free(agent->attestation);
     cv_agent_manifest_free(agent->manifest);
     g_free(agent->consumer_served);
     g_free(agent->last_error);
     if (agent->datasets_received)
         g_hash_table_unref(agent->datasets_received);
-    if (agent->uploads_active)
-        g_hash_table_unref(agent->uploads_active);
     g_queue_clear_full(&agent->events, (GDestroyNotify)json_node_unref);
-    g_free(agent->opts.work_dir);
-    g_free(agent->opts.listen_address);
-    g_free(agent->opts.control_port);
-    g_free(agent->opts.platform);
-    g_free(agent->opts.hal_version);
-    g_free(agent->opts.manifest_file);
-    g_free(agent->opts.port_file);
-    g_free(agent->opts.tcti);
+    g_free(agent->work_dir);
+    g_free(agent->platform);
+    g_free(agent->hal_version);
     g_free(agent);
 }

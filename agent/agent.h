@@ -1,90 +1,84 @@
-/* covirt-agent's core: the computation's state, its manifest, the files that
- * arrived, the run; the HTTPS API (api.c) and the control channel (control.c) drive it. */
+/* covirt-agent's core: the computation's state, its manifest, the files that arrived, the run and the
+ * evidence. It knows no HTTP: the HTTPS front (api.h) and the control channel (control.c) drive it
+ * through these functions, and main.c wires the front to it. */
 #pragma once
-#include <gio/gio.h>
+#include <glib.h>
 #include <json-glib/json-glib.h>
-#include <libsoup/soup.h>
-#include "challenge.h"
-#include "collector.h"
-#include "control.h"
+#include "attestation.h"
 #include "manifest.h"
-#include "runner.h"
 #include "state.h"
 
 G_BEGIN_DECLS
 
 typedef struct {
-    char *work_dir;
-    guint port;            /* 0: any free port */
-    char *listen_address;  /* NULL: all addresses */
-    char *control_port;    /* NULL: no control channel */
-    char *platform;        /* vtpm, sev-snp, tdx, none */
-    char *hal_version;
-    char *manifest_file;   /* host testing: the manifest without a manager */
-    char *port_file;       /* written with the bound port once listening */
-    char *tcti;            /* vtpm: TCTI for the evidence collector */
+    const char *work_dir;
+    const char *control_port;  /* NULL: no control channel */
+    const char *platform;      /* vtpm, sev-snp, tdx, none (NULL) */
+    const char *hal_version;
+    const char *tcti;          /* vtpm: TCTI for the evidence collector */
+    guint8 tls_sha256[32];     /* the HTTPS front's public key: announced in Hello, shown in the state */
 } CvAgentOptions;
 
 #define CV_AGENT_EVENTS_MAX 256
 
-typedef struct {
-    CvAgentOptions opts;
-    guint8 tls_sha256[32];
-    GTlsCertificate *tls;
-    SoupServer *server;
-    guint port;
-    CvAgentChallenges *challenges;
-    CvAgentControl *control;
+typedef struct _CvAgent CvAgent;
 
-    CvAgentState state;
-    CvAgentManifest *manifest;
-    guint generation;      /* bumped on each reset, so a late upload cannot land in a new computation */
-    gboolean algo_received;
-    gboolean requirements_received;
-    GHashTable *datasets_received;  /* filename set */
-    GHashTable *uploads_active;     /* target path set: one upload per target at a time */
-    gboolean *consumer_served;
-    CvAgentRunner *runner;
-    char *last_error;
-    GQueue events;                  /* JsonNode, the latest CV_AGENT_EVENTS_MAX */
-    CvAgentCollector *collector;    /* made on first use */
-} CvAgent;
-
+/* Creates the work dir and empties it; starts the control channel; ReceivingManifest. */
 CvAgent *cv_agent_new(const CvAgentOptions *opts, GError **error);
 void cv_agent_free(CvAgent *agent);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgent, cv_agent_free)
 
-/* Binds the HTTPS server; after this agent->port is the real port. */
-gboolean cv_agent_listen(CvAgent *agent, GError **error);
-
-void cv_agent_set_state(CvAgent *agent, CvAgentState to, const char *why);
+CvAgentState cv_agent_get_state(CvAgent *agent);
+/* The accepted manifest, NULL before one; it is freed on a stop or a new manifest. */
+const CvAgentManifest *cv_agent_get_manifest(CvAgent *agent);
+CvAgentAttestation *cv_agent_get_attestation(CvAgent *agent);
+/* GET /v1/state */
+JsonNode *cv_agent_state_json(CvAgent *agent);
 void cv_agent_event(CvAgent *agent, const char *kind, const char *message);
-void cv_agent_log(CvAgent *agent, const char *source, const char *level, const char *line);
 
 /* Accepted only while waiting for a manifest; the same manifest again is a no-op. */
 gboolean cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **error);
-/* Kills a run, deletes every file, forgets the manifest: Idle, then ReceivingManifest. */
-void cv_agent_stop(CvAgent *agent, const char *reason);
 
+/* ---- files the manifest names: uploaded by the front, checked and placed by the core ---- */
+typedef enum {
+    CV_AGENT_FILE_ALGORITHM,
+    CV_AGENT_FILE_REQUIREMENTS,
+    CV_AGENT_FILE_WHEEL,
+    CV_AGENT_FILE_DATASET,
+} CvAgentFileKind;
+
+typedef struct {
+    CvAgentFileKind kind;
+    char *name;                 /* wheel or dataset file name, NULL for the others */
+    char *target;               /* where it goes in the work dir */
+    CvAgentUserKey *key;        /* who must sign it: the manifest's, gone at the next stop or manifest */
+    char *expected_sha3;        /* the manifest's SHA3-256 (hex), NULL when it names none */
+    guint64 limit;              /* bytes */
+    guint generation;           /* the computation it belongs to */
+} CvAgentFileSlot;
+
+void cv_agent_file_slot_clear(CvAgentFileSlot *slot);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CvAgentFileSlot, cv_agent_file_slot_clear)
+
+/* Who may send the file, where it goes and what it must hash to: CV_ERROR_CONFLICT without a
+ * manifest, CV_ERROR_NOT_FOUND for a dataset the manifest does not name. */
+gboolean cv_agent_file_slot(CvAgent *agent, CvAgentFileKind kind, const char *name, CvAgentFileSlot *slot,
+                            GError **error);
+/* Whether the file is wanted now (the state, not received yet): CV_ERROR_CONFLICT if not. Asked once
+ * the sender is authenticated, so that a stranger learns nothing of the state. */
+gboolean cv_agent_file_wanted(CvAgent *agent, const CvAgentFileSlot *slot, GError **error);
+/* Moves a verified file into place (the algorithm made executable), unless the computation was
+ * reset meanwhile (CV_ERROR_CONFLICT); tmp_path stays the caller's to delete on failure. */
+gboolean cv_agent_file_place(CvAgent *agent, const CvAgentFileSlot *slot, const char *tmp_path, GError **error);
+/* The file is in place: events, decompression, the next state (the last dataset starts the run). */
+gboolean cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GError **error);
+
+/* ---- the result ---- */
 /* Paths inside the work dir. */
 char *cv_agent_path(CvAgent *agent, const char *first, ...) G_GNUC_NULL_TERMINATED;
-
-/* Called by the API once an upload is verified and in place. */
-void cv_agent_algorithm_received(CvAgent *agent);
-gboolean cv_agent_dataset_received(CvAgent *agent, const char *filename, GError **error);
-/* A result consumer (index into manifest->consumer_keys) downloaded the result. */
+/* The result zip's path once the run has made it, else CV_ERROR_CONFLICT. */
+char *cv_agent_result_file(CvAgent *agent, GError **error);
+/* A result consumer (index into the manifest's consumer_keys) downloaded the result. */
 void cv_agent_result_served(CvAgent *agent, guint consumer);
-
-JsonNode *cv_agent_state_json(CvAgent *agent);
-
-/* api.c */
-void cv_agent_api_register(CvAgent *agent);
-/* attestation.c: the evidence bundle for GET /v1/attestation, or an error (CV_ERROR_NOT_SUPPORTED when not
- * built in or without a platform) */
-JsonNode *cv_agent_attestation(CvAgent *agent, const char *nonce_hex, GError **error);
-/* POST /v1/attestation/credential (vtpm credential activation, docs/evidence.md) */
-JsonNode *cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, GError **error);
-void cv_agent_attestation_manifest(CvAgent *agent);
-void cv_agent_attestation_free(CvAgent *agent);
 
 G_END_DECLS

@@ -1,10 +1,13 @@
-/* The agent's HTTPS API (docs/agent.md). Uploads are checked in the early
- * handler, before a byte of the body is read (state, name, key, challenge,
- * signature, declared hash), then stream to a temporary file while hashed;
- * the normal handler, called once the body is in, compares the hash and moves
- * the file into place, or deletes it. */
-#include "agent.h"
+/* The agent's HTTPS front (docs/agent.md): the SoupServer, its TLS identity, the challenges and the
+ * uploads in flight; the routes are src/proto/agent-api.h's. Uploads are checked in the early
+ * handler, before a byte of the body is read (name, key, challenge, signature, state, declared hash),
+ * then stream to a temporary file while hashed; the normal handler, called once the body is in,
+ * compares the hash and has the core move the file into place, or deletes it. */
+#include "api.h"
+#include "agent-api.h"
+#include "challenge.h"
 #include "sha3.h"
+#include "tls.h"
 #include "upload-sink.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
@@ -17,22 +20,26 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <libsoup/soup.h>
 
-#define HDR_CHALLENGE "X-Covirt-Challenge"
-#define HDR_SIGNATURE "X-Covirt-Signature"
-#define HDR_SHA3 "X-Covirt-Content-SHA3-256"
-#define REQUIREMENTS_MAX (1024 * 1024)
-#define CREDENTIAL_MAX (64 * 1024)
-#define UPLOADS_MAX 8
+#define HDR_CHALLENGE CV_AGENT_API_HDR_CHALLENGE
+#define HDR_SIGNATURE CV_AGENT_API_HDR_SIGNATURE
+#define HDR_SHA3 CV_AGENT_API_HDR_CONTENT_SHA3
 
-typedef enum { ROLE_ALGORITHM, ROLE_REQUIREMENTS, ROLE_WHEEL, ROLE_DATASET } Role;
+struct _CvAgentApi {
+    CvAgent *agent;                 /* the core it serves (not owned) */
+    GTlsCertificate *tls;
+    guint8 tls_sha256[32];
+    SoupServer *server;
+    guint port;
+    CvAgentChallenges *challenges;
+    GHashTable *uploads_active;     /* target path set: one upload per target at a time */
+};
 
 typedef struct {
-    CvAgent *agent;
-    guint generation;
-    Role role;
-    char *name;         /* dataset or wheel file name */
-    char *target;
+    CvAgentApi *api;
+    CvAgentFileSlot slot;
+    gboolean active;    /* slot.target is in api->uploads_active */
     char *tmp_path;
     CvAgentSink *sink;  /* hashes and writes on a worker thread */
     guint8 declared[32];
@@ -42,22 +49,20 @@ typedef struct {
 } Upload;
 
 static void
-upload_free(gpointer p)
+upload_free(Upload *u)
 {
-    Upload *u = p;
-
     cv_agent_sink_free(u->sink);
     /* still here: the upload did not complete; nothing of it must stay */
     if (u->tmp_path)
         g_unlink(u->tmp_path);
-    if (u->target)
-        g_hash_table_remove(u->agent->uploads_active, u->target);
-    g_free(u->name);
-    g_free(u->target);
+    if (u->active)
+        g_hash_table_remove(u->api->uploads_active, u->slot.target);
+    cv_agent_file_slot_clear(&u->slot);
     g_free(u->tmp_path);
     g_free(u->io_error);
     g_free(u);
 }
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Upload, upload_free)
 
 static void
 respond_error(SoupServerMessage *msg, const GError *error)
@@ -88,7 +93,7 @@ respond_code(SoupServerMessage *msg, CvErrorCode code, const char *fmt, ...)
  * so a failed attempt also burns it. Returns the index of the key that signed; a signature
  * none of them verifies is a `mismatch` error. */
 static gboolean
-check_signature(CvAgent *agent, SoupServerMessage *msg, CvAgentUserKey *const *keys, guint n_keys,
+check_signature(CvAgentApi *api, SoupServerMessage *msg, CvAgentUserKey *const *keys, guint n_keys,
                 const guint8 body_sha3[32], CvErrorCode mismatch, guint *which, GError **error)
 {
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
@@ -103,10 +108,10 @@ check_signature(CvAgent *agent, SoupServerMessage *msg, CvAgentUserKey *const *k
         g_set_error(error, CV_ERROR, CV_ERROR_UNAUTHORIZED, "missing %s or %s header", HDR_CHALLENGE, HDR_SIGNATURE);
         return FALSE;
     }
-    if (!cv_agent_challenges_consume(agent->challenges, challenge, raw, error))
+    if (!cv_agent_challenges_consume(api->challenges, challenge, raw, error))
         return FALSE;
     sig = cv_base64_decode_strict(sig_b64, NULL);
-    if (!sig || g_bytes_get_size(sig) > 1024) {
+    if (!sig || g_bytes_get_size(sig) > CV_AGENT_API_SIGNATURE_MAX) {
         g_set_error(error, CV_ERROR, CV_ERROR_UNAUTHORIZED, "%s is not base64", HDR_SIGNATURE);
         return FALSE;
     }
@@ -168,147 +173,122 @@ parse_declared_hash(SoupServerMessage *msg, guint8 out[32], char **hex_out, GErr
     return TRUE;
 }
 
-static Upload *
-upload_begin(CvAgent *agent, SoupServerMessage *msg, const char *path, GError **error)
+/* The file a PUT path names; wheel and dataset names are percent-decoded and must be plain file names. */
+static gboolean
+upload_route(const char *path, CvAgentFileKind *kind, char **name, GError **error)
 {
-    Upload *u = NULL;
-    g_autofree char *declared_hex = NULL;
-    g_autofree char *name = NULL;
-    const char *expected = NULL;
-    CvAgentUserKey *key = NULL;
-    guint which = 0;
-    Role role;
-    guint64 limit = G_MAXUINT64;
-    g_autofree char *target = NULL;
-    g_autofree char *tmp = NULL;
-    int fd;
-
-    if (strcmp(path, "/v1/algorithm") == 0) {
-        role = ROLE_ALGORITHM;
-    } else if (strcmp(path, "/v1/algorithm/requirements") == 0) {
-        role = ROLE_REQUIREMENTS;
-        limit = REQUIREMENTS_MAX;
-    } else if (g_str_has_prefix(path, "/v1/algorithm/wheels/")) {
-        role = ROLE_WHEEL;
-        if (!(name = segment_name(path + strlen("/v1/algorithm/wheels/"), error)))
-            return NULL;
-        if (!g_str_has_suffix(name, ".whl")) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not a wheel (*.whl)", name);
-            return NULL;
+    if (strcmp(path, CV_AGENT_API_ALGORITHM) == 0) {
+        *kind = CV_AGENT_FILE_ALGORITHM;
+    } else if (strcmp(path, CV_AGENT_API_REQUIREMENTS) == 0) {
+        *kind = CV_AGENT_FILE_REQUIREMENTS;
+    } else if (g_str_has_prefix(path, CV_AGENT_API_WHEELS_PREFIX)) {
+        *kind = CV_AGENT_FILE_WHEEL;
+        if (!(*name = segment_name(path + strlen(CV_AGENT_API_WHEELS_PREFIX), error)))
+            return FALSE;
+        if (!g_str_has_suffix(*name, ".whl")) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not a wheel (*.whl)", *name);
+            g_clear_pointer(name, g_free);
+            return FALSE;
         }
-    } else if (g_str_has_prefix(path, "/v1/datasets/")) {
-        role = ROLE_DATASET;
-        if (!(name = segment_name(path + strlen("/v1/datasets/"), error)))
-            return NULL;
+    } else if (g_str_has_prefix(path, CV_AGENT_API_DATASETS_PREFIX)) {
+        *kind = CV_AGENT_FILE_DATASET;
+        if (!(*name = segment_name(path + strlen(CV_AGENT_API_DATASETS_PREFIX), error)))
+            return FALSE;
     } else {
         g_set_error(error, CV_ERROR, CV_ERROR_NOT_FOUND, "no upload at %s", path);
-        return NULL;
+        return FALSE;
     }
+    return TRUE;
+}
 
-    if (!agent->manifest) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no manifest yet (state %s)",
-                    cv_agent_state_to_string(agent->state));
-        return NULL;
-    }
-    /* Who may send it comes first: the request is authenticated (and its challenge
-     * spent) before the agent says anything about its state. */
-    if (role == ROLE_DATASET) {
-        const CvAgentDataset *d = cv_agent_manifest_find_dataset(agent->manifest, name);
-        if (!d) {
-            g_set_error(error, CV_ERROR, CV_ERROR_NOT_FOUND, "dataset '%s' is not in the manifest", name);
-            return NULL;
-        }
-        key = d->user_key;
-        expected = d->hash;
-        target = cv_agent_path(agent, "datasets", name, NULL);
-    } else {
-        key = agent->manifest->algo_key;
-        if (role == ROLE_ALGORITHM) {
-            expected = agent->manifest->algo_hash;
-            target = cv_agent_path(agent, "algo", "algorithm", NULL);
-        } else if (role == ROLE_REQUIREMENTS) {
-            target = cv_agent_path(agent, "algo", "requirements.txt", NULL);
-        } else {
-            target = cv_agent_path(agent, "algo", "wheels", name, NULL);
-        }
-    }
-    u = g_new0(Upload, 1);
-    u->agent = agent;
-    if (!parse_declared_hash(msg, u->declared, &declared_hex, error))
-        goto fail;
-    if (!check_signature(agent, msg, &key, 1, u->declared, CV_ERROR_UNAUTHORIZED, &which, error))
-        goto fail;
-    if (role == ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_DATA) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving datasets (state %s)",
-                    cv_agent_state_to_string(agent->state));
-        goto fail;
-    }
-    if (role != ROLE_DATASET && agent->state != CV_AGENT_STATE_RECEIVING_ALGORITHM) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "not receiving the algorithm (state %s)",
-                    cv_agent_state_to_string(agent->state));
-        goto fail;
-    }
-    if (role == ROLE_DATASET && g_hash_table_contains(agent->datasets_received, name)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "dataset '%s' was already received", name);
-        goto fail;
-    }
-    if (g_hash_table_contains(agent->uploads_active, target)) {
+/* Who may send it comes first: the request is authenticated (and its challenge spent) before the
+ * agent says anything about its state; then the state, the uploads in flight and the declared hash. */
+static gboolean
+upload_admit(CvAgentApi *api, SoupServerMessage *msg, Upload *u, GError **error)
+{
+    g_autofree char *declared_hex = NULL;
+    guint which = 0;
+
+    if (!parse_declared_hash(msg, u->declared, &declared_hex, error) ||
+        !check_signature(api, msg, &u->slot.key, 1, u->declared, CV_ERROR_UNAUTHORIZED, &which, error) ||
+        !cv_agent_file_wanted(api->agent, &u->slot, error))
+        return FALSE;
+    if (g_hash_table_contains(api->uploads_active, u->slot.target)) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another upload of this file is in progress");
-        goto fail;
+        return FALSE;
     }
     /* each upload has a worker thread and its blocks in flight (upload-sink.h): bound how many run at once */
-    if (g_hash_table_size(agent->uploads_active) >= UPLOADS_MAX) {
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%d uploads are in progress; try again later", UPLOADS_MAX);
-        goto fail;
+    if (g_hash_table_size(api->uploads_active) >= CV_AGENT_API_UPLOADS_MAX) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%d uploads are in progress; try again later",
+                    CV_AGENT_API_UPLOADS_MAX);
+        return FALSE;
     }
     /* refuse a file the manifest does not name before reading any of it */
-    if (expected && strcmp(expected, declared_hex) != 0) {
+    if (u->slot.expected_sha3 && strcmp(u->slot.expected_sha3, declared_hex) != 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_FORBIDDEN, "SHA3-256 %s does not match the manifest's %s",
-                    declared_hex, expected);
-        goto fail;
+                    declared_hex, u->slot.expected_sha3);
+        return FALSE;
     }
+    return TRUE;
+}
 
-    tmp = cv_agent_path(agent, "tmp", "upload-XXXXXX", NULL);
-    fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+/* The temporary file the body streams to, 0600 in the work dir's tmp/. */
+static gboolean
+upload_open(CvAgentApi *api, Upload *u, GError **error)
+{
+    g_autofree char *tmp = cv_agent_path(api->agent, "tmp", "upload-XXXXXX", NULL);
+    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0600);
+
     if (fd < 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create an upload file: %s", g_strerror(errno));
-        goto fail;
+        return FALSE;
     }
     u->sink = cv_agent_sink_new(fd, error);
     if (!u->sink) {
         close(fd);
         g_unlink(tmp);
-        goto fail;
+        return FALSE;
     }
     u->tmp_path = g_steal_pointer(&tmp);
-    u->generation = agent->generation;
-    u->role = role;
-    u->name = g_steal_pointer(&name);
-    u->target = g_strdup(target);
-    u->limit = limit;
-    g_hash_table_add(agent->uploads_active, g_steal_pointer(&target));
-    return u;
- fail:
-    upload_free(u);
-    return NULL;
+    return TRUE;
+}
+
+static Upload *
+upload_begin(CvAgentApi *api, SoupServerMessage *msg, const char *path, GError **error)
+{
+    g_autoptr(Upload) u = NULL;
+    g_autofree char *name = NULL;
+    CvAgentFileKind kind;
+
+    if (!upload_route(path, &kind, &name, error))
+        return NULL;
+    u = g_new0(Upload, 1);
+    u->api = api;
+    u->limit = kind == CV_AGENT_FILE_REQUIREMENTS ? CV_AGENT_API_REQUIREMENTS_MAX : G_MAXUINT64;
+    if (!cv_agent_file_slot(api->agent, kind, name, &u->slot, error) || !upload_admit(api, msg, u, error) ||
+        !upload_open(api, u, error))
+        return NULL;
+    g_hash_table_add(api->uploads_active, g_strdup(u->slot.target));
+    u->active = TRUE;
+    return g_steal_pointer(&u);
 }
 
 static void
 early_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
-    CvAgent *agent = data;
+    CvAgentApi *api = data;
     const char *method = soup_server_message_get_method(msg);
     g_autoptr(GError) error = NULL;
     Upload *u;
 
     /* Only the credential request keeps a (small) body in memory: uploads stream to a file,
      * every other endpoint drops its body. */
-    if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/attestation/credential") == 0) {
+    if (strcmp(method, "POST") == 0 && strcmp(path, CV_AGENT_API_CREDENTIAL) == 0) {
         goffset len = soup_message_headers_get_content_length(soup_server_message_get_request_headers(msg));
         if (soup_message_headers_get_encoding(soup_server_message_get_request_headers(msg)) !=
-                SOUP_ENCODING_CONTENT_LENGTH || len > CREDENTIAL_MAX)
+                SOUP_ENCODING_CONTENT_LENGTH || len > CV_AGENT_API_CREDENTIAL_MAX)
             respond_code(msg, CV_ERROR_TOO_LARGE, "the credential request needs a Content-Length of at most %d bytes",
-                         CREDENTIAL_MAX);
+                         CV_AGENT_API_CREDENTIAL_MAX);
         return;
     }
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
@@ -319,12 +299,12 @@ early_handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHas
         soup_server_message_set_status(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, NULL);
         return;
     }
-    u = upload_begin(agent, msg, path, &error);
+    u = upload_begin(api, msg, path, &error);
     if (!u) {
         respond_error(msg, error);
         return;
     }
-    g_object_set_data_full(G_OBJECT(msg), "covirt-upload", u, upload_free);
+    g_object_set_data_full(G_OBJECT(msg), "covirt-upload", u, (GDestroyNotify)upload_free);
     g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), u);
 }
 
@@ -339,7 +319,7 @@ upload_discard(Upload *u)
 }
 
 static gboolean
-upload_commit(CvAgent *agent, Upload *u, char **got_hex, GError **error)
+upload_commit(CvAgentApi *api, Upload *u, char **got_hex, GError **error)
 {
     guint8 got[32];
     g_autofree char *declared_hex = NULL;
@@ -358,42 +338,14 @@ upload_commit(CvAgent *agent, Upload *u, char **got_hex, GError **error)
                     "the body's SHA3-256 %s is not the declared %s; upload deleted", *got_hex, declared_hex);
         return FALSE;
     }
-    /* a stop or a new manifest while the body was arriving makes this upload stale */
-    if (u->generation != agent->generation) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
+    if (!cv_agent_file_place(api->agent, &u->slot, u->tmp_path, error))
         return FALSE;
-    }
-    if (u->role == ROLE_ALGORITHM && g_chmod(u->tmp_path, 0700) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot make the algorithm executable: %s", g_strerror(errno));
-        return FALSE;
-    }
-    if (rename(u->tmp_path, u->target) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
-        return FALSE;
-    }
     g_clear_pointer(&u->tmp_path, g_free);
-
-    switch (u->role) {
-    case ROLE_ALGORITHM:
-        cv_agent_algorithm_received(agent);
-        break;
-    case ROLE_REQUIREMENTS:
-        agent->requirements_received = TRUE;
-        cv_agent_event(agent, "upload", "requirements received");
-        break;
-    case ROLE_WHEEL: {
-        g_autofree char *m = g_strdup_printf("wheel %s received", u->name);
-        cv_agent_event(agent, "upload", m);
-        break;
-    }
-    case ROLE_DATASET:
-        return cv_agent_dataset_received(agent, u->name, error);
-    }
-    return TRUE;
+    return cv_agent_file_received(api->agent, &u->slot, error);
 }
 
 static void
-upload_finish(CvAgent *agent, SoupServerMessage *msg)
+upload_finish(CvAgentApi *api, SoupServerMessage *msg)
 {
     Upload *u = g_object_get_data(G_OBJECT(msg), "covirt-upload");
     g_autoptr(GError) error = NULL;
@@ -405,7 +357,7 @@ upload_finish(CvAgent *agent, SoupServerMessage *msg)
         respond_code(msg, CV_ERROR_NOT_FOUND, "no upload at this path");
         return;
     }
-    if (!upload_commit(agent, u, &got_hex, &error)) {
+    if (!upload_commit(api, u, &got_hex, &error)) {
         upload_discard(u);
         respond_error(msg, error);
         return;
@@ -417,34 +369,36 @@ upload_finish(CvAgent *agent, SoupServerMessage *msg)
     json_builder_set_member_name(b, "size");
     json_builder_add_int_value(b, u->received);
     json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, cv_agent_state_to_string(agent->state));
+    json_builder_add_string_value(b, cv_agent_state_to_string(cv_agent_get_state(api->agent)));
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     cv_http_respond_json(msg, SOUP_STATUS_OK, root);
 }
 
 static void
-handle_result(CvAgent *agent, SoupServerMessage *msg)
+handle_result(CvAgentApi *api, SoupServerMessage *msg)
 {
+    const CvAgentManifest *m = cv_agent_get_manifest(api->agent);
     g_autoptr(GError) error = NULL;
     guint8 empty[32];
-    g_autofree char *zip = cv_agent_path(agent, "result.zip", NULL);
+    g_autofree char *zip = NULL;
     g_autoptr(GMappedFile) mapped = NULL;
     g_autoptr(GBytes) body = NULL;
     guint which = 0;
 
-    if (!agent->manifest) {
-        respond_code(msg, CV_ERROR_CONFLICT, "no computation (state %s)", cv_agent_state_to_string(agent->state));
+    if (!m) {
+        respond_code(msg, CV_ERROR_CONFLICT, "no computation (state %s)",
+                     cv_agent_state_to_string(cv_agent_get_state(api->agent)));
         return;
     }
     if (!cv_agent_sha3_256("", 0, empty, &error) ||
-        !check_signature(agent, msg, (CvAgentUserKey *const *)agent->manifest->consumer_keys->pdata,
-                         agent->manifest->consumer_keys->len, empty, CV_ERROR_FORBIDDEN, &which, &error)) {
+        !check_signature(api, msg, (CvAgentUserKey *const *)m->consumer_keys->pdata, m->consumer_keys->len, empty,
+                         CV_ERROR_FORBIDDEN, &which, &error)) {
         respond_error(msg, error);
         return;
     }
-    if (agent->state != CV_AGENT_STATE_CONSUMING_RESULTS && agent->state != CV_AGENT_STATE_COMPLETE) {
-        respond_code(msg, CV_ERROR_CONFLICT, "no result yet (state %s)", cv_agent_state_to_string(agent->state));
+    if (!(zip = cv_agent_result_file(api->agent, &error))) {
+        respond_error(msg, error);
         return;
     }
     /* mapped, not read: a large result does not sit in the heap */
@@ -457,17 +411,19 @@ handle_result(CvAgent *agent, SoupServerMessage *msg)
     soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
     soup_message_headers_set_content_type(soup_server_message_get_response_headers(msg), "application/zip", NULL);
     soup_message_body_append_bytes(soup_server_message_get_response_body(msg), body);
-    cv_agent_result_served(agent, which);
+    cv_agent_result_served(api->agent, which);
 }
 
 static void
-handle_attestation(CvAgent *agent, SoupServerMessage *msg, GHashTable *query)
+handle_attestation(CvAgentApi *api, SoupServerMessage *msg, GHashTable *query)
 {
+    const CvAgentManifest *m = cv_agent_get_manifest(api->agent);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) bundle = NULL;
-    const char *nonce = query ? g_hash_table_lookup(query, "nonce") : NULL;
+    const char *nonce = query ? g_hash_table_lookup(query, CV_AGENT_API_ATTESTATION_NONCE) : NULL;
 
-    bundle = cv_agent_attestation(agent, nonce, &error);
+    bundle = cv_agent_attestation_collect(cv_agent_get_attestation(api->agent), nonce, api->tls_sha256,
+                                          m ? m->sha256 : NULL, &error);
     if (!bundle) {
         respond_error(msg, error);
         return;
@@ -476,7 +432,7 @@ handle_attestation(CvAgent *agent, SoupServerMessage *msg, GHashTable *query)
 }
 
 static void
-handle_credential(CvAgent *agent, SoupServerMessage *msg)
+handle_credential(CvAgentApi *api, SoupServerMessage *msg)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) body = soup_message_body_flatten(soup_server_message_get_request_body(msg));
@@ -485,7 +441,7 @@ handle_credential(CvAgent *agent, SoupServerMessage *msg)
 
     request = cv_json_parse(g_bytes_get_data(body, NULL), g_bytes_get_size(body), &error);
     if (request)
-        answer = cv_agent_attestation_credential(agent, request, &error);
+        answer = cv_agent_attestation_credential(cv_agent_get_attestation(api->agent), request, &error);
     if (!answer) {
         respond_error(msg, error);
         return;
@@ -494,51 +450,125 @@ handle_credential(CvAgent *agent, SoupServerMessage *msg)
 }
 
 static void
+handle_challenge(CvAgentApi *api, SoupServerMessage *msg)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *c = cv_agent_challenges_issue(api->challenges, &error);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+
+    if (!c) {
+        respond_error(msg, error);
+        return;
+    }
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "challenge");
+    json_builder_add_string_value(b, c);
+    json_builder_set_member_name(b, "expires_in");
+    json_builder_add_int_value(b, CV_AGENT_CHALLENGE_TTL_S);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    cv_http_respond_json(msg, SOUP_STATUS_OK, root);
+}
+
+static void
 handler(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
-    CvAgent *agent = data;
+    CvAgentApi *api = data;
     const char *method = soup_server_message_get_method(msg);
-    g_autoptr(GError) error = NULL;
 
     if (strcmp(method, "PUT") == 0) {
-        upload_finish(agent, msg);
+        upload_finish(api, msg);
         return;
     }
     if (strcmp(method, "POST") == 0) {
-        handle_credential(agent, msg);
+        handle_credential(api, msg);
         return;
     }
-    if (strcmp(path, "/v1/state") == 0) {
-        g_autoptr(JsonNode) root = cv_agent_state_json(agent);
+    if (strcmp(path, CV_AGENT_API_STATE) == 0) {
+        g_autoptr(JsonNode) root = cv_agent_state_json(api->agent);
         cv_http_respond_json(msg, SOUP_STATUS_OK, root);
-    } else if (strcmp(path, "/v1/challenge") == 0) {
-        g_autofree char *c = cv_agent_challenges_issue(agent->challenges, &error);
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) root = NULL;
-        if (!c) {
-            respond_error(msg, error);
-            return;
-        }
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "challenge");
-        json_builder_add_string_value(b, c);
-        json_builder_set_member_name(b, "expires_in");
-        json_builder_add_int_value(b, CV_AGENT_CHALLENGE_TTL_S);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        cv_http_respond_json(msg, SOUP_STATUS_OK, root);
-    } else if (strcmp(path, "/v1/result") == 0) {
-        handle_result(agent, msg);
-    } else if (strcmp(path, "/v1/attestation") == 0) {
-        handle_attestation(agent, msg, query);
+    } else if (strcmp(path, CV_AGENT_API_CHALLENGE) == 0) {
+        handle_challenge(api, msg);
+    } else if (strcmp(path, CV_AGENT_API_RESULT) == 0) {
+        handle_result(api, msg);
+    } else if (strcmp(path, CV_AGENT_API_ATTESTATION) == 0) {
+        handle_attestation(api, msg, query);
     } else {
         respond_code(msg, CV_ERROR_NOT_FOUND, "no such endpoint: %s", path);
     }
 }
 
-void
-cv_agent_api_register(CvAgent *agent)
+CvAgentApi *
+cv_agent_api_new(GError **error)
 {
-    soup_server_add_early_handler(agent->server, NULL, early_handler, agent, NULL);
-    soup_server_add_handler(agent->server, NULL, handler, agent, NULL);
+    g_autoptr(CvAgentApi) api = g_new0(CvAgentApi, 1);
+
+    api->tls = cv_agent_tls_identity_new(api->tls_sha256, error);
+    if (!api->tls)
+        return NULL;
+    api->challenges = cv_agent_challenges_new();
+    api->uploads_active = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    return g_steal_pointer(&api);
+}
+
+const guint8 *
+cv_agent_api_tls_sha256(CvAgentApi *api)
+{
+    return api->tls_sha256;
+}
+
+gboolean
+cv_agent_api_listen(CvAgentApi *api, CvAgent *agent, guint port, const char *listen_address, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    GSList *uris;
+    gboolean ok;
+
+    api->agent = agent;
+    api->server = soup_server_new("tls-certificate", api->tls, "server-header", "covirt-agent", NULL);
+    soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
+    soup_server_add_handler(api->server, NULL, handler, api, NULL);
+    if (listen_address) {
+        g_autoptr(GInetAddress) ia = g_inet_address_new_from_string(listen_address);
+        g_autoptr(GSocketAddress) addr = NULL;
+        if (!ia) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not an IP address", listen_address);
+            return FALSE;
+        }
+        addr = g_inet_socket_address_new(ia, port);
+        ok = soup_server_listen(api->server, addr, SOUP_SERVER_LISTEN_HTTPS, &local);
+    } else {
+        ok = soup_server_listen_all(api->server, port, SOUP_SERVER_LISTEN_HTTPS, &local);
+    }
+    if (!ok) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on port %u: %s", port, local->message);
+        return FALSE;
+    }
+    uris = soup_server_get_uris(api->server);
+    api->port = uris ? (guint)g_uri_get_port(uris->data) : port;
+    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+    return TRUE;
+}
+
+guint
+cv_agent_api_port(CvAgentApi *api)
+{
+    return api->port;
+}
+
+void
+cv_agent_api_free(CvAgentApi *api)
+{
+    if (!api)
+        return;
+    /* uploads still in flight go with their messages; they need the table below */
+    if (api->server)
+        soup_server_disconnect(api->server);
+    g_clear_object(&api->server);
+    g_clear_object(&api->tls);
+    cv_agent_challenges_free(api->challenges);
+    if (api->uploads_active)
+        g_hash_table_unref(api->uploads_active);
+    g_free(api);
 }

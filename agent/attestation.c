@@ -1,6 +1,6 @@
-/* GET /v1/attestation?nonce=HEX: the evidence bundle from the collector (collector.h);
- * an agent run with --platform none answers 501 (CV_ERROR_NOT_SUPPORTED). */
-#include "agent.h"
+/* GET /v1/attestation?nonce=HEX and the credential activation: the collector (collector.h) for the
+ * agent's platform; an agent run with --platform none answers 501 (CV_ERROR_NOT_SUPPORTED). */
+#include "attestation.h"
 #include "collector.h"
 #include "evidence.h"
 #include "cv-error.h"
@@ -8,62 +8,80 @@
 
 #include <string.h>
 
-static CvAgentCollector *
-collector(CvAgent *agent, GError **error)
+struct _CvAgentAttestation {
+    char *platform;
+    char *tcti;
+    CvAgentCollector *collector;  /* made on first use */
+};
+
+CvAgentAttestation *
+cv_agent_attestation_new(const char *platform, const char *tcti)
 {
-    if (strcmp(agent->opts.platform, "none") == 0) {
+    CvAgentAttestation *a = g_new0(CvAgentAttestation, 1);
+
+    a->platform = g_strdup(platform ? platform : "none");
+    a->tcti = g_strdup(tcti);
+    return a;
+}
+
+void
+cv_agent_attestation_free(CvAgentAttestation *a)
+{
+    if (!a)
+        return;
+    cv_agent_collector_free(a->collector);
+    g_free(a->platform);
+    g_free(a->tcti);
+    g_free(a);
+}
+
+static CvAgentCollector *
+collector(CvAgentAttestation *a, GError **error)
+{
+    if (strcmp(a->platform, "none") == 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_NOT_SUPPORTED, "this agent runs without a platform (--platform none)");
         return NULL;
     }
-    if (!agent->collector)
-        agent->collector = cv_agent_collector_new(agent->opts.platform, agent->opts.tcti, NULL, error);
-    return agent->collector;
+    if (!a->collector)
+        a->collector = cv_agent_collector_new(a->platform, a->tcti, NULL, error);
+    return a->collector;
 }
 
 JsonNode *
-cv_agent_attestation(CvAgent *agent, const char *nonce_hex, GError **error)
+cv_agent_attestation_collect(CvAgentAttestation *a, const char *nonce_hex, const guint8 tls_sha256[32],
+                             const guint8 *manifest_sha256, GError **error)
 {
-    g_autoptr(GBytes) nonce = NULL;
+    g_autoptr(GBytes) nonce = nonce_hex ? cv_hex_decode(nonce_hex, NULL) : NULL;
     CvAgentCollector *c;
 
-    nonce = nonce_hex ? cv_hex_decode(nonce_hex, NULL) : NULL;
     if (!nonce || g_bytes_get_size(nonce) < CV_ATTEST_NONCE_MIN || g_bytes_get_size(nonce) > CV_ATTEST_NONCE_MAX) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "nonce must be %d to %d bytes of hex", CV_ATTEST_NONCE_MIN,
                     CV_ATTEST_NONCE_MAX);
         return NULL;
     }
-    c = collector(agent, error);
-    if (!c)
+    if (!(c = collector(a, error)))
         return NULL;
-    return cv_agent_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce),
-                                      agent->tls_sha256, agent->manifest ? agent->manifest->sha256 : NULL, error);
+    return cv_agent_collector_collect(c, g_bytes_get_data(nonce, NULL), g_bytes_get_size(nonce), tls_sha256,
+                                      manifest_sha256, error);
 }
 
 JsonNode *
-cv_agent_attestation_credential(CvAgent *agent, JsonNode *request, GError **error)
+cv_agent_attestation_credential(CvAgentAttestation *a, JsonNode *request, GError **error)
 {
-    CvAgentCollector *c = collector(agent, error);
+    CvAgentCollector *c = collector(a, error);
 
-    if (!c)
-        return NULL;
-    return cv_agent_collector_activate_json(c, request, error);
+    return c ? cv_agent_collector_activate_json(c, request, error) : NULL;
 }
 
 void
-cv_agent_attestation_manifest(CvAgent *agent)
+cv_agent_attestation_measure(CvAgentAttestation *a, const guint8 manifest_sha256[32])
 {
     g_autoptr(GError) error = NULL;
     CvAgentCollector *c;
 
-    if (strcmp(agent->opts.platform, "none") == 0)
+    if (strcmp(a->platform, "none") == 0)
         return;
-    c = collector(agent, &error);
-    if (!c || !cv_agent_collector_extend_manifest(c, agent->manifest->sha256, &error))
+    c = collector(a, &error);
+    if (!c || !cv_agent_collector_extend_manifest(c, manifest_sha256, &error))
         g_warning("the manifest could not be measured: %s", error->message);
-}
-
-void
-cv_agent_attestation_free(CvAgent *agent)
-{
-    g_clear_pointer(&agent->collector, cv_agent_collector_free);
 }
