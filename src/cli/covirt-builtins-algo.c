@@ -1,6 +1,7 @@
 /* covirt algo: upload the algorithm (and its requirements and wheels) to a CVM's agent. */
 #include "covirt-builtins.h"
 #include "agent-client.h"
+#include "agent-api.h"
 #include "covirt-progress.h"
 #include "covirt-agent-options.h"
 #include "cv-util.h"
@@ -53,17 +54,17 @@ cv_cli_algo(int argc, char **argv)
     for (char **w = wheels; w && *w; w++) {
         g_autofree char *base = g_path_get_basename(*w);
         g_autofree char *esc = g_uri_escape_string(base, NULL, FALSE);
-        g_autofree char *path = g_strconcat("/v1/algorithm/wheels/", esc, NULL);
+        g_autofree char *path = g_strconcat(CV_AGENT_API_WHEELS_PREFIX, esc, NULL);
         g_autoptr(JsonNode) r = upload(client, path, *w, bar, &error);
         if (!r)
             return cv_cli_fail(error);
     }
     if (requirements) {
-        g_autoptr(JsonNode) r = upload(client, "/v1/algorithm/requirements", requirements, bar, &error);
+        g_autoptr(JsonNode) r = upload(client, CV_AGENT_API_REQUIREMENTS, requirements, bar, &error);
         if (!r)
             return cv_cli_fail(error);
     }
-    answer = upload(client, "/v1/algorithm", files[0], bar, &error);
+    answer = upload(client, CV_AGENT_API_ALGORITHM, files[0], bar, &error);
     if (!answer)
         return cv_cli_fail(error);
     cv_cli_agent_print_upload(answer, o.json, "algorithm", files[0]);

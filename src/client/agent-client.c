@@ -1,4 +1,5 @@
 #include "agent-client.h"
+#include "agent-api.h"
 #include "cv-archive.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
@@ -183,7 +184,7 @@ cv_agent_client_get_json(CvAgentClient *c, const char *path, GError **error)
 char *
 cv_agent_client_challenge(CvAgentClient *c, GError **error)
 {
-    g_autoptr(JsonNode) root = cv_agent_client_get_json(c, "/v1/challenge", error);
+    g_autoptr(JsonNode) root = cv_agent_client_get_json(c, CV_AGENT_API_CHALLENGE, error);
     JsonObject *o;
 
     if (!root)
@@ -257,9 +258,9 @@ cv_agent_client_put_signed(CvAgentClient *c, const char *path, const char *file,
     }
     p.total = g_file_info_get_size(info);
     h = soup_message_get_request_headers(msg);
-    soup_message_headers_replace(h, "X-Covirt-Challenge", challenge_hex);
-    soup_message_headers_replace(h, "X-Covirt-Signature", signature_b64);
-    soup_message_headers_replace(h, "X-Covirt-Content-SHA3-256", sha3_hex);
+    soup_message_headers_replace(h, CV_AGENT_API_HDR_CHALLENGE, challenge_hex);
+    soup_message_headers_replace(h, CV_AGENT_API_HDR_SIGNATURE, signature_b64);
+    soup_message_headers_replace(h, CV_AGENT_API_HDR_CONTENT_SHA3, sha3_hex);
     /* streamed from the file: an upload is never held whole in memory here either */
     soup_message_set_request_body(msg, "application/octet-stream", G_INPUT_STREAM(in), p.total);
     g_signal_connect(msg, "wrote-body-data", G_CALLBACK(on_wrote_body_data), &p);
@@ -298,7 +299,7 @@ gboolean
 cv_agent_client_download_result(CvAgentClient *c, const char *out_file, CvAgentClientProgress progress,
                                 gpointer user_data, GError **error)
 {
-    g_autoptr(SoupMessage) msg = new_message(c, "GET", "/v1/result", error);
+    g_autoptr(SoupMessage) msg = new_message(c, "GET", CV_AGENT_API_RESULT, error);
     g_autoptr(GBytes) empty = cv_digest("SHA3-256", "", 0, error);
     g_autoptr(GInputStream) in = NULL;
     g_autoptr(GError) local = NULL;
@@ -315,11 +316,11 @@ cv_agent_client_download_result(CvAgentClient *c, const char *out_file, CvAgentC
     challenge = cv_agent_client_challenge(c, error);
     if (!challenge)
         return FALSE;
-    sig = cv_agent_client_sign(c, challenge, "GET", "/v1/result", g_bytes_get_data(empty, NULL), error);
+    sig = cv_agent_client_sign(c, challenge, "GET", CV_AGENT_API_RESULT, g_bytes_get_data(empty, NULL), error);
     if (!sig)
         return FALSE;
-    soup_message_headers_replace(soup_message_get_request_headers(msg), "X-Covirt-Challenge", challenge);
-    soup_message_headers_replace(soup_message_get_request_headers(msg), "X-Covirt-Signature", sig);
+    soup_message_headers_replace(soup_message_get_request_headers(msg), CV_AGENT_API_HDR_CHALLENGE, challenge);
+    soup_message_headers_replace(soup_message_get_request_headers(msg), CV_AGENT_API_HDR_SIGNATURE, sig);
     in = soup_session_send(c->session, msg, NULL, &local);
     if (!in) {
         transport_error(c, local, error);
@@ -369,7 +370,7 @@ cv_agent_client_dataset_path(const char *filename)
 {
     g_autofree char *esc = g_uri_escape_string(filename, NULL, FALSE);
 
-    return g_strconcat("/v1/datasets/", esc, NULL);
+    return g_strconcat(CV_AGENT_API_DATASETS_PREFIX, esc, NULL);
 }
 
 gboolean

@@ -40,7 +40,7 @@ JsonNode *cv_agent_client_upload(CvAgentClient *client, const char *path, const 
 gboolean cv_agent_client_download_result(CvAgentClient *client, const char *out_file, CvAgentClientProgress progress,
                                          gpointer user_data, GError **error);
 
-/* "/v1/datasets/<escaped name>" */
+/* CV_AGENT_API_DATASETS_PREFIX "<escaped name>" */
 char *cv_agent_client_dataset_path(const char *filename);
 /* Unpacks a result zip into dir, refusing entries that would escape it. */
 gboolean cv_agent_client_unpack(const char *zip, const char *dir, GError **error);

@@ -1,4 +1,5 @@
 #include "attest-client.h"
+#include "agent-api.h"
 #include "cv-autoptr.h"
 #include "cv-util.h"
 #include "evidence.h"
@@ -136,7 +137,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
     g_autoptr(SoupMessage) msg = NULL;
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) req = NULL;
-    g_autofree char *url = g_strdup_printf("%s/v1/attestation/credential", base);
+    g_autofree char *url = g_strdup_printf("%s" CV_AGENT_API_CREDENTIAL, base);
     g_autofree char *text = NULL;
     g_autofree char *blob64 = NULL, *enc64 = NULL;
     g_autoptr(GBytes) req_body = NULL;
@@ -213,7 +214,7 @@ cv_client_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *ma
         return NULL;
     }
     nonce_hex = cv_hex_encode(nonce, sizeof(nonce));
-    url = g_strdup_printf("%s/v1/attestation?nonce=%s", base, nonce_hex);
+    url = g_strdup_printf("%s" CV_AGENT_API_ATTESTATION "?" CV_AGENT_API_ATTESTATION_NONCE "=%s", base, nonce_hex);
     msg = soup_message_new("GET", url);
     if (!msg) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not a usable URL", agent_url);
