@@ -19,10 +19,12 @@ covirt_install_deps() {
     fi
 }
 
+# Builds every program (-Dagent/-Dmanager/-Dcli=enabled: a missing library fails here instead of leaving a
+# program and its tests out); later options override these.
 covirt_build() {
     local dir=$1; shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$top" "$@"
+        meson setup "$dir" "$top" -Dagent=enabled -Dmanager=enabled -Dcli=enabled "$@"
     fi
     ninja -C "$dir"
 }

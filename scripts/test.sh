@@ -1,7 +1,7 @@
 #!/bin/bash
-# The README's second command: installs what is missing, builds (plain and under ASan+UBSan), starts
-# virtlogd/libvirtd when they are not running, runs every suite under the sanitizers, runs each fuzz
-# target, and stops what it started — also on failure.
+# The README's second command: installs what is missing, builds (plain and under ASan+UBSan, and the agent
+# alone without libvirt's development files), starts virtlogd/libvirtd when they are not running, runs every
+# suite under the sanitizers, runs each fuzz target, and stops what it started — also on failure.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/setup.sh"
@@ -13,6 +13,8 @@ covirt_build "$top/build"
 echo "==> build (AddressSanitizer + UndefinedBehaviorSanitizer: every test suite)"
 covirt_build "$top/build-san" -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
 export COVIRT_PLAIN_BUILD="$top/build"
+echo "==> build (the guest's agent where libvirt's development files are hidden: no libvirt configured or linked)"
+"$top/tests/build/agent-without-libvirt.sh"
 
 trap covirt_daemons_stop EXIT
 covirt_daemons_start
