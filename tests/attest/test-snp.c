@@ -4,8 +4,6 @@
 #include "cv-util.h"
 #include "attest-test.h"
 
-static const char *vectors;
-
 static CvAttestSnpTrust *
 trust(const char *name)
 {
@@ -36,49 +34,106 @@ rfc3339(const char *text)
     return g_date_time_to_unix(dt);
 }
 
+#define ALLOW_DEBUG "{\"allow_debug\": true}"
+
+/* One report with one endorsement certificate under one trust, and what its verdict must say. */
+typedef struct {
+    const char *name;
+    const char *trust, *report, *cert;   /* under sev-snp/ */
+    const char *policy;                  /* NULL: the default */
+    const char *at;                      /* RFC 3339; NULL: now */
+    gboolean passed;
+    const char *failed;                  /* the failed checks, when the case names them all */
+    struct {
+        const char *check;
+        CvAttestStatus status;
+    } expect[6];
+} VerdictCase;
+
+static const VerdictCase verdict_cases[] = {
+    /* signature, chain and TCB verify, yet the default policy refuses a debuggable guest */
+    { "milan-vcek", "ask_ark_milan.pem", "milan-report.bin", "milan-vcek.der", NULL, NULL, FALSE, "snp.policy.debug",
+      { { "snp.chain", CV_ATTEST_PASS }, { "snp.signature", CV_ATTEST_PASS },
+        { "snp.tcb_extensions", CV_ATTEST_PASS }, { "snp.chip_id", CV_ATTEST_PASS },
+        { "snp.signing_key", CV_ATTEST_PASS }, { "snp.policy.debug", CV_ATTEST_FAIL } } },
+    { "milan-vcek-allow-debug", "ask_ark_milan.pem", "milan-report.bin", "milan-vcek.der", ALLOW_DEBUG, NULL, TRUE,
+      "" },
+    { "vlek", "ask_ark_milan_vlek.pem", "milan-vlek-report.bin", "milan-vlek.der", NULL, "2025-06-01T00:00:00Z", TRUE,
+      "", { { "snp.signing_key", CV_ATTEST_PASS }, { "snp.chip_id", CV_ATTEST_NOT_CHECKED } } },
+    { "vlek-expired", "ask_ark_milan_vlek.pem", "milan-vlek-report.bin", "milan-vlek.der", NULL,
+      "2025-12-11T00:00:00Z", FALSE, NULL, { { "snp.chain", CV_ATTEST_FAIL } } },
+    { "wrong-chain", "ask_ark_genoa.pem", "milan-report.bin", "milan-vcek.der", ALLOW_DEBUG, NULL, FALSE, NULL,
+      { { "snp.chain", CV_ATTEST_FAIL }, { "snp.signature", CV_ATTEST_FAIL } } },
+    /* a VLEK certificate presented for a VCEK-signed report must not pass, even with its chain */
+    { "vlek-as-vcek", "ask_ark_milan_vlek.pem", "milan-report.bin", "milan-vlek.der", ALLOW_DEBUG,
+      "2025-06-01T00:00:00Z", FALSE, NULL,
+      { { "snp.signing_key", CV_ATTEST_FAIL }, { "snp.signature", CV_ATTEST_FAIL } } },
+};
+
 static void
-test_milan_vcek(void)
+test_verdict(gconstpointer data)
+{
+    const VerdictCase *c = data;
+    g_autofree char *report_path = g_strconcat("sev-snp/", c->report, NULL);
+    g_autofree char *cert_path = g_strconcat("sev-snp/", c->cert, NULL);
+    g_autoptr(CvAttestSnpTrust) t = trust(c->trust);
+    g_autoptr(GBytes) report = attest_test_vector(report_path);
+    g_autoptr(GBytes) cert = attest_test_vector(cert_path);
+    g_autoptr(JsonObject) policy = c->policy ? attest_test_policy_object(c->policy) : NULL;
+    g_autoptr(CvAttestVerdict) v = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), cert, policy,
+                                          c->at ? rfc3339(c->at) : 0);
+    g_autofree char *failed = cv_attest_verdict_failed_names(v);
+
+    for (gsize i = 0; i < G_N_ELEMENTS(c->expect) && c->expect[i].check; i++)
+        attest_test_assert_status(v, c->expect[i].check, c->expect[i].status);
+    if (c->failed)
+        g_assert_cmpstr(failed, ==, c->failed);
+    g_assert_cmpint(cv_attest_verdict_passed(v), ==, c->passed);
+}
+
+/* One policy member against the Milan report (debug allowed): @M@ / @R@ are its measurement and report
+ * data, @m@ / @r@ the same with one digit changed, @V@ its VMPL. */
+static const struct {
+    const char *member;
+    const char *check;
+    CvAttestStatus status;
+} policy_cases[] = {
+    { "\"measurement\": [\"@M@\"]", "snp.measurement", CV_ATTEST_PASS },
+    { "\"measurement\": \"@m@\"", "snp.measurement", CV_ATTEST_FAIL },
+    { "\"measurement\": 12", "snp.measurement", CV_ATTEST_FAIL },
+    { "\"report_data\": \"@R@\"", "snp.report_data", CV_ATTEST_PASS },
+    { "\"report_data\": \"@r@\"", "snp.report_data", CV_ATTEST_FAIL },
+    { "\"vmpl\": @V@", "snp.vmpl", CV_ATTEST_PASS },
+    { "\"vmpl\": 3", "snp.vmpl", CV_ATTEST_FAIL },
+    { "\"minimum_tcb\": {\"bootloader\": 2, \"snp\": 5, \"microcode\": 68}", "snp.minimum_tcb", CV_ATTEST_PASS },
+    { "\"minimum_tcb\": {\"microcode\": 69}", "snp.minimum_tcb", CV_ATTEST_FAIL },
+};
+
+static void
+test_policy_values(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
     g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
     g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
-    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
-    g_autoptr(CvAttestVerdict) def = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vcek, NULL, 0);
-    g_autoptr(CvAttestVerdict) dbg = NULL;
-    g_autofree char *failed = NULL;
+    const guint8 *d = g_bytes_get_data(report, NULL);
+    g_autofree char *meas = cv_hex_encode(d + 0x90, 48);
+    g_autofree char *rd = cv_hex_encode(d + 0x50, 64);
+    g_autofree char *meas2 = g_strdup(meas), *rd2 = g_strdup(rd);
+    g_autofree char *vmpl = g_strdup_printf("%u", d[0x30]);
 
-    /* signature, chain and TCB verify, yet the default policy refuses a debuggable guest */
-    attest_test_assert_status(def, "snp.chain", CV_ATTEST_PASS);
-    attest_test_assert_status(def, "snp.signature", CV_ATTEST_PASS);
-    attest_test_assert_status(def, "snp.tcb_extensions", CV_ATTEST_PASS);
-    attest_test_assert_status(def, "snp.chip_id", CV_ATTEST_PASS);
-    attest_test_assert_status(def, "snp.signing_key", CV_ATTEST_PASS);
-    attest_test_assert_status(def, "snp.policy.debug", CV_ATTEST_FAIL);
-    failed = cv_attest_verdict_failed_names(def);
-    g_assert_cmpstr(failed, ==, "snp.policy.debug");
-    g_assert_false(cv_attest_verdict_passed(def));
+    meas2[0] = meas2[0] == '0' ? '1' : '0';
+    rd2[127] = rd2[127] == '0' ? '1' : '0';
+    for (gsize i = 0; i < G_N_ELEMENTS(policy_cases); i++) {
+        g_autofree char *member = attest_test_fill(policy_cases[i].member, "M", meas, "m", meas2, "R", rd, "r", rd2,
+                                                   "V", vmpl, NULL);
+        g_autofree char *json = g_strdup_printf("{\"allow_debug\": true, %s}", member);
+        g_autoptr(JsonObject) policy = attest_test_policy_object(json);
+        g_autoptr(CvAttestVerdict) v = verify(t, d, g_bytes_get_size(report), vcek, policy, 0);
 
-    dbg = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vcek, allow, 0);
-    g_assert_true(cv_attest_verdict_passed(dbg));
-}
-
-static void
-test_vlek_at(void)
-{
-    g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan_vlek.pem");
-    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-vlek-report.bin");
-    g_autoptr(GBytes) vlek = attest_test_vector("sev-snp/milan-vlek.der");
-    g_autoptr(CvAttestVerdict) before = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vlek,
-                                               NULL, rfc3339("2025-06-01T00:00:00Z"));
-    g_autoptr(CvAttestVerdict) after = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vlek,
-                                              NULL, rfc3339("2025-12-11T00:00:00Z"));
-
-    g_assert_true(cv_attest_verdict_passed(before));
-    attest_test_assert_status(before, "snp.signing_key", CV_ATTEST_PASS);
-    attest_test_assert_status(before, "snp.chip_id", CV_ATTEST_NOT_CHECKED);
-    /* expired VLEK */
-    attest_test_assert_status(after, "snp.chain", CV_ATTEST_FAIL);
-    g_assert_false(cv_attest_verdict_passed(after));
+        g_test_message("policy %s", json);
+        attest_test_assert_status(v, policy_cases[i].check, policy_cases[i].status);
+        g_assert_cmpint(cv_attest_verdict_passed(v), ==, policy_cases[i].status == CV_ATTEST_PASS);
+    }
 }
 
 static void
@@ -114,92 +169,14 @@ test_flip_signed_region(void)
 }
 
 static void
-test_wrong_chain(void)
-{
-    g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_genoa.pem");
-    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
-    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
-    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
-    g_autoptr(CvAttestVerdict) v = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vcek,
-                                          allow, 0);
-
-    attest_test_assert_status(v, "snp.chain", CV_ATTEST_FAIL);
-    attest_test_assert_status(v, "snp.signature", CV_ATTEST_FAIL);
-    g_assert_false(cv_attest_verdict_passed(v));
-}
-
-static void
-test_vlek_as_vcek(void)
-{
-    /* a VLEK certificate presented for a VCEK-signed report must not pass, even with its chain */
-    g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan_vlek.pem");
-    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
-    g_autoptr(GBytes) vlek = attest_test_vector("sev-snp/milan-vlek.der");
-    g_autoptr(JsonObject) allow = attest_test_policy_object("{\"allow_debug\": true}");
-    g_autoptr(CvAttestVerdict) v = verify(t, g_bytes_get_data(report, NULL), g_bytes_get_size(report), vlek,
-                                          allow, rfc3339("2025-06-01T00:00:00Z"));
-
-    attest_test_assert_status(v, "snp.signing_key", CV_ATTEST_FAIL);
-    attest_test_assert_status(v, "snp.signature", CV_ATTEST_FAIL);
-    g_assert_false(cv_attest_verdict_passed(v));
-}
-
-static void
-test_policy_values(void)
-{
-    g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
-    g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
-    g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
-    const guint8 *d = g_bytes_get_data(report, NULL);
-    g_autofree char *meas = cv_hex_encode(d + 0x90, 48);
-    g_autofree char *rd = cv_hex_encode(d + 0x50, 64);
-    g_autofree char *good_json = g_strdup_printf("{\"allow_debug\":true,\"measurement\":[\"%s\"],\"report_data\":\"%s\","
-                                                 "\"vmpl\":%u,\"minimum_tcb\":{\"bootloader\":2,\"snp\":5,\"microcode\":68}}",
-                                                 meas, rd, d[0x30]);
-    g_autoptr(JsonObject) good = attest_test_policy_object(good_json);
-    g_autoptr(CvAttestVerdict) ok = verify(t, d, g_bytes_get_size(report), vcek, good, 0);
-    g_autoptr(JsonObject) bad_meas = NULL, bad_rd = NULL, bad_tcb = NULL, bad_vmpl = NULL;
-    g_autoptr(CvAttestVerdict) v1 = NULL, v2 = NULL, v3 = NULL, v4 = NULL;
-    g_autofree char *m2 = g_strdup(meas), *r2 = g_strdup(rd);
-    g_autofree char *j1 = NULL, *j2 = NULL;
-
-    g_assert_true(cv_attest_verdict_passed(ok));
-    attest_test_assert_status(ok, "snp.measurement", CV_ATTEST_PASS);
-    attest_test_assert_status(ok, "snp.report_data", CV_ATTEST_PASS);
-    attest_test_assert_status(ok, "snp.minimum_tcb", CV_ATTEST_PASS);
-    attest_test_assert_status(ok, "snp.vmpl", CV_ATTEST_PASS);
-
-    m2[0] = m2[0] == '0' ? '1' : '0';
-    r2[127] = r2[127] == '0' ? '1' : '0';
-    j1 = g_strdup_printf("{\"allow_debug\":true,\"measurement\":\"%s\"}", m2);
-    j2 = g_strdup_printf("{\"allow_debug\":true,\"report_data\":\"%s\"}", r2);
-    bad_meas = attest_test_policy_object(j1);
-    bad_rd = attest_test_policy_object(j2);
-    bad_tcb = attest_test_policy_object("{\"allow_debug\":true,\"minimum_tcb\":{\"microcode\":69}}");
-    bad_vmpl = attest_test_policy_object("{\"allow_debug\":true,\"vmpl\":3}");
-    v1 = verify(t, d, g_bytes_get_size(report), vcek, bad_meas, 0);
-    v2 = verify(t, d, g_bytes_get_size(report), vcek, bad_rd, 0);
-    v3 = verify(t, d, g_bytes_get_size(report), vcek, bad_tcb, 0);
-    v4 = verify(t, d, g_bytes_get_size(report), vcek, bad_vmpl, 0);
-    attest_test_assert_status(v1, "snp.measurement", CV_ATTEST_FAIL);
-    attest_test_assert_status(v2, "snp.report_data", CV_ATTEST_FAIL);
-    attest_test_assert_status(v3, "snp.minimum_tcb", CV_ATTEST_FAIL);
-    attest_test_assert_status(v4, "snp.vmpl", CV_ATTEST_FAIL);
-    g_assert_false(cv_attest_verdict_passed(v1) || cv_attest_verdict_passed(v2) ||
-                   cv_attest_verdict_passed(v3) || cv_attest_verdict_passed(v4));
-}
-
-static void
 test_hostile_input(void)
 {
     g_autoptr(CvAttestSnpTrust) t = trust("ask_ark_milan.pem");
     g_autoptr(GBytes) report = attest_test_vector("sev-snp/milan-report.bin");
     g_autoptr(GBytes) vcek = attest_test_vector("sev-snp/milan-vcek.der");
-    g_autoptr(JsonObject) bad_policy = attest_test_policy_object("{\"measurement\": 12}");
     const guint8 *d = g_bytes_get_data(report, NULL);
     gsize lens[] = { 0, 1, 0x2A0, 0x49F, 0x4A1 };
     g_autofree guint8 *big = g_malloc0(0x4A1);
-    g_autoptr(CvAttestVerdict) v = NULL;
 
     memcpy(big, d, 0x4A0);
     for (gsize i = 0; i < G_N_ELEMENTS(lens); i++) {
@@ -209,7 +186,7 @@ test_hostile_input(void)
         g_assert_null(bad);
         g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
     }
-    /* a truncated certificate and a policy value of the wrong type fail their checks */
+    /* a truncated certificate fails the chain and the signature (a policy value of the wrong type: policy_cases) */
     {
         g_autoptr(GError) error = NULL;
         g_autoptr(CvAttestVerdict) bad = cv_attest_snp_verify(t, d, 0x4A0, g_bytes_get_data(vcek, NULL), 100,
@@ -218,8 +195,6 @@ test_hostile_input(void)
         attest_test_assert_status(bad, "snp.chain", CV_ATTEST_FAIL);
         attest_test_assert_status(bad, "snp.signature", CV_ATTEST_FAIL);
     }
-    v = verify(t, d, 0x4A0, vcek, bad_policy, 0);
-    attest_test_assert_status(v, "snp.measurement", CV_ATTEST_FAIL);
 }
 
 /* A certificate table as the host hands it with an extended report: ARK, then the VCEK */
@@ -264,17 +239,12 @@ test_cert_table(void)
 int
 main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    vectors = g_getenv("COVIRT_TESTVECTORS");
-    if (!vectors) {
-        g_printerr("COVIRT_TESTVECTORS is not set\n");
-        return 1;
+    attest_test_init(&argc, &argv);
+    for (gsize i = 0; i < G_N_ELEMENTS(verdict_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/attest/snp/verdict/%s", verdict_cases[i].name);
+        g_test_add_data_func(path, &verdict_cases[i], test_verdict);
     }
-    g_test_add_func("/attest/snp/milan-vcek", test_milan_vcek);
-    g_test_add_func("/attest/snp/vlek-at", test_vlek_at);
     g_test_add_func("/attest/snp/flip-signed-region", test_flip_signed_region);
-    g_test_add_func("/attest/snp/wrong-chain", test_wrong_chain);
-    g_test_add_func("/attest/snp/vlek-as-vcek", test_vlek_as_vcek);
     g_test_add_func("/attest/snp/policy-values", test_policy_values);
     g_test_add_func("/attest/snp/hostile-input", test_hostile_input);
     g_test_add_func("/attest/snp/cert-table", test_cert_table);

@@ -8,8 +8,6 @@
 #include "swtpm-fixture.h"
 #include "attest-test.h"
 
-static const char *vectors;
-
 static GBytes *
 b64member(JsonObject *o, const char *name)
 {
@@ -23,9 +21,8 @@ b64member(JsonObject *o, const char *name)
 static void
 test_vector(void)
 {
-    g_autofree char *path = g_build_filename(vectors, "tpm", "tpm_evidence.json", NULL);
     g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) text = cv_read_file(path, 1 << 20, &error);
+    g_autoptr(GBytes) text = attest_test_vector("tpm/tpm_evidence.json");
     g_autoptr(JsonNode) root = NULL;
     JsonObject *quote;
     g_autoptr(GBytes) ak_der = NULL, msg = NULL, sig = NULL;
@@ -34,7 +31,6 @@ test_vector(void)
     CvAttestTpmInput in = { 0 };
     g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("vtpm");
 
-    g_assert_no_error(error);
     root = cv_json_parse(g_bytes_get_data(text, NULL), g_bytes_get_size(text), &error);
     g_assert_no_error(error);
     quote = json_object_get_object_member(json_node_get_object(root), "tpm_quote");
@@ -100,6 +96,54 @@ read_in(SwtpmFixture *f, const char *name)
 
     g_assert_no_error(error);
     return b;
+}
+
+typedef enum { AS_QUOTED, OTHER_PCR16, OTHER_NONCE, OTHER_SIGNATURE } QuoteChange;
+
+/* The swtpm quote, changed or with a policy (@PCR16@: the quoted PCR 16), and the check that says so. */
+static const struct {
+    const char *what;
+    QuoteChange change;
+    const char *policy;
+    const char *check;
+    CvAttestStatus status;
+} quote_cases[] = {
+    { "PCR 16 as the policy says", AS_QUOTED, "{\"pcrs\":{\"16\":\"@PCR16@\"}}", "tpm.pcr.16", CV_ATTEST_PASS },
+    { "PCR 16 not as the policy says", AS_QUOTED,
+      "{\"pcrs\":{\"16\":\"0000000000000000000000000000000000000000000000000000000000000000\"}}", "tpm.pcr.16",
+      CV_ATTEST_FAIL },
+    { "a tampered PCR value", OTHER_PCR16, NULL, "tpm.pcr_digest", CV_ATTEST_FAIL },
+    { "a wrong nonce", OTHER_NONCE, NULL, "tpm.nonce", CV_ATTEST_FAIL },
+    { "a corrupt signature", OTHER_SIGNATURE, NULL, "tpm.signature", CV_ATTEST_FAIL },
+};
+
+static void
+check_quote_case(const typeof(quote_cases[0]) *c, const CvAttestTpmInput *quoted, GBytes *msg, GBytes *sig)
+{
+    CvAttestTpmInput in = *quoted;
+    CvAttestPcrs pcrs = *quoted->pcrs;
+    g_autofree guint8 *nonce = g_memdup2(quoted->nonce, quoted->nonce_len);
+    gsize sig_len = g_bytes_get_size(sig);
+    g_autofree guint8 *signature = g_memdup2(g_bytes_get_data(sig, NULL), sig_len);
+    g_autofree char *pcr16 = cv_hex_encode(pcrs.value[16], 32);
+    g_autofree char *policy_text = c->policy ? attest_test_fill(c->policy, "PCR16", pcr16, NULL) : NULL;
+    g_autoptr(JsonObject) policy = policy_text ? attest_test_policy_object(policy_text) : NULL;
+    g_autoptr(CvAttestVerdict) v = cv_attest_verdict_new("vtpm");
+
+    g_test_message("%s", c->what);
+    if (c->change == OTHER_PCR16)
+        pcrs.value[16][0] ^= 0xff;
+    else if (c->change == OTHER_NONCE)
+        nonce[in.nonce_len - 1] ^= 1;
+    else if (c->change == OTHER_SIGNATURE)
+        signature[sig_len - 3] ^= 0x10;
+    in.pcrs = &pcrs;
+    in.nonce = nonce;
+    in.policy = policy;
+    g_assert_true(cv_attest_tpm_verify(v, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg), signature, sig_len, &in,
+                                       NULL));
+    attest_test_assert_status(v, c->check, c->status);
+    g_assert_cmpint(cv_attest_verdict_passed(v), ==, c->status == CV_ATTEST_PASS);
 }
 
 static void
@@ -172,59 +216,8 @@ tools_quote(gconstpointer data)
     attest_test_assert_status(v, "tpm.pcr_digest", CV_ATTEST_PASS);
     g_assert_true(cv_attest_verdict_passed(v));
 
-    /* a policy on PCR 16 passes with the right value and fails with another */
-    {
-        g_autofree char *pcr16 = cv_hex_encode(pcrs.value[16], 32);
-        g_autofree char *good = g_strdup_printf("{\"pcrs\":{\"16\":\"%s\"}}", pcr16);
-        g_autoptr(JsonNode) p1 = cv_json_parse(good, -1, NULL);
-        g_autoptr(JsonNode) p2 = cv_json_parse("{\"pcrs\":{\"16\":\"0000000000000000000000000000000000000000000000000000000000000000\"}}", -1, NULL);
-        g_autoptr(CvAttestVerdict) v1 = cv_attest_verdict_new("vtpm");
-        g_autoptr(CvAttestVerdict) v2 = cv_attest_verdict_new("vtpm");
-        in.policy = json_node_get_object(p1);
-        g_assert_true(cv_attest_tpm_verify(v1, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
-                                           g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        attest_test_assert_status(v1, "tpm.pcr.16", CV_ATTEST_PASS);
-        g_assert_true(cv_attest_verdict_passed(v1));
-        in.policy = json_node_get_object(p2);
-        g_assert_true(cv_attest_tpm_verify(v2, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
-                                           g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        attest_test_assert_status(v2, "tpm.pcr.16", CV_ATTEST_FAIL);
-        in.policy = NULL;
-    }
-    /* a tampered PCR value */
-    {
-        g_autoptr(CvAttestVerdict) bad = cv_attest_verdict_new("vtpm");
-        CvAttestPcrs tampered = pcrs;
-        tampered.value[16][0] ^= 0xff;
-        in.pcrs = &tampered;
-        g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
-                                           g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        attest_test_assert_status(bad, "tpm.pcr_digest", CV_ATTEST_FAIL);
-        g_assert_false(cv_attest_verdict_passed(bad));
-        in.pcrs = &pcrs;
-    }
-    /* a wrong nonce */
-    {
-        g_autoptr(CvAttestVerdict) bad = cv_attest_verdict_new("vtpm");
-        guint8 other[20];
-        memcpy(other, in.nonce, 20);
-        other[19] ^= 1;
-        in.nonce = other;
-        g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg),
-                                           g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &in, NULL));
-        attest_test_assert_status(bad, "tpm.nonce", CV_ATTEST_FAIL);
-        g_assert_false(cv_attest_verdict_passed(bad));
-    }
-    /* a signature from another key type / garbage */
-    {
-        g_autoptr(CvAttestVerdict) bad = cv_attest_verdict_new("vtpm");
-        gsize len = g_bytes_get_size(sig);
-        g_autofree guint8 *copy = g_memdup2(g_bytes_get_data(sig, NULL), len);
-        copy[len - 3] ^= 0x10;
-        in.nonce = g_bytes_get_data(nonce_bytes, &in.nonce_len);
-        g_assert_true(cv_attest_tpm_verify(bad, g_bytes_get_data(msg, NULL), g_bytes_get_size(msg), copy, len, &in, NULL));
-        attest_test_assert_status(bad, "tpm.signature", CV_ATTEST_FAIL);
-    }
+    for (gsize i = 0; i < G_N_ELEMENTS(quote_cases); i++)
+        check_quote_case(&quote_cases[i], &in, msg, sig);
 }
 
 /* A hand-built crypto-agile log: header with SHA-1 + SHA-256, two events, replay checked. */
@@ -340,12 +333,7 @@ test_real_event_log(void)
 int
 main(int argc, char **argv)
 {
-    g_test_init(&argc, &argv, NULL);
-    vectors = g_getenv("COVIRT_TESTVECTORS");
-    if (!vectors) {
-        g_printerr("COVIRT_TESTVECTORS is not set\n");
-        return 1;
-    }
+    attest_test_init(&argc, &argv);
     g_test_add_func("/attest/tpm/vector", test_vector);
     g_test_add_data_func("/attest/tpm/tools-rsa", "rsa2048:rsassa-sha256:null", tools_quote);
     g_test_add_data_func("/attest/tpm/tools-ecc", "ecc256:ecdsa-sha256:null", tools_quote);

@@ -217,18 +217,28 @@ test_domain_type_auto(void)
 static void
 test_enable_kvm_compat(void)
 {
-    const char *on[] = { "MANAGER_QEMU_ENABLE_KVM=true", NULL };
-    const char *off[] = { "MANAGER_QEMU_ENABLE_KVM=false", NULL };
-    const char *bad[] = { "MANAGER_QEMU_ENABLE_KVM=maybe", NULL };
-    g_autoptr(CvDefaults) a = cv_defaults_new(on, "/dev/null", NULL);
-    g_autoptr(CvDefaults) b = cv_defaults_new(off, "/dev/null", NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(CvDefaults) c = cv_defaults_new(bad, "/dev/null", &error);
+    static const struct {
+        const char *env;
+        const char *domain_type;        /* NULL: refused, naming the variable */
+    } compat[] = {
+        { "MANAGER_QEMU_ENABLE_KVM=true", "kvm" },
+        { "MANAGER_QEMU_ENABLE_KVM=false", "qemu" },
+        { "MANAGER_QEMU_ENABLE_KVM=maybe", NULL },
+    };
 
-    g_assert_cmpstr(a->domain_type, ==, "kvm");
-    g_assert_cmpstr(b->domain_type, ==, "qemu");
-    g_assert_null(c);
-    g_assert_nonnull(strstr(error->message, "MANAGER_QEMU_ENABLE_KVM"));
+    for (gsize i = 0; i < G_N_ELEMENTS(compat); i++) {
+        const char *env[] = { compat[i].env, NULL };
+        g_autoptr(GError) error = NULL;
+        g_autoptr(CvDefaults) d = cv_defaults_new(env, "/dev/null", &error);
+
+        if (compat[i].domain_type) {
+            g_assert_no_error(error);
+            g_assert_cmpstr(d->domain_type, ==, compat[i].domain_type);
+        } else {
+            g_assert_null(d);
+            g_assert_nonnull(strstr(error->message, "MANAGER_QEMU_ENABLE_KVM"));
+        }
+    }
 }
 
 /* The recorded spec parses back to the same spec (the manager re-reads it from <metadata>). */

@@ -1,6 +1,19 @@
 #include "attest-test.h"
 #include "cv-util.h"
 
+#include <stdarg.h>
+#include <stdlib.h>
+
+void
+attest_test_init(int *argc, char ***argv)
+{
+    g_test_init(argc, argv, NULL);
+    if (!g_getenv("COVIRT_TESTVECTORS")) {
+        g_printerr("COVIRT_TESTVECTORS is not set\n");
+        exit(1);
+    }
+}
+
 GBytes *
 attest_test_vector(const char *relative_path)
 {
@@ -38,4 +51,20 @@ attest_test_assert_status(CvAttestVerdict *v, const char *name, CvAttestStatus s
     }
     g_assert_nonnull(c);
     g_assert_cmpstr(cv_attest_status_to_string(c->status), ==, cv_attest_status_to_string(status));
+}
+
+char *
+attest_test_fill(const char *template, ...)
+{
+    GString *s = g_string_new(template);
+    const char *name;
+    va_list ap;
+
+    va_start(ap, template);
+    while ((name = va_arg(ap, const char *))) {
+        g_autofree char *key = g_strdup_printf("@%s@", name);
+        g_string_replace(s, key, va_arg(ap, const char *), 0);
+    }
+    va_end(ap);
+    return g_string_free(s, FALSE);
 }
