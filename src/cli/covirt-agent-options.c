@@ -1,7 +1,10 @@
 #include "covirt-agent-options.h"
+#include "covirt-builtins.h"
+#include "covirt-progress.h"
 #include "cv-util.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 void
 cv_cli_agent_options_add(GOptionContext *ctx, CvCliAgentOptions *o, const char *key_help, const char *json_help)
@@ -20,14 +23,28 @@ cv_cli_agent_options_add(GOptionContext *ctx, CvCliAgentOptions *o, const char *
     g_option_context_add_main_entries(ctx, entries, NULL);
 }
 
-CvAgentClient *
-cv_cli_agent_connect(const CvCliAgentOptions *o, const char *usage, GError **error)
+gboolean
+cv_cli_agent_parse(GOptionContext *ctx, CvCliAgentOptions *o, const char *command, int *argc, char ***argv)
 {
+    if (!cv_cli_parse(ctx, command, argc, argv))
+        return FALSE;
     if (!o->agent || !o->key) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "usage: %s", usage);
-        return NULL;
+        cv_cli_usage(command, "--agent and --key are required");
+        return FALSE;
     }
+    return TRUE;
+}
+
+CvAgentClient *
+cv_cli_agent_connect(const CvCliAgentOptions *o, GError **error)
+{
     return cv_agent_client_new_attested(o->agent, o->key, o->policy, o->manifest, o->pin, error);
+}
+
+CvAgentClientProgress
+cv_cli_agent_progress(const CvCliAgentOptions *o)
+{
+    return !o->json && isatty(2) ? cv_cli_progress_bar : NULL;
 }
 
 void

@@ -7,16 +7,14 @@
 #include "cv-util.h"
 
 #include <stdio.h>
-#include <unistd.h>
 
 static JsonNode *
-upload(CvAgentClient *client, const char *path, const char *file, gboolean bar, GError **error)
+upload(CvAgentClient *client, const char *path, const char *file, CvAgentClientProgress bar, GError **error)
 {
     g_autofree char *label = g_path_get_basename(file);
-    JsonNode *r = cv_agent_client_upload(client, path, file, bar ? cv_cli_progress_bar : NULL, label, error);
+    JsonNode *r = cv_agent_client_upload(client, path, file, bar, label, error);
 
-    if (bar)
-        cv_cli_progress_end();
+    cv_cli_progress_end();
     return r;
 }
 
@@ -36,19 +34,16 @@ cv_cli_algo(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(CvAgentClient) client = NULL;
     g_autoptr(JsonNode) answer = NULL;
-    gboolean bar;
+    CvAgentClientProgress bar;
 
     cv_cli_agent_options_add(ctx, &o, "The algorithm owner's private key (PEM)", "Print the agent's answer as JSON");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error))
-        return cv_cli_fail(error);
-    if (!files || !files[0] || files[1]) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt algo --agent URL --key KEY.pem FILE");
-        return cv_cli_fail(error);
-    }
-    bar = !o.json && isatty(2);
-    client = cv_cli_agent_connect(&o, "covirt algo --agent URL --key KEY.pem FILE", &error);
-    if (!client)
+    if (!cv_cli_agent_parse(ctx, &o, "algo", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (!files || !files[0] || files[1])
+        return cv_cli_usage("algo", "exactly one FILE expected");
+    bar = cv_cli_agent_progress(&o);
+    if (!(client = cv_cli_agent_connect(&o, &error)))
         return cv_cli_fail(error);
     /* requirements and wheels first: the algorithm itself completes the algorithm phase */
     for (char **w = wheels; w && *w; w++) {

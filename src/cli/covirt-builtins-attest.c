@@ -34,14 +34,10 @@ cv_cli_attest(int argc, char **argv)
                                  "the verdict check by check and the agent's TLS key to pin. Exit 0 only when "
                                  "every check passed.");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->domain = CV_ERROR, error->code = CV_ERROR_INVALID;
-        return cv_cli_fail(error);
-    }
-    if (!agent || !policy_path) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--agent and --policy are required");
-        return cv_cli_fail(error);
-    }
+    if (!cv_cli_parse(ctx, "attest", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (!agent || !policy_path)
+        return cv_cli_usage("attest", "--agent and --policy are required");
     if (!(policy = cv_attest_policy_load(policy_path, NULL, &error)))
         return cv_cli_fail(error);
     if (manifest_path) {

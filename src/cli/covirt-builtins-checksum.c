@@ -121,14 +121,12 @@ cv_cli_checksum(int argc, char **argv)
     g_autoptr(GError) error = NULL;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error))
-        return cv_cli_fail(error);
+    if (!cv_cli_parse(ctx, "checksum", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
     if (manifest)
         return check_manifest(manifest, algorithm, files);
-    if (!files || !files[0]) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "give a FILE, or --manifest FILE");
-        return cv_cli_fail(error);
-    }
+    if (!files || !files[0])
+        return cv_cli_usage("checksum", "give a FILE, or --manifest FILE");
     for (char **f = files; *f; f++) {
         g_autofree char *hex = cv_file_digest_hex("SHA3-256", *f, &error);
         if (!hex)

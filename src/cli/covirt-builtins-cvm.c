@@ -15,6 +15,16 @@ typedef struct {
     gboolean no_follow;
 } CvmOptions;
 
+static void
+cvm_options_clear(CvmOptions *o)
+{
+    g_clear_pointer(&o->manager, g_free);
+    g_clear_pointer(&o->cacert, g_free);
+    g_clear_pointer(&o->cert, g_free);
+    g_clear_pointer(&o->key, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CvmOptions, cvm_options_clear)
+
 static const char *
 default_manager(void)
 {
@@ -96,17 +106,27 @@ call(SoupSession *s, SoupMessage *msg, GError **error)
     return g_steal_pointer(&body);
 }
 
-static JsonNode *
-call_json(SoupSession *s, SoupMessage *msg, GError **error)
+/* METHOD PATH [with a JSON body]: the answer's body, or the error */
+static GBytes *
+request(SoupSession *s, const CvmOptions *o, const char *method, const char *path, GBytes *body, GError **error)
 {
-    g_autoptr(GBytes) body = call(s, msg, error);
-    gsize len;
-    const char *text;
+    g_autoptr(SoupMessage) msg = message_new(o, method, path, error);
 
-    if (!body)
+    if (!msg)
         return NULL;
-    text = g_bytes_get_data(body, &len);
-    return cv_json_parse(text, (gssize)len, error);
+    if (body)
+        soup_message_set_request_body_from_bytes(msg, "application/json", body);
+    return call(s, msg, error);
+}
+
+static JsonNode *
+request_json(SoupSession *s, const CvmOptions *o, const char *method, const char *path, GBytes *body, GError **error)
+{
+    g_autoptr(GBytes) answer = request(s, o, method, path, body, error);
+
+    if (!answer)
+        return NULL;
+    return cv_json_parse(g_bytes_get_data(answer, NULL), g_bytes_get_size(answer), error);
 }
 
 static void
@@ -148,12 +168,21 @@ print_cvm(JsonObject *o)
            str_member(o, "created_at"), str_member(o, "expires_at"));
 }
 
+/* a CVM: as JSON, or as text */
+static void
+print_answer(const CvmOptions *o, JsonNode *node)
+{
+    if (o->json)
+        print_json(node);
+    else
+        print_cvm(JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL);
+}
+
 static int
 cmd_create(SoupSession *s, const CvmOptions *o, const char *file)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GBytes) spec = NULL;
-    g_autoptr(SoupMessage) msg = NULL;
     g_autoptr(JsonNode) node = NULL;
 
     if (strcmp(file, "-") == 0) {
@@ -169,29 +198,21 @@ cmd_create(SoupSession *s, const CvmOptions *o, const char *file)
         if (!spec)
             return cv_cli_fail(error);
     }
-    msg = message_new(o, SOUP_METHOD_POST, "/v1/cvms", &error);
-    if (!msg)
-        return cv_cli_fail(error);
-    soup_message_set_request_body_from_bytes(msg, "application/json", spec);
-    node = call_json(s, msg, &error);
+    node = request_json(s, o, SOUP_METHOD_POST, "/v1/cvms", spec, &error);
     if (!node)
         return cv_cli_fail(error);
-    if (o->json)
-        print_json(node);
-    else
-        print_cvm(json_node_get_object(node));
+    print_answer(o, node);
     return 0;
 }
 
 static int
-cmd_list(SoupSession *s, const CvmOptions *o)
+cmd_list(SoupSession *s, const CvmOptions *o, const char *unused)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, "/v1/cvms", &error);
-    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, "/v1/cvms", NULL, &error);
     JsonArray *arr;
 
-    if (!msg || !(node = call_json(s, msg, &error)))
+    if (!node)
         return cv_cli_fail(error);
     if (o->json) {
         print_json(node);
@@ -222,15 +243,11 @@ cmd_show(SoupSession *s, const CvmOptions *o, const char *id)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *path = item_path(id, "");
-    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, path, &error);
-    g_autoptr(JsonNode) node = NULL;
+    g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, path, NULL, &error);
 
-    if (!msg || !(node = call_json(s, msg, &error)))
+    if (!node)
         return cv_cli_fail(error);
-    if (o->json)
-        print_json(node);
-    else
-        print_cvm(json_node_get_object(node));
+    print_answer(o, node);
     return 0;
 }
 
@@ -239,10 +256,9 @@ cmd_rm(SoupSession *s, const CvmOptions *o, const char *id)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *path = item_path(id, "");
-    g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_DELETE, path, &error);
-    g_autoptr(GBytes) body = NULL;
+    g_autoptr(GBytes) body = request(s, o, SOUP_METHOD_DELETE, path, NULL, &error);
 
-    if (!msg || !(body = call(s, msg, &error)))
+    if (!body)
         return cv_cli_fail(error);
     if (o->json)
         printf("{\"deleted\":\"%s\"}\n", id);
@@ -314,10 +330,23 @@ cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
     return 0;
 }
 
+/* the subcommands; `arg` says whether one follows (SPEC.json or ID) */
+static const struct {
+    const char *name;
+    gboolean arg;
+    int (*run)(SoupSession *s, const CvmOptions *o, const char *arg);
+} cvm_commands[] = {
+    { "create", TRUE, cmd_create },
+    { "list", FALSE, cmd_list },
+    { "show", TRUE, cmd_show },
+    { "rm", TRUE, cmd_rm },
+    { "events", TRUE, cmd_events },
+};
+
 int
 cv_cli_cvm(int argc, char **argv)
 {
-    CvmOptions o = { 0 };
+    g_auto(CvmOptions) o = { 0 };
     GOptionEntry entries[] = {
         { "manager", 'm', 0, G_OPTION_ARG_STRING, &o.manager, "manager URL (default: $MANAGER_URL or http://127.0.0.1:7003)", "URL" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "print JSON instead of text", NULL },
@@ -330,47 +359,25 @@ cv_cli_cvm(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("create SPEC.json|- | list | show ID | rm ID | events ID");
     g_autoptr(GError) error = NULL;
     g_autoptr(SoupSession) session = NULL;
-    const char *sub;
-    int rc;
 
     g_option_context_set_summary(ctx, "Create, list, inspect, remove CVMs and follow their events through covirt-manager.");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->domain = CV_ERROR;
-        error->code = CV_ERROR_INVALID;
-        return cv_cli_fail(error);
-    }
+    if (!cv_cli_parse(ctx, "cvm", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (argc < 2)
+        return cv_cli_usage("cvm", "which one: create, list, show, rm or events");
     if (!o.manager)
         o.manager = g_strdup(default_manager());
     while (g_str_has_suffix(o.manager, "/"))
         o.manager[strlen(o.manager) - 1] = '\0';
-    sub = argc > 1 ? argv[1] : NULL;
-    if (!sub || (strcmp(sub, "list") != 0 && argc != 3) || (strcmp(sub, "list") == 0 && argc != 2)) {
-        g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
-
-        fprintf(stderr, "%s", help);
-        return 2;
+    for (gsize i = 0; i < G_N_ELEMENTS(cvm_commands); i++) {
+        if (strcmp(argv[1], cvm_commands[i].name) != 0)
+            continue;
+        if (argc != (cvm_commands[i].arg ? 3 : 2))
+            return cv_cli_usage("cvm", "%s takes %s", argv[1], cvm_commands[i].arg ? "one argument" : "no argument");
+        if (!(session = session_new(&o, &error)))
+            return cv_cli_fail(error);
+        return cvm_commands[i].run(session, &o, argv[2]);
     }
-    session = session_new(&o, &error);
-    if (!session)
-        return cv_cli_fail(error);
-    if (strcmp(sub, "create") == 0)
-        rc = cmd_create(session, &o, argv[2]);
-    else if (strcmp(sub, "list") == 0)
-        rc = cmd_list(session, &o);
-    else if (strcmp(sub, "show") == 0)
-        rc = cmd_show(session, &o, argv[2]);
-    else if (strcmp(sub, "rm") == 0)
-        rc = cmd_rm(session, &o, argv[2]);
-    else if (strcmp(sub, "events") == 0)
-        rc = cmd_events(session, &o, argv[2]);
-    else {
-        fprintf(stderr, "covirt cvm: unknown subcommand '%s'\n", sub);
-        rc = 2;
-    }
-    g_free(o.manager);
-    g_free(o.cacert);
-    g_free(o.cert);
-    g_free(o.key);
-    return rc;
+    return cv_cli_usage("cvm", "unknown subcommand '%s'", argv[1]);
 }

@@ -6,7 +6,6 @@
 #include "cv-util.h"
 
 #include <stdio.h>
-#include <unistd.h>
 
 int
 cv_cli_data(int argc, char **argv)
@@ -25,25 +24,19 @@ cv_cli_data(int argc, char **argv)
     g_autoptr(JsonNode) answer = NULL;
     g_autofree char *path = NULL;
     g_autofree char *base = NULL;
-    gboolean bar;
 
     cv_cli_agent_options_add(ctx, &o, "The data owner's private key (PEM)", "Print the agent's answer as JSON");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error))
-        return cv_cli_fail(error);
-    if (!files || !files[0] || files[1]) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt data --agent URL --key KEY.pem FILE");
-        return cv_cli_fail(error);
-    }
-    bar = !o.json && isatty(2);
-    client = cv_cli_agent_connect(&o, "covirt data --agent URL --key KEY.pem FILE", &error);
-    if (!client)
+    if (!cv_cli_agent_parse(ctx, &o, "data", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (!files || !files[0] || files[1])
+        return cv_cli_usage("data", "exactly one FILE expected");
+    if (!(client = cv_cli_agent_connect(&o, &error)))
         return cv_cli_fail(error);
     base = name ? g_strdup(name) : g_path_get_basename(files[0]);
     path = cv_agent_client_dataset_path(base);
-    answer = cv_agent_client_upload(client, path, files[0], bar ? cv_cli_progress_bar : NULL, base, &error);
-    if (bar)
-        cv_cli_progress_end();
+    answer = cv_agent_client_upload(client, path, files[0], cv_cli_agent_progress(&o), base, &error);
+    cv_cli_progress_end();
     if (!answer)
         return cv_cli_fail(error);
     cv_cli_agent_print_upload(answer, o.json, "dataset", base);

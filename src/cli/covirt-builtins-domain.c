@@ -28,16 +28,10 @@ domain_render(int argc, char **argv)
     g_option_context_set_description(ctx,
         "Defaults come from the MANAGER_* environment (docs/configuration.md).\n"
         "SPEC.json may be '-' for standard input.");
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        g_prefix_error(&error, "domain render: ");
-        error->domain = CV_ERROR;
-        error->code = CV_ERROR_INVALID;
-        return cv_cli_fail(error);
-    }
-    if (argc != 2) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "domain render: exactly one SPEC.json expected");
-        return cv_cli_fail(error);
-    }
+    if (!cv_cli_parse(ctx, "domain render", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (argc != 2)
+        return cv_cli_usage("domain render", "exactly one SPEC.json expected");
     if (version_text) {
         if (!cv_libvirt_version_parse(version_text, &opts.libvirt_version, &error))
             return cv_cli_fail(error);
@@ -78,12 +72,11 @@ domain_render(int argc, char **argv)
 int
 cv_cli_domain(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "render") == 0)
-        return domain_render(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("Usage: covirt domain render SPEC.json [--libvirt-version X.Y.Z]\n");
-        return 0;
-    }
-    fprintf(stderr, "Usage: covirt domain render SPEC.json [--libvirt-version X.Y.Z]\n");
-    return 2;
+    static const CvCliCommand subs[] = {
+        { "render", "print the libvirt domain XML of a CVM spec", domain_render },
+        { NULL, NULL, NULL },
+    };
+
+    return cv_cli_dispatch("domain", subs, "Usage: covirt domain render SPEC.json [--libvirt-version X.Y.Z]\n", argc,
+                           argv);
 }

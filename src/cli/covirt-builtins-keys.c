@@ -48,12 +48,10 @@ cv_cli_keys(int argc, char **argv)
     long n;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error))
-        return cv_cli_fail(error);
-    if (!type || !out) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--type and --out are required");
-        return cv_cli_fail(error);
-    }
+    if (!cv_cli_parse(ctx, "keys", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (!type || !out)
+        return cv_cli_usage("keys", "--type and --out are required");
     key = generate(type, &error);
     if (!key)
         return cv_cli_fail(error);

@@ -11,14 +11,10 @@ policy_check(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE… - check attestation policies");
     g_autoptr(GError) error = NULL;
 
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->domain = CV_ERROR, error->code = CV_ERROR_INVALID;
-        return cv_cli_fail(error);
-    }
-    if (argc < 2) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "name at least one policy file");
-        return cv_cli_fail(error);
-    }
+    if (!cv_cli_parse(ctx, "policy check", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (argc < 2)
+        return cv_cli_usage("policy check", "name at least one policy file");
     for (int i = 1; i < argc; i++) {
         g_autoptr(JsonNode) p = cv_attest_policy_load(argv[i], NULL, &error);
         if (!p)
@@ -51,14 +47,10 @@ policy_vtpm(int argc, char **argv)
     JsonObject *o;
 
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-        error->domain = CV_ERROR, error->code = CV_ERROR_INVALID;
-        return cv_cli_fail(error);
-    }
-    if (!kernel || !initrd || !memory) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "--kernel, --initrd and --memory are required");
-        return cv_cli_fail(error);
-    }
+    if (!cv_cli_parse(ctx, "policy vtpm", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (!kernel || !initrd || !memory)
+        return cv_cli_usage("policy vtpm", "--kernel, --initrd and --memory are required");
     if (!cv_parse_size(memory, &bytes, &error) ||
         !(p = cv_attest_vtpm_policy_new(kernel, initrd, cmdline ? cmdline : "", bytes, &error)))
         return cv_cli_fail(error);
@@ -96,17 +88,16 @@ policy_vtpm(int argc, char **argv)
 int
 cv_cli_policy(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "check") == 0)
-        return policy_check(argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "vtpm") == 0)
-        return policy_vtpm(argc - 1, argv + 1);
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("Usage: covirt policy check FILE…\n"
-               "       covirt policy vtpm --kernel FILE --initrd FILE --cmdline TEXT --memory SIZE [--ca FILE]… [--pcr N=HEX]…\n\n"
-               "Checks attestation policies (docs/policy.md), or prints the vtpm policy that a CVM booted\n"
-               "with that kernel, initrd, command line and memory must meet.\n");
-        return 0;
-    }
-    fprintf(stderr, "covirt: policy needs a subcommand: check or vtpm (see covirt policy --help)\n");
-    return 2;
+    static const CvCliCommand subs[] = {
+        { "check", "check attestation policies", policy_check },
+        { "vtpm", "print the vtpm policy of a CVM's boot", policy_vtpm },
+        { NULL, NULL, NULL },
+    };
+
+    return cv_cli_dispatch("policy", subs,
+                           "Usage: covirt policy check FILE…\n"
+                           "       covirt policy vtpm --kernel FILE --initrd FILE --cmdline TEXT --memory SIZE [--ca FILE]… [--pcr N=HEX]…\n\n"
+                           "Checks attestation policies (docs/policy.md), or prints the vtpm policy that a CVM booted\n"
+                           "with that kernel, initrd, command line and memory must meet.\n",
+                           argc, argv);
 }

@@ -6,7 +6,6 @@
 #include "cv-util.h"
 
 #include <stdio.h>
-#include <unistd.h>
 #include <json-glib/json-glib.h>
 
 int
@@ -22,34 +21,24 @@ cv_cli_result(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     g_autoptr(CvAgentClient) client = NULL;
     g_autofree char *zip = NULL;
-    gboolean bar;
+    gboolean ok;
 
     cv_cli_agent_options_add(ctx, &o, "A result consumer's private key (PEM)", "Print a JSON summary");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!g_option_context_parse(ctx, &argc, &argv, &error))
-        return cv_cli_fail(error);
-    if (!out) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_INVALID, "usage: covirt result --agent URL --key KEY.pem --out DIR");
-        return cv_cli_fail(error);
-    }
-    bar = !o.json && isatty(2);
-    client = cv_cli_agent_connect(&o, "covirt result --agent URL --key KEY.pem --out DIR", &error);
-    if (!client)
+    if (!cv_cli_agent_parse(ctx, &o, "result", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (!out)
+        return cv_cli_usage("result", "--out is required");
+    if (!(client = cv_cli_agent_connect(&o, &error)))
         return cv_cli_fail(error);
     if (g_mkdir_with_parents(out, 0700) < 0) {
         g_set_error(&error, CV_ERROR, CV_ERROR_IO, "cannot create %s", out);
         return cv_cli_fail(error);
     }
     zip = g_build_filename(out, "result.zip", NULL);
-    if (!cv_agent_client_download_result(client, zip, bar ? cv_cli_progress_bar : NULL, (gpointer)"result",
-                                         &error)) {
-        if (bar)
-            cv_cli_progress_end();
-        return cv_cli_fail(error);
-    }
-    if (bar)
-        cv_cli_progress_end();
-    if (!cv_agent_client_unpack(zip, out, &error))
+    ok = cv_agent_client_download_result(client, zip, cv_cli_agent_progress(&o), (gpointer)"result", &error);
+    cv_cli_progress_end();
+    if (!ok || !cv_agent_client_unpack(zip, out, &error))
         return cv_cli_fail(error);
     if (o.json) {
         g_autoptr(JsonBuilder) b = json_builder_new();

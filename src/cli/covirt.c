@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <locale.h>
@@ -23,6 +24,50 @@ cv_cli_fail(const GError *error)
 {
     fprintf(stderr, "covirt: %s\n", error ? error->message : "unknown error");
     return cv_error_exit_code(error);
+}
+
+int
+cv_cli_usage(const char *command, const char *fmt, ...)
+{
+    g_autofree char *message = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    message = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "covirt %s: %s\nTry 'covirt %s --help'.\n", command, message, command);
+    return CV_CLI_EXIT_USAGE;
+}
+
+gboolean
+cv_cli_parse(GOptionContext *ctx, const char *command, int *argc, char ***argv)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (g_option_context_parse(ctx, argc, argv, &error))
+        return TRUE;
+    cv_cli_usage(command, "%s", error->message);
+    return FALSE;
+}
+
+int
+cv_cli_dispatch(const char *command, const CvCliCommand *subs, const char *help, int argc, char **argv)
+{
+    g_autoptr(GString) names = g_string_new(NULL);
+
+    for (const CvCliCommand *c = subs; argc >= 2 && c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0)
+            return c->run(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    for (const CvCliCommand *c = subs; c->name; c++)
+        g_string_append_printf(names, "%s%s", names->len ? ", " : "", c->name);
+    if (argc < 2)
+        return cv_cli_usage(command, "which one: %s", names->str);
+    return cv_cli_usage(command, "unknown subcommand '%s' (%s)", argv[1], names->str);
 }
 
 static void

@@ -1,0 +1,76 @@
+#!/bin/bash
+# Every usage mistake of every subcommand exits 2 with "covirt CMD: …" and "Try 'covirt CMD --help'.";
+# --help exits 0; real errors keep their own exit codes (docs/agent.md: 1 io, 2 invalid, 7 unavailable).
+set -uo pipefail
+covirt=$1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect RC CMD PATTERN -- ARGS…: the exit code, and a line of stderr matching PATTERN
+expect() {
+    local rc=$1 pat=$2; shift 3
+    "$covirt" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    local got=$?
+    if [ "$got" != "$rc" ] || ! grep -Eq -- "$pat" "$tmp/err"; then
+        echo "FAIL: covirt $* → rc $got (want $rc), stderr pattern '$pat':"; sed 's/^/    /' "$tmp/err" | head -5
+        fails=$((fails + 1))
+    fi
+}
+
+# command (as typed) | arguments of a usage mistake; every command has a wrong option and a missing argument
+usage_cases=(
+    "domain|"                      "domain|frobnicate"
+    "domain render|"               "domain render|--frobnicate x.json"
+    "cvm|"                         "cvm|--frobnicate list"        "cvm|show"     "cvm|list extra"   "cvm|frobnicate x"
+    "attest|"                      "attest|--frobnicate"
+    "policy|"                      "policy|frobnicate"
+    "policy check|"                "policy check|--frobnicate x.json"
+    "policy vtpm|"                 "policy vtpm|--frobnicate"
+    "verify|"                      "verify|frobnicate"
+    "verify sev-snp|"              "verify sev-snp|--frobnicate"
+    "verify tdx|"                  "verify tdx|--frobnicate"
+    "verify tpm|"                  "verify tpm|--frobnicate"
+    "verify evidence|"             "verify evidence|--frobnicate"
+    "keys|"                        "keys|--frobnicate"            "keys|--type"
+    "checksum|"                    "checksum|--frobnicate"
+    "algo|"                        "algo|--frobnicate"            "algo|--agent https://h:1 --key k.pem"
+    "algo|--agent https://h:1 --key k.pem a b"
+    "data|"                        "data|--frobnicate"            "data|--agent https://h:1 --key k.pem"
+    "result|"                      "result|--frobnicate"          "result|--agent https://h:1 --key k.pem"
+)
+declare -A covered
+for c in "${usage_cases[@]}"; do
+    cmd=${c%%|*} args=${c#*|}
+    covered[$cmd]=1
+    # shellcheck disable=SC2086
+    expect 2 "^covirt $cmd: .+" -- $cmd $args
+    grep -Fqx "Try 'covirt $cmd --help'." "$tmp/err" || { echo "FAIL: covirt $cmd $args: no --help hint"; fails=$((fails + 1)); }
+    [ -s "$tmp/out" ] && { echo "FAIL: covirt $cmd $args wrote to stdout"; fails=$((fails + 1)); }
+done
+
+# every command `covirt --help` lists, and every form of those with subcommands, has its cases; --help exits 0
+commands=$("$covirt" --help | awk '/^Commands:/ { on = 1; next } on && !NF { exit } on { print $1 }')
+[ -n "$commands" ] || { echo "FAIL: covirt --help lists no commands"; fails=$((fails + 1)); }
+for cmd in $commands "domain render" "policy check" "policy vtpm" "verify sev-snp" "verify tdx" "verify tpm" \
+           "verify evidence"; do
+    [ -n "${covered[$cmd]:-}" ] || { echo "FAIL: no usage case for covirt $cmd"; fails=$((fails + 1)); }
+    # shellcheck disable=SC2086
+    "$covirt" $cmd --help >"$tmp/out" 2>&1 || { echo "FAIL: covirt $cmd --help exited non-zero"; fails=$((fails + 1)); }
+    grep -q "Usage:" "$tmp/out" || { echo "FAIL: covirt $cmd --help printed no usage"; fails=$((fails + 1)); }
+done
+expect 2 "unknown command 'frobnicate'" -- frobnicate
+expect 2 "^Usage: covirt COMMAND" --
+
+# real errors are not usage mistakes: they keep their codes
+expect 1 "cannot (open|read) $tmp/none" -- checksum "$tmp/none"
+expect 1 "cannot read $tmp/none" -- domain render "$tmp/none"
+expect 1 "cannot read $tmp/none" -- verify tdx --quote "$tmp/none"
+expect 1 "cannot read $tmp/none" -- policy check "$tmp/none"
+expect 1 "cannot read $tmp/none" -- attest --agent https://127.0.0.1:1 --policy "$tmp/none"
+expect 2 "must be rsa, ecdsa or ed25519" -- keys --type dsa --out "$tmp/k"
+expect 2 "is not an http\(s\) URL" -- cvm --manager ftp://x list
+expect 2 "64 hex digits" -- algo --agent https://127.0.0.1:1 --key "$tmp/k" --pin 00 "$tmp/none"
+expect 7 "cannot reach the manager" -- cvm --manager http://127.0.0.1:1 list
+
+[ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "cli-usage ok"
