@@ -1,5 +1,6 @@
 #include "agent-client.h"
 #include "agent-api.h"
+#include "attest-client.h"
 #include "cv-archive.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
-#include <openssl/x509.h>
 
 struct _CvAgentClient {
     SoupSession *session;
@@ -72,19 +72,9 @@ cv_agent_client_peer_key_sha256(CvAgentClient *c)
 static char *
 cert_key_sha256(GTlsCertificate *cert)
 {
-    g_autoptr(GByteArray) der = NULL;
-    g_autoptr(X509) x = NULL;
-    g_autoptr(EVP_PKEY) key = NULL;
-    const unsigned char *p;
+    guint8 sha[32];
 
-    g_object_get(cert, "certificate", &der, NULL);
-    if (!der)
-        return NULL;
-    p = der->data;
-    x = d2i_X509(NULL, &p, der->len);
-    if (!x || !(key = X509_get_pubkey(x)))
-        return NULL;
-    return cv_sign_pubkey_sha256_hex(key, NULL);
+    return cv_client_tls_key_sha256(cert, sha, NULL) ? cv_hex_encode(sha, 32) : NULL;
 }
 
 static gboolean

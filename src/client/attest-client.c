@@ -1,6 +1,7 @@
 #include "attest-client.h"
 #include "agent-api.h"
 #include "cv-autoptr.h"
+#include "cv-sign.h"
 #include "cv-util.h"
 #include "evidence.h"
 #include "policy.h"
@@ -18,26 +19,16 @@ cv_client_tls_key_sha256(GTlsCertificate *cert, guint8 out[32], GError **error)
     g_autoptr(GByteArray) der = NULL;
     g_autoptr(X509) x = NULL;
     g_autoptr(GBytes) d = NULL;
-    g_autofree unsigned char *spki = NULL;
-    unsigned char *p;
     const unsigned char *q;
-    int len;
 
     g_object_get(cert, "certificate", &der, NULL);
     q = der ? der->data : NULL;
-    if (!der || !(x = d2i_X509(NULL, &q, der->len))) {
+    if (!der || !(x = d2i_X509(NULL, &q, der->len)) || !X509_get0_pubkey(x)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the agent's TLS certificate cannot be read");
         return FALSE;
     }
-    len = i2d_PUBKEY(X509_get0_pubkey(x), NULL);
-    if (len <= 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the agent's TLS key cannot be encoded");
-        return FALSE;
-    }
-    spki = g_malloc(len);
-    p = spki;
-    i2d_PUBKEY(X509_get0_pubkey(x), &p);
-    if (!(d = cv_digest("SHA256", spki, len, error)))
+    /* the same SubjectPublicKeyInfo hash as `covirt keys` fingerprints */
+    if (!(d = cv_sign_pubkey_sha256(X509_get0_pubkey(x), error)))
         return FALSE;
     memcpy(out, g_bytes_get_data(d, NULL), 32);
     return TRUE;
@@ -58,8 +49,9 @@ accept_pinned(SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags erro
     return cv_client_tls_key_sha256(cert, seen, NULL) && memcmp(seen, data, 32) == 0;
 }
 
-void
-cv_client_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32])
+/* Makes msg accept the peer's (self-signed) certificate only when its key is the pinned one. */
+static void
+pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32])
 {
     g_signal_connect_data(msg, "accept-certificate", G_CALLBACK(accept_pinned), g_memdup2(pinned_key_sha256, 32),
                           (GClosureNotify)(void (*)(void))g_free, 0);
@@ -169,7 +161,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
         return;
     }
     soup_message_set_request_body_from_bytes(msg, "application/json", req_body);
-    cv_client_pin_message(msg, pin);
+    pin_message(msg, pin);
     answer = send_json(session, msg, peer, &error);
     if (!answer || !JSON_NODE_HOLDS_OBJECT(answer) ||
         !(secret64 = json_object_get_string_member_with_default(json_node_get_object(answer), "secret", NULL)) ||

@@ -5,7 +5,7 @@
  *   guint8 pin[32];
  *   g_autoptr(CvAttestVerdict) v = cv_client_attest_agent("https://127.0.0.1:7002", policy, manifest_sha256, pin, &error);
  *   if (!v || !cv_attest_verdict_passed(v)) → refuse;   // pin is set only on a pass
- *   SoupMessage *m = soup_message_new(...); cv_client_pin_message(m, pin);  // then send it
+ *   then talk to the agent with that key pinned: cv_agent_client_new(url, key, hex of pin, &error)
  */
 #pragma once
 #include <glib.h>
@@ -20,12 +20,9 @@ G_BEGIN_DECLS
  * (NULL = whatever the CVM holds, reported). Returns the verdict, or NULL + error when the agent
  * cannot be reached or answers garbage. pinned_key_sha256 is written only when the verdict passed. */
 CvAttestVerdict *cv_client_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_sha256,
-                                 guint8 pinned_key_sha256[32], GError **error);
+                                        guint8 pinned_key_sha256[32], GError **error);
 
 /* SHA-256 of a TLS certificate's SubjectPublicKeyInfo (what bundles carry as tls_key_sha256) */
 gboolean cv_client_tls_key_sha256(GTlsCertificate *cert, guint8 out[32], GError **error);
-
-/* Makes msg accept the peer's (self-signed) certificate only when its key is the pinned one. */
-void cv_client_pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32]);
 
 G_END_DECLS
