@@ -82,18 +82,6 @@ cv_agent_control_free(CvAgentControl *c)
     g_free(c);
 }
 
-gboolean
-cv_agent_control_connected(CvAgentControl *c)
-{
-    return cv_frame_channel_connected(c->channel);
-}
-
-guint
-cv_agent_control_queued(CvAgentControl *c)
-{
-    return cv_frame_channel_queued(c->channel);
-}
-
 void
 cv_agent_control_send(CvAgentControl *c, CvFrame *frame)
 {

@@ -27,8 +27,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgentControl, cv_agent_control_free)
 
 /* Takes the frame; assigns its sequence number. */
 void cv_agent_control_send(CvAgentControl *control, CvFrame *frame);
-gboolean cv_agent_control_connected(CvAgentControl *control);
-guint cv_agent_control_queued(CvAgentControl *control);
 
 /* Builders for the agent's frames; cv_agent_frame_free frees what they allocate
  * (not protobuf-c's free_unpacked, which is for decoded frames). */
