@@ -12,6 +12,8 @@ typedef struct {
     char *cacert;
     char *cert;
     char *key;
+    char *token_file;
+    char *token;            /* from token_file: sent as Authorization: Bearer */
     gboolean no_follow;
 } CvmOptions;
 
@@ -22,8 +24,34 @@ cvm_options_clear(CvmOptions *o)
     g_clear_pointer(&o->cacert, g_free);
     g_clear_pointer(&o->cert, g_free);
     g_clear_pointer(&o->key, g_free);
+    g_clear_pointer(&o->token_file, g_free);
+    g_clear_pointer(&o->token, g_free);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CvmOptions, cvm_options_clear)
+
+/* the first token of a MANAGER_HTTP_TOKEN_FILE-style file (one a line, # comments) */
+static gboolean
+load_token(CvmOptions *o, GError **error)
+{
+    const char *path = o->token_file ? o->token_file : g_getenv("COVIRT_MANAGER_TOKEN_FILE");
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!path || !*path)
+        return TRUE;
+    if (!g_file_get_contents(path, &text, NULL, &local)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "--token-file: %s", local->message);
+        return FALSE;
+    }
+    lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l && !o->token; l++)
+        if (*g_strstrip(*l) && **l != '#')
+            o->token = g_strdup(*l);
+    if (!o->token)
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "--token-file: %s holds no token", path);
+    return o->token != NULL;
+}
 
 static const char *
 default_manager(void)
@@ -64,6 +92,11 @@ message_new(const CvmOptions *o, const char *method, const char *path, GError **
         return NULL;
     }
     msg = soup_message_new_from_uri(method, uri);
+    if (o->token) {
+        g_autofree char *auth = g_strconcat("Bearer ", o->token, NULL);
+
+        soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization", auth);
+    }
     if (o->cert) {
         g_autoptr(GError) local = NULL;
         g_autoptr(GTlsCertificate) c = g_tls_certificate_new_from_files(o->cert, o->key ? o->key : o->cert, &local);
@@ -353,6 +386,8 @@ cv_cli_cvm(int argc, char **argv)
         { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &o.cacert, "CA certificates to verify an https manager", "FILE" },
         { "cert", 0, 0, G_OPTION_ARG_FILENAME, &o.cert, "client certificate (PEM) for mTLS", "FILE" },
         { "key", 0, 0, G_OPTION_ARG_FILENAME, &o.key, "client private key (PEM) for mTLS", "FILE" },
+        { "token-file", 0, 0, G_OPTION_ARG_FILENAME, &o.token_file,
+          "bearer token for the manager (default: $COVIRT_MANAGER_TOKEN_FILE)", "FILE" },
         { "no-follow", 0, 0, G_OPTION_ARG_NONE, &o.no_follow, "events: print the history and exit", NULL },
         { NULL },
     };
@@ -375,7 +410,7 @@ cv_cli_cvm(int argc, char **argv)
             continue;
         if (argc != (cvm_commands[i].arg ? 3 : 2))
             return cv_cli_usage("cvm", "%s takes %s", argv[1], cvm_commands[i].arg ? "one argument" : "no argument");
-        if (!(session = session_new(&o, &error)))
+        if (!(session = session_new(&o, &error)) || !load_token(&o, &error))
             return cv_cli_fail(error);
         return cvm_commands[i].run(session, &o, argv[2]);
     }

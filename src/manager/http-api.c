@@ -1,56 +1,20 @@
 #include <string.h>
 #include <libsoup/soup.h>
-#include "http-api.h"
+#include "http-priv.h"
 #include "cv-http.h"
 #include "cv-util.h"
-
-struct _CvMgrHttpApi {
-    CvMgrRegistry *registry;
-    CvMgrMetrics *metrics;
-    const CvMgrConfig *config;
-    SoupServer *server;
-    GSocket *socket;
-    GTlsCertificate *cert;
-    GTlsDatabase *client_ca;
-    guint port;
-    char *url;
-    guint in_flight;
-    gboolean stopping;
-    GHashTable *streams;     /* SseStream set */
-    guint keepalive_source;
-};
-
-#define CV_MGR_MAX_STREAMS 256
-
-/* per request, attached to the SoupServerMessage */
-typedef struct {
-    gint64 start_us;
-    GByteArray *body;
-    gsize received;
-    gboolean too_large;
-    gboolean counted;
-    gboolean is_stream;
-    gboolean finished;
-} Request;
-
-typedef struct {
-    CvMgrHttpApi *api;
-    SoupServerMessage *msg;
-    guint token;
-    gboolean done;
-} SseStream;
 
 static void
 request_free(gpointer p)
 {
-    Request *rq = p;
+    CvMgrHttpRequest *rq = p;
 
     g_byte_array_unref(rq->body);
     g_free(rq);
 }
 
-static Request *
-request_of(SoupServerMessage *msg)
+CvMgrHttpRequest *
+cv_mgr_http_request_of(SoupServerMessage *msg)
 {
     return g_object_get_data(G_OBJECT(msg), "cv-request");
 }
@@ -61,13 +25,17 @@ static void
 on_got_headers(SoupServerMessage *msg, gpointer data)
 {
     CvMgrHttpApi *api = data;
-    Request *rq = request_of(msg);
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
 
     if (!rq || rq->counted)
         return;
     rq->counted = TRUE;
     api->in_flight++;
+    cv_mgr_http_conn_await_body(msg);
+    cv_mgr_http_guard_request(api, msg, rq);
+    if (rq->refused)
+        return;
     /* refuse before the body arrives when its announced size is over the limit; the body
      * is then drained without being kept */
     if (soup_message_headers_get_encoding(h) == SOUP_ENCODING_CONTENT_LENGTH &&
@@ -85,10 +53,10 @@ static void
 on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
 {
     CvMgrHttpApi *api = data;
-    Request *rq = request_of(msg);
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
     gsize n = g_bytes_get_size(chunk);
 
-    if (!rq)
+    if (!rq || rq->refused)
         return;
     rq->received += n;
     if (rq->received > api->config->max_body) {
@@ -99,22 +67,11 @@ on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
     g_byte_array_append(rq->body, g_bytes_get_data(chunk, NULL), n);
 }
 
-static gboolean
-on_accept_certificate(SoupServerMessage *msg, GTlsCertificate *peer, GTlsCertificateFlags errors, gpointer data)
-{
-    /* the server side is always asked, even for a certificate that verified against
-     * MANAGER_HTTP_CLIENT_CA_CERTS: accept exactly those */
-    if (errors == 0)
-        return TRUE;
-    g_info("TLS client certificate refused (verification flags 0x%x)", (unsigned)errors);
-    return FALSE;
-}
-
 static void
 on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
 {
     CvMgrHttpApi *api = data;
-    Request *rq = g_new0(Request, 1);
+    CvMgrHttpRequest *rq = g_new0(CvMgrHttpRequest, 1);
 
     rq->start_us = g_get_monotonic_time();
     rq->body = g_byte_array_new();
@@ -125,17 +82,22 @@ on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
      * that is about to exit */
     if (api->stopping)
         soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
-    if (api->client_ca)
-        g_signal_connect(msg, "accept-certificate", G_CALLBACK(on_accept_certificate), api);
+    cv_mgr_http_conn_await_request(msg);
     g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), api);
     g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), api);
+}
+
+static void
+on_request_read(SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+    cv_mgr_http_conn_serving(msg);
 }
 
 static void
 on_request_done(SoupServer *server, SoupServerMessage *msg, gpointer data)
 {
     CvMgrHttpApi *api = data;
-    Request *rq = request_of(msg);
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
 
     if (!rq || rq->finished)
         return;
@@ -150,119 +112,6 @@ on_request_done(SoupServer *server, SoupServerMessage *msg, gpointer data)
         cv_mgr_metrics_observe_request(api->metrics, (g_get_monotonic_time() - rq->start_us) / 1e6);
 }
 
-/* ---- event streams ---- */
-
-static void
-sse_append(SoupServerMessage *msg, const char *cvm_id, const CvMgrEvent *ev)
-{
-    g_autofree char *json = cv_mgr_event_to_json(ev, cvm_id);
-    g_autofree char *chunk = g_strdup_printf("id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: %s\n\n",
-                                             ev->seq, ev->kind, json);
-    gsize len = strlen(chunk);
-
-    soup_message_body_append(soup_server_message_get_response_body(msg), SOUP_MEMORY_TAKE,
-                             g_steal_pointer(&chunk), len);
-}
-
-static void
-sse_end(SseStream *s)
-{
-    if (s->done)
-        return;
-    s->done = TRUE;
-    if (s->token)
-        cv_mgr_registry_unsubscribe(s->api->registry, s->token);
-    s->token = 0;
-    soup_message_body_complete(soup_server_message_get_response_body(s->msg));
-    soup_server_message_unpause(s->msg);
-}
-
-static void
-sse_on_event(const char *cvm_id, const CvMgrEvent *ev, gboolean last, gpointer data)
-{
-    SseStream *s = data;
-
-    if (s->done)
-        return;
-    sse_append(s->msg, cvm_id, ev);
-    if (last) {
-        s->token = 0;   /* the registry drops the subscription itself */
-        sse_end(s);
-        return;
-    }
-    soup_server_message_unpause(s->msg);
-}
-
-static void
-sse_on_finished(SoupServerMessage *msg, gpointer data)
-{
-    SseStream *s = data;
-
-    if (s->token)
-        cv_mgr_registry_unsubscribe(s->api->registry, s->token);
-    g_hash_table_remove(s->api->streams, s);
-    g_object_unref(s->msg);
-    g_free(s);
-}
-
-static gboolean
-sse_keepalive(gpointer data)
-{
-    CvMgrHttpApi *api = data;
-    GHashTableIter it;
-    SseStream *s;
-
-    /* a comment line: proxies keep the stream open and dead clients are found by the write */
-    g_hash_table_iter_init(&it, api->streams);
-    while (g_hash_table_iter_next(&it, (gpointer *)&s, NULL)) {
-        if (s->done)
-            continue;
-        soup_message_body_append(soup_server_message_get_response_body(s->msg), SOUP_MEMORY_STATIC,
-                                 ": keepalive\n\n", 13);
-        soup_server_message_unpause(s->msg);
-    }
-    return G_SOURCE_CONTINUE;
-}
-
-static void
-stream_events(CvMgrHttpApi *api, SoupServerMessage *msg, CvMgrCvm *cvm, GHashTable *query)
-{
-    Request *rq = request_of(msg);
-    SoupMessageHeaders *rh = soup_server_message_get_response_headers(msg);
-    const char *last_id = soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Last-Event-ID");
-    const char *follow = query ? g_hash_table_lookup(query, "follow") : NULL;
-    gboolean no_follow = follow && (strcmp(follow, "0") == 0 || strcmp(follow, "false") == 0);
-    guint64 after = 0;
-    SseStream *s;
-
-    /* each follower holds a connection and a subscription: bounded */
-    if (!no_follow && g_hash_table_size(api->streams) >= CV_MGR_MAX_STREAMS) {
-        cv_http_respond_error(msg, 503, "unavailable", "too many event streams are open");
-        return;
-    }
-    if (last_id && !cv_parse_uint(last_id, 0, G_MAXUINT64, &after, NULL))
-        after = 0;
-    rq->is_stream = TRUE;
-    soup_server_message_set_status(msg, 200, NULL);
-    soup_message_headers_set_content_type(rh, "text/event-stream", NULL);
-    soup_message_headers_replace(rh, "Cache-Control", "no-cache");
-    soup_message_headers_set_encoding(rh, SOUP_ENCODING_CHUNKED);
-    /* a late client gets the recent history first */
-    for (const CvMgrEvent *ev = cvm->events; ev; ev = ev->next)
-        if (ev->seq > after)
-            sse_append(msg, cvm->id, ev);
-    if (no_follow || api->stopping) {
-        soup_message_body_complete(soup_server_message_get_response_body(msg));
-        return;
-    }
-    s = g_new0(SseStream, 1);
-    s->api = api;
-    s->msg = g_object_ref(msg);
-    s->token = cv_mgr_registry_subscribe(api->registry, cvm->id, sse_on_event, s);
-    g_hash_table_add(api->streams, s);
-    g_signal_connect(msg, "finished", G_CALLBACK(sse_on_finished), s);
-}
-
 /* ---- async routes ---- */
 
 typedef struct {
@@ -273,7 +122,7 @@ typedef struct {
 static gboolean
 pending_alive(Pending *p)
 {
-    Request *rq = request_of(p->msg);
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(p->msg);
 
     return rq && !rq->finished;
 }
@@ -422,7 +271,7 @@ handle_list(const Call *c)
 static void
 handle_create(const Call *c)
 {
-    Request *rq = request_of(c->msg);
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(c->msg);
     g_autoptr(GBytes) body = g_bytes_new(rq->body->data, rq->body->len);
 
     cv_mgr_registry_create_async(c->api->registry, body, create_done, pending_new(c->api, c->msg));
@@ -490,7 +339,7 @@ handle_domain(const Call *c)
 static void
 handle_events(const Call *c)
 {
-    stream_events(c->api, c->msg, c->cvm, c->query);
+    cv_mgr_http_stream_events(c->api, c->msg, c->cvm, c->query);
 }
 
 /* answered while the manager shuts down, too */
@@ -579,8 +428,14 @@ static void
 handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
     Call c = { data, msg, query, NULL };
-    Request *rq = request_of(msg);
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
 
+    if (rq && rq->refused) {
+        cv_http_respond_error(msg, rq->refused, rq->refused_code, rq->refused_message);
+        if (rq->refused == 421)   /* libsoup knows no reason phrase for it */
+            soup_server_message_set_status(msg, 421, "Misdirected Request");
+        return;
+    }
     if (rq && rq->too_large) {
         g_autofree char *m = g_strdup_printf("request body over the limit of %" G_GSIZE_FORMAT " bytes",
                                              c.api->config->max_body);
@@ -616,6 +471,8 @@ cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics, const CvMgrC
     api->metrics = metrics;
     api->config = config;
     api->streams = g_hash_table_new(g_direct_hash, g_direct_equal);
+    if (!cv_mgr_http_guard_init(api, error))
+        return NULL;
     if (config->server_cert) {
         api->cert = g_tls_certificate_new_from_files(config->server_cert, config->server_key, &local);
         if (!api->cert) {
@@ -630,49 +487,56 @@ cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics, const CvMgrC
             return NULL;
         }
     }
+    /* TLS is set up by http-listener.c before libsoup gets the connection */
     api->server = soup_server_new("server-header", "covirt-manager/" COVIRT_VERSION, NULL);
-    if (api->cert)
-        g_object_set(api->server, "tls-certificate", api->cert, NULL);
-    if (api->client_ca)
-        /* no certificate, or one the CA did not sign: the handshake fails */
-        g_object_set(api->server, "tls-database", api->client_ca, "tls-auth-mode", G_TLS_AUTHENTICATION_REQUIRED,
-                     NULL);
     g_signal_connect(api->server, "request-started", G_CALLBACK(on_request_started), api);
+    g_signal_connect(api->server, "request-read", G_CALLBACK(on_request_read), api);
     g_signal_connect(api->server, "request-finished", G_CALLBACK(on_request_done), api);
     g_signal_connect(api->server, "request-aborted", G_CALLBACK(on_request_done), api);
     soup_server_add_handler(api->server, NULL, handle, api, NULL);
-    api->keepalive_source = g_timeout_add_seconds(15, sse_keepalive, api);
+    api->keepalive_source = g_timeout_add_seconds(15, cv_mgr_http_stream_keepalive, api);
     return g_steal_pointer(&api);
+}
+
+static GInetAddress *
+resolve(const char *host, GError **error)
+{
+    GInetAddress *addr = g_inet_address_new_from_string(host);
+    g_autoptr(GResolver) resolver = NULL;
+    g_autoptr(GError) local = NULL;
+    GList *addrs;
+
+    if (addr)
+        return addr;
+    resolver = g_resolver_get_default();
+    addrs = g_resolver_lookup_by_name(resolver, host, NULL, &local);
+    if (!addrs) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_HOST %s: %s", host, local->message);
+        return NULL;
+    }
+    addr = g_object_ref(addrs->data);
+    g_resolver_free_addresses(addrs);
+    return addr;
 }
 
 gboolean
 cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error)
 {
-    g_autoptr(GInetAddress) addr = g_inet_address_new_from_string(api->config->http_host);
+    g_autoptr(GInetAddress) addr = resolve(api->config->http_host, error);
     g_autoptr(GSocketAddress) sa = NULL;
     g_autoptr(GSocketAddress) effective = NULL;
     g_autoptr(GError) local = NULL;
     g_autofree char *host = NULL;
 
-    if (!addr) {
-        g_autoptr(GResolver) resolver = g_resolver_get_default();
-        GList *addrs = g_resolver_lookup_by_name(resolver, api->config->http_host, NULL, &local);
-
-        if (!addrs) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_HOST %s: %s", api->config->http_host,
-                        local->message);
-            return FALSE;
-        }
-        addr = g_object_ref(addrs->data);
-        g_resolver_free_addresses(addrs);
-    }
+    if (!addr || !cv_mgr_http_guard_check_exposure(api, addr, error))
+        return FALSE;
     sa = g_inet_socket_address_new(addr, api->config->http_port);
     /* our own socket: at shutdown it is closed while the connections being served go on */
     api->socket = g_socket_new(g_socket_address_get_family(sa), G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &local);
     if (!api->socket || !g_socket_bind(api->socket, sa, TRUE, &local) ||
         (g_socket_set_listen_backlog(api->socket, 256), !g_socket_listen(api->socket, &local)) ||
         !(effective = g_socket_get_local_address(api->socket, &local)) ||
-        !soup_server_listen_socket(api->server, api->socket, api->cert ? SOUP_SERVER_LISTEN_HTTPS : 0, &local)) {
+        !cv_mgr_http_listener_start(api, &local)) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on %s:%u: %s", api->config->http_host,
                     api->config->http_port, local->message);
         return FALSE;
@@ -699,17 +563,11 @@ cv_mgr_http_api_in_flight(CvMgrHttpApi *api)
 void
 cv_mgr_http_api_stop(CvMgrHttpApi *api)
 {
-    g_autoptr(GList) streams = NULL;
-
     if (api->stopping)
         return;
     api->stopping = TRUE;
-    /* libsoup's listener sees the closed socket and stops accepting */
-    if (api->socket)
-        g_socket_close(api->socket, NULL);
-    streams = g_hash_table_get_keys(api->streams);
-    for (GList *l = streams; l; l = l->next)
-        sse_end(l->data);
+    cv_mgr_http_listener_stop(api);
+    cv_mgr_http_streams_end(api);
 }
 
 void
@@ -723,9 +581,11 @@ cv_mgr_http_api_free(CvMgrHttpApi *api)
         soup_server_disconnect(api->server);
         g_object_unref(api->server);
     }
-    g_clear_object(&api->socket);
+    cv_mgr_http_listener_free(api);
     g_clear_object(&api->cert);
     g_clear_object(&api->client_ca);
+    g_clear_pointer(&api->tokens, g_ptr_array_unref);
+    g_strfreev(api->allowed_hosts);
     g_hash_table_unref(api->streams);
     g_free(api->url);
     g_free(api);

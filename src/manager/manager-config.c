@@ -10,6 +10,26 @@ env_get(const char *const *envp, const char *name)
 }
 
 static gboolean
+env_size(const char *const *envp, const char *name, guint64 max, guint64 def, gsize *out, GError **error)
+{
+    const char *v = env_get(envp, name);
+    g_autoptr(GError) local = NULL;
+    guint64 bytes;
+
+    if (!v) {
+        *out = def;
+        return TRUE;
+    }
+    if (!cv_parse_size(v, &bytes, &local) || bytes == 0 || bytes > max) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: %s", name,
+                    local ? local->message : "out of range");
+        return FALSE;
+    }
+    *out = bytes;
+    return TRUE;
+}
+
+static gboolean
 env_uint(const char *const *envp, const char *name, guint64 min, guint64 max, guint64 def,
          guint64 *out, GError **error)
 {
@@ -24,6 +44,26 @@ env_uint(const char *const *envp, const char *name, guint64 min, guint64 max, gu
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: %s", name, local->message);
         return FALSE;
     }
+    return TRUE;
+}
+
+static gboolean
+http_limits(CvMgrConfig *c, const char *const *envp, GError **error)
+{
+    guint64 v;
+
+    if (!env_uint(envp, "MANAGER_HTTP_MAX_CONNECTIONS", 1, 1000000, 512, &v, error))
+        return FALSE;
+    c->max_conns = (guint)v;
+    if (!env_uint(envp, "MANAGER_HTTP_MAX_CONNECTIONS_PER_CLIENT", 1, 1000000, 64, &v, error))
+        return FALSE;
+    c->max_conns_per_client = (guint)v;
+    if (!env_uint(envp, "MANAGER_HTTP_IDLE_TIMEOUT", 1, 86400, 60, &v, error))
+        return FALSE;
+    c->idle_timeout_s = (guint)v;
+    if (!env_uint(envp, "MANAGER_HTTP_BODY_TIMEOUT", 1, 86400, 30, &v, error))
+        return FALSE;
+    c->body_timeout_s = (guint)v;
     return TRUE;
 }
 
@@ -46,24 +86,21 @@ cv_mgr_config_new(const char *const *envp, GError **error)
     if (!env_uint(envp, "MANAGER_LIBVIRT_RECONNECT_MAX", 1, 3600, 30, &v, error))
         return NULL;
     c->reconnect_max_s = (guint)v;
-    s = env_get(envp, "MANAGER_HTTP_MAX_BODY");
-    if (s) {
-        guint64 bytes;
-        g_autoptr(GError) local = NULL;
-
-        if (!cv_parse_size(s, &bytes, &local) || bytes > 64 * 1024 * 1024) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_MAX_BODY: %s",
-                        local ? local->message : "at most 64M");
-            return NULL;
-        }
-        c->max_body = bytes;
-    } else {
-        c->max_body = 1024 * 1024;
-    }
+    if (!env_size(envp, "MANAGER_HTTP_MAX_BODY", 64 * 1024 * 1024, 1024 * 1024, &c->max_body, error) ||
+        !env_size(envp, "MANAGER_HTTP_STREAM_QUEUE", 64 * 1024 * 1024, 1024 * 1024, &c->stream_queue_max, error))
+        return NULL;
+    if (!http_limits(c, envp, error))
+        return NULL;
     c->http_host = g_strdup((s = env_get(envp, "MANAGER_HTTP_HOST")) ? s : "127.0.0.1");
     c->server_cert = g_strdup(env_get(envp, "MANAGER_HTTP_SERVER_CERT"));
     c->server_key = g_strdup(env_get(envp, "MANAGER_HTTP_SERVER_KEY"));
     c->client_ca_certs = g_strdup(env_get(envp, "MANAGER_HTTP_CLIENT_CA_CERTS"));
+    c->token_file = g_strdup(env_get(envp, "MANAGER_HTTP_TOKEN_FILE"));
+    if ((s = env_get(envp, "MANAGER_HTTP_ALLOWED_HOSTS"))) {
+        c->allowed_hosts = g_strsplit(s, ",", -1);
+        for (char **h = c->allowed_hosts; *h; h++)
+            g_strstrip(*h);
+    }
     if (!c->server_cert != !c->server_key) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
                     "MANAGER_HTTP_SERVER_CERT and MANAGER_HTTP_SERVER_KEY go together");
@@ -101,6 +138,8 @@ cv_mgr_config_free(CvMgrConfig *c)
     g_free(c->server_cert);
     g_free(c->server_key);
     g_free(c->client_ca_certs);
+    g_free(c->token_file);
+    g_strfreev(c->allowed_hosts);
     g_free(c->log_dir);
     g_free(c->template_dir);
     g_free(c->hal_version);

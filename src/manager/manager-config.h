@@ -15,6 +15,14 @@ typedef struct {
     char *server_key;          /* MANAGER_HTTP_SERVER_KEY */
     char *client_ca_certs;     /* MANAGER_HTTP_CLIENT_CA_CERTS: client certificates required */
     gsize max_body;            /* MANAGER_HTTP_MAX_BODY, 1M */
+    char *token_file;          /* MANAGER_HTTP_TOKEN_FILE: bearer tokens, one a line */
+    char **allowed_hosts;      /* MANAGER_HTTP_ALLOWED_HOSTS (','-separated); NULL: MANAGER_HTTP_HOST, and
+                                * the loopback names when it listens on loopback */
+    guint max_conns;           /* MANAGER_HTTP_MAX_CONNECTIONS, 512 */
+    guint max_conns_per_client; /* MANAGER_HTTP_MAX_CONNECTIONS_PER_CLIENT, 64 */
+    guint idle_timeout_s;      /* MANAGER_HTTP_IDLE_TIMEOUT, 60 s: waiting for a request's headers */
+    guint body_timeout_s;      /* MANAGER_HTTP_BODY_TIMEOUT, 30 s: a request's body, once its headers came */
+    gsize stream_queue_max;    /* MANAGER_HTTP_STREAM_QUEUE, 1M: unsent bytes of one event stream */
     char *log_dir;             /* MANAGER_LOG_DIR, /var/log/covirt: serial logs of debug CVMs */
     char *template_dir;        /* MANAGER_TEMPLATE_DIR, NULL = the renderer's default */
     char *hal_version;         /* MANAGER_HAL_VERSION (the seed's EOS version); NULL: the hal-version

@@ -83,6 +83,9 @@ main(int argc, char **argv)
         return g_strcmp0(argv[1], "--help") == 0 ? 0 : 2;
     }
     skip_libssh2_crypto_init();
+    /* glib-networking's GnuTLS backend reads this once: the API's TLS is 1.2 at least, so an old
+     * client fails in the handshake (http-listener.c also checks what was negotiated) */
+    g_setenv("G_TLS_GNUTLS_PRIORITY", "NORMAL:%COMPAT:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1", FALSE);
     cv_log_init("covirt-manager", g_getenv("MANAGER_LOG_LEVEL"));
     config = cv_mgr_config_new(NULL, &error);
     if (!config) {

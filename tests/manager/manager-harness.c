@@ -1,6 +1,8 @@
 #include <string.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <glib/gstdio.h>
 #include "manager-harness.h"
 
@@ -24,8 +26,24 @@ add_env(GPtrArray *env, const char *kv)
 static void
 die_with_parent(gpointer data)
 {
+    guint64 nofile = GPOINTER_TO_SIZE(data);
+
     /* a failed assertion aborts the test: the manager must not outlive it */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (nofile) {
+        struct rlimit rl = { nofile, nofile };
+
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* COVIRT_TEST_NOFILE=N in the environment: the manager runs with that descriptor limit */
+static gpointer
+nofile_of(GPtrArray *env)
+{
+    const char *v = g_environ_getenv((char **)env->pdata, "COVIRT_TEST_NOFILE");
+
+    return GSIZE_TO_POINTER(v ? g_ascii_strtoull(v, NULL, 10) : 0);
 }
 
 static void
@@ -37,7 +55,7 @@ spawn(CvTestManager *m)
     g_autofree char *line = NULL;
 
     g_subprocess_launcher_set_environ(l, (char **)m->env->pdata);
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, nofile_of(m->env), NULL);
     /* COVIRT_TEST_MANAGER_EXE: run another build of the manager (e.g. a sanitizer build) */
     m->proc = g_subprocess_launcher_spawn(l, &error,
                                           g_getenv("COVIRT_TEST_MANAGER_EXE") ? g_getenv("COVIRT_TEST_MANAGER_EXE")
@@ -69,13 +87,13 @@ cv_test_manager_start(const char *const *extra)
     return cv_test_manager_start_full(extra, TRUE);
 }
 
-CvTestManager *
-cv_test_manager_start_full(const char *const *extra, gboolean wait_ready)
+/* a temp dir with kernel/initrd/firmware stand-ins, and the manager's environment using them */
+static void
+prepare(CvTestManager *m, const char *const *extra)
 {
-    CvTestManager *m = g_new0(CvTestManager, 1);
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) base = g_get_environ();
-    g_autofree char *kernel = NULL, *initrd = NULL, *code = NULL, *vars = NULL, *logs = NULL;
+    g_autofree char *kernel = NULL, *initrd = NULL, *code = NULL, *vars = NULL, *logs = NULL, *hal = NULL;
     char *kv;
 
     m->tmpdir = g_dir_make_tmp("covirt-mgr-test-XXXXXX", &error);
@@ -86,16 +104,12 @@ cv_test_manager_start_full(const char *const *extra, gboolean wait_ready)
     code = g_build_filename(m->tmpdir, "OVMF_CODE.fd", NULL);
     vars = g_build_filename(m->tmpdir, "OVMF_VARS.fd", NULL);
     logs = g_build_filename(m->tmpdir, "log", NULL);
+    hal = g_build_filename(m->tmpdir, "hal-version", NULL);
     g_assert_true(g_file_set_contents(kernel, "not a kernel", -1, NULL));
     g_assert_true(g_file_set_contents(initrd, "not an initrd", -1, NULL));
     g_assert_true(g_file_set_contents(code, "code", -1, NULL));
     g_assert_true(g_file_set_contents(vars, "vars", -1, NULL));
-    {
-        g_autofree char *hal = g_build_filename(m->tmpdir, "hal-version", NULL);
-
-        g_assert_true(g_file_set_contents(hal, "covirt-hal test 1\n", -1, NULL));
-    }
-    m->wait_ready = wait_ready;
+    g_assert_true(g_file_set_contents(hal, "covirt-hal test 1\n", -1, NULL));
     m->env = g_ptr_array_new_with_free_func(g_free);
     for (char **e = base; *e; e++)
         if (!g_str_has_prefix(*e, "MANAGER_"))
@@ -119,9 +133,46 @@ cv_test_manager_start_full(const char *const *extra, gboolean wait_ready)
     g_free(kv);
     for (const char *const *e = extra; e && *e; e++)
         add_env(m->env, *e);
+}
+
+CvTestManager *
+cv_test_manager_start_full(const char *const *extra, gboolean wait_ready)
+{
+    CvTestManager *m = g_new0(CvTestManager, 1);
+
+    prepare(m, extra);
+    m->wait_ready = wait_ready;
     m->session = soup_session_new_with_options("timeout", 120, "max-conns", 200, "max-conns-per-host", 200, NULL);
     spawn(m);
     return m;
+}
+
+static void
+die_soon(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* a manager that starts after all ends here, as killed by a signal */
+    alarm(30);
+}
+
+int
+cv_test_manager_refuses(const char *const *extra, char **err)
+{
+    g_autoptr(CvTestManager) m = g_new0(CvTestManager, 1);
+    g_autoptr(GSubprocess) p = NULL;
+    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                                                  G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr(GError) error = NULL;
+
+    prepare(m, extra);
+    g_subprocess_launcher_set_environ(l, (char **)m->env->pdata);
+    g_subprocess_launcher_set_child_setup(l, die_soon, NULL, NULL);
+    p = g_subprocess_launcher_spawn(l, &error, g_getenv("COVIRT_TEST_MANAGER_EXE") ? g_getenv("COVIRT_TEST_MANAGER_EXE")
+                                                                                  : COVIRT_MANAGER_EXE, NULL);
+    g_assert_no_error(error);
+    g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, NULL, err, &error));
+    g_assert_no_error(error);
+    return g_subprocess_get_if_exited(p) ? g_subprocess_get_exit_status(p) : -1;
 }
 
 void

@@ -19,6 +19,10 @@ typedef struct {
 CvTestManager *cv_test_manager_start(const char *const *extra);
 /* wait_ready FALSE: return once it listens (for TLS tests, whose client differs) */
 CvTestManager *cv_test_manager_start_full(const char *const *extra, gboolean wait_ready);
+/* Runs a manager expected not to start: its exit status (-1: killed, e.g. after 30 s), its stderr
+ * into *err. */
+int cv_test_manager_refuses(const char *const *extra, char **err);
+/* "COVIRT_TEST_NOFILE=N" in extra: the manager's descriptor limit. */
 /* Same environment, new process (for restart tests). */
 void cv_test_manager_restart(CvTestManager *m);
 void cv_test_manager_kill(CvTestManager *m, int signum);

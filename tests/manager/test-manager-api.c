@@ -172,7 +172,7 @@ test_keepalive_after_delete(void)
     g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketConnection) conn = NULL;
     g_autoptr(GDataInputStream) in = NULL;
-    g_autofree char *del = g_strdup_printf("DELETE /v1/cvms/%s HTTP/1.1\r\nHost: x\r\n\r\n", member(c, "id"));
+    g_autofree char *del = g_strdup_printf("DELETE /v1/cvms/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", member(c, "id"));
     g_autofree char *s1 = NULL, *s2 = NULL;
 
     conn = g_socket_client_connect_to_host(client, g_uri_get_host(uri), g_uri_get_port(uri), NULL, NULL);
@@ -181,7 +181,7 @@ test_keepalive_after_delete(void)
     g_data_input_stream_set_newline_type(in, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
     s1 = raw_request(conn, in, del);
     g_assert_cmpstr(s1, ==, "HTTP/1.1 204 No Content");
-    s2 = raw_request(conn, in, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    s2 = raw_request(conn, in, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     g_assert_cmpstr(s2, ==, "HTTP/1.1 200 OK");
 }
 
@@ -498,8 +498,9 @@ test_sigterm(void)
     g_assert_null(conn);
 }
 
-/* CA, server certificate for 127.0.0.1, a client certificate from that CA and one from
- * another CA, made with the openssl tool. */
+/* CA, server certificate for 127.0.0.1, a client certificate (clientAuth) from that CA, one from
+ * another CA and a second server certificate (serverAuth only) from the same CA, made with the
+ * openssl tool. */
 static void
 make_certs(const char *dir)
 {
@@ -507,11 +508,14 @@ make_certs(const char *dir)
         "set -e; cd '%s'; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
         "openssl req -x509 $K -keyout ca.key -out ca.pem -days 1 -subj /CN=covirt-test-ca;"
         "openssl req -x509 $K -keyout other.key -out other.pem -days 1 -subj /CN=covirt-other-ca;"
-        "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext;"
+        "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > san.ext;"
+        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext;"
         "openssl req $K -keyout server.key -out server.csr -subj /CN=127.0.0.1;"
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 1 -extfile san.ext;"
+        "openssl req $K -keyout peer.key -out peer.csr -subj /CN=127.0.0.1;"
+        "openssl x509 -req -in peer.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out peer.pem -days 1 -extfile san.ext;"
         "openssl req $K -keyout client.key -out client.csr -subj /CN=operator;"
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1;"
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1 -extfile client.ext;"
         "openssl req $K -keyout rogue.key -out rogue.csr -subj /CN=rogue;"
         "openssl x509 -req -in rogue.csr -CA other.pem -CAkey other.key -CAcreateserial -out rogue.pem -days 1",
         dir);
@@ -574,6 +578,8 @@ test_mtls(void)
     /* no client certificate, or one from a CA the manager does not trust: refused */
     g_assert_cmpuint(tls_get(m, dir, NULL), ==, 0);
     g_assert_cmpuint(tls_get(m, dir, "rogue"), ==, 0);
+    /* a certificate the CA signed for a server is no client's */
+    g_assert_cmpuint(tls_get(m, dir, "peer"), ==, 0);
     /* and the manager still serves the good client */
     g_assert_cmpuint(tls_get(m, dir, "client"), ==, 200);
     cv_test_manager_free(g_steal_pointer(&m));
