@@ -252,33 +252,80 @@ test_exposure(void)
     g_rmdir(dir);
 }
 
-static void
-test_key_mismatch(void)
+/* two self-signed certificates for 127.0.0.1 with their keys: DIR/a.pem a.key, b.pem b.key */
+static char *
+make_pairs(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("covirt-keys-XXXXXX", NULL);
+    char *dir = g_dir_make_tmp("covirt-keys-XXXXXX", NULL);
     g_autofree char *script = g_strdup_printf(
         "set -e; cd '%s'; K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
         "openssl req -x509 $K -keyout a.key -out a.pem -days 1 -subj /CN=127.0.0.1;"
         "openssl req -x509 $K -keyout b.key -out b.pem -days 1 -subj /CN=127.0.0.1", dir);
     const char *argv[] = { "sh", "-c", script, NULL };
-    g_autofree char *e1 = g_strdup_printf("MANAGER_HTTP_SERVER_CERT=%s/a.pem", dir);
-    g_autofree char *e2 = g_strdup_printf("MANAGER_HTTP_SERVER_KEY=%s/b.key", dir);
-    const char *const env[] = { e1, e2, NULL };
-    g_autofree char *err = NULL;
     int status;
 
     g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
                                NULL, NULL, &status, NULL));
     g_assert_true(g_spawn_check_wait_status(status, NULL));
-    g_assert_cmpint(cv_test_manager_refuses(env, &err), ==, 1);
-    g_assert_nonnull(strstr(err, "b.key"));
-    g_assert_nonnull(strstr(err, "a.pem"));
+    return dir;
+}
+
+static void
+remove_pairs(char *dir)
+{
     for (const char *const *f = (const char *const[]){ "a.key", "a.pem", "b.key", "b.pem", NULL }; *f; f++) {
         g_autofree char *p = g_build_filename(dir, *f, NULL);
 
         g_unlink(p);
     }
     g_rmdir(dir);
+    g_free(dir);
+}
+
+static void
+test_key_mismatch(void)
+{
+    char *dir = make_pairs();
+    g_autofree char *e1 = g_strdup_printf("MANAGER_HTTP_SERVER_CERT=%s/a.pem", dir);
+    g_autofree char *e2 = g_strdup_printf("MANAGER_HTTP_SERVER_KEY=%s/b.key", dir);
+    const char *const env[] = { e1, e2, NULL };
+    g_autofree char *err = NULL;
+
+    g_assert_cmpint(cv_test_manager_refuses(env, &err), ==, 1);
+    g_assert_nonnull(strstr(err, "b.key"));
+    g_assert_nonnull(strstr(err, "a.pem"));
+    remove_pairs(dir);
+}
+
+/* what openssl s_client negotiates with the manager when it offers only `version` */
+static char *
+s_client(CvTestManager *m, const char *version)
+{
+    g_autofree char *script = g_strdup_printf("echo | openssl s_client -connect 127.0.0.1:%u -%s "
+                                              "-cipher DEFAULT@SECLEVEL=0 2>&1", port_of(m), version);
+    const char *argv[] = { "sh", "-c", script, NULL };
+    char *out = NULL;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, NULL, NULL));
+    return out;
+}
+
+static void
+test_tls_version(void)
+{
+    char *dir = make_pairs();
+    g_autofree char *e1 = g_strdup_printf("MANAGER_HTTP_SERVER_CERT=%s/a.pem", dir);
+    g_autofree char *e2 = g_strdup_printf("MANAGER_HTTP_SERVER_KEY=%s/a.key", dir);
+    const char *const env[] = { e1, e2, NULL };
+    g_autoptr(CvTestManager) m = cv_test_manager_start_full(env, FALSE);
+    g_autofree char *v10 = s_client(m, "tls1");
+    g_autofree char *v11 = s_client(m, "tls1_1");
+    g_autofree char *v12 = s_client(m, "tls1_2");
+
+    g_assert_nonnull(strstr(v10, "Cipher is (NONE)"));
+    g_assert_nonnull(strstr(v11, "Cipher is (NONE)"));
+    g_assert_nonnull(strstr(v12, "New, TLSv1.2"));
+    remove_pairs(dir);
 }
 
 /* the test itself holds more descriptors than the manager may */
@@ -399,6 +446,7 @@ main(int argc, char **argv)
     g_test_add_func("/manager/guard/token", test_token);
     g_test_add_func("/manager/guard/exposure", test_exposure);
     g_test_add_func("/manager/guard/key-mismatch", test_key_mismatch);
+    g_test_add_func("/manager/guard/tls-version", test_tls_version);
     g_test_add_func("/manager/limits/per-client", test_per_client_limit);
     g_test_add_func("/manager/limits/emfile", test_emfile);
     g_test_add_func("/manager/limits/timeouts", test_timeouts);
