@@ -11,7 +11,9 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <glib/gstdio.h>
+#include <sys/un.h>
 #include "manager-harness.h"
+#include "frame.h"
 
 #define SPEC "{\"name\":\"covirt-test-guard\",\"memory\":\"256M\"}"
 
@@ -436,6 +438,119 @@ test_timeouts(void)
     g_assert_cmpuint(cv_test_count(m), ==, 0);
 }
 
+/* the vtpm template with the control channel's socket at `sock`, where the test plays the guest */
+static char *
+template_with_channel(const char *dir, const char *sock)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *src = g_build_filename(COVIRT_SOURCE_DIR, "domain-templates", "vtpm.xml", NULL);
+    g_autofree char *dst = g_build_filename(dir, "vtpm.xml", NULL);
+    g_autofree char *with = g_strdup_printf("<source mode='bind' path='%s'/>", sock);
+    g_auto(GStrv) parts = NULL;
+    g_autofree char *joined = NULL;
+
+    g_assert_true(g_file_get_contents(src, &text, NULL, NULL));
+    parts = g_strsplit(text, "<source mode='bind'/>", -1);
+    g_assert_cmpuint(g_strv_length(parts), ==, 2);
+    joined = g_strjoinv(with, parts);
+    g_assert_true(g_file_set_contents(dst, joined, -1, NULL));
+    return g_strconcat("MANAGER_TEMPLATE_DIR=", dir, NULL);
+}
+
+static int
+listen_unix(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(listen(fd, 1), ==, 0);
+    return fd;
+}
+
+static gsize
+rss_kib(CvTestManager *m)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%s/status", g_subprocess_get_identifier(m->proc));
+    g_autofree char *text = NULL;
+    const char *line;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    line = strstr(text, "VmRSS:");
+    g_assert_nonnull(line);
+    return g_ascii_strtoull(line + 6, NULL, 10);
+}
+
+/* a guest that sends log lines as fast as the manager takes them, to a CVM whose event stream has a
+ * client that never reads: the client is dropped and the manager's memory stays bounded */
+static void
+test_slow_stream(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("covirt-sse-XXXXXX", NULL);
+    g_autofree char *sock = g_build_filename(dir, "agent.sock", NULL);
+    g_autofree char *tmpl = template_with_channel(dir, sock);
+    /* ASan keeps freed memory in quarantine (256 MiB): that would be counted as the manager's */
+    g_autofree char *asan = g_strdup_printf("ASAN_OPTIONS=%s%squarantine_size_mb=0",
+                                            g_getenv("ASAN_OPTIONS") ? g_getenv("ASAN_OPTIONS") : "",
+                                            g_getenv("ASAN_OPTIONS") ? ":" : "");
+    const char *const env[] = { tmpl, asan, NULL };
+    int lfd = listen_unix(sock);
+    g_autoptr(CvTestManager) m = cv_test_manager_start(env);
+    g_autoptr(JsonNode) cvm = cv_test_create(m, "{\"name\":\"covirt-test-sse\",\"memory\":\"256M\"}");
+    const char *id = json_object_get_string_member(json_node_get_object(cvm), "id");
+    g_autofree char *req = g_strdup_printf("GET /v1/cvms/%s/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", id);
+    g_autofree char *line = g_malloc(4000);
+    int small = 4096, reader, guest;
+    gsize before;
+    g_autofree char *rest = NULL;
+
+    reader = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    setsockopt(reader, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    {
+        struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(port_of(m)) };
+
+        inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+        g_assert_cmpint(connect(reader, (struct sockaddr *)&dst, sizeof(dst)), ==, 0);
+    }
+    g_assert_cmpint(write(reader, req, strlen(req)), ==, (ssize_t)strlen(req));
+    guest = accept(lfd, NULL, NULL);   /* the manager connects to the channel of the running CVM */
+    g_assert_cmpint(guest, >=, 0);
+    before = rss_kib(m);
+    memset(line, 'x', 3999);
+    line[3999] = '\0';
+    for (guint i = 0; i < 30000; i++) {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Log l = COVIRT__CONTROL__LOG__INIT;
+        g_autoptr(GError) error = NULL;
+
+        l.source = (char *)"algorithm-stdout";
+        l.level = (char *)"info";
+        l.line = line;
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_LOG;
+        f.log = &l;
+        g_assert_true(cv_frame_write_fd(guest, &f, &error));
+    }
+    /* ~120 MB of events went to a client that read none of them */
+    g_usleep(500000);
+    g_test_message("manager RSS %zu KiB before, %zu KiB after", before, rss_kib(m));
+    g_assert_cmpuint(rss_kib(m), <, before + 48 * 1024);
+    /* and its connection ends */
+    rest = read_until_close(reader, 15000);
+    g_assert_nonnull(rest);
+    close(reader);
+    close(guest);
+    close(lfd);
+    cv_test_manager_free(g_steal_pointer(&m));
+    g_unlink(sock);
+    {
+        g_autofree char *t = g_build_filename(dir, "vtpm.xml", NULL);
+
+        g_unlink(t);
+    }
+    g_rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -450,5 +565,6 @@ main(int argc, char **argv)
     g_test_add_func("/manager/limits/per-client", test_per_client_limit);
     g_test_add_func("/manager/limits/emfile", test_emfile);
     g_test_add_func("/manager/limits/timeouts", test_timeouts);
+    g_test_add_func("/manager/limits/slow-stream", test_slow_stream);
     return g_test_run();
 }
