@@ -3,6 +3,7 @@
  * refused), and proves itself with a bearer token from MANAGER_HTTP_TOKEN_FILE and/or a client
  * certificate for clientAuth from MANAGER_HTTP_CLIENT_CA_CERTS. */
 #include <string.h>
+#include <glib/gstdio.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <openssl/evp.h>
@@ -30,6 +31,7 @@ load_tokens(CvMgrHttpApi *api, const char *path, GError **error)
     g_autofree char *text = NULL;
     g_auto(GStrv) lines = NULL;
     g_autoptr(GError) local = NULL;
+    GStatBuf st;
 
     if (!g_file_get_contents(path, &text, NULL, &local)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_TOKEN_FILE: %s", local->message);
@@ -44,6 +46,9 @@ load_tokens(CvMgrHttpApi *api, const char *path, GError **error)
             g_ptr_array_add(api->tokens, token_digest(*l, strlen(*l)));
     }
     explicit_bzero(text, strlen(text));
+    if (g_stat(path, &st) == 0 && (st.st_mode & 077))
+        g_warning("MANAGER_HTTP_TOKEN_FILE %s can be read by other users (mode %03o): chmod 600 it", path,
+                  (unsigned)(st.st_mode & 0777));
     if (api->tokens->len == 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_HTTP_TOKEN_FILE %s holds no token", path);
         return FALSE;

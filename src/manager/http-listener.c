@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include "http-priv.h"
@@ -234,9 +235,11 @@ on_resume(gpointer data)
 static void
 accept_pause(CvMgrHttpApi *api, const GError *error)
 {
+    if (api->accept_backoff_ms == 0)
+        g_warning("cannot accept API connections (%s, %u open): pausing accept, retrying with backoff",
+                  error->message, g_hash_table_size(api->conns));
     api->accept_backoff_ms = CLAMP(api->accept_backoff_ms * 2, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    g_warning("cannot accept API connections (%s, %u open): retrying in %u ms", error->message,
-              g_hash_table_size(api->conns), api->accept_backoff_ms);
+    g_debug("accept paused for %u ms", api->accept_backoff_ms);
     g_source_destroy(api->accept_source);
     g_clear_pointer(&api->accept_source, g_source_unref);
     api->resume_source = g_timeout_add(api->accept_backoff_ms, on_resume, api);
@@ -253,15 +256,18 @@ on_incoming(GSocket *listener, GIOCondition cond, gpointer data)
         g_autoptr(GSocket) sock = g_socket_accept(listener, NULL, &error);
 
         if (sock) {
+            if (api->accept_backoff_ms)
+                g_info("accepting API connections again (%u open)", g_hash_table_size(api->conns));
             api->accept_backoff_ms = 0;
             serve(api, sock);
             continue;
         }
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             break;
+        /* out of descriptors or memory (and what GIO cannot name): not the client's doing */
         if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) ||
             g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE) ||
-            error->code == G_IO_ERROR_FAILED) {
+            g_error_matches(error, G_IO_ERROR, G_IO_ERROR_FAILED)) {
             accept_pause(api, error);
             return G_SOURCE_REMOVE;
         }
@@ -276,8 +282,6 @@ accept_resume(CvMgrHttpApi *api)
 {
     if (api->stopping || api->accept_source)
         return;
-    if (api->accept_backoff_ms)
-        g_info("accepting API connections again (%u open)", g_hash_table_size(api->conns));
     api->accept_source = g_socket_create_source(api->socket, G_IO_IN, NULL);
     g_source_set_callback(api->accept_source, G_SOURCE_FUNC(on_incoming), api, NULL);
     g_source_attach(api->accept_source, NULL);
@@ -312,8 +316,16 @@ give_soup_a_listener(CvMgrHttpApi *api, GError **error)
 gboolean
 cv_mgr_http_listener_start(CvMgrHttpApi *api, GError **error)
 {
+    struct rlimit rl;
+
     if (!give_soup_a_listener(api, error))
         return FALSE;
+    /* libvirt, the control channels and the log files need descriptors too */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)api->config->max_conns + 64)
+        g_warning("MANAGER_HTTP_MAX_CONNECTIONS %u is not under the descriptor limit %llu: accept will run "
+                  "out of descriptors first (it recovers, but lower one or raise the other)",
+                  api->config->max_conns, (unsigned long long)rl.rlim_cur);
     api->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     api->per_client = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_socket_set_blocking(api->socket, FALSE);
