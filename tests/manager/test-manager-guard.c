@@ -375,7 +375,7 @@ test_per_client_limit(void)
     static const char *const env[] = { "COVIRT_TEST_NOFILE=1024", NULL };
     g_autoptr(CvTestManager) m = NULL;
     g_autofree char *host = NULL;
-    g_autofree char *a1 = NULL;
+    g_autofree char *a1 = NULL, *a2 = NULL;
     GArray *fds;
 
     if (!raise_own_nofile())
@@ -386,7 +386,29 @@ test_per_client_limit(void)
     g_usleep(500000);
     a1 = get(m, "127.0.0.2", host, "/health", NULL);
     assert_status(a1, 200, NULL);
+    /* the busy client itself is told why */
+    a2 = get(m, "127.0.0.1", host, "/health", NULL);
+    assert_status(a2, 503, "unavailable");
     close_all(fds);
+}
+
+/* the server-wide bound: a new client beyond it is refused, and served once connections end */
+static void
+test_server_limit(void)
+{
+    static const char *const env[] = { "MANAGER_HTTP_MAX_CONNECTIONS=4", NULL };
+    g_autoptr(CvTestManager) m = cv_test_manager_start_full(env, FALSE);
+    g_autofree char *host = g_strdup_printf("127.0.0.1:%u", port_of(m));
+    g_autofree char *a1 = NULL, *a2 = NULL;
+    GArray *fds = open_idle(m, 4);
+
+    g_usleep(300000);
+    a1 = get(m, "127.0.0.2", host, "/v1/cvms", NULL);
+    assert_status(a1, 503, "unavailable");
+    close_all(fds);
+    g_usleep(300000);
+    a2 = get(m, "127.0.0.2", host, "/v1/cvms", NULL);
+    assert_status(a2, 200, NULL);
 }
 
 /* the same with the limits raised, so that accept runs out of descriptors: it comes back once the
@@ -563,6 +585,7 @@ main(int argc, char **argv)
     g_test_add_func("/manager/guard/key-mismatch", test_key_mismatch);
     g_test_add_func("/manager/guard/tls-version", test_tls_version);
     g_test_add_func("/manager/limits/per-client", test_per_client_limit);
+    g_test_add_func("/manager/limits/server", test_server_limit);
     g_test_add_func("/manager/limits/emfile", test_emfile);
     g_test_add_func("/manager/limits/timeouts", test_timeouts);
     g_test_add_func("/manager/limits/slow-stream", test_slow_stream);
