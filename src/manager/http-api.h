@@ -1,6 +1,6 @@
 /* The manager's HTTP/JSON API (docs/openapi.yaml), served by libsoup-3 on connections that
- * this module accepts itself, so that at shutdown it can stop listening while the requests
- * in flight finish. */
+ * http-listener.c accepts itself (bounded, timed out, surviving EMFILE), so that at shutdown it can
+ * stop listening while the requests in flight finish. */
 #pragma once
 #include <glib.h>
 #include "manager-config.h"
@@ -16,7 +16,8 @@ CvMgrHttpApi *cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics
 void cv_mgr_http_api_free(CvMgrHttpApi *api);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrHttpApi, cv_mgr_http_api_free)
 
-/* Binds MANAGER_HTTP_HOST:MANAGER_HTTP_PORT (port 0: any free port). */
+/* Binds MANAGER_HTTP_HOST:MANAGER_HTTP_PORT (port 0: any free port); refuses an address that is not
+ * loopback when neither tokens nor client certificates are configured. */
 gboolean cv_mgr_http_api_listen(CvMgrHttpApi *api, GError **error);
 const char *cv_mgr_http_api_url(CvMgrHttpApi *api);
 
