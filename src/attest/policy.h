@@ -25,6 +25,10 @@ const char *cv_attest_policy_platform(JsonNode *policy);
  * Callers add "pcrs" (e.g. PCR 0/7 of their firmware) and "ca_file"/"ca_pem" for the EK root. */
 JsonNode *cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, const char *cmdline,
                                     guint64 memory_bytes, GError **error);
+/* The same from descriptors the caller opened and checked (cv_file_open_regular), each read once from
+ * where it stands: what was checked is what is hashed. */
+JsonNode *cv_attest_vtpm_policy_new_fd(int kernel_fd, int initrd_fd, const char *cmdline, guint64 memory_bytes,
+                                       GError **error);
 
 /* PE/COFF Authenticode SHA-256 of an image in memory (the PE/COFF specification's "Calculating
  * the PE Image Hash"). */

@@ -3,11 +3,17 @@
 #include "policy.h"
 #include "cv-autoptr.h"
 #include "cv-util.h"
+#include "cv-file.h"
 #include "attest-util.h"
 
+#include <errno.h>
 #include <string.h>
-#include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <openssl/evp.h>
+
+/* QEMU loads neither a kernel nor an initrd above 4 GiB; a bzImage is a few tens of MiB */
+#define MAX_KERNEL (256u << 20)
+#define MAX_INITRD (4ULL << 30)
 
 static void
 put32(guint8 *p, guint32 v)
@@ -177,7 +183,17 @@ JsonNode *
 cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, const char *cmdline, guint64 memory_bytes,
                           GError **error)
 {
-    g_autoptr(GBytes) kbytes = cv_read_file(kernel, 256u << 20, error);
+    g_auto(CvFd) kfd = cv_file_open_regular(kernel, MAX_KERNEL, NULL, error);
+    g_auto(CvFd) ifd = kfd >= 0 ? cv_file_open_regular(initrd, MAX_INITRD, NULL, error) : -1;
+
+    return ifd >= 0 ? cv_attest_vtpm_policy_new_fd(kfd, ifd, cmdline, memory_bytes, error) : NULL;
+}
+
+JsonNode *
+cv_attest_vtpm_policy_new_fd(int kernel_fd, int initrd_fd, const char *cmdline, guint64 memory_bytes,
+                             GError **error)
+{
+    g_autoptr(GBytes) kbytes = cv_file_read_fd(kernel_fd, MAX_KERNEL, "the kernel", error);
     g_autofree guint8 *image = NULL;
     gsize klen = 0;
     guint8 kdigest[32];
@@ -185,13 +201,13 @@ cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, const char *cm
     g_autofree char *full = NULL;
     g_autofree gunichar2 *utf16 = NULL;
     glong units = 0;
-    GStatBuf st;
+    struct stat st;
     g_autoptr(JsonBuilder) b = json_builder_new();
 
     if (!kbytes)
         return NULL;
-    if (g_stat(initrd, &st) != 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot stat %s", initrd);
+    if (fstat(initrd_fd, &st) != 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot stat the initrd: %s", g_strerror(errno));
         return NULL;
     }
     klen = g_bytes_get_size(kbytes);
@@ -200,7 +216,7 @@ cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, const char *cm
         !cv_attest_authenticode_sha256(image, klen, kdigest, error))
         return NULL;
     khex = cv_hex_encode(kdigest, 32);
-    if (!(ihex = cv_file_digest_hex("SHA256", initrd, error)))
+    if (!(ihex = cv_file_digest_fd_hex("SHA256", initrd_fd, "the initrd", error)))
         return NULL;
     /* OVMF appends " initrd=initrd" to the load options; the stub measures UTF-16LE with its NUL */
     full = cmdline && *cmdline ? g_strdup_printf("%s initrd=initrd", cmdline) : g_strdup("initrd=initrd");

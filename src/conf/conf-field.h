@@ -2,6 +2,7 @@
  * they came from. Internal to src/conf. */
 #pragma once
 #include <glib.h>
+#include "cvm-spec.h"
 
 #define CV_CONF_MIN_MEMORY (64ULL << 20)
 #define CV_CONF_MAX_VCPUS 512
@@ -10,3 +11,8 @@
 gboolean cv_conf_field_error(GError **error, GError *cause, const char *field);
 /* An absolute path without "..", control characters, commas, quotes or markup. */
 gboolean cv_conf_check_path(const char *field, const char *path, GError **error);
+/* Whether path (checked by cv_conf_check_path) may be named by a spec as an image, as written: one of
+ * the defaults' files or under an image directory. Touches no file. */
+gboolean cv_conf_image_path_allowed(const CvDefaults *d, const char *path);
+/* The one refusal for an image path outside the directories, whether or not it exists; returns FALSE. */
+gboolean cv_conf_image_refused(const char *field, const char *path, GError **error);

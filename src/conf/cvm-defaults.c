@@ -3,7 +3,9 @@
 #include "cvm-spec.h"
 #include "conf-field.h"
 #include "cv-util.h"
+#include "cv-file.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <gio/gio.h>
@@ -164,6 +166,135 @@ defaults_files(const char *const *envp, CvDefaults *d, GError **error)
                     error);
 }
 
+#define N_DEFAULT_FILES 6
+
+/* the files an operator configured: trusted, wherever they are */
+static void
+default_files(const CvDefaults *d, const char *files[N_DEFAULT_FILES])
+{
+    const char *const all[N_DEFAULT_FILES] = { d->kernel, d->initrd, d->ovmf_code, d->ovmf_vars, d->ovmf, d->igvm };
+
+    memcpy(files, all, sizeof(all));
+}
+
+static void
+add_dir(GPtrArray *dirs, const char *dir)
+{
+    g_autofree char *norm = g_canonicalize_filename(dir, "/");
+    g_autofree char *real = realpath(norm, NULL);
+
+    if (!g_ptr_array_find_with_equal_func(dirs, norm, g_str_equal, NULL))
+        g_ptr_array_add(dirs, g_steal_pointer(&norm));
+    /* a resolved spec path is compared with the resolved directories */
+    if (real && !g_ptr_array_find_with_equal_func(dirs, real, g_str_equal, NULL))
+        g_ptr_array_add(dirs, g_steal_pointer(&real));
+}
+
+/* MANAGER_IMAGE_DIRS (colon-separated), by default the directories of the default files and the
+ * firmware directories of Debian's ovmf and qemu packages; MANAGER_IMAGE_MAX_SIZE */
+static gboolean
+defaults_images(const char *const *envp, CvDefaults *d, GError **error)
+{
+    static const char *const firmware[] = { "/usr/share/OVMF", "/usr/share/ovmf", "/usr/share/qemu" };
+    const char *files[N_DEFAULT_FILES];
+    const char *v = env_get(envp, "MANAGER_IMAGE_DIRS");
+    g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
+    GError *cause = NULL;
+
+    if (v) {
+        g_auto(GStrv) parts = g_strsplit(v, ":", -1);
+
+        for (char **p = parts; *p; p++) {
+            if (!**p)
+                continue;
+            if (!cv_conf_check_path("MANAGER_IMAGE_DIRS", *p, error))
+                return FALSE;
+            add_dir(dirs, *p);
+        }
+    } else {
+        default_files(d, files);
+        for (gsize i = 0; i < N_DEFAULT_FILES; i++) {
+            g_autofree char *dir = files[i] ? g_path_get_dirname(files[i]) : NULL;
+
+            if (dir)
+                add_dir(dirs, dir);
+        }
+        for (gsize i = 0; i < G_N_ELEMENTS(firmware); i++)
+            add_dir(dirs, firmware[i]);
+    }
+    g_ptr_array_add(dirs, NULL);
+    d->image_dirs = (char **)g_ptr_array_steal(dirs, NULL);
+    v = env_get(envp, "MANAGER_IMAGE_MAX_SIZE");
+    if (!cv_parse_size(v ? v : "1G", &d->image_max_bytes, &cause))
+        return cv_conf_field_error(error, cause, "MANAGER_IMAGE_MAX_SIZE");
+    return TRUE;
+}
+
+static gboolean
+is_default_file(const CvDefaults *d, const char *path)
+{
+    const char *files[N_DEFAULT_FILES];
+
+    default_files(d, files);
+    for (gsize i = 0; i < N_DEFAULT_FILES; i++)
+        if (files[i] && !strcmp(files[i], path))
+            return TRUE;
+    return FALSE;
+}
+
+/* path is normalised (no "//", "." or ".."): under one of the directories */
+static gboolean
+under_image_dir(const CvDefaults *d, const char *path)
+{
+    for (char **dir = d->image_dirs; dir && *dir; dir++) {
+        gsize len = strlen(*dir);
+
+        if (!strcmp(*dir, "/") || (!strncmp(path, *dir, len) && path[len] == '/'))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+gboolean
+cv_conf_image_path_allowed(const CvDefaults *d, const char *path)
+{
+    g_autofree char *norm = g_canonicalize_filename(path, "/");
+
+    return is_default_file(d, path) || under_image_dir(d, norm);
+}
+
+gboolean
+cv_conf_image_refused(const char *field, const char *path, GError **error)
+{
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' is not a file in the image directories "
+                "(MANAGER_IMAGE_DIRS)", field, path);
+    return FALSE;
+}
+
+int
+cv_defaults_open_image(const CvDefaults *d, const char *field, const char *path, guint64 *size, GError **error)
+{
+    g_autofree char *real = NULL;
+    GError *cause = NULL;
+    int fd;
+
+    if (!cv_conf_check_path(field, path, error))
+        return -1;
+    /* a symlink in a directory must not lead out of it; one that does not resolve is refused alike */
+    if (!cv_conf_image_path_allowed(d, path) || !(real = realpath(path, NULL)) ||
+        (!is_default_file(d, path) && !under_image_dir(d, real))) {
+        cv_conf_image_refused(field, path, error);
+        return -1;
+    }
+    fd = cv_file_open_regular(real, d->image_max_bytes, size, &cause);
+    if (fd < 0) {
+        /* the spec is what is wrong, whichever check refused the file */
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: %s", field, cause->message);
+        g_error_free(cause);
+    }
+    return fd;
+}
+
 /* MANAGER_QEMU_HOST_DATA, when MANAGER_QEMU_ENABLE_HOST_DATA: 32 bytes, base64 */
 static gboolean
 defaults_host_data(const char *const *envp, CvDefaults *d, GError **error)
@@ -246,7 +377,8 @@ cv_defaults_new(const char *const *envp, const char *cpuinfo, GError **error)
     g_autoptr(CvDefaults) d = g_new0(CvDefaults, 1);
 
     if (!defaults_resources(envp, d, error) || !defaults_domain_type(envp, cpuinfo, d, error) ||
-        !defaults_files(envp, d, error) || !defaults_platform(envp, d, error) || !defaults_host(envp, d, error))
+        !defaults_files(envp, d, error) || !defaults_images(envp, d, error) || !defaults_platform(envp, d, error) ||
+        !defaults_host(envp, d, error))
         return NULL;
     return g_steal_pointer(&d);
 }
@@ -265,6 +397,7 @@ cv_defaults_free(CvDefaults *d)
     g_free(d->igvm);
     g_free(d->kernel);
     g_free(d->initrd);
+    g_strfreev(d->image_dirs);
     g_clear_pointer(&d->sev_snp_host_data, g_bytes_unref);
     g_free(d->agent_bind_address);
     g_free(d->libvirt_uri);

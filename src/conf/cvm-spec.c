@@ -1,9 +1,9 @@
 #include "cvm-spec.h"
 #include "cv-util.h"
 #include "conf-field.h"
+#include "cv-file.h"
 
 #include <string.h>
-#include <unistd.h>
 
 #define MAX_CMDLINE 2048
 #define MAX_PATH_LEN 1024
@@ -161,6 +161,17 @@ get_path(JsonObject *obj, const char *prefix, const char *name, char **out, GErr
     g_free(*out);
     *out = g_strdup(json_node_get_string(n));
     return TRUE;
+}
+
+/* kernel, initrd, ovmf, igvm: host files the manager hands to QEMU and hashes for the policy */
+static gboolean
+get_image(JsonObject *obj, const char *name, const CvDefaults *d, char **out, GError **error)
+{
+    if (!json_object_has_member(obj, name))
+        return TRUE;
+    if (!get_path(obj, "", name, out, error))
+        return FALSE;
+    return cv_conf_image_path_allowed(d, *out) || cv_conf_image_refused(name, *out, error);
 }
 
 static gboolean
@@ -349,8 +360,8 @@ parse_boot(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
     s->igvm = g_strdup(d->igvm);
     s->ovmf_vars = g_strdup(d->ovmf_vars);
     s->ovmf = g_strdup(s->platform == CV_PLATFORM_VTPM ? d->ovmf_code : d->ovmf);
-    if (!get_path(o, "", "kernel", &s->kernel, error) || !get_path(o, "", "initrd", &s->initrd, error) ||
-        !get_path(o, "", "ovmf", &s->ovmf, error) || !get_path(o, "", "igvm", &s->igvm, error))
+    if (!get_image(o, "kernel", d, &s->kernel, error) || !get_image(o, "initrd", d, &s->initrd, error) ||
+        !get_image(o, "ovmf", d, &s->ovmf, error) || !get_image(o, "igvm", d, &s->igvm, error))
         return FALSE;
 
     MEMBER_OR_FAIL(cmdline, o, "", "cmdline", F_STRING);
@@ -543,19 +554,17 @@ cv_cvm_spec_to_json(const CvCvmSpec *s)
 }
 
 static gboolean
-check_readable(const char *field, const char *path, GError **error)
+check_image(const CvDefaults *d, const char *field, const char *path, GError **error)
 {
-    if (path && access(path, R_OK) != 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: '%s' does not exist or is not readable", field, path);
-        return FALSE;
-    }
-    return TRUE;
+    g_auto(CvFd) fd = path ? cv_defaults_open_image(d, field, path, NULL, error) : -1;
+
+    return !path || fd >= 0;
 }
 
 gboolean
-cv_cvm_spec_check_files(const CvCvmSpec *s, GError **error)
+cv_cvm_spec_check_files(const CvCvmSpec *s, const CvDefaults *d, GError **error)
 {
-    return check_readable("kernel", s->kernel, error) && check_readable("initrd", s->initrd, error) &&
-           (s->platform == CV_PLATFORM_SEV_SNP && s->igvm ? TRUE : check_readable("ovmf", s->ovmf, error)) &&
-           check_readable("igvm", s->igvm, error);
+    return check_image(d, "kernel", s->kernel, error) && check_image(d, "initrd", s->initrd, error) &&
+           (s->platform == CV_PLATFORM_SEV_SNP && s->igvm ? TRUE : check_image(d, "ovmf", s->ovmf, error)) &&
+           check_image(d, "igvm", s->igvm, error);
 }

@@ -1,6 +1,7 @@
 /* The CVM spec: what an operator asks for (JSON, docs/cvm-spec.md), with defaults taken
  * from the environment (docs/configuration.md). Parsing refuses anything it does not
- * know, naming the field. Pure: no libvirt, no files are touched. */
+ * know, naming the field. Parsing is pure (no libvirt, no files are touched); cv_cvm_spec_check_files()
+ * then opens the host files the spec names. */
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -19,7 +20,8 @@ typedef enum {
 /* "vtpm", "sev-snp", "tdx": in specs, records, and the domain templates' file names */
 CV_ENUM_DECL(cv_platform, CvPlatform);
 
-/* Operator defaults, from MANAGER_* variables (seed names where they still mean something). */
+/* Operator defaults, from MANAGER_* variables (seed names where they still mean something): trusted,
+ * unlike a spec. */
 typedef struct {
     guint64 memory_bytes;          /* MANAGER_QEMU_MEMORY_SIZE, 2048M */
     guint vcpus;                   /* MANAGER_QEMU_SMP_COUNT, 2 */
@@ -35,6 +37,10 @@ typedef struct {
     char *igvm;                    /* MANAGER_QEMU_IGVM_FILE */
     char *kernel;                  /* MANAGER_QEMU_DISK_IMG_KERNEL_FILE */
     char *initrd;                  /* MANAGER_QEMU_DISK_IMG_ROOTFS_FILE */
+    /* MANAGER_IMAGE_DIRS: where a spec's kernel, initrd, ovmf and igvm may be (the files above may be
+     * anywhere: the operator set them); each as configured and, when it differs, resolved. */
+    char **image_dirs;
+    guint64 image_max_bytes;       /* MANAGER_IMAGE_MAX_SIZE, 1G */
     CvPlatform platform;           /* vtpm unless ENABLE_SEV_SNP / ENABLE_TDX */
     guint sev_snp_cbitpos;         /* MANAGER_QEMU_SEV_SNP_CBITPOS, 51 */
     guint sev_snp_reduced_phys_bits; /* MANAGER_QEMU_SEV_SNP_REDUCED_PHYS_BITS, 1 */
@@ -105,7 +111,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvCvmSpec, cv_cvm_spec_free)
 /* Names are used as libvirt domain names and file names: [A-Za-z0-9][A-Za-z0-9._-]{0,62} */
 gboolean cv_cvm_name_valid(const char *name, GError **error);
 
-/* The host-side files the spec names (kernel, initrd, OVMF, IGVM) exist and are readable. */
-gboolean cv_cvm_spec_check_files(const CvCvmSpec *spec, GError **error);
+/* Opens a host file that a spec names, as field (kernel, initrd, ovmf, igvm), for the manager to
+ * read: one of the defaults' files or, once symlinks are resolved, a file under an image directory;
+ * a regular file of at most image_max_bytes (cv_file_open_regular). A path outside the directories
+ * is refused with the same message whether or not it exists. Returns the descriptor or -1. */
+int cv_defaults_open_image(const CvDefaults *d, const char *field, const char *path, guint64 *size,
+                           GError **error);
+
+/* The host-side files the spec names (kernel, initrd, OVMF, IGVM) pass cv_defaults_open_image(). */
+gboolean cv_cvm_spec_check_files(const CvCvmSpec *spec, const CvDefaults *d, GError **error);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 #include "domain-render.h"
 #include "domain-live.h"
 #include "cv-util.h"
+#include "cv-file.h"
 
 static gboolean
 create_work(CvMgrJob *job, GError **error)
@@ -82,7 +83,8 @@ static char *
 hal_version_for(const CvMgrConfig *config, const char *initrd)
 {
     g_autofree char *dir = NULL, *path = NULL, *text = NULL;
-    gsize len = 0;
+    g_auto(CvFd) fd = -1;
+    g_autoptr(GBytes) bytes = NULL;
 
     if (config->hal_version)
         return g_strdup(config->hal_version);
@@ -90,8 +92,12 @@ hal_version_for(const CvMgrConfig *config, const char *initrd)
         return g_strdup("unknown");
     dir = g_path_get_dirname(initrd);
     path = g_build_filename(dir, "hal-version", NULL);
-    if (!g_file_get_contents(path, &text, &len, NULL) || len == 0 || len > 256)
+    /* beside a spec's initrd, in an image directory: still no FIFO or link followed */
+    fd = cv_file_open_regular(path, 256, NULL, NULL);
+    bytes = fd >= 0 ? cv_file_read_fd(fd, 256, path, NULL) : NULL;
+    if (!bytes || g_bytes_get_size(bytes) == 0)
         return g_strdup("unknown");
+    text = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
     text[strcspn(text, "\r\n")] = '\0';
     for (char *p = text; *p; p++)
         if (!g_ascii_isprint(*p))
@@ -143,6 +149,14 @@ spec_of(CvMgrRegistry *r, GBytes *body, CvMgrCvm *cvm, GError **error)
 static guint
 reserve_port(CvMgrRegistry *r, CvCvmSpec *spec, const char *bind, GError **error)
 {
+    const CvDefaults *d = r->config->defaults;
+
+    /* outside the range a port may be any host service's, the manager's own included */
+    if (spec->host_port && (spec->host_port < d->host_port_min || spec->host_port > d->host_port_max)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "host_port: %u is outside MANAGER_QEMU_HOST_FWD_RANGE (%u-%u)",
+                    spec->host_port, d->host_port_min, d->host_port_max);
+        return 0;
+    }
     if (!spec->host_port) {
         spec->host_port = cv_mgr_port_pool_allocate(r->ports, bind, error);
         if (!spec->host_port)
@@ -202,7 +216,7 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
         g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "MANAGER_MAX_VMS (%u) reached", r->config->max_vms);
         return NULL;
     }
-    if (!cv_cvm_spec_check_files(spec, error))
+    if (!cv_cvm_spec_check_files(spec, r->config->defaults, error))
         return NULL;
     bind = spec->agent_bind_address ? spec->agent_bind_address : r->config->defaults->agent_bind_address;
     if (!reserve_port(r, spec, bind, error))

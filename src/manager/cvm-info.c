@@ -1,11 +1,12 @@
 /* What the API reads from a CVM's live domain: its XML, the seed's CVMInfo (with the firmware's
- * version), and the vtpm attestation policy of its boot. */
+ * version), and the vtpm attestation policy of its boot (hashes of files from the image directories). */
 #include <stdlib.h>
 #include <string.h>
 #include "registry-priv.h"
 #include "domain-live.h"
 #include "policy.h"
 #include "cv-util.h"
+#include "cv-file.h"
 
 void
 cv_mgr_info_init(CvMgrRegistry *r)
@@ -165,6 +166,8 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
     CvMgrCvm *cvm = NULL;
     g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
     g_autoptr(CvDomainLive) live = NULL;
+    g_auto(CvFd) kernel = -1;
+    g_auto(CvFd) initrd = -1;
     JsonNode *policy;
 
     if (!dom)
@@ -182,8 +185,13 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GEr
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the domain has no direct kernel boot to compute a policy for");
         return NULL;
     }
-    policy = cv_attest_vtpm_policy_new(live->kernel, live->initrd, live->cmdline ? live->cmdline : "",
-                                       live->memory_kib * 1024, error);
+    /* the paths may be a spec's: read only from the image directories, what was checked */
+    kernel = cv_defaults_open_image(r->config->defaults, "kernel", live->kernel, NULL, error);
+    initrd = kernel >= 0 ? cv_defaults_open_image(r->config->defaults, "initrd", live->initrd, NULL, error) : -1;
+    if (initrd < 0)
+        return NULL;
+    policy = cv_attest_vtpm_policy_new_fd(kernel, initrd, live->cmdline ? live->cmdline : "",
+                                          live->memory_kib * 1024, error);
     /* no CA yet: the verdict reports the EK chain as failed */
     if (policy)
         (void)add_ek_ca(json_node_get_object(policy), r->config->vtpm_ek_ca);

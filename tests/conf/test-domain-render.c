@@ -17,6 +17,8 @@ typedef struct {
 #define OLD "9.0.0"
 #define NEW "11.6.0"
 #define KVM "MANAGER_DOMAIN_TYPE=kvm"
+/* the IGVM images an operator keeps beside the HAL's directory */
+#define IGVM_DIRS "MANAGER_IMAGE_DIRS=/var/lib/covirt:/usr/share/ovmf"
 
 static const Case cases[] = {
     { "vtpm-basic", OLD, { NULL } },
@@ -36,9 +38,9 @@ static const Case cases[] = {
     { "vtpm-cmdline-special", OLD, { NULL } },
     { "sev-snp-old", OLD, { KVM } },
     { "sev-snp-new", "10.5.0", { KVM } },
-    { "sev-snp-igvm-old", OLD, { KVM, "MANAGER_QEMU_ENABLE_HOST_DATA=true",
+    { "sev-snp-igvm-old", OLD, { KVM, IGVM_DIRS, "MANAGER_QEMU_ENABLE_HOST_DATA=true",
                                  "MANAGER_QEMU_HOST_DATA=ISEiISEhISEhISEhISEhISEhISEhISEhISEhISEhISE=" } },
-    { "sev-snp-igvm-new", "10.5.0", { KVM } },
+    { "sev-snp-igvm-new", "10.5.0", { KVM, IGVM_DIRS } },
     { "tdx-old", OLD, { KVM } },
     { "tdx-new", NEW, { KVM } },
     { "tdx-qgs-vsock-old", OLD, { KVM, "MANAGER_QEMU_QUOTE_GENERATION_PORT=4050" } },
@@ -72,6 +74,10 @@ static const Case cases[] = {
                                   "MANAGER_QEMU_HOST_DATA=" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==" } },
     { "err-ovmf-quote", OLD, { NULL } },
     { "err-kernel-control-char", OLD, { NULL } },
+    { "err-initrd-outside", OLD, { NULL } },
+    { "err-initrd-outside-missing", OLD, { NULL } },
+    { "err-ovmf-outside-dirs", OLD, { "MANAGER_IMAGE_DIRS=/srv/images" } },
+    { "err-env-image-dirs", OLD, { "MANAGER_IMAGE_DIRS=/srv/images:images" } },
 };
 
 static const char *datadir;

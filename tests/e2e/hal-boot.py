@@ -140,7 +140,8 @@ def main():
             "initrd": os.path.join(image_dir, "initramfs.cpio.gz"), "host_port": port}
     with open(os.path.join(work, "spec.json"), "w") as f:
         json.dump(spec, f)
-    env = dict(os.environ, MANAGER_DOMAIN_TYPE="qemu")
+    # the spec names the HAL's kernel and initrd: their folder is an image directory
+    env = dict(os.environ, MANAGER_DOMAIN_TYPE="qemu", MANAGER_IMAGE_DIRS=image_dir)
     xml = subprocess.run([covirt, "domain", "render", os.path.join(work, "spec.json")], env=env,
                          check=True, capture_output=True, text=True).stdout
     # the debug console as a UNIX socket instead of the renderer's log file, for the shell

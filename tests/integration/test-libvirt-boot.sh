@@ -37,8 +37,9 @@ cat >"$work/spec.json" <<JSON
 {"name": "$name", "platform": "vtpm", "vcpus": 1, "memory": "512M", "kernel": "$work/vmlinuz",
  "initrd": "$work/initrd.gz", "host_port": $port, "debug": true}
 JSON
-# the renderer puts debug serial logs in /var/log/covirt; this test keeps its own
-MANAGER_DOMAIN_TYPE=qemu "$covirt" domain render "$work/spec.json" >"$work/domain.xml" || fail "render failed"
+# the renderer puts debug serial logs in /var/log/covirt; this test keeps its own. The spec's kernel and
+# initrd are in $work, which the operator lists as an image directory.
+MANAGER_DOMAIN_TYPE=qemu MANAGER_IMAGE_DIRS="$work" "$covirt" domain render "$work/spec.json" >"$work/domain.xml" || fail "render failed"
 sed -i "s|/var/log/covirt/$name.serial|$logdir/$name.serial|g" "$work/domain.xml"
 virt-xml-validate "$work/domain.xml" domain >/dev/null || fail "rendered XML does not validate"
 
