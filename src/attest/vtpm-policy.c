@@ -7,6 +7,7 @@
 #include "attest-util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/evp.h>
@@ -183,8 +184,11 @@ JsonNode *
 cv_attest_vtpm_policy_new(const char *kernel, const char *initrd, const char *cmdline, guint64 memory_bytes,
                           GError **error)
 {
-    g_auto(CvFd) kfd = cv_file_open_regular(kernel, MAX_KERNEL, NULL, error);
-    g_auto(CvFd) ifd = kfd >= 0 ? cv_file_open_regular(initrd, MAX_INITRD, NULL, error) : -1;
+    /* the caller's own files: a symlink such as /vmlinuz is followed, a FIFO still refused */
+    g_autofree char *kreal = realpath(kernel, NULL);
+    g_autofree char *ireal = realpath(initrd, NULL);
+    g_auto(CvFd) kfd = cv_file_open_regular(kreal ? kreal : kernel, MAX_KERNEL, NULL, error);
+    g_auto(CvFd) ifd = kfd >= 0 ? cv_file_open_regular(ireal ? ireal : initrd, MAX_INITRD, NULL, error) : -1;
 
     return ifd >= 0 ? cv_attest_vtpm_policy_new_fd(kfd, ifd, cmdline, memory_bytes, error) : NULL;
 }
