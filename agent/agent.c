@@ -1,14 +1,13 @@
 /* The core's state lives here only (CvAgent is opaque); the front reads it through agent.h. */
-#define _XOPEN_SOURCE 700
 #include "agent.h"
 #include "archive-child.h"
 #include "control.h"
+#include "dataset-unpack.h"
 #include "runner.h"
 #include "cv-error.h"
 #include "cv-util.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
@@ -29,23 +28,10 @@ struct _CvAgent {
     gboolean *consumer_served;
     CvAgentRunner *runner;
     char *last_error;
+    GCancellable *unpacking;        /* cancelled (and replaced) on each reset: kills the decompressions */
+    CvAgentDatasetLimits limits;
     GQueue events;                  /* JsonNode, the latest CV_AGENT_EVENTS_MAX */
 };
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    if (remove(path) < 0 && errno != ENOENT)
-        g_warning("cannot remove %s: %s", path, g_strerror(errno));
-    return 0;
-}
-
-static void
-rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_EXISTS) || g_file_test(path, G_FILE_TEST_IS_SYMLINK))
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 char *
 cv_agent_path(CvAgent *agent, const char *first, ...)
@@ -183,7 +169,7 @@ wipe(CvAgent *agent)
 
     for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *p = cv_agent_path(agent, names[i], NULL);
-        rm_rf(p);
+        cv_agent_rm_rf(p);
     }
 }
 
@@ -201,6 +187,9 @@ reset(CvAgent *agent)
     g_hash_table_remove_all(agent->datasets_received);
     agent->algo_received = FALSE;
     agent->generation++;
+    g_cancellable_cancel(agent->unpacking);
+    g_object_unref(agent->unpacking);
+    agent->unpacking = g_cancellable_new();
 }
 
 gboolean
@@ -311,42 +300,88 @@ algorithm_received(CvAgent *agent)
     set_state(agent, CV_AGENT_STATE_RECEIVING_DATA, NULL);
 }
 
-static char *
-strip_compression_suffix(const char *name)
+static void
+dataset_done(CvAgent *agent, const char *filename, gboolean decompressed)
 {
-    static const char *const suffixes[] = { ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".tar.zst", ".tar", ".zip",
-                                            ".gz", ".xz", ".bz2", ".zst" };
-
-    for (guint i = 0; i < G_N_ELEMENTS(suffixes); i++)
-        if (g_str_has_suffix(name, suffixes[i]) && strlen(name) > strlen(suffixes[i]))
-            return g_strndup(name, strlen(name) - strlen(suffixes[i]));
-    return g_strdup(name);
-}
-
-static gboolean
-dataset_received(CvAgent *agent, const char *filename, GError **error)
-{
-    const CvAgentDataset *d = cv_agent_manifest_find_dataset(agent->manifest, filename);
     g_autofree char *msg = NULL;
 
-    if (d && d->decompress) {
-        g_autofree char *path = cv_agent_path(agent, "datasets", filename, NULL);
-        g_autofree char *dir = cv_agent_path(agent, "datasets", NULL);
-        g_autofree char *single = strip_compression_suffix(filename);
-        if (!cv_agent_archive_child_extract(path, dir, single, error)) {
-            g_unlink(path);
-            return FALSE;
-        }
-        g_unlink(path);
-    }
     g_hash_table_add(agent->datasets_received, g_strdup(filename));
     msg = g_strdup_printf("dataset %s received (%u of %u)%s", filename,
                           g_hash_table_size(agent->datasets_received), agent->manifest->datasets->len,
-                          d && d->decompress ? ", decompressed" : "");
+                          decompressed ? ", decompressed" : "");
     cv_agent_event(agent, "upload", msg);
     if (g_hash_table_size(agent->datasets_received) == agent->manifest->datasets->len)
         start_run(agent);
-    return TRUE;
+}
+
+/* The names a dataset's archive may not take: every other dataset's, and what a single compressed
+ * one among them becomes. */
+static GStrv
+reserved_names(CvAgent *agent, const char *filename)
+{
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+    for (guint i = 0; i < agent->manifest->datasets->len; i++) {
+        CvAgentDataset *d = g_ptr_array_index(agent->manifest->datasets, i);
+        g_autofree char *single = NULL;
+        if (strcmp(d->filename, filename) == 0)
+            continue;
+        g_strv_builder_add(b, d->filename);
+        if (d->decompress && cv_agent_dataset_format(d->filename, &single) == CV_ARCHIVE_FORMAT_SINGLE)
+            g_strv_builder_add(b, single);
+    }
+    return g_strv_builder_end(b);
+}
+
+typedef struct {
+    CvAgent *agent;
+    GCancellable *unpacking;  /* the agent's at the start: cancelled, the agent may be gone */
+    char *filename;
+} Unpacking;
+
+static void
+unpacking_free(Unpacking *u)
+{
+    g_object_unref(u->unpacking);
+    g_free(u->filename);
+    g_free(u);
+}
+
+static void
+on_unpacked(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autoptr(GTask) task = data;
+    Unpacking *u = g_task_get_task_data(task);
+    GError *error = NULL;
+
+    if (g_cancellable_is_cancelled(u->unpacking)) {
+        g_task_return_new_error(task, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
+        return;
+    }
+    if (!cv_agent_dataset_unpack_finish(result, &error)) {
+        g_task_return_error(task, error);
+        return;
+    }
+    dataset_done(u->agent, u->filename, TRUE);
+    g_task_return_boolean(task, TRUE);
+}
+
+/* In covirt-agent-archive while the main loop goes on; the upload's slot stays taken meanwhile. */
+static void
+dataset_unpack(CvAgent *agent, const CvAgentFileSlot *slot, GTask *task)
+{
+    g_autofree char *tmp = cv_agent_path(agent, "tmp", NULL);
+    g_autofree char *datasets = cv_agent_path(agent, "datasets", NULL);
+    g_auto(GStrv) reserved = reserved_names(agent, slot->name);
+    CvAgentDatasetUnpack req = { slot->target, slot->name, tmp, datasets, (const char *const *)reserved,
+                                 agent->limits };
+    Unpacking *u = g_new0(Unpacking, 1);
+
+    u->agent = agent;
+    u->unpacking = g_object_ref(agent->unpacking);
+    u->filename = g_strdup(slot->name);
+    g_task_set_task_data(task, u, (GDestroyNotify)unpacking_free);
+    cv_agent_dataset_unpack(&req, agent->unpacking, on_unpacked, g_object_ref(task));
 }
 
 /* ---- files the manifest names ---- */
@@ -392,7 +427,13 @@ cv_agent_file_slot(CvAgent *agent, CvAgentFileKind kind, const char *name, CvAge
         break;
     case CV_AGENT_FILE_DATASET:
         slot->expected_sha3 = g_strdup(d->hash);
-        slot->target = cv_agent_path(agent, "datasets", name, NULL);
+        /* an archive waits in tmp/ (never in datasets/, where its entries go) until it is extracted */
+        if (d->decompress) {
+            g_autofree char *waiting = g_strconcat("archive-", name, NULL);
+            slot->target = cv_agent_path(agent, "tmp", waiting, NULL);
+        } else {
+            slot->target = cv_agent_path(agent, "datasets", name, NULL);
+        }
         break;
     }
     return TRUE;
@@ -427,16 +468,21 @@ cv_agent_file_place(CvAgent *agent, const CvAgentFileSlot *slot, const char *tmp
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot make the algorithm executable: %s", g_strerror(errno));
         return FALSE;
     }
-    if (rename(tmp_path, slot->target) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot store the upload: %s", g_strerror(errno));
+    /* a dataset never replaces a name in datasets/ */
+    if ((slot->kind == CV_AGENT_FILE_DATASET ? cv_agent_rename_noreplace(tmp_path, slot->target)
+                                             : rename(tmp_path, slot->target)) < 0) {
+        g_set_error(error, CV_ERROR, errno == EEXIST ? CV_ERROR_CONFLICT : CV_ERROR_IO,
+                    "cannot store the upload: %s", g_strerror(errno));
         return FALSE;
     }
     return TRUE;
 }
 
-gboolean
-cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GError **error)
+void
+cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GAsyncReadyCallback callback, gpointer data)
 {
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, data);
+    const CvAgentDataset *d = NULL;
     g_autofree char *msg = NULL;
 
     switch (slot->kind) {
@@ -451,9 +497,21 @@ cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GError **err
         cv_agent_event(agent, "upload", msg);
         break;
     case CV_AGENT_FILE_DATASET:
-        return dataset_received(agent, slot->name, error);
+        d = cv_agent_manifest_find_dataset(agent->manifest, slot->name);
+        if (d && d->decompress) {
+            dataset_unpack(agent, slot, task);
+            return;
+        }
+        dataset_done(agent, slot->name, FALSE);
+        break;
     }
-    return TRUE;
+    g_task_return_boolean(task, TRUE);
+}
+
+gboolean
+cv_agent_file_received_finish(GAsyncResult *result, GError **error)
+{
+    return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 /* ---- the result ---- */
@@ -588,6 +646,10 @@ cv_agent_new(const CvAgentOptions *opts, GError **error)
     agent->hal_version = g_strdup(opts->hal_version ? opts->hal_version : "");
     memcpy(agent->tls_sha256, opts->tls_sha256, sizeof(agent->tls_sha256));
     agent->datasets_received = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    agent->unpacking = g_cancellable_new();
+    agent->limits.ratio = opts->dataset_ratio ? opts->dataset_ratio : CV_AGENT_DATASET_RATIO;
+    agent->limits.max_bytes = opts->dataset_max_bytes ? opts->dataset_max_bytes : CV_AGENT_DATASET_MAX_BYTES;
+    agent->limits.max_entries = CV_AGENT_DATASET_MAX_ENTRIES;
     agent->attestation = cv_agent_attestation_new(agent->platform, opts->tcti);
     g_queue_init(&agent->events);
     if (g_mkdir_with_parents(agent->work_dir, 0700) < 0) {
@@ -608,6 +670,10 @@ cv_agent_free(CvAgent *agent)
         return;
     if (agent->runner)
         cv_agent_runner_cancel(agent->runner);
+    if (agent->unpacking) {
+        g_cancellable_cancel(agent->unpacking);
+        g_object_unref(agent->unpacking);
+    }
     cv_agent_control_free(agent->control);
     cv_agent_attestation_free(agent->attestation);
     cv_agent_manifest_free(agent->manifest);

@@ -3,6 +3,7 @@
  * through these functions, and main.c wires the front to it. */
 #pragma once
 #include <glib.h>
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include "attestation.h"
 #include "manifest.h"
@@ -17,6 +18,8 @@ typedef struct {
     const char *hal_version;
     const char *tcti;          /* vtpm: TCTI for the evidence collector */
     guint8 tls_sha256[32];     /* the HTTPS front's public key: announced in Hello, shown in the state */
+    guint64 dataset_ratio;     /* a decompressed dataset's limit (dataset-unpack.h), 0 for the default */
+    guint64 dataset_max_bytes;
 } CvAgentOptions;
 
 #define CV_AGENT_EVENTS_MAX 256
@@ -70,8 +73,13 @@ gboolean cv_agent_file_wanted(CvAgent *agent, const CvAgentFileSlot *slot, GErro
 /* Moves a verified file into place (the algorithm made executable), unless the computation was
  * reset meanwhile (CV_ERROR_CONFLICT); tmp_path stays the caller's to delete on failure. */
 gboolean cv_agent_file_place(CvAgent *agent, const CvAgentFileSlot *slot, const char *tmp_path, GError **error);
-/* The file is in place: events, decompression, the next state (the last dataset starts the run). */
-gboolean cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GError **error);
+/* The file is in place: events, decompression, the next state (the last dataset starts the run).
+ * A dataset to decompress is extracted in a child while the main loop runs: callback comes once it
+ * is in place or refused (nothing of it left, the dataset still wanted); the others come at once.
+ * The slot is not used after this returns. */
+void cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GAsyncReadyCallback callback,
+                            gpointer data);
+gboolean cv_agent_file_received_finish(GAsyncResult *result, GError **error);
 
 /* ---- the result ---- */
 /* Paths inside the work dir. */

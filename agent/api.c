@@ -341,7 +341,35 @@ upload_commit(CvAgentApi *api, Upload *u, char **got_hex, GError **error)
     if (!cv_agent_file_place(api->agent, &u->slot, u->tmp_path, error))
         return FALSE;
     g_clear_pointer(&u->tmp_path, g_free);
-    return cv_agent_file_received(api->agent, &u->slot, error);
+    return TRUE;
+}
+
+/* The answer waits for the core (a dataset's decompression), the message paused meanwhile. */
+static void
+upload_received(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autoptr(SoupServerMessage) msg = data;
+    Upload *u = g_object_get_data(G_OBJECT(msg), "covirt-upload");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *got_hex = cv_hex_encode(u->declared, 32);
+
+    soup_server_message_unpause(msg);
+    if (!cv_agent_file_received_finish(result, &error)) {
+        respond_error(msg, error);
+        return;
+    }
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "sha3_256");
+    json_builder_add_string_value(b, got_hex);
+    json_builder_set_member_name(b, "size");
+    json_builder_add_int_value(b, u->received);
+    json_builder_set_member_name(b, "state");
+    json_builder_add_string_value(b, cv_agent_state_to_string(cv_agent_get_state(u->api->agent)));
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    cv_http_respond_json(msg, SOUP_STATUS_OK, root);
 }
 
 static void
@@ -349,8 +377,6 @@ upload_finish(CvAgentApi *api, SoupServerMessage *msg)
 {
     Upload *u = g_object_get_data(G_OBJECT(msg), "covirt-upload");
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonBuilder) b = NULL;
-    g_autoptr(JsonNode) root = NULL;
     g_autofree char *got_hex = NULL;
 
     if (!u) {
@@ -362,17 +388,8 @@ upload_finish(CvAgentApi *api, SoupServerMessage *msg)
         respond_error(msg, error);
         return;
     }
-    b = json_builder_new();
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "sha3_256");
-    json_builder_add_string_value(b, got_hex);
-    json_builder_set_member_name(b, "size");
-    json_builder_add_int_value(b, u->received);
-    json_builder_set_member_name(b, "state");
-    json_builder_add_string_value(b, cv_agent_state_to_string(cv_agent_get_state(api->agent)));
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    cv_http_respond_json(msg, SOUP_STATUS_OK, root);
+    soup_server_message_pause(msg);
+    cv_agent_file_received(api->agent, &u->slot, upload_received, g_object_ref(msg));
 }
 
 static void

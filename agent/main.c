@@ -13,7 +13,9 @@
 
 typedef struct {
     char *work_dir, *control_port, *platform, *hal_file, *log_level, *manifest, *listen, *port_file, *tcti;
+    char *dataset_ratio, *dataset_max;
     gint port;
+    guint64 ratio, max_bytes;
 } Options;
 
 static void
@@ -28,6 +30,8 @@ options_clear(Options *o)
     g_free(o->listen);
     g_free(o->port_file);
     g_free(o->tcti);
+    g_free(o->dataset_ratio);
+    g_free(o->dataset_max);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Options, options_clear)
 
@@ -54,6 +58,10 @@ parse_options(Options *o, int *argc, char ***argv)
         { "tcti", 0, 0, G_OPTION_ARG_STRING, &o->tcti, "vtpm: TCTI of the TPM (AGENT_TCTI, default device:/dev/tpmrm0)", "CONF" },
         { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &o->manifest, "Load this manifest at start (host testing)", "FILE" },
         { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &o->port_file, "Write the bound port here once listening", "FILE" },
+        { "dataset-expansion", 0, 0, G_OPTION_ARG_STRING, &o->dataset_ratio,
+          "A decompressed dataset may be this many times its upload (AGENT_DATASET_EXPANSION, default 100)", "RATIO" },
+        { "dataset-max-size", 0, 0, G_OPTION_ARG_STRING, &o->dataset_max,
+          "... and at most this size (AGENT_DATASET_MAX_SIZE, default 16G)", "SIZE" },
         { "log-level", 0, 0, G_OPTION_ARG_STRING, &o->log_level, "debug, info, warn, error (AGENT_LOG_LEVEL)", "LEVEL" },
         { NULL },
     };
@@ -73,6 +81,13 @@ parse_options(Options *o, int *argc, char ***argv)
     env_default(&o->hal_file, "AGENT_HAL_VERSION_FILE");
     env_default(&o->listen, "AGENT_LISTEN_ADDRESS");
     env_default(&o->tcti, "AGENT_TCTI");
+    env_default(&o->dataset_ratio, "AGENT_DATASET_EXPANSION");
+    env_default(&o->dataset_max, "AGENT_DATASET_MAX_SIZE");
+    if ((o->dataset_ratio && !cv_parse_uint(o->dataset_ratio, 1, 1000000, &o->ratio, &error)) ||
+        (o->dataset_max && !cv_parse_size(o->dataset_max, &o->max_bytes, &error))) {
+        g_printerr("covirt-agent: --dataset-expansion/--dataset-max-size: %s\n", error->message);
+        return FALSE;
+    }
     if (o->port < 0) {
         guint64 p = 7002;
         if (g_getenv("AGENT_PORT") && !cv_parse_uint(g_getenv("AGENT_PORT"), 0, 65535, &p, &error)) {
@@ -158,6 +173,8 @@ main(int argc, char **argv)
     opts.platform = o.platform;
     opts.hal_version = hal_version;
     opts.tcti = o.tcti;
+    opts.dataset_ratio = o.ratio;
+    opts.dataset_max_bytes = o.max_bytes;
     memcpy(opts.tls_sha256, cv_agent_api_tls_sha256(api), sizeof(opts.tls_sha256));
     agent = cv_agent_new(&opts, &error);
     if (!agent || !cv_agent_api_listen(api, agent, o.port, o.listen, &error)) {

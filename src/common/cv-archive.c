@@ -119,23 +119,159 @@ cv_archive_zip_dir(const char *dir, const char *zip_path, GError **error)
     return TRUE;
 }
 
+typedef struct {
+    const CvArchiveExtract *how;
+    guint64 written;  /* bytes of the entries done */
+    guint64 entries;
+} Budget;
+
+static const char *
+entry_name(struct archive_entry *e)
+{
+    const char *n = archive_entry_pathname(e);
+
+    return n ? n : "(unnamed)";
+}
+
+static gboolean
+over_budget(const Budget *b, guint64 more, GError **error)
+{
+    if (!b->how->max_bytes || more <= b->how->max_bytes - MIN(b->written, b->how->max_bytes))
+        return FALSE;
+    g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "the archive expands beyond %" G_GUINT64_FORMAT
+                " bytes, this dataset's limit; nothing of it was kept", b->how->max_bytes);
+    return TRUE;
+}
+
+/* A hardlink may carry data (POSIX pax) and would then rewrite the file it names: refused like the rest. */
+static gboolean
+entry_allowed(struct archive_entry *e, const CvArchiveExtract *how, gboolean *skip, GError **error)
+{
+    const char *what;
+
+    *skip = FALSE;
+    if (archive_entry_hardlink(e))
+        what = "a hardlink";
+    else if (archive_entry_symlink(e) || archive_entry_filetype(e) == AE_IFLNK)
+        what = "a symlink";
+    else if (archive_entry_filetype(e) == AE_IFREG || archive_entry_filetype(e) == AE_IFDIR)
+        return TRUE;
+    else if (archive_entry_filetype(e) == AE_IFIFO)
+        what = "a FIFO";
+    else if (archive_entry_filetype(e) == AE_IFCHR || archive_entry_filetype(e) == AE_IFBLK)
+        what = "a device";
+    else
+        what = "neither a regular file nor a directory";
+    if (!how->strict) {
+        *skip = TRUE;
+        return TRUE;
+    }
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                "archive entry %s is %s: only regular files and directories are extracted", entry_name(e), what);
+    return FALSE;
+}
+
+static gboolean
+copy_data(struct archive *r, struct archive *w, struct archive_entry *e, Budget *b, GError **error)
+{
+    const void *buf;
+    size_t size;
+    la_int64_t off;
+    guint64 end = 0;
+    int rc;
+
+    while ((rc = archive_read_data_block(r, &buf, &size, &off)) == ARCHIVE_OK) {
+        /* holes count too: a sparse entry's length is what the algorithm reads */
+        end = MAX(end, (guint64)MAX(off, 0) + size);
+        if (over_budget(b, end, error))
+            return FALSE;
+        if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
+            g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot write %s: %s", entry_name(e), archive_error_string(w));
+            return FALSE;
+        }
+    }
+    if (rc != ARCHIVE_EOF) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "corrupt archive: %s", archive_error_string(r));
+        return FALSE;
+    }
+    b->written += end;
+    return TRUE;
+}
+
+static gboolean
+extract_entry(struct archive *r, struct archive *w, struct archive_entry *e, Budget *b, GError **error)
+{
+    gboolean skip;
+
+    if (b->how->max_entries && ++b->entries > b->how->max_entries) {
+        g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "the archive has more than %" G_GUINT64_FORMAT
+                    " entries, this dataset's limit; nothing of it was kept", b->how->max_entries);
+        return FALSE;
+    }
+    if (archive_format(r) == ARCHIVE_FORMAT_RAW)
+        archive_entry_set_pathname(e, b->how->single_name);
+    if (!entry_allowed(e, b->how, &skip, error))
+        return FALSE;
+    if (skip)
+        return TRUE;
+    /* stopped before a byte is written when the header already says too much */
+    if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+        over_budget(b, (guint64)archive_entry_size(e), error))
+        return FALSE;
+    archive_entry_set_perm(e, archive_entry_filetype(e) == AE_IFDIR ? 0755 : 0644);
+    if (archive_write_header(w, e) != ARCHIVE_OK) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "archive entry %s refused: %s", entry_name(e),
+                    archive_error_string(w));
+        return FALSE;
+    }
+    if (!copy_data(r, w, e, b, error))
+        return FALSE;
+    if (archive_write_finish_entry(w) != ARCHIVE_OK) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot write %s: %s", entry_name(e), archive_error_string(w));
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static gboolean
+extract_entries(struct archive *r, struct archive *w, const CvArchiveExtract *how, GError **error)
+{
+    Budget b = { how, 0, 0 };
+    struct archive_entry *e;
+    int rc;
+
+    while ((rc = archive_read_next_header(r, &e)) == ARCHIVE_OK)
+        if (!extract_entry(r, w, e, &b, error))
+            return FALSE;
+    if (rc != ARCHIVE_EOF) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "corrupt archive: %s", archive_error_string(r));
+        return FALSE;
+    }
+    if (archive_write_close(w) != ARCHIVE_OK) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot finish extracting: %s", archive_error_string(w));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean
-cv_archive_extract(const char *path, const char *dest, const char *single_name, GError **error)
+cv_archive_extract_with(const char *path, const char *dest, const CvArchiveExtract *how, GError **error)
 {
     g_autoptr(CvArchiveRead) r = archive_read_new();
     g_autoptr(CvArchiveWrite) w = archive_write_disk_new();
     g_autofree char *cwd = g_get_current_dir();
-    struct archive_entry *e;
-    gboolean ok = FALSE;
-    int rc;
+    gboolean ok;
 
     archive_read_support_filter_all(r);
     /* only the formats docs/manifest.md names: with format_all, mtree's bidder takes a short table
      * (a gzipped CSV) for a file listing and the upload fails */
-    archive_read_support_format_zip(r);
-    archive_read_support_format_tar(r);
-    /* "raw" last: a lone .gz/.xz file decompresses to one entry named "data" */
-    archive_read_support_format_raw(r);
+    if (how->format != CV_ARCHIVE_FORMAT_SINGLE) {
+        archive_read_support_format_zip(r);
+        archive_read_support_format_tar(r);
+    }
+    /* a single file is never bid on by tar: text starting with 512 zero bytes is an empty tar to it */
+    if (how->format != CV_ARCHIVE_FORMAT_ARCHIVE)
+        archive_read_support_format_raw(r);
     archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                       ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_NO_OVERWRITE);
     if (archive_read_open_filename(r, path, 65536) != ARCHIVE_OK) {
@@ -147,42 +283,16 @@ cv_archive_extract(const char *path, const char *dest, const char *single_name, 
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot enter %s: %s", dest, g_strerror(errno));
         return FALSE;
     }
-    while ((rc = archive_read_next_header(r, &e)) == ARCHIVE_OK) {
-        const void *buf;
-        size_t size;
-        la_int64_t off;
-
-        if (archive_format(r) == ARCHIVE_FORMAT_RAW)
-            archive_entry_set_pathname(e, single_name);
-        if (archive_entry_filetype(e) != AE_IFREG && archive_entry_filetype(e) != AE_IFDIR)
-            continue;  /* no symlinks, devices or fifos from a dataset */
-        archive_entry_set_perm(e, archive_entry_filetype(e) == AE_IFDIR ? 0755 : 0644);
-        if (archive_write_header(w, e) != ARCHIVE_OK) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "archive entry %s refused: %s",
-                        archive_entry_pathname(e), archive_error_string(w));
-            goto out;
-        }
-        while ((rc = archive_read_data_block(r, &buf, &size, &off)) == ARCHIVE_OK)
-            if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
-                g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot write %s: %s", archive_entry_pathname(e),
-                            archive_error_string(w));
-                goto out;
-            }
-        if (rc != ARCHIVE_EOF) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "corrupt archive: %s", archive_error_string(r));
-            goto out;
-        }
-        archive_write_finish_entry(w);
-    }
-    if (rc != ARCHIVE_EOF) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "corrupt archive: %s", archive_error_string(r));
-        goto out;
-    }
-    ok = archive_write_close(w) == ARCHIVE_OK;
-    if (!ok)
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot finish extracting: %s", archive_error_string(w));
- out:
+    ok = extract_entries(r, w, how, error);
     if (chdir(cwd) < 0)
         g_warning("cannot return to %s", cwd);
     return ok;
+}
+
+gboolean
+cv_archive_extract(const char *path, const char *dest, const char *single_name, GError **error)
+{
+    const CvArchiveExtract how = { CV_ARCHIVE_FORMAT_AUTO, single_name, FALSE, 0, 0 };
+
+    return cv_archive_extract_with(path, dest, &how, error);
 }
