@@ -275,7 +275,10 @@ cv_archive_extract_with(const char *path, const char *dest, const CvArchiveExtra
     archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                       ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_NO_OVERWRITE);
     if (archive_read_open_filename(r, path, 65536) != ARCHIVE_OK) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "cannot open archive %s: %s", path, archive_error_string(r));
+        const char *why = archive_error_string(r);
+        g_autofree char *name = g_path_get_basename(path);
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "cannot open archive %s: %s", name,
+                    why ? why : "unreadable or truncated");
         return FALSE;
     }
     /* libarchive's disk writer resolves relative names against the working directory */

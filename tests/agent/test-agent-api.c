@@ -4,6 +4,7 @@
  * malformed manifest, result to a non-consumer; after each the state is unchanged
  * and the agent still works. */
 #include "agent-client.h"
+#include "dataset-unpack.h"
 #include "control.h"
 #include "frame.h"
 #include "cv-error.h"
@@ -31,6 +32,7 @@ typedef struct {
     char *work;
     char *socket_path;
     GSocketListener *listener;
+    const char *agent_arg;  /* one more option for covirt-agent, or NULL */
 } Fixture;
 
 static void
@@ -77,11 +79,17 @@ write_tmp(Fixture *fx, const char *name, const char *text)
     return p;
 }
 
-/* The manifest: algorithm (type, file, args) by algo_key, two datasets (names, files) by data_key,
- * the consumer_key as the only result consumer. */
+typedef struct {
+    const char *name, *file;
+    const char *pub;      /* who uploads it (PEM), NULL for data_key */
+    gboolean decompress;
+} DatasetSpec;
+
+/* The manifest: algorithm (type, file, args) by algo_key, the datasets, the consumer_key as the only
+ * result consumer. */
 static char *
-make_manifest_with(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args,
-                   const char *const *names, const char *const *files, gboolean decompress)
+make_manifest_sets(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args,
+                   const DatasetSpec *sets, guint n_sets)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) root = NULL;
@@ -93,16 +101,16 @@ make_manifest_with(Fixture *fx, const char *algo_type, const char *algo_file, co
     json_builder_add_string_value(b, "mean of x");
     json_builder_set_member_name(b, "datasets");
     json_builder_begin_array(b);
-    for (guint i = 0; i < 2; i++) {
-        g_autofree char *h = sha3(files[i]);
+    for (guint i = 0; i < n_sets; i++) {
+        g_autofree char *h = sha3(sets[i].file);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "hash");
         json_builder_add_string_value(b, h);
         json_builder_set_member_name(b, "userKey");
-        json_builder_add_string_value(b, fx->data_pub);
+        json_builder_add_string_value(b, sets[i].pub ? sets[i].pub : fx->data_pub);
         json_builder_set_member_name(b, "filename");
-        json_builder_add_string_value(b, names[i]);
-        if (decompress) {
+        json_builder_add_string_value(b, sets[i].name);
+        if (sets[i].decompress) {
             json_builder_set_member_name(b, "decompress");
             json_builder_add_boolean_value(b, TRUE);
         }
@@ -136,6 +144,16 @@ make_manifest_with(Fixture *fx, const char *algo_type, const char *algo_file, co
     json_builder_end_object(b);
     root = json_builder_get_root(b);
     return cv_json_to_string(root, TRUE);
+}
+
+/* ... with two datasets (names, files) by data_key */
+static char *
+make_manifest_with(Fixture *fx, const char *algo_type, const char *algo_file, const char *const *args,
+                   const char *const *names, const char *const *files, gboolean decompress)
+{
+    const DatasetSpec sets[] = { { names[0], files[0], NULL, decompress }, { names[1], files[1], NULL, decompress } };
+
+    return make_manifest_sets(fx, algo_type, algo_file, args, sets, G_N_ELEMENTS(sets));
 }
 
 /* ... with datasets a.csv and b.csv */
@@ -209,6 +227,8 @@ start_agent(Fixture *fx, const char *manifest_text, gboolean with_control)
     g_ptr_array_add(argv, g_strdup("--listen-address=127.0.0.1"));
     g_ptr_array_add(argv, g_strdup_printf("--port-file=%s", port_file));
     g_ptr_array_add(argv, g_strdup("--log-level=debug"));
+    if (fx->agent_arg)
+        g_ptr_array_add(argv, g_strdup(fx->agent_arg));
     if (manifest_text) {
         manifest_file = write_tmp(fx, "manifest.json", manifest_text);
         g_ptr_array_add(argv, g_strdup_printf("--manifest=%s", manifest_file));
@@ -1033,6 +1053,310 @@ test_cli(Fixture *fx, gconstpointer data)
     assert_state(fx, "Complete");
 }
 
+/* ---- hostile dataset archives (issue 15): owner A (data_key) and owner B (stranger_key) ---- */
+
+typedef struct {
+    const char *name;
+    char type;             /* ustar typeflag */
+    const char *link;
+    const char *data;
+    gboolean pax;          /* a pax header before it: hardlinks then carry their data */
+    gsize declared;        /* size in the header when not the data's */
+} TarEntry;
+
+static void
+tar_pad(GByteArray *out, const char *data, gsize len)
+{
+    static const guint8 zero[512];
+
+    g_byte_array_append(out, (const guint8 *)data, len);
+    if (len % 512)
+        g_byte_array_append(out, zero, 512 - len % 512);
+}
+
+static void
+tar_header(GByteArray *out, const char *name, char type, gsize size, const char *link)
+{
+    char h[512] = { 0 };
+    guint sum = 0;
+
+    g_strlcpy(h, name, 100);
+    g_snprintf(h + 100, 8, "%07o", type == '5' ? 0755 : 0644);
+    g_snprintf(h + 108, 8, "%07o", 0);
+    g_snprintf(h + 116, 8, "%07o", 0);
+    g_snprintf(h + 124, 12, "%011lo", (unsigned long)size);
+    g_snprintf(h + 136, 12, "%011o", 0);
+    memset(h + 148, ' ', 8);
+    h[156] = type;
+    if (link)
+        g_strlcpy(h + 157, link, 100);
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    g_snprintf(h + 329, 8, "%07o", 1);
+    g_snprintf(h + 337, 8, "%07o", 3);
+    for (guint i = 0; i < sizeof(h); i++)
+        sum += (guchar)h[i];
+    g_snprintf(h + 148, 8, "%06o", sum);
+    g_byte_array_append(out, (const guint8 *)h, sizeof(h));
+}
+
+/* A tar in fx->dir; complete FALSE leaves off the end (and whatever the last entry declared). */
+static char *
+make_tar(Fixture *fx, const char *file, const TarEntry *entries, guint n, gboolean complete)
+{
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    static const char zeros[1024];
+    char *path = g_build_filename(fx->dir, file, NULL);
+
+    for (guint i = 0; i < n; i++) {
+        const TarEntry *e = &entries[i];
+        gsize len = e->data ? strlen(e->data) : 0;
+        if (e->pax) {
+            const char *record = "18 comment=covirt\n";
+            tar_header(out, "PaxHeader", 'x', strlen(record), NULL);
+            tar_pad(out, record, strlen(record));
+        }
+        tar_header(out, e->name, e->type, e->declared ? e->declared : len, e->link);
+        tar_pad(out, e->data, len);
+    }
+    if (complete)
+        g_byte_array_append(out, (const guint8 *)zeros, sizeof(zeros));
+    g_assert_true(g_file_set_contents(path, (const char *)out->data, out->len, NULL));
+    return path;
+}
+
+static char *
+make_gz(Fixture *fx, const char *file, const char *text, gsize len)
+{
+    g_autofree char *plain = g_build_filename(fx->dir, "plain", NULL);
+    char *gz = g_build_filename(fx->dir, file, NULL);
+    g_autofree char *cmd = g_strdup_printf("gzip -n -c '%s' > '%s'", plain, gz);
+
+    g_assert_true(g_file_set_contents(plain, text, len, NULL));
+    g_assert_cmpint(system(cmd), ==, 0);
+    return gz;
+}
+
+static gint
+cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names in the work dir's datasets/, sorted, separated by spaces. */
+static void
+assert_datasets(Fixture *fx, const char *expected)
+{
+    g_autofree char *dir = g_build_filename(fx->work, "datasets", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    g_autofree char *got = NULL;
+    const char *n;
+
+    g_assert_nonnull(d);
+    while ((n = g_dir_read_name(d)))
+        g_ptr_array_add(names, (gpointer)n);
+    g_ptr_array_sort(names, cmp_names);
+    g_ptr_array_add(names, NULL);
+    got = g_strjoinv(" ", (char **)names->pdata);
+    g_assert_cmpstr(got, ==, expected);
+}
+
+/* Refused with code and a message naming what, nothing left in tmp/ */
+static void
+upload_refused(Fixture *fx, CvAgentClient *c, const char *name, const char *file, gint code, const char *what)
+{
+    g_autofree char *path = g_strconcat("/v1/datasets/", name, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) r = cv_agent_client_upload(c, path, file, NULL, NULL, &error);
+
+    assert_refused(r, error, code);
+    g_assert_nonnull(strstr(error->message, what));
+    assert_tmp_empty(fx);
+}
+
+static void
+assert_unchanged(Fixture *fx, const char *name, const char *original)
+{
+    g_autofree char *placed = g_build_filename(fx->work, "datasets", name, NULL);
+    g_autofree char *want = sha3(original);
+    g_autofree char *got = sha3(placed);
+
+    g_assert_cmpstr(got, ==, want);
+}
+
+/* B's archives cannot touch A's datasets nor block them; each refusal names the entry, leaves nothing,
+ * and frees the dataset for another try. */
+static void
+test_archive_owners(Fixture *fx, gconstpointer data)
+{
+    const char *algo = g_getenv("MEAN_BIN");
+    g_autofree char *a_csv = data_path("a.csv");
+    g_autofree char *b_csv = data_path("b.csv");
+    const TarEntry hard[] = { { "hx", '1', "a.csv", "666\n", TRUE, 0 } };
+    const TarEntry sym[] = { { "sx", '2', "a.csv", NULL, FALSE, 0 } };
+    const TarEntry dev[] = { { "null", '3', NULL, NULL, FALSE, 0 } };
+    const TarEntry fifo[] = { { "pipe", '6', NULL, NULL, FALSE, 0 } };
+    const TarEntry half[] = { { "h1.csv", '0', NULL, "x\n1\n", FALSE, 0 }, { "h2.csv", '0', NULL, "x\n", FALSE, 4096 } };
+    const TarEntry dir[] = { { "b.csv/", '5', NULL, NULL, FALSE, 0 }, { "b.csv/x", '0', NULL, "x\n", FALSE, 0 } };
+    const TarEntry good[] = { { "good/", '5', NULL, NULL, FALSE, 0 }, { "good/x.csv", '0', NULL, "x\n5\n", FALSE, 0 } };
+    g_autofree char *t_hard = make_tar(fx, "b.tar", hard, G_N_ELEMENTS(hard), TRUE);
+    g_autofree char *t_sym = make_tar(fx, "sym.tar", sym, G_N_ELEMENTS(sym), TRUE);
+    g_autofree char *t_dev = make_tar(fx, "dev.tar", dev, G_N_ELEMENTS(dev), TRUE);
+    g_autofree char *t_fifo = make_tar(fx, "fifo.tar", fifo, G_N_ELEMENTS(fifo), TRUE);
+    g_autofree char *t_half = make_tar(fx, "half.tar", half, G_N_ELEMENTS(half), FALSE);
+    g_autofree char *t_dir = make_tar(fx, "dir.tar", dir, G_N_ELEMENTS(dir), TRUE);
+    g_autofree char *t_good = make_tar(fx, "good.tar", good, G_N_ELEMENTS(good), TRUE);
+    g_autofree char *a_gz = make_gz(fx, "a.csv.gz", "x\n9\n", 4);
+    /* a gzipped table whose text starts with 512 zero bytes or more: tar's bidder reads an empty archive */
+    char z_text[600 + 4] = { 0 };
+    g_autofree char *z_gz = (memcpy(z_text + 600, "x\n1\n", 4), make_gz(fx, "z.csv.gz", z_text, sizeof(z_text)));
+    const DatasetSpec sets[] = {
+        { "a.csv", a_csv, NULL, FALSE },               { "b.csv", b_csv, NULL, FALSE },
+        { "b.tar", t_hard, fx->stranger_pub, TRUE },   { "sym.tar", t_sym, fx->stranger_pub, TRUE },
+        { "dev.tar", t_dev, fx->stranger_pub, TRUE },  { "fifo.tar", t_fifo, fx->stranger_pub, TRUE },
+        { "half.tar", t_half, fx->stranger_pub, TRUE }, { "dir.tar", t_dir, fx->stranger_pub, TRUE },
+        { "a.csv.gz", a_gz, fx->stranger_pub, TRUE },  { "z.csv.gz", z_gz, fx->stranger_pub, TRUE },
+        { "good.tar", t_good, fx->stranger_pub, TRUE },
+    };
+    g_autofree char *m = make_manifest_sets(fx, "bin", algo, NULL, sets, G_N_ELEMENTS(sets));
+    g_autoptr(CvAgentClient) o = NULL, a = NULL, b = NULL;
+    g_autofree char *z_out = g_build_filename(fx->work, "datasets", "z.csv", NULL);
+    g_autofree char *z_got = NULL;
+    gsize z_len = 0;
+
+    start_agent(fx, m, FALSE);
+    o = client_for(fx, fx->algo_key);
+    a = client_for(fx, fx->data_key);
+    b = client_for(fx, fx->stranger_key);
+    upload_ok(o, "/v1/algorithm", algo);
+    upload_ok(a, "/v1/datasets/a.csv", a_csv);
+
+    /* a pax hardlink carrying data would rewrite A's verified a.csv; twice: the dataset is free again */
+    upload_refused(fx, b, "b.tar", t_hard, CV_ERROR_INVALID, "archive entry hx is a hardlink");
+    upload_refused(fx, b, "b.tar", t_hard, CV_ERROR_INVALID, "archive entry hx is a hardlink");
+    assert_unchanged(fx, "a.csv", a_csv);
+    upload_refused(fx, b, "sym.tar", t_sym, CV_ERROR_INVALID, "archive entry sx is a symlink");
+    upload_refused(fx, b, "dev.tar", t_dev, CV_ERROR_INVALID, "archive entry null is a device");
+    upload_refused(fx, b, "fifo.tar", t_fifo, CV_ERROR_INVALID, "archive entry pipe is a FIFO");
+    upload_refused(fx, b, "half.tar", t_half, CV_ERROR_INVALID, "corrupt archive");
+    assert_datasets(fx, "a.csv");
+
+    /* names: another dataset's (a folder b.csv before A's b.csv; a .gz becoming a.csv) are refused */
+    upload_refused(fx, b, "dir.tar", t_dir, CV_ERROR_CONFLICT, "b.csv");
+    upload_ok(a, "/v1/datasets/b.csv", b_csv);
+    upload_refused(fx, b, "a.csv.gz", a_gz, CV_ERROR_CONFLICT, "a.csv");
+    assert_unchanged(fx, "a.csv", a_csv);
+    assert_unchanged(fx, "b.csv", b_csv);
+
+    /* a single compressed file is never read as a tar */
+    upload_ok(b, "/v1/datasets/z.csv.gz", z_gz);
+    g_assert_true(g_file_get_contents(z_out, &z_got, &z_len, NULL));
+    g_assert_cmpmem(z_got, z_len, z_text, sizeof(z_text));
+    upload_ok(b, "/v1/datasets/good.tar", t_good);
+    assert_datasets(fx, "a.csv b.csv good z.csv");
+    assert_tmp_empty(fx);
+    assert_state(fx, "ReceivingData");
+}
+
+typedef struct {
+    Fixture *fx;
+    const char *file;
+    GError *error;
+    gint done;
+} BombUpload;
+
+static gpointer
+bomb_upload(gpointer data)
+{
+    BombUpload *up = data;
+    g_autoptr(CvAgentClient) b = client_for(up->fx, up->fx->stranger_key);
+    g_autoptr(JsonNode) r = cv_agent_client_upload(b, "/v1/datasets/bomb.csv.gz", up->file, NULL, NULL, &up->error);
+
+    g_assert_null(r);
+    g_atomic_int_set(&up->done, 1);
+    return NULL;
+}
+
+static gboolean
+extracting(Fixture *fx)
+{
+    g_autofree char *tmp = g_build_filename(fx->work, "tmp", NULL);
+    g_autoptr(GDir) d = g_dir_open(tmp, 0, NULL);
+    const char *n;
+
+    while (d && (n = g_dir_read_name(d)))
+        if (g_str_has_prefix(n, "extract-"))
+            return TRUE;
+    return FALSE;
+}
+
+/* A gzip of 1 GiB of zeros in 1 MiB (16 gzip members) stops at the limit, leaves nothing, and the agent
+ * answers GET /v1/state while it expands. */
+static void
+test_archive_bomb(Fixture *fx, gconstpointer data)
+{
+    const char *algo = g_getenv("MEAN_BIN");
+    g_autofree char *a_csv = data_path("a.csv");
+    g_autofree char *member = g_build_filename(fx->dir, "member.gz", NULL);
+    g_autofree char *bomb = g_build_filename(fx->dir, "bomb.csv.gz", NULL);
+    g_autofree char *cmd = g_strdup_printf("head -c 64M /dev/zero | gzip -n -c > '%s'", member);
+    g_autofree char *one = NULL, *m = NULL;
+    g_autoptr(GString) all = g_string_new(NULL);
+    g_autoptr(CvAgentClient) o = NULL, a = NULL;
+    BombUpload up = { fx, bomb, NULL, 0 };
+    GThread *thread;
+    gsize len = 0;
+    guint answered = 0;
+
+    g_assert_cmpint(system(cmd), ==, 0);
+    g_assert_true(g_file_get_contents(member, &one, &len, NULL));
+    for (guint i = 0; i < 16; i++)
+        g_string_append_len(all, one, len);
+    g_assert_true(g_file_set_contents(bomb, all->str, all->len, NULL));
+    {
+        const DatasetSpec sets[] = { { "a.csv", a_csv, NULL, FALSE }, { "bomb.csv.gz", bomb, fx->stranger_pub, TRUE } };
+        m = make_manifest_sets(fx, "bin", algo, NULL, sets, G_N_ELEMENTS(sets));
+    }
+    fx->agent_arg = "--dataset-max-size=256M";
+    start_agent(fx, m, FALSE);
+    o = client_for(fx, fx->algo_key);
+    upload_ok(o, "/v1/algorithm", algo);
+    thread = g_thread_new("bomb", bomb_upload, &up);
+    while (!g_atomic_int_get(&up.done)) {
+        if (extracting(fx)) {
+            g_autofree char *s = agent_state(fx);
+            answered += extracting(fx);
+        } else {
+            g_usleep(5000);
+        }
+    }
+    g_thread_join(thread);
+    g_test_message("GET /v1/state answered %u time(s) during the extraction", answered);
+    g_assert_cmpuint(answered, >, 0);
+    assert_refused(NULL, up.error, CV_ERROR_TOO_LARGE);
+    g_clear_error(&up.error);
+    assert_tmp_empty(fx);
+    assert_datasets(fx, "");
+    a = client_for(fx, fx->data_key);
+    upload_ok(a, "/v1/datasets/a.csv", a_csv);
+    assert_state(fx, "ReceivingData");
+}
+
+/* The default limit: ratio × the upload, within the floor, the ceiling and the free space. */
+static void
+test_dataset_limit(void)
+{
+    const CvAgentDatasetLimits def = { CV_AGENT_DATASET_RATIO, CV_AGENT_DATASET_MAX_BYTES, 0 };
+    const guint64 free_bytes = G_MAXUINT64;
+
+    /* the probe's 12.5 MB gzip that expanded to 6 GiB */
+    g_assert_cmpuint(cv_agent_dataset_limit(&def, 12500000, free_bytes), ==, 1250000000);
+    g_assert_cmpuint(cv_agent_dataset_limit(&def, 1000, free_bytes), ==, CV_AGENT_DATASET_FLOOR);
+    g_assert_cmpuint(cv_agent_dataset_limit(&def, G_MAXUINT64 / 2, free_bytes), ==, CV_AGENT_DATASET_MAX_BYTES);
+    g_assert_cmpuint(cv_agent_dataset_limit(&def, 12500000, 10 << 20), ==, 10 << 20);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1047,6 +1371,9 @@ main(int argc, char **argv)
     g_test_add("/agent/docker", Fixture, NULL, fixture_setup, test_docker, fixture_teardown);
     g_test_add("/agent/bin-run", Fixture, NULL, fixture_setup, test_bin_run, fixture_teardown);
     g_test_add("/agent/decompress", Fixture, NULL, fixture_setup, test_decompress, fixture_teardown);
+    g_test_add_func("/agent/dataset-limit", test_dataset_limit);
+    g_test_add("/agent/archive-owners", Fixture, NULL, fixture_setup, test_archive_owners, fixture_teardown);
+    g_test_add("/agent/archive-bomb", Fixture, NULL, fixture_setup, test_archive_bomb, fixture_teardown);
     g_test_add("/agent/refusals", Fixture, NULL, fixture_setup, test_refusals, fixture_teardown);
     g_test_add("/agent/cli", Fixture, NULL, fixture_setup, test_cli, fixture_teardown);
     g_test_add("/agent/control-channel", Fixture, NULL, fixture_setup, test_control_channel, fixture_teardown);
