@@ -27,6 +27,11 @@ seed() {   # target → seed files
     fuzz-event-log) cp "$SRC/tests/attest/data/ovmf-event-log.bin" "$W/$1/s0" 2>/dev/null || true
                     [ -r /sys/kernel/security/tpm0/binary_bios_measurements ] &&
                     cp /sys/kernel/security/tpm0/binary_bios_measurements "$W/$1/s1" || true ;;
+    fuzz-archive) D=$SRC/tests/agent/data
+                  { printf a; tar -cf - -C "$D" a.csv b.csv; } > "$W/$1/s1"
+                  { printf a; tar --format=pax -czf - -C "$D" a.csv; } > "$W/$1/s2"
+                  { printf s; gzip -n -c "$D/a.csv"; } > "$W/$1/s3"
+                  { printf s; head -c 600 /dev/zero | gzip -n -c; } > "$W/$1/s4" ;;
     esac
 }
 status=0
