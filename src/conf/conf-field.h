@@ -16,3 +16,5 @@ gboolean cv_conf_check_path(const char *field, const char *path, GError **error)
 gboolean cv_conf_image_path_allowed(const CvDefaults *d, const char *path);
 /* The one refusal for an image path outside the directories, whether or not it exists; returns FALSE. */
 gboolean cv_conf_image_refused(const char *field, const char *path, GError **error);
+/* Whether path may be named as a spec's tdx.quote_generation_service: under a QGS socket directory. */
+gboolean cv_conf_qgs_socket_allowed(const CvDefaults *d, const char *path);

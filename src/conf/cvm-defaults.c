@@ -190,27 +190,45 @@ add_dir(GPtrArray *dirs, const char *dir)
         g_ptr_array_add(dirs, g_steal_pointer(&real));
 }
 
-/* MANAGER_IMAGE_DIRS (colon-separated), by default the directories of the default files and the
- * firmware directories of Debian's ovmf and qemu packages; MANAGER_IMAGE_MAX_SIZE */
+/* The colon-separated absolute directories of variable name (set), as configured and resolved. */
+static gboolean
+env_dirs(const char *const *envp, const char *name, GPtrArray *dirs, GError **error)
+{
+    g_auto(GStrv) parts = g_strsplit(env_get(envp, name), ":", -1);
+
+    for (char **p = parts; *p; p++) {
+        if (!**p)
+            continue;
+        if (!cv_conf_check_path(name, *p, error))
+            return FALSE;
+        add_dir(dirs, *p);
+    }
+    return TRUE;
+}
+
+static char **
+dirs_steal(GPtrArray *dirs)
+{
+    g_ptr_array_add(dirs, NULL);
+    return (char **)g_ptr_array_steal(dirs, NULL);
+}
+
+/* MANAGER_IMAGE_DIRS, by default the directories of the default files and the firmware directories
+ * of Debian's ovmf and qemu packages; MANAGER_IMAGE_MAX_SIZE; the QGS socket directories */
 static gboolean
 defaults_images(const char *const *envp, CvDefaults *d, GError **error)
 {
     static const char *const firmware[] = { "/usr/share/OVMF", "/usr/share/ovmf", "/usr/share/qemu" };
+    static const char *const qgs[] = { "/var/run/tdx-qgs", "/run/tdx-qgs" };
     const char *files[N_DEFAULT_FILES];
-    const char *v = env_get(envp, "MANAGER_IMAGE_DIRS");
     g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) qgs_dirs = g_ptr_array_new_with_free_func(g_free);
+    const char *v;
     GError *cause = NULL;
 
-    if (v) {
-        g_auto(GStrv) parts = g_strsplit(v, ":", -1);
-
-        for (char **p = parts; *p; p++) {
-            if (!**p)
-                continue;
-            if (!cv_conf_check_path("MANAGER_IMAGE_DIRS", *p, error))
-                return FALSE;
-            add_dir(dirs, *p);
-        }
+    if (env_get(envp, "MANAGER_IMAGE_DIRS")) {
+        if (!env_dirs(envp, "MANAGER_IMAGE_DIRS", dirs, error))
+            return FALSE;
     } else {
         default_files(d, files);
         for (gsize i = 0; i < N_DEFAULT_FILES; i++) {
@@ -222,8 +240,15 @@ defaults_images(const char *const *envp, CvDefaults *d, GError **error)
         for (gsize i = 0; i < G_N_ELEMENTS(firmware); i++)
             add_dir(dirs, firmware[i]);
     }
-    g_ptr_array_add(dirs, NULL);
-    d->image_dirs = (char **)g_ptr_array_steal(dirs, NULL);
+    d->image_dirs = dirs_steal(dirs);
+    if (env_get(envp, "MANAGER_QEMU_QUOTE_GENERATION_SOCKET_DIRS")) {
+        if (!env_dirs(envp, "MANAGER_QEMU_QUOTE_GENERATION_SOCKET_DIRS", qgs_dirs, error))
+            return FALSE;
+    } else {
+        for (gsize i = 0; i < G_N_ELEMENTS(qgs); i++)
+            add_dir(qgs_dirs, qgs[i]);
+    }
+    d->qgs_socket_dirs = dirs_steal(qgs_dirs);
     v = env_get(envp, "MANAGER_IMAGE_MAX_SIZE");
     if (!cv_parse_size(v ? v : "1G", &d->image_max_bytes, &cause))
         return cv_conf_field_error(error, cause, "MANAGER_IMAGE_MAX_SIZE");
@@ -244,9 +269,9 @@ is_default_file(const CvDefaults *d, const char *path)
 
 /* path is normalised (no "//", "." or ".."): under one of the directories */
 static gboolean
-under_image_dir(const CvDefaults *d, const char *path)
+under_dirs(char **dirs, const char *path)
 {
-    for (char **dir = d->image_dirs; dir && *dir; dir++) {
+    for (char **dir = dirs; dir && *dir; dir++) {
         gsize len = strlen(*dir);
 
         if (!strcmp(*dir, "/") || (!strncmp(path, *dir, len) && path[len] == '/'))
@@ -260,7 +285,15 @@ cv_conf_image_path_allowed(const CvDefaults *d, const char *path)
 {
     g_autofree char *norm = g_canonicalize_filename(path, "/");
 
-    return is_default_file(d, path) || under_image_dir(d, norm);
+    return is_default_file(d, path) || under_dirs(d->image_dirs, norm);
+}
+
+gboolean
+cv_conf_qgs_socket_allowed(const CvDefaults *d, const char *path)
+{
+    g_autofree char *norm = g_canonicalize_filename(path, "/");
+
+    return under_dirs(d->qgs_socket_dirs, norm);
 }
 
 gboolean
@@ -282,7 +315,7 @@ cv_defaults_open_image(const CvDefaults *d, const char *field, const char *path,
         return -1;
     /* a symlink in a directory must not lead out of it; one that does not resolve is refused alike */
     if (!cv_conf_image_path_allowed(d, path) || !(real = realpath(path, NULL)) ||
-        (!is_default_file(d, path) && !under_image_dir(d, real))) {
+        (!is_default_file(d, path) && !under_dirs(d->image_dirs, real))) {
         cv_conf_image_refused(field, path, error);
         return -1;
     }
@@ -398,6 +431,7 @@ cv_defaults_free(CvDefaults *d)
     g_free(d->kernel);
     g_free(d->initrd);
     g_strfreev(d->image_dirs);
+    g_strfreev(d->qgs_socket_dirs);
     g_clear_pointer(&d->sev_snp_host_data, g_bytes_unref);
     g_free(d->agent_bind_address);
     g_free(d->libvirt_uri);

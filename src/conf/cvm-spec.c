@@ -261,7 +261,7 @@ parse_sev_snp(JsonObject *o, CvCvmSpec *s, GError **error)
 }
 
 static gboolean
-parse_tdx(JsonObject *o, CvCvmSpec *s, GError **error)
+parse_tdx(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 {
     static const char *const known[] = { "policy", "mr_config_id", "mr_owner", "mr_owner_config",
                                          "quote_generation_service", NULL };
@@ -274,6 +274,12 @@ parse_tdx(JsonObject *o, CvCvmSpec *s, GError **error)
         !get_base64(o, p, "mr_owner_config", 48, &s->tdx.mr_owner_config, error) ||
         !get_path(o, p, "quote_generation_service", &s->tdx.quote_generation_service, error))
         return FALSE;
+    /* QEMU connects there for the guest: not to any socket of the host */
+    if (s->tdx.quote_generation_service && !cv_conf_qgs_socket_allowed(d, s->tdx.quote_generation_service)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "tdx.quote_generation_service: '%s' is not in the QGS socket "
+                    "directories (MANAGER_QEMU_QUOTE_GENERATION_SOCKET_DIRS)", s->tdx.quote_generation_service);
+        return FALSE;
+    }
     /* TD attributes: bit 0 is DEBUG, bit 28 SEPT_VE_DISABLE, bit 30 PKS, bit 63 PERFMON; the rest are reserved. */
     if (s->tdx.policy & ~((1ULL << 0) | (1ULL << 28) | (1ULL << 30) | (1ULL << 63))) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
@@ -418,7 +424,7 @@ parse_platform(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
     }
     if (snp && !parse_sev_snp(json_node_get_object(snp), s, error))
         return FALSE;
-    if (tdx && !parse_tdx(json_node_get_object(tdx), s, error))
+    if (tdx && !parse_tdx(json_node_get_object(tdx), s, d, error))
         return FALSE;
     if (s->platform == CV_PLATFORM_SEV_SNP && s->max_memory_bytes) {
         /* guest memory of an SNP guest is encrypted at launch and cannot be hot-plugged */

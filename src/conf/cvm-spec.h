@@ -46,6 +46,9 @@ typedef struct {
     guint sev_snp_reduced_phys_bits; /* MANAGER_QEMU_SEV_SNP_REDUCED_PHYS_BITS, 1 */
     GBytes *sev_snp_host_data;     /* MANAGER_QEMU_HOST_DATA when MANAGER_QEMU_ENABLE_HOST_DATA */
     guint qgs_port;                /* MANAGER_QEMU_QUOTE_GENERATION_PORT (vsock), 0 = unset */
+    /* MANAGER_QEMU_QUOTE_GENERATION_SOCKET_DIRS: where a spec's tdx.quote_generation_service may be,
+     * /var/run/tdx-qgs:/run/tdx-qgs (QEMU connects to it for the guest) */
+    char **qgs_socket_dirs;
     guint host_port_min, host_port_max; /* MANAGER_QEMU_HOST_FWD_RANGE, 6100-6200 */
     guint agent_port;              /* MANAGER_QEMU_GUEST_FWD_AGENT, 7002 */
     char *agent_bind_address;      /* MANAGER_AGENT_BIND_ADDRESS, 127.0.0.1 */

@@ -78,6 +78,7 @@ static const Case cases[] = {
     { "err-initrd-outside-missing", OLD, { NULL } },
     { "err-ovmf-outside-dirs", OLD, { "MANAGER_IMAGE_DIRS=/srv/images" } },
     { "err-env-image-dirs", OLD, { "MANAGER_IMAGE_DIRS=/srv/images:images" } },
+    { "err-tdx-qgs-outside", OLD, { KVM } },
 };
 
 static const char *datadir;
