@@ -176,6 +176,10 @@ wipe(CvAgent *agent)
 static void
 reset(CvAgent *agent)
 {
+    /* first: a decompression's child must be gone before its directory is */
+    g_cancellable_cancel(agent->unpacking);
+    g_object_unref(agent->unpacking);
+    agent->unpacking = g_cancellable_new();
     if (agent->runner) {
         cv_agent_runner_cancel(agent->runner);
         agent->runner = NULL;
@@ -187,9 +191,6 @@ reset(CvAgent *agent)
     g_hash_table_remove_all(agent->datasets_received);
     agent->algo_received = FALSE;
     agent->generation++;
-    g_cancellable_cancel(agent->unpacking);
-    g_object_unref(agent->unpacking);
-    agent->unpacking = g_cancellable_new();
 }
 
 gboolean

@@ -1291,8 +1291,61 @@ extracting(Fixture *fx)
     return FALSE;
 }
 
+static void
+send_stop(GSocketConnection *conn, const char *reason)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
+
+    s.reason = (char *)reason;
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
+    f.stop = &s;
+    send_frame(conn, &f);
+}
+
+/* Uploads the bomb as B from a thread; while it expands, asks GET /v1/state, and sends a Stop on
+ * stop_conn if given. The upload's error; *answered: states answered during the extraction. */
+static GError *
+bomb_watch(Fixture *fx, const char *file, GSocketConnection *stop_conn, guint *answered)
+{
+    BombUpload up = { fx, file, NULL, 0 };
+    GThread *thread = g_thread_new("bomb", bomb_upload, &up);
+
+    *answered = 0;
+    while (!g_atomic_int_get(&up.done)) {
+        if (extracting(fx) && stop_conn) {
+            send_stop(stop_conn, "stopped while a dataset expands");
+            stop_conn = NULL;
+        } else if (extracting(fx)) {
+            g_autofree char *s = agent_state(fx);
+            *answered += extracting(fx);
+        } else {
+            g_usleep(5000);
+        }
+    }
+    g_thread_join(thread);
+    return up.error;
+}
+
+/* The agent's children (covirt-agent-archive) are gone within 2 s. */
+static void
+assert_no_children(Fixture *fx)
+{
+    const char *pid = g_subprocess_get_identifier(fx->agent);
+    g_autofree char *path = g_strdup_printf("/proc/%s/task/%s/children", pid, pid);
+
+    for (int i = 0; i < 200; i++) {
+        g_autofree char *children = NULL;
+        g_assert_true(g_file_get_contents(path, &children, NULL, NULL));
+        if (!*g_strstrip(children))
+            return;
+        g_usleep(10000);
+    }
+    g_assert_not_reached();
+}
+
 /* A gzip of 1 GiB of zeros in 1 MiB (16 gzip members) stops at the limit, leaves nothing, and the agent
- * answers GET /v1/state while it expands. */
+ * answers GET /v1/state while it expands; a Stop meanwhile kills the child and leaves nothing either. */
 static void
 test_archive_bomb(Fixture *fx, gconstpointer data)
 {
@@ -1301,11 +1354,11 @@ test_archive_bomb(Fixture *fx, gconstpointer data)
     g_autofree char *member = g_build_filename(fx->dir, "member.gz", NULL);
     g_autofree char *bomb = g_build_filename(fx->dir, "bomb.csv.gz", NULL);
     g_autofree char *cmd = g_strdup_printf("head -c 64M /dev/zero | gzip -n -c > '%s'", member);
-    g_autofree char *one = NULL, *m = NULL;
+    g_autofree char *one = NULL, *m = NULL, *tls = NULL;
     g_autoptr(GString) all = g_string_new(NULL);
     g_autoptr(CvAgentClient) o = NULL, a = NULL;
-    BombUpload up = { fx, bomb, NULL, 0 };
-    GThread *thread;
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(GError) error = NULL, stopped = NULL;
     gsize len = 0;
     guint answered = 0;
 
@@ -1319,28 +1372,25 @@ test_archive_bomb(Fixture *fx, gconstpointer data)
         m = make_manifest_sets(fx, "bin", algo, NULL, sets, G_N_ELEMENTS(sets));
     }
     fx->agent_arg = "--dataset-max-size=256M";
-    start_agent(fx, m, FALSE);
+    start_agent(fx, m, TRUE);
+    conn = accept_agent(fx, &tls);
     o = client_for(fx, fx->algo_key);
     upload_ok(o, "/v1/algorithm", algo);
-    thread = g_thread_new("bomb", bomb_upload, &up);
-    while (!g_atomic_int_get(&up.done)) {
-        if (extracting(fx)) {
-            g_autofree char *s = agent_state(fx);
-            answered += extracting(fx);
-        } else {
-            g_usleep(5000);
-        }
-    }
-    g_thread_join(thread);
+    error = bomb_watch(fx, bomb, NULL, &answered);
     g_test_message("GET /v1/state answered %u time(s) during the extraction", answered);
     g_assert_cmpuint(answered, >, 0);
-    assert_refused(NULL, up.error, CV_ERROR_TOO_LARGE);
-    g_clear_error(&up.error);
+    assert_refused(NULL, error, CV_ERROR_TOO_LARGE);
     assert_tmp_empty(fx);
     assert_datasets(fx, "");
     a = client_for(fx, fx->data_key);
     upload_ok(a, "/v1/datasets/a.csv", a_csv);
     assert_state(fx, "ReceivingData");
+
+    stopped = bomb_watch(fx, bomb, conn, &answered);
+    assert_refused(NULL, stopped, CV_ERROR_CONFLICT);
+    wait_state(fx, "ReceivingManifest");
+    assert_no_children(fx);
+    g_assert_false(extracting(fx));
 }
 
 /* The default limit: ratio × the upload, within the floor, the ceiling and the free space. */
