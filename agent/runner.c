@@ -1,6 +1,7 @@
 #include "runner.h"
 #include "archive-child.h"
 #include "cv-error.h"
+#include "cv-json.h"
 #include "cv-util.h"
 
 #include <errno.h>
@@ -318,31 +319,26 @@ wasm_probe(const char *work_dir, GError **error)
     return TRUE;
 }
 
-/* Binds datasets/ (read-only) and results/ into the container, drops the tty. */
-static gboolean
-docker_patch_config(const char *work_dir, GError **error)
+char *
+cv_agent_oci_config_patch(const char *text, gsize len, const char *work_dir, GError **error)
 {
-    g_autofree char *path = g_build_filename(work_dir, "algo", "bundle", "config.json", NULL);
-    g_autoptr(GBytes) data = cv_read_file(path, 4 * 1024 * 1024, error);
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *text = NULL;
-    JsonObject *obj, *process;
-    JsonArray *mounts;
+    g_autoptr(JsonNode) root = cv_json_parse_object(text, len, "config.json", error);
+    JsonObject *obj, *process = NULL;
+    JsonArray *mounts = NULL;
     static const char *const dirs[] = { "datasets", "results" };
 
-    if (!data)
-        return FALSE;
-    root = cv_json_parse(g_bytes_get_data(data, NULL), g_bytes_get_size(data), error);
     if (!root)
-        return FALSE;
-    if (!JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "config.json is not an object");
-        return FALSE;
-    }
+        return NULL;
     obj = json_node_get_object(root);
-    if (!json_object_has_member(obj, "mounts"))
+    if (!cv_json_member_array(obj, "mounts", FALSE, &mounts, error) ||
+        !cv_json_member_object(obj, "process", FALSE, &process, error)) {
+        g_prefix_error(error, "config.json: ");
+        return NULL;
+    }
+    if (!mounts) {
         json_object_set_array_member(obj, "mounts", json_array_new());
-    mounts = json_object_get_array_member(obj, "mounts");
+        mounts = json_object_get_array_member(obj, "mounts");
+    }
     for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
         JsonObject *m = json_object_new();
         JsonArray *opts = json_array_new();
@@ -356,12 +352,23 @@ docker_patch_config(const char *work_dir, GError **error)
         json_object_set_array_member(m, "options", opts);
         json_array_add_object_element(mounts, m);
     }
-    process = json_object_get_object_member(obj, "process");
     if (process) {
         json_object_set_boolean_member(process, "terminal", FALSE);
         json_object_set_string_member(process, "cwd", "/");
     }
-    text = cv_json_to_string(root, TRUE);
+    return cv_json_to_string(root, TRUE);
+}
+
+static gboolean
+docker_patch_config(const char *work_dir, GError **error)
+{
+    g_autofree char *path = g_build_filename(work_dir, "algo", "bundle", "config.json", NULL);
+    g_autoptr(GBytes) data = cv_read_file(path, 4 * 1024 * 1024, error);
+    g_autofree char *text = NULL;
+
+    if (!data || !(text = cv_agent_oci_config_patch(g_bytes_get_data(data, NULL), g_bytes_get_size(data), work_dir,
+                                                    error)))
+        return FALSE;
     return cv_write_file(path, text, strlen(text), 0600, error);
 }
 

@@ -22,5 +22,8 @@ CvAgentRunner *cv_agent_runner_start(const CvAgentManifest *manifest, const char
 /* Drops the caller's reference: kills the running step if any; on_done is not
  * called after this (it may be called from on_done itself). */
 void cv_agent_runner_cancel(CvAgentRunner *runner);
+/* A container's config.json (umoci's, from the user's image) with datasets/ (read-only) and results/
+ * bound in and no tty; its members are checked before they are used. */
+char *cv_agent_oci_config_patch(const char *text, gsize len, const char *work_dir, GError **error);
 
 G_END_DECLS

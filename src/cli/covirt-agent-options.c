@@ -1,6 +1,7 @@
 #include "covirt-agent-options.h"
 #include "covirt-builtins.h"
 #include "covirt-progress.h"
+#include "covirt-replies.h"
 #include "cv-util.h"
 
 #include <stdio.h>
@@ -50,16 +51,9 @@ cv_cli_agent_progress(const CvCliAgentOptions *o)
 void
 cv_cli_agent_print_upload(JsonNode *answer, gboolean json, const char *what, const char *name)
 {
-    JsonObject *obj = json_node_get_object(answer);
+    g_autofree char *text = json ? cv_json_to_string(answer, TRUE) : cv_cli_upload_text(answer, what, name);
 
-    if (json) {
-        g_autofree char *text = cv_json_to_string(answer, TRUE);
-        printf("%s\n", text);
-        return;
-    }
-    printf("%s %s accepted (SHA3-256 %s); agent state %s\n", what, name,
-           json_object_get_string_member_with_default(obj, "sha3_256", "?"),
-           json_object_get_string_member_with_default(obj, "state", "?"));
+    printf("%s\n", text);
 }
 
 void

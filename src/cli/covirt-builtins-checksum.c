@@ -1,5 +1,6 @@
 /* covirt checksum: SHA3-256 of a file, or every hash of a manifest checked against files. */
 #include "covirt-builtins.h"
+#include "cv-json.h"
 #include "cv-util.h"
 
 #include <stdio.h>
@@ -9,10 +10,7 @@
 static const char *
 member_string(JsonObject *o, const char *name)
 {
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ? json_node_get_string(n)
-                                                                                          : NULL;
+    return cv_json_member_string_or(o, name, NULL);
 }
 
 /* Compares one entry: prints a line, returns FALSE on a mismatch or a file that cannot be read. */
@@ -48,7 +46,7 @@ check_manifest(const char *path, const char *algorithm, char **files)
     g_autoptr(GBytes) data = cv_read_file(path, 1024 * 1024, &error);
     g_autoptr(JsonNode) root = NULL;
     g_autofree char *sha3 = NULL, *sha256 = NULL;
-    JsonObject *o, *algo;
+    JsonObject *o, *algo = NULL;
     JsonArray *datasets = NULL;
     gboolean ok = TRUE, checked = FALSE;
 
@@ -65,14 +63,12 @@ check_manifest(const char *path, const char *algorithm, char **files)
     sha256 = cv_digest_hex("SHA256", g_bytes_get_data(data, NULL), g_bytes_get_size(data), NULL);
     printf("manifest %s\n  SHA3-256 %s\n  SHA-256  %s (bound into the attestation evidence)\n", path, sha3, sha256);
     o = json_node_get_object(root);
-    algo = json_object_has_member(o, "algorithm") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "algorithm"))
-               ? json_object_get_object_member(o, "algorithm") : NULL;
+    /* a member of another type counts as absent here: the check then reports what it cannot compare */
+    cv_json_member_object(o, "algorithm", FALSE, &algo, NULL);
     ok &= check_one("algorithm", member_string(algo, "hash"), algorithm, &checked);
-    if (json_object_has_member(o, "datasets") && JSON_NODE_HOLDS_ARRAY(json_object_get_member(o, "datasets")))
-        datasets = json_object_get_array_member(o, "datasets");
+    cv_json_member_array(o, "datasets", FALSE, &datasets, NULL);
     for (guint i = 0; datasets && i < json_array_get_length(datasets); i++) {
-        JsonNode *dn = json_array_get_element(datasets, i);
-        JsonObject *d = JSON_NODE_HOLDS_OBJECT(dn) ? json_node_get_object(dn) : NULL;
+        JsonObject *d = cv_json_array_object(datasets, i);
         const char *name = member_string(d, "filename");
         const char *file = NULL;
         g_autofree char *what = g_strdup_printf("dataset %s", name ? name : "(unnamed)");
@@ -89,8 +85,7 @@ check_manifest(const char *path, const char *algorithm, char **files)
         g_autofree char *base = g_path_get_basename(*f);
         gboolean known = FALSE;
         for (guint i = 0; datasets && i < json_array_get_length(datasets); i++) {
-            JsonNode *dn = json_array_get_element(datasets, i);
-            if (JSON_NODE_HOLDS_OBJECT(dn) && g_strcmp0(member_string(json_node_get_object(dn), "filename"), base) == 0)
+            if (g_strcmp0(member_string(cv_json_array_object(datasets, i), "filename"), base) == 0)
                 known = TRUE;
         }
         if (!known) {

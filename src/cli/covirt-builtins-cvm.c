@@ -4,6 +4,7 @@
 #include <libsoup/soup.h>
 #include <json-glib/json-glib.h>
 #include "covirt-builtins.h"
+#include "covirt-replies.h"
 #include "cv-util.h"
 
 typedef struct {
@@ -124,16 +125,8 @@ call(SoupSession *s, SoupMessage *msg, GError **error)
         return NULL;
     }
     if (status < 200 || status > 299) {
-        gsize len;
-        const char *text = g_bytes_get_data(body, &len);
-        g_autoptr(JsonNode) root = text && len ? cv_json_parse(text, (gssize)len, NULL) : NULL;
-        JsonObject *err = root && JSON_NODE_HOLDS_OBJECT(root) ?
-            json_object_get_object_member(json_node_get_object(root), "error") : NULL;
-        const char *m = err && json_object_has_member(err, "message") ?
-            json_object_get_string_member(err, "message") : NULL;
-
-        g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_INTERNAL), "%u %s: %s",
-                    status, soup_message_get_reason_phrase(msg), m ? m : "(no message)");
+        cv_cli_manager_error(status, soup_message_get_reason_phrase(msg), g_bytes_get_data(body, NULL),
+                             g_bytes_get_size(body), error);
         return NULL;
     }
     return g_steal_pointer(&body);
@@ -170,45 +163,16 @@ print_json(JsonNode *node)
     printf("%s\n", text);
 }
 
-static const char *
-str_member(JsonObject *o, const char *name)
-{
-    JsonNode *n = o ? json_object_get_member(o, name) : NULL;
-
-    return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ?
-        json_node_get_string(n) : "-";
-}
-
-static char *
-agent_text(JsonObject *o)
-{
-    JsonObject *a = json_object_has_member(o, "agent") ? json_object_get_object_member(o, "agent") : NULL;
-
-    if (!a)
-        return g_strdup("-");
-    return g_strdup_printf("%s:%" G_GINT64_FORMAT, str_member(a, "host"),
-                           json_object_get_int_member_with_default(a, "port", 0));
-}
-
-static void
-print_cvm(JsonObject *o)
-{
-    g_autofree char *agent = agent_text(o);
-
-    printf("id:         %s\nname:       %s\nplatform:   %s\nstate:      %s\nagent:      %s\n"
-           "created at: %s\nexpires at: %s\n",
-           str_member(o, "id"), str_member(o, "name"), str_member(o, "platform"), str_member(o, "state"), agent,
-           str_member(o, "created_at"), str_member(o, "expires_at"));
-}
-
 /* a CVM: as JSON, or as text */
 static void
 print_answer(const CvmOptions *o, JsonNode *node)
 {
+    g_autofree char *text = o->json ? NULL : cv_cli_cvm_text(node);
+
     if (o->json)
         print_json(node);
     else
-        print_cvm(JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL);
+        fputs(text, stdout);
 }
 
 static int
@@ -243,7 +207,7 @@ cmd_list(SoupSession *s, const CvmOptions *o, const char *unused)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, "/v1/cvms", NULL, &error);
-    JsonArray *arr;
+    g_autofree char *text = NULL;
 
     if (!node)
         return cv_cli_fail(error);
@@ -251,15 +215,8 @@ cmd_list(SoupSession *s, const CvmOptions *o, const char *unused)
         print_json(node);
         return 0;
     }
-    arr = JSON_NODE_HOLDS_OBJECT(node) ? json_object_get_array_member(json_node_get_object(node), "cvms") : NULL;
-    printf("%-36s  %-24s  %-8s  %-9s  %-21s  %s\n", "ID", "NAME", "PLATFORM", "STATE", "AGENT", "EXPIRES");
-    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
-        JsonObject *c = json_array_get_object_element(arr, i);
-        g_autofree char *agent = agent_text(c);
-
-        printf("%-36s  %-24s  %-8s  %-9s  %-21s  %s\n", str_member(c, "id"), str_member(c, "name"),
-               str_member(c, "platform"), str_member(c, "state"), agent, str_member(c, "expires_at"));
-    }
+    text = cv_cli_cvm_list_text(node);
+    fputs(text, stdout);
     return 0;
 }
 
@@ -344,18 +301,8 @@ cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
             if (o->json) {
                 printf("%s\n", json);
             } else {
-                g_autoptr(JsonNode) ev = cv_json_parse(json, -1, NULL);
-                JsonObject *eo = ev && JSON_NODE_HOLDS_OBJECT(ev) ? json_node_get_object(ev) : NULL;
-
-                if (eo && g_strcmp0(kind, "lifecycle") == 0)
-                    printf("%s  %-10s %s%s%s -> %s\n", str_member(eo, "time"), kind, str_member(eo, "event"),
-                           json_object_has_member(eo, "detail") ? " " : "",
-                           json_object_has_member(eo, "detail") ? str_member(eo, "detail") : "",
-                           str_member(eo, "state"));
-                else if (eo && json_object_has_member(eo, "message"))
-                    printf("%s  %-10s %s\n", str_member(eo, "time"), kind ? kind : "-", str_member(eo, "message"));
-                else
-                    printf("%s  %-10s %s\n", eo ? str_member(eo, "time") : "-", kind ? kind : "-", json);
+                g_autofree char *text = cv_cli_cvm_event_text(kind, json);
+                printf("%s\n", text);
             }
             fflush(stdout);
         }

@@ -5,6 +5,7 @@
 #include "cv-autoptr.h"
 #include "cv-error.h"
 #include "cv-sign.h"
+#include "cv-json.h"
 #include "cv-util.h"
 
 #include <errno.h>
@@ -123,14 +124,12 @@ transport_error(CvAgentClient *c, GError *local, GError **error)
                     local ? local->message : "unknown error");
 }
 
-/* Turns a response into JSON, or into the agent's error with its status. */
-static JsonNode *
-response_json(SoupMessage *msg, GBytes *body, GError **error)
+JsonNode *
+cv_agent_client_answer(guint status, const char *reason, const char *text, gsize len, GError **error)
 {
-    guint status = soup_message_get_status(msg);
     g_autoptr(JsonNode) root = NULL;
-    gsize len = 0;
-    const char *text = body ? g_bytes_get_data(body, &len) : NULL;
+    JsonObject *e = NULL;
+    const char *message = NULL;
 
     if (text && len)
         root = cv_json_parse(text, len, NULL);
@@ -141,17 +140,25 @@ response_json(SoupMessage *msg, GBytes *body, GError **error)
         }
         return g_steal_pointer(&root);
     }
-    if (root && JSON_NODE_HOLDS_OBJECT(root)) {
-        JsonObject *e = json_object_get_object_member(json_node_get_object(root), "error");
-        if (e && json_object_has_member(e, "message")) {
-            g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_IO),
-                        "agent refused (HTTP %u): %s", status, json_object_get_string_member(e, "message"));
-            return NULL;
-        }
+    if (root && JSON_NODE_HOLDS_OBJECT(root) &&
+        cv_json_member_object(json_node_get_object(root), "error", FALSE, &e, NULL) &&
+        cv_json_member_string(e, "message", FALSE, &message, NULL) && message) {
+        g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_IO), "agent refused (HTTP %u): %s",
+                    status, message);
+        return NULL;
     }
     g_set_error(error, CV_ERROR, cv_error_code_from_http_status(status, CV_ERROR_IO), "agent answered HTTP %u %s",
-                status, soup_message_get_reason_phrase(msg) ? soup_message_get_reason_phrase(msg) : "");
+                status, reason ? reason : "");
     return NULL;
+}
+
+static JsonNode *
+response_json(SoupMessage *msg, GBytes *body, GError **error)
+{
+    gsize len = 0;
+    const char *text = body ? g_bytes_get_data(body, &len) : NULL;
+
+    return cv_agent_client_answer(soup_message_get_status(msg), soup_message_get_reason_phrase(msg), text, len, error);
 }
 
 JsonNode *
@@ -175,16 +182,16 @@ char *
 cv_agent_client_challenge(CvAgentClient *c, GError **error)
 {
     g_autoptr(JsonNode) root = cv_agent_client_get_json(c, CV_AGENT_API_CHALLENGE, error);
-    JsonObject *o;
+    const char *challenge = NULL;
 
     if (!root)
         return NULL;
-    o = JSON_NODE_HOLDS_OBJECT(root) ? json_node_get_object(root) : NULL;
-    if (!o || !json_object_has_member(o, "challenge")) {
+    if (!JSON_NODE_HOLDS_OBJECT(root) ||
+        !cv_json_member_string(json_node_get_object(root), "challenge", TRUE, &challenge, NULL)) {
         g_set_error(error, CV_ERROR, CV_ERROR_IO, "the agent sent no challenge");
         return NULL;
     }
-    return g_strdup(json_object_get_string_member(o, "challenge"));
+    return g_strdup(challenge);
 }
 
 char *

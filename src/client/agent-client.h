@@ -24,6 +24,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgentClient, cv_agent_client_free)
 const char *cv_agent_client_peer_key_sha256(CvAgentClient *client);
 
 JsonNode *cv_agent_client_get_json(CvAgentClient *client, const char *path, GError **error);
+/* An agent's answer (status, reason phrase, body) as JSON, or as the agent's error with the code its status
+ * stands for; the body is read with its types checked (tests/fuzz/fuzz-agent-reply.c) */
+JsonNode *cv_agent_client_answer(guint status, const char *reason, const char *text, gsize len, GError **error);
 char *cv_agent_client_challenge(CvAgentClient *client, GError **error);
 /* base64 signature over D(challenge, method, path, body_sha3) with the client's key */
 char *cv_agent_client_sign(CvAgentClient *client, const char *challenge_hex, const char *method, const char *path,

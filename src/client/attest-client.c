@@ -1,6 +1,7 @@
 #include "attest-client.h"
 #include "agent-api.h"
 #include "cv-autoptr.h"
+#include "cv-json.h"
 #include "cv-sign.h"
 #include "cv-util.h"
 #include "evidence.h"
@@ -118,12 +119,7 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
 static void
 credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, JsonNode *bundle, const guint8 pin[32])
 {
-    JsonObject *tpm = json_object_get_object_member(json_node_get_object(bundle), "tpm");
-    const char *ek_b64 = json_object_get_string_member_with_default(tpm, "ek_certificate", NULL);
-    const char *ak_b64 = json_object_get_string_member_with_default(tpm, "ak_public", NULL);
-    g_autoptr(GBytes) ek = ek_b64 ? cv_base64_decode_strict(ek_b64, NULL) : NULL;
-    g_autoptr(GBytes) ak = ak_b64 ? cv_base64_decode_strict(ak_b64, NULL) : NULL;
-    g_autoptr(GBytes) name = NULL, secret = NULL, blob = NULL, enc = NULL, got = NULL;
+    g_autoptr(GBytes) ek = NULL, ak = NULL, name = NULL, secret = NULL, blob = NULL, enc = NULL, got = NULL;
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) answer = NULL;
     g_autoptr(SoupMessage) msg = NULL;
@@ -135,8 +131,16 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
     g_autoptr(GBytes) req_body = NULL;
     guint8 peer[32];
     TPM2B_PUBLIC pub;
-    const char *secret64;
+    const char *secret64, *ek_b64, *ak_b64;
+    JsonObject *tpm = NULL;
 
+    /* the agent's bundle: members are read only with the type checked */
+    if (JSON_NODE_HOLDS_OBJECT(bundle))
+        cv_json_member_object(json_node_get_object(bundle), "tpm", FALSE, &tpm, NULL);
+    ek_b64 = cv_json_member_string_or(tpm, "ek_certificate", NULL);
+    ak_b64 = cv_json_member_string_or(tpm, "ak_public", NULL);
+    ek = ek_b64 ? cv_base64_decode_strict(ek_b64, NULL) : NULL;
+    ak = ak_b64 ? cv_base64_decode_strict(ak_b64, NULL) : NULL;
     if (!ek || !ak || !cv_attest_tpm2b_public_parse(g_bytes_get_data(ak, NULL), g_bytes_get_size(ak), &pub, &error) ||
         !(name = cv_attest_tpm_public_name(&pub.publicArea, &error)) ||
         !cv_attest_make_credential(ek, name, &secret, &blob, &enc, &error)) {
@@ -164,7 +168,7 @@ credential_check(CvAttestVerdict *v, SoupSession *session, const char *base, Jso
     pin_message(msg, pin);
     answer = send_json(session, msg, peer, &error);
     if (!answer || !JSON_NODE_HOLDS_OBJECT(answer) ||
-        !(secret64 = json_object_get_string_member_with_default(json_node_get_object(answer), "secret", NULL)) ||
+        !(secret64 = cv_json_member_string_or(json_node_get_object(answer), "secret", NULL)) ||
         !(got = cv_base64_decode_strict(secret64, NULL))) {
         cv_attest_verdict_set(v, "tpm.credential", CV_ATTEST_FAIL, "activation failed: %s",
                               error ? error->message : "no \"secret\" in the answer");

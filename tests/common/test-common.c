@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 #include "cv-util.h"
 #include "cv-enum.h"
+#include "cv-json.h"
 
 static void
 test_size(void)
@@ -159,6 +160,55 @@ test_error_mapping(void)
     g_assert_cmpint(cv_error_code_from_http_status(200, CV_ERROR_IO), ==, CV_ERROR_IO);
 }
 
+/* every getter on a member of each JSON type: only its own type is read; another type, or a missing
+ * required member, is an error naming the member; null and absent optional members leave *out alone */
+static void
+test_json_members(void)
+{
+    g_autoptr(JsonNode) root = cv_json_parse("{\"s\":\"x\",\"i\":7,\"b\":true,\"o\":{},\"a\":[{},1],"
+                                             "\"d\":1.5,\"n\":null}", -1, NULL);
+    JsonObject *o = json_node_get_object(root);
+    static const char *const members[] = { "s", "i", "b", "o", "a", "d", "n", "absent" };
+
+    for (gsize k = 0; k < G_N_ELEMENTS(members); k++) {
+        const char *m = members[k];
+        gboolean absent = strcmp(m, "n") == 0 || strcmp(m, "absent") == 0;
+
+        for (int required = 0; required < 2; required++) {
+            const char *s = "keep";
+            gint64 i = -1;
+            gboolean b = FALSE;
+            JsonObject *obj = NULL;
+            JsonArray *arr = NULL;
+            g_autoptr(GError) es = NULL, ei = NULL, eb = NULL, eo = NULL, ea = NULL;
+            gboolean okay = absent && !required;
+
+            g_assert_cmpint(cv_json_member_string(o, m, required, &s, &es), ==, okay || strcmp(m, "s") == 0);
+            g_assert_cmpint(cv_json_member_int(o, m, required, &i, &ei), ==, okay || strcmp(m, "i") == 0);
+            g_assert_cmpint(cv_json_member_bool(o, m, required, &b, &eb), ==, okay || strcmp(m, "b") == 0);
+            g_assert_cmpint(cv_json_member_object(o, m, required, &obj, &eo), ==, okay || strcmp(m, "o") == 0);
+            g_assert_cmpint(cv_json_member_array(o, m, required, &arr, &ea), ==, okay || strcmp(m, "a") == 0);
+            g_assert_cmpstr(s, ==, strcmp(m, "s") == 0 ? "x" : "keep");
+            g_assert_cmpint(i, ==, strcmp(m, "i") == 0 ? 7 : -1);
+            g_assert_cmpint(b, ==, strcmp(m, "b") == 0);
+            g_assert_true((obj != NULL) == (strcmp(m, "o") == 0));
+            g_assert_true((arr != NULL) == (strcmp(m, "a") == 0));
+            GError *errors[] = { es, ei, eb, eo, ea };
+            for (gsize e = 0; e < G_N_ELEMENTS(errors); e++) {
+                if (errors[e]) {
+                    g_assert_error(errors[e], CV_ERROR, CV_ERROR_INVALID);
+                    g_assert_true(g_str_has_prefix(errors[e]->message, m));
+                }
+            }
+        }
+    }
+    g_assert_cmpstr(cv_json_member_string_or(o, "i", "-"), ==, "-");
+    g_assert_cmpstr(cv_json_member_string_or(NULL, "s", "-"), ==, "-");
+    g_assert_nonnull(cv_json_array_object(json_object_get_array_member(o, "a"), 0));
+    g_assert_null(cv_json_array_object(json_object_get_array_member(o, "a"), 1));
+    g_assert_null(cv_json_array_object(json_object_get_array_member(o, "a"), 2));
+}
+
 /* a megabyte of '[' must be an error, not a stack overflow; brackets inside strings do not count */
 static void
 test_json_depth(void)
@@ -221,6 +271,7 @@ main(int argc, char **argv)
     g_test_add_func("/common/digest", test_digest);
     g_test_add_func("/common/write-file-mode", test_write_file_mode);
     g_test_add_func("/common/error-mapping", test_error_mapping);
+    g_test_add_func("/common/json-members", test_json_members);
     g_test_add_func("/common/json-depth", test_json_depth);
     g_test_add_func("/common/json-canonical-digest", test_json_canonical_digest);
     return g_test_run();

@@ -24,6 +24,12 @@ seed() {   # target → seed files
     fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$W/$1/" ;;
     fuzz-evidence) cp "$V/tpm/tpm_evidence.json" "$W/$1/s1" 2>/dev/null || true
                    cp "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true ;;
+    fuzz-oci-config) printf '%s' '{"ociVersion":"1.0.2","process":{"terminal":true,"args":["/bin/sh"],"cwd":"/"},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}]}' > "$W/$1/s1" ;;
+    fuzz-agent-reply) printf '%s' '{"sha3_256":"00ff","state":"ReceivingData"}' > "$W/$1/s1"
+                      printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2" ;;
+    fuzz-manager-reply) printf '%s' '{"cvms":[{"id":"a","name":"n","agent":{"host":"h","port":1},"expires_at":null}]}' > "$W/$1/s1"
+                        printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2"
+                        printf '%s' '{"time":"t","event":"started","detail":"booted","state":"running"}' > "$W/$1/s3" ;;
     fuzz-event-log) cp "$SRC/tests/attest/data/ovmf-event-log.bin" "$W/$1/s0" 2>/dev/null || true
                     [ -r /sys/kernel/security/tpm0/binary_bios_measurements ] &&
                     cp /sys/kernel/security/tpm0/binary_bios_measurements "$W/$1/s1" || true ;;
