@@ -89,9 +89,9 @@ respond_code(SoupServerMessage *msg, CvErrorCode code, const char *fmt, ...)
     respond_error(msg, error);
 }
 
-/* Checks the signed-request headers against key(s): consumes the challenge first,
- * so a failed attempt also burns it. Returns the index of the key that signed; a signature
- * none of them verifies is a `mismatch` error. */
+/* Checks the signed-request headers against key(s) over the path as the request carries it (percent-
+ * encoding kept; see the server's raw-paths); the challenge is spent once a signature verifies.
+ * Returns the index of the key that signed; a signature none of them verifies is a `mismatch` error. */
 static gboolean
 check_signature(CvAgentApi *api, SoupServerMessage *msg, CvAgentUserKey *const *keys, guint n_keys,
                 const guint8 body_sha3[32], CvErrorCode mismatch, guint *which, GError **error)
@@ -108,7 +108,7 @@ check_signature(CvAgentApi *api, SoupServerMessage *msg, CvAgentUserKey *const *
         g_set_error(error, CV_ERROR, CV_ERROR_UNAUTHORIZED, "missing %s or %s header", HDR_CHALLENGE, HDR_SIGNATURE);
         return FALSE;
     }
-    if (!cv_agent_challenges_consume(api->challenges, challenge, raw, error))
+    if (!cv_agent_challenges_check(api->challenges, challenge, raw, error))
         return FALSE;
     sig = cv_base64_decode_strict(sig_b64, NULL);
     if (!sig || g_bytes_get_size(sig) > CV_AGENT_API_SIGNATURE_MAX) {
@@ -121,7 +121,7 @@ check_signature(CvAgentApi *api, SoupServerMessage *msg, CvAgentUserKey *const *
     for (guint i = 0; i < n_keys; i++) {
         if (cv_agent_user_key_verify(keys[i], digest, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL)) {
             *which = i;
-            return TRUE;
+            return cv_agent_challenges_spend(api->challenges, raw, error);
         }
     }
     g_set_error(error, CV_ERROR, mismatch, "signature does not verify with the key the manifest names");
@@ -524,7 +524,9 @@ cv_agent_api_new(GError **error)
     api->tls = cv_agent_tls_identity_new(api->tls_sha256, error);
     if (!api->tls)
         return NULL;
-    api->challenges = cv_agent_challenges_new();
+    api->challenges = cv_agent_challenges_new(error);
+    if (!api->challenges)
+        return NULL;
     api->uploads_active = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return g_steal_pointer(&api);
 }
@@ -543,7 +545,11 @@ cv_agent_api_listen(CvAgentApi *api, CvAgent *agent, guint port, const char *lis
     gboolean ok;
 
     api->agent = agent;
-    api->server = soup_server_new("tls-certificate", api->tls, "server-header", "covirt-agent", NULL);
+    /* raw-paths: a path keeps its percent-encoding (libsoup still decodes unreserved characters such as
+     * %2E and removes dot segments, as clients' libsoup does before sending), so signatures cover the path
+     * as sent and a file name is decoded once, by segment_name() */
+    api->server = soup_server_new("tls-certificate", api->tls, "server-header", "covirt-agent", "raw-paths", TRUE,
+                                  NULL);
     soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
     soup_server_add_handler(api->server, NULL, handler, api, NULL);
     if (listen_address) {

@@ -200,14 +200,17 @@ cv_agent_client_sign(CvAgentClient *c, const char *challenge_hex, const char *me
 {
     g_autoptr(GBytes) raw = cv_hex_decode(challenge_hex, error);
     g_autoptr(GBytes) sig = NULL;
+    g_autoptr(SoupMessage) msg = NULL;
     guint8 d[CV_SIGN_DIGEST_SIZE];
 
     if (!c->key) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "a key is needed to sign (--key)");
         return NULL;
     }
-    if (!raw || !cv_sign_request_digest(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), method, path,
-                                        body_sha3, d, error))
+    /* the path as it goes on the wire: libsoup decodes %2E and the like and removes dot segments */
+    if (!raw || !(msg = new_message(c, method, path, error)) ||
+        !cv_sign_request_digest(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), method,
+                                g_uri_get_path(soup_message_get_uri(msg)), body_sha3, d, error))
         return NULL;
     sig = cv_sign_digest(c->key, d, error);
     if (!sig)

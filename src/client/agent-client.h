@@ -28,7 +28,8 @@ JsonNode *cv_agent_client_get_json(CvAgentClient *client, const char *path, GErr
  * stands for; the body is read with its types checked (tests/fuzz/fuzz-agent-reply.c) */
 JsonNode *cv_agent_client_answer(guint status, const char *reason, const char *text, gsize len, GError **error);
 char *cv_agent_client_challenge(CvAgentClient *client, GError **error);
-/* base64 signature over D(challenge, method, path, body_sha3) with the client's key */
+/* base64 signature over D(challenge, method, path, body_sha3) with the client's key; path as libsoup sends it
+ * (%2E and the like decoded, dot segments removed: docs/agent.md, "Signed requests") */
 char *cv_agent_client_sign(CvAgentClient *client, const char *challenge_hex, const char *method, const char *path,
                            const guint8 body_sha3[32], GError **error);
 
