@@ -2,6 +2,7 @@
  * TDX report through the kernel's configfs-tsm interface. */
 #include "collector.h"
 #include "evidence.h"
+#include "cv-json.h"
 #include "cv-tss.h"
 #include "cv-util.h"
 #include "tpm-quote.h"
@@ -559,8 +560,9 @@ JsonNode *
 cv_agent_collector_activate_json(CvAgentCollector *c, JsonNode *request, GError **error)
 {
     JsonObject *o = request && JSON_NODE_HOLDS_OBJECT(request) ? json_node_get_object(request) : NULL;
-    const char *blob64 = o ? json_object_get_string_member_with_default(o, "credential_blob", NULL) : NULL;
-    const char *enc64 = o ? json_object_get_string_member_with_default(o, "encrypted_secret", NULL) : NULL;
+    /* the host's request: a member of another type counts as absent */
+    const char *blob64 = cv_json_member_string_or(o, "credential_blob", NULL);
+    const char *enc64 = cv_json_member_string_or(o, "encrypted_secret", NULL);
     g_autoptr(GBytes) blob = NULL, enc = NULL, secret = NULL;
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autofree char *secret64 = NULL;
