@@ -4,6 +4,12 @@
 covirt_run_dir=${COVIRT_RUN_DIR:-/run/covirt}
 covirt_started=()
 
+# True when something listens on the unix socket $1. The system daemons are found by their sockets,
+# never by name: a private libvirtd (a test's, a user's session daemon) must not hide a missing system one.
+covirt_listening() {
+    ss -xlH 2>/dev/null | awk -v sock="$1" '$5 == sock { found = 1 } END { exit !found }'
+}
+
 covirt_daemons_stop() {
     local i pid
     for ((i = ${#covirt_started[@]} - 1; i >= 0; i--)); do
@@ -17,11 +23,11 @@ covirt_daemons_stop() {
 
 covirt_daemons_start() {
     mkdir -p "$covirt_run_dir"
-    if ! pgrep -x virtlogd >/dev/null; then
+    if ! covirt_listening /run/libvirt/virtlogd-sock; then
         virtlogd -d --pid-file="$covirt_run_dir/virtlogd.pid"
         covirt_started+=("$covirt_run_dir/virtlogd.pid")
     fi
-    if ! pgrep -x libvirtd >/dev/null; then
+    if ! covirt_listening /run/libvirt/libvirt-sock; then
         libvirtd -d --pid-file="$covirt_run_dir/libvirtd.pid"
         covirt_started+=("$covirt_run_dir/libvirtd.pid")
         # tests that restart libvirtd behind the manager's back may do so only with a daemon we own
