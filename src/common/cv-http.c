@@ -11,6 +11,10 @@ cv_http_respond_json(SoupServerMessage *msg, guint status, JsonNode *node)
     gsize len = strlen(text);
 
     soup_server_message_set_status(msg, status, NULL);
+    /* every 503 is a passing state (busy, libvirt away, stopping): say when to come back */
+    if (status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Retry-After",
+                                     G_STRINGIFY(CV_HTTP_RETRY_AFTER_S));
     soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE, g_steal_pointer(&text), len);
 }
 

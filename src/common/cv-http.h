@@ -6,6 +6,9 @@
 
 G_BEGIN_DECLS
 
+/* seconds a 503 tells the client to wait (Retry-After) */
+#define CV_HTTP_RETRY_AFTER_S 5
+
 void cv_http_respond_json(SoupServerMessage *msg, guint status, JsonNode *node);
 /* {"error": {"code": CODE, "message": MESSAGE}} with status */
 void cv_http_respond_error(SoupServerMessage *msg, guint status, const char *code, const char *message);

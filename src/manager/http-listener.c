@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include "http-priv.h"
+#include "cv-http.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
@@ -175,7 +176,8 @@ static gboolean
 admit(CvMgrHttpApi *api, GSocket *sock, const char *client)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                               "Connection: close\r\nContent-Length: 70\r\n\r\n"
+                               "Connection: close\r\nRetry-After: " G_STRINGIFY(CV_HTTP_RETRY_AFTER_S) "\r\n"
+                               "Content-Length: 70\r\n\r\n"
                                "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many open connections\"}}";
     guint mine = GPOINTER_TO_UINT(g_hash_table_lookup(api->per_client, client));
 
