@@ -278,3 +278,19 @@ cv_attest_check_bytes(CvAttestVerdict *verdict, const char *name, const guint8 *
     }
 }
 
+
+void
+cv_attest_check_policy_bytes(CvAttestVerdict *verdict, JsonObject *policy, const char *member,
+                             const char *name, const guint8 *seen, gsize len, gboolean show_seen)
+{
+    g_autoptr(GPtrArray) allowed = NULL;
+    g_autoptr(GError) local = NULL;
+
+    if (!cv_attest_policy_hex(policy, member, len, &allowed, &local) && local) {
+        g_autofree char *hex = show_seen ? cv_hex_encode(seen, len) : NULL;
+        cv_attest_verdict_add(verdict, name, CV_ATTEST_FAIL, "%s%s%s", hex ? hex : "", hex ? "; " : "",
+                              local->message);
+        return;
+    }
+    cv_attest_check_bytes(verdict, name, seen, len, allowed);
+}

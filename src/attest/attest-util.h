@@ -59,4 +59,9 @@ gboolean cv_attest_policy_bool(JsonObject *policy, const char *member, gboolean 
 void cv_attest_check_bytes(CvAttestVerdict *verdict, const char *name, const guint8 *seen, gsize len,
                            GPtrArray *allowed);
 
+/* cv_attest_check_bytes against the policy's `member`; a malformed member fails the check with the
+ * policy's error (prefixed with the seen value's hex when show_seen: SNP reports print it, TDX does not). */
+void cv_attest_check_policy_bytes(CvAttestVerdict *verdict, JsonObject *policy, const char *member,
+                                  const char *name, const guint8 *seen, gsize len, gboolean show_seen);
+
 G_END_DECLS

@@ -310,20 +310,6 @@ verify_report_signature(CvAttestSnpTrust *t, X509 *leaf, const guint8 *data, con
     return TRUE;
 }
 
-static void
-check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, const char *name,
-                   const guint8 *seen, gsize len)
-{
-    g_autoptr(GPtrArray) allowed = NULL;
-    g_autoptr(GError) local = NULL;
-
-    if (!cv_attest_policy_hex(policy, member, len, &allowed, &local) && local) {
-        g_autofree char *hex = cv_hex_encode(seen, len);
-        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "%s; %s", hex, local->message);
-        return;
-    }
-    cv_attest_check_bytes(v, name, seen, len, allowed);
-}
 
 static gboolean
 tcb_at_least(const SnpTcb *have, const SnpTcb *want)
@@ -518,12 +504,12 @@ snp_check_policy(CvAttestVerdict *v, const SnpVerification *s, JsonObject *polic
     cv_attest_verdict_add(v, "snp.policy.debug", debug && !allow_debug ? CV_ATTEST_FAIL : CV_ATTEST_PASS,
                           "guest policy 0x%" G_GINT64_MODIFIER "x: debugging %s%s", r->policy,
                           debug ? "allowed" : "disallowed", debug && !allow_debug ? ", refused by the policy" : "");
-    check_policy_bytes(v, policy, "measurement", "snp.measurement", r->measurement, 48);
-    check_policy_bytes(v, policy, "host_data", "snp.host_data", r->host_data, 32);
-    check_policy_bytes(v, policy, "report_data", "snp.report_data", r->report_data, 64);
-    check_policy_bytes(v, policy, "family_id", "snp.family_id", r->family_id, 16);
-    check_policy_bytes(v, policy, "image_id", "snp.image_id", r->image_id, 16);
-    check_policy_bytes(v, policy, "id_key_digest", "snp.id_key_digest", r->id_key_digest, 48);
+    cv_attest_check_policy_bytes(v, policy, "measurement", "snp.measurement", r->measurement, 48, TRUE);
+    cv_attest_check_policy_bytes(v, policy, "host_data", "snp.host_data", r->host_data, 32, TRUE);
+    cv_attest_check_policy_bytes(v, policy, "report_data", "snp.report_data", r->report_data, 64, TRUE);
+    cv_attest_check_policy_bytes(v, policy, "family_id", "snp.family_id", r->family_id, 16, TRUE);
+    cv_attest_check_policy_bytes(v, policy, "image_id", "snp.image_id", r->image_id, 16, TRUE);
+    cv_attest_check_policy_bytes(v, policy, "id_key_digest", "snp.id_key_digest", r->id_key_digest, 48, TRUE);
     check_minimum_tcb(v, policy, &s->reported, s->turin);
     if (cv_attest_policy_uint(policy, "vmpl", 3, &n, &local))
         cv_attest_verdict_add(v, "snp.vmpl", r->vmpl == n ? CV_ATTEST_PASS : CV_ATTEST_FAIL, "%u, expected %u",

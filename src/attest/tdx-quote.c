@@ -210,19 +210,6 @@ tdx_check_qe(CvAttestVerdict *v, const CvAttestTdxQuote *q, X509 *pck)
                           intel ? "Intel" : "NOT Intel", prodid, debug ? "DEBUG enclave" : "production enclave", svn);
 }
 
-static void
-check_policy_bytes(CvAttestVerdict *v, JsonObject *policy, const char *member, const char *name,
-                   const guint8 *seen, gsize len)
-{
-    g_autoptr(GPtrArray) allowed = NULL;
-    g_autoptr(GError) local = NULL;
-
-    if (!cv_attest_policy_hex(policy, member, len, &allowed, &local) && local) {
-        cv_attest_verdict_add(v, name, CV_ATTEST_FAIL, "%s", local->message);
-        return;
-    }
-    cv_attest_check_bytes(v, name, seen, len, allowed);
-}
 
 /* tdx.td_attributes.debug to tdx.report_data: the TD's attributes and measurements against the policy */
 static void
@@ -238,18 +225,18 @@ tdx_check_policy(CvAttestVerdict *v, const CvAttestTdxQuote *q, JsonObject *poli
         attr[i] = (q->td_attributes >> (8 * i)) & 0xff;
         xfam[i] = (q->xfam >> (8 * i)) & 0xff;
     }
-    check_policy_bytes(v, policy, "td_attributes", "tdx.td_attributes", attr, 8);
-    check_policy_bytes(v, policy, "xfam", "tdx.xfam", xfam, 8);
-    check_policy_bytes(v, policy, "mrtd", "tdx.mrtd", q->mrtd, 48);
+    cv_attest_check_policy_bytes(v, policy, "td_attributes", "tdx.td_attributes", attr, 8, FALSE);
+    cv_attest_check_policy_bytes(v, policy, "xfam", "tdx.xfam", xfam, 8, FALSE);
+    cv_attest_check_policy_bytes(v, policy, "mrtd", "tdx.mrtd", q->mrtd, 48, FALSE);
     for (int i = 0; i < 4; i++) {
         g_autofree char *member = g_strdup_printf("rtmr%d", i);
         g_autofree char *name = g_strdup_printf("tdx.rtmr%d", i);
-        check_policy_bytes(v, policy, member, name, q->rtmr[i], 48);
+        cv_attest_check_policy_bytes(v, policy, member, name, q->rtmr[i], 48, FALSE);
     }
-    check_policy_bytes(v, policy, "mrseam", "tdx.mrseam", q->mrseam, 48);
-    check_policy_bytes(v, policy, "mrconfigid", "tdx.mrconfigid", q->mrconfigid, 48);
-    check_policy_bytes(v, policy, "mrowner", "tdx.mrowner", q->mrowner, 48);
-    check_policy_bytes(v, policy, "report_data", "tdx.report_data", q->report_data, 64);
+    cv_attest_check_policy_bytes(v, policy, "mrseam", "tdx.mrseam", q->mrseam, 48, FALSE);
+    cv_attest_check_policy_bytes(v, policy, "mrconfigid", "tdx.mrconfigid", q->mrconfigid, 48, FALSE);
+    cv_attest_check_policy_bytes(v, policy, "mrowner", "tdx.mrowner", q->mrowner, 48, FALSE);
+    cv_attest_check_policy_bytes(v, policy, "report_data", "tdx.report_data", q->report_data, 64, FALSE);
 }
 
 CvAttestVerdict *
