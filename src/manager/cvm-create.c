@@ -12,10 +12,17 @@
 static gboolean
 create_work(CvMgrJob *job, GError **error)
 {
-    g_autoptr(virDomain) dom = virDomainDefineXML(job->conn, job->xml);
+    g_autoptr(virDomain) existing = virDomainLookupByName(job->conn, job->name);
+    g_autoptr(virDomain) dom = NULL;
     g_autofree char *live_xml = NULL;
     g_autoptr(CvDomainLive) live = NULL;
 
+    /* a domain the manager does not know (not a CVM): never redefined */
+    if (existing) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "name: a libvirt domain named '%s' exists", job->name);
+        return FALSE;
+    }
+    dom = virDomainDefineXML(job->conn, job->xml);
     if (!dom) {
         cv_mgr_libvirt_error(error, job->conn, "defining the domain");
         return FALSE;
@@ -50,8 +57,11 @@ create_done(CvMgrJob *job, GError *error)
     CvMgrCvm *cvm = g_hash_table_lookup(r->by_id, job->id);
 
     if (error) {
-        r->metrics->creation_failures++;
-        g_warning("cvm %s: creation failed: %s", job->name, error->message);
+        /* a name taken by a foreign domain is the request's fault, not a failure */
+        if (!g_error_matches(error, CV_ERROR, CV_ERROR_CONFLICT)) {
+            r->metrics->creation_failures++;
+            g_warning("cvm %s: creation failed: %s", job->name, error->message);
+        }
         if (cvm) {
             cv_mgr_remove_files(r->config->log_dir, cvm->files);
             cv_mgr_registry_remove(r, cvm, "removed", error->message);
@@ -112,7 +122,6 @@ spec_of(CvMgrRegistry *r, GBytes *body, CvMgrCvm *cvm, GError **error)
     gsize len = 0;
     const char *text = body ? g_bytes_get_data(body, &len) : NULL;
     g_autoptr(CvCvmSpec) spec = NULL;
-    g_autoptr(virDomain) existing = NULL;
 
     if (!cv_mgr_registry_check_conn(r, error))
         return NULL;
@@ -135,11 +144,6 @@ spec_of(CvMgrRegistry *r, GBytes *body, CvMgrCvm *cvm, GError **error)
     }
     if (g_hash_table_contains(r->by_name, spec->name)) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "name: a CVM named '%s' exists", spec->name);
-        return NULL;
-    }
-    existing = virDomainLookupByName(r->conn, spec->name);
-    if (existing) {
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "name: a libvirt domain named '%s' exists", spec->name);
         return NULL;
     }
     return g_steal_pointer(&spec);
@@ -251,6 +255,7 @@ cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback
     /* from here the name, the port and a MANAGER_MAX_VMS slot are held by the record */
     cv_mgr_registry_insert(r, cvm);
     job = cv_mgr_job_new(r, task, cvm);
+    job->kind = "create";
     job->work = create_work;
     job->done = create_done;
     job->xml = xml;

@@ -1,5 +1,6 @@
-/* What the API reads from a CVM's live domain: its XML, the seed's CVMInfo (with the firmware's
- * version), and the vtpm attestation policy of its boot (hashes of files from the image directories). */
+/* What the API reads from a CVM's live domain: its XML (read in a worker, bounded), then from that XML
+ * in the main loop the seed's CVMInfo (with the firmware's version) and the vtpm attestation policy of
+ * its boot (hashes of files from the image directories). */
 #include <stdlib.h>
 #include <string.h>
 #include "registry-priv.h"
@@ -14,49 +15,51 @@ cv_mgr_info_init(CvMgrRegistry *r)
     r->ovmf_versions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 }
 
-static virDomainPtr
-lookup_domain(CvMgrRegistry *r, const char *id_or_name, CvMgrCvm **cvm_out, GError **error)
+static gpointer
+live_xml_work(virConnectPtr conn, gpointer data, GError **error)
 {
-    CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id_or_name, error);
-    virDomainPtr dom;
+    const char *name = data;
+    g_autoptr(virDomain) dom = virDomainLookupByName(conn, name);
+    char *xml = dom ? virDomainGetXMLDesc(dom, 0) : NULL;
+    char *copy;
 
-    if (!cvm || !cv_mgr_registry_check_conn(r, error))
-        return NULL;
-    dom = virDomainLookupByName(r->conn, cvm->name);
-    if (!dom) {
-        cv_mgr_libvirt_error(error, r->conn, cvm->name);
+    if (!xml) {
+        cv_mgr_libvirt_error(error, conn, dom ? "reading the domain XML" : name);
         return NULL;
     }
-    if (cvm_out)
-        *cvm_out = cvm;
-    return dom;
+    copy = g_strdup(xml);
+    free(xml);
+    return copy;
+}
+
+void
+cv_mgr_registry_live_xml_async(CvMgrRegistry *r, const char *id_or_name, GAsyncReadyCallback cb, gpointer data)
+{
+    GError *error = NULL;
+    CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id_or_name, &error);
+
+    if (!cvm || !cv_mgr_registry_check_conn(r, &error)) {
+        cv_mgr_task_fail(g_task_new(NULL, NULL, cb, data), error);
+        return;
+    }
+    cv_mgr_libvirt_call(r, live_xml_work, g_strdup(cvm->name), g_free, g_free, cb, data);
 }
 
 char *
-cv_mgr_registry_domain_xml(CvMgrRegistry *r, const char *id_or_name, GError **error)
+cv_mgr_registry_live_xml_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error)
 {
-    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, NULL, error);
-    char *xml;
-
-    if (!dom)
-        return NULL;
-    xml = virDomainGetXMLDesc(dom, 0);
-    if (!xml)
-        cv_mgr_libvirt_error(error, r->conn, "reading the domain XML");
-    return xml;
+    return cv_mgr_libvirt_call_finish(r, res, error);
 }
 
-/* The domain as libvirt holds it now. */
+/* The CVM (still there after the wait) and its domain as libvirt held it. */
 static CvDomainLive *
-read_live(CvMgrRegistry *r, virDomainPtr dom, GError **error)
+read_live(CvMgrRegistry *r, const char *id, const char *xml, CvMgrCvm **cvm_out, GError **error)
 {
-    g_autofree char *xml = virDomainGetXMLDesc(dom, 0);
     CvDomainLive *live;
 
-    if (!xml) {
-        cv_mgr_libvirt_error(error, r->conn, "reading the domain XML");
+    *cvm_out = cv_mgr_registry_lookup(r, id, error);
+    if (!*cvm_out)
         return NULL;
-    }
     live = cv_conf_domain_live_parse(xml, -1, NULL);
     if (!live)
         g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "libvirt returned domain XML that does not parse");
@@ -114,11 +117,10 @@ ovmf_version(CvMgrRegistry *r, const char *loader)
 }
 
 JsonNode *
-cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error)
+cv_mgr_registry_info(CvMgrRegistry *r, const char *id, const char *xml, GError **error)
 {
     CvMgrCvm *cvm = NULL;
-    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
-    g_autoptr(CvDomainLive) live = dom ? read_live(r, dom, error) : NULL;
+    g_autoptr(CvDomainLive) live = read_live(r, id, xml, &cvm, error);
     g_autoptr(JsonBuilder) b = json_builder_new();
 
     if (!live)
@@ -161,26 +163,22 @@ add_ek_ca(JsonObject *policy, char **files)
 }
 
 JsonNode *
-cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GError **error)
+cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id, const char *xml, GError **error)
 {
     CvMgrCvm *cvm = NULL;
-    g_autoptr(virDomain) dom = lookup_domain(r, id_or_name, &cvm, error);
-    g_autoptr(CvDomainLive) live = NULL;
+    /* the boot as libvirt holds it: that is what QEMU measures */
+    g_autoptr(CvDomainLive) live = read_live(r, id, xml, &cvm, error);
     g_auto(CvFd) kernel = -1;
     g_auto(CvFd) initrd = -1;
     JsonNode *policy;
 
-    if (!dom)
+    if (!live)
         return NULL;
     if (cvm->platform != CV_PLATFORM_VTPM) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "an attestation policy is computed for vtpm CVMs only, not %s",
                     cv_platform_to_string(cvm->platform));
         return NULL;
     }
-    /* the boot as libvirt holds it: that is what QEMU measures */
-    live = read_live(r, dom, error);
-    if (!live)
-        return NULL;
     if (!live->kernel || !live->initrd || !live->memory_kib) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the domain has no direct kernel boot to compute a policy for");
         return NULL;

@@ -60,7 +60,7 @@ job_finished(GObject *src, GAsyncResult *res, gpointer data)
     CvMgrJob *job = g_task_get_task_data(G_TASK(res));
     g_autoptr(GError) error = NULL;
 
-    job->r->jobs--;
+    g_ptr_array_remove_fast(job->r->jobs, job);
     (void)g_task_propagate_boolean(G_TASK(res), &error);
     job->done(job, g_steal_pointer(&error));
 }
@@ -70,7 +70,7 @@ cv_mgr_job_run(CvMgrJob *job)
 {
     g_autoptr(GTask) worker = g_task_new(NULL, NULL, job_finished, NULL);
 
-    job->r->jobs++;
+    g_ptr_array_add(job->r->jobs, job);
     g_task_set_task_data(worker, job, job_free);
     g_task_run_in_thread(worker, job_thread);
 }
@@ -226,6 +226,7 @@ cv_mgr_jobs_delete(CvMgrRegistry *r, const char *id_or_name, const char *reason,
         return;
     }
     job = cv_mgr_job_new(r, task, cvm);
+    job->kind = "delete";
     job->work = delete_work;
     job->done = delete_done;
     job->reason = g_strdup(reason);

@@ -321,6 +321,48 @@ handle_delete(const Call *c)
     cv_mgr_registry_delete_async(c->api->registry, c->cvm->id, delete_done, pending_new(c->api, c->msg));
 }
 
+/* What a route makes of the live XML of the CVM with this id (in the main loop). */
+typedef void (*LiveFunc)(CvMgrHttpApi *api, SoupServerMessage *msg, const char *id, const char *xml);
+
+typedef struct {
+    Pending base;
+    char *id;
+    LiveFunc func;
+} LivePending;
+
+static void
+live_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    LivePending *p = data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *xml = cv_mgr_registry_live_xml_finish(p->base.api->registry, res, &error);
+
+    if (pending_alive(&p->base)) {
+        if (xml)
+            p->func(p->base.api, p->base.msg, p->id, xml);
+        else
+            cv_http_respond_gerror(p->base.msg, error);
+        soup_server_message_unpause(p->base.msg);
+    }
+    g_object_unref(p->base.msg);
+    g_free(p->id);
+    g_free(p);
+}
+
+/* the libvirt calls run in a worker: the request waits (paused) at most MANAGER_LIBVIRT_TIMEOUT */
+static void
+with_live_xml(const Call *c, LiveFunc func)
+{
+    LivePending *p = g_new0(LivePending, 1);
+
+    p->base.api = c->api;
+    p->base.msg = g_object_ref(c->msg);
+    p->id = g_strdup(c->cvm->id);
+    p->func = func;
+    soup_server_message_pause(c->msg);
+    cv_mgr_registry_live_xml_async(c->api->registry, p->id, live_done, p);
+}
+
 /* A JSON answer from the registry, or its error. */
 static void
 set_result(SoupServerMessage *msg, JsonNode *node, const GError *error)
@@ -333,37 +375,46 @@ set_result(SoupServerMessage *msg, JsonNode *node, const GError *error)
 }
 
 static void
-handle_info(const Call *c)
+info_from_xml(CvMgrHttpApi *api, SoupServerMessage *msg, const char *id, const char *xml)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = cv_mgr_registry_info(c->api->registry, c->cvm->id, &error);
+    g_autoptr(JsonNode) node = cv_mgr_registry_info(api->registry, id, xml, &error);
 
-    set_result(c->msg, node, error);
+    set_result(msg, node, error);
+}
+
+static void
+policy_from_xml(CvMgrHttpApi *api, SoupServerMessage *msg, const char *id, const char *xml)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) node = cv_mgr_registry_attestation_policy(api->registry, id, xml, &error);
+
+    set_result(msg, node, error);
+}
+
+static void
+domain_from_xml(CvMgrHttpApi *api, SoupServerMessage *msg, const char *id, const char *xml)
+{
+    soup_server_message_set_status(msg, 200, NULL);
+    soup_server_message_set_response(msg, "application/xml", SOUP_MEMORY_COPY, xml, strlen(xml));
+}
+
+static void
+handle_info(const Call *c)
+{
+    with_live_xml(c, info_from_xml);
 }
 
 static void
 handle_policy(const Call *c)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = cv_mgr_registry_attestation_policy(c->api->registry, c->cvm->id, &error);
-
-    set_result(c->msg, node, error);
+    with_live_xml(c, policy_from_xml);
 }
 
 static void
 handle_domain(const Call *c)
 {
-    g_autoptr(GError) error = NULL;
-    char *xml = cv_mgr_registry_domain_xml(c->api->registry, c->cvm->id, &error);
-
-    if (!xml) {
-        cv_http_respond_gerror(c->msg, error);
-        return;
-    }
-    soup_server_message_set_status(c->msg, 200, NULL);
-    /* libvirt's buffer: copy, it was malloc'ed by libvirt */
-    soup_server_message_set_response(c->msg, "application/xml", SOUP_MEMORY_COPY, xml, strlen(xml));
-    free(xml);
+    with_live_xml(c, domain_from_xml);
 }
 
 static void

@@ -6,6 +6,9 @@ CV_ENUM_DECL(close_reason, int);
 CV_ENUM_IMPL(close_reason, int, VIR_CONNECT_CLOSE_REASON_CLIENT + 1,
              "error", "end of file", "keepalive timeout", "client closed");
 
+/* how often a round trip checks that libvirt answers (keepalive alone takes 5 s × 3) */
+#define PROBE_INTERVAL_S 5
+
 static void connect_start(CvMgrRegistry *r);
 
 static void
@@ -72,6 +75,12 @@ cv_mgr_registry_check_conn(CvMgrRegistry *r, GError **error)
 gboolean
 cv_mgr_registry_connected(CvMgrRegistry *r)
 {
+    return r->conn != NULL && !r->unresponsive;
+}
+
+gboolean
+cv_mgr_registry_has_conn(CvMgrRegistry *r)
+{
     return r->conn != NULL;
 }
 
@@ -103,12 +112,16 @@ cv_mgr_registry_stop(CvMgrRegistry *r)
     if (r->reconnect_source)
         g_source_remove(r->reconnect_source);
     r->reconnect_source = 0;
+    g_clear_handle_id(&r->probe_source, g_source_remove);
 }
+
+static gboolean probe_tick(gpointer data);
 
 void
 cv_mgr_registry_start(CvMgrRegistry *r)
 {
     connect_start(r);
+    r->probe_source = g_timeout_add_seconds(PROBE_INTERVAL_S, probe_tick, r);
 }
 
 static gboolean
@@ -199,6 +212,7 @@ connected(CvMgrRegistry *r, virConnectPtr conn)
         return;
     }
     r->conn = conn;
+    r->unresponsive = FALSE;
     r->backoff_s = 1;
     if (r->ever_connected)
         r->metrics->libvirt_reconnects++;
@@ -240,3 +254,148 @@ connect_start(CvMgrRegistry *r)
     g_task_set_task_data(task, g_strdup(cv_mgr_registry_uri(r)), g_free);
     g_task_run_in_thread(task, connect_thread);
 }
+
+/* ---- libvirt calls off the main loop, with a bound ---- */
+
+typedef struct {
+    virConnectPtr conn;          /* the call's own reference */
+    CvMgrLibvirtFunc func;
+    gpointer data;
+    GDestroyNotify data_free;
+    GDestroyNotify result_free;
+} BoundCall;
+
+typedef struct {
+    CvMgrRegistry *r;
+    GAsyncReadyCallback cb;
+    gpointer user_data;
+    GCancellable *cancel;
+    guint timer;
+} BoundWait;
+
+static void
+bound_call_free(gpointer p)
+{
+    BoundCall *call = p;
+
+    virConnectClose(call->conn);
+    if (call->data_free)
+        call->data_free(call->data);
+    g_free(call);
+}
+
+static void
+bound_thread(GTask *task, gpointer src, gpointer data, GCancellable *cancel)
+{
+    BoundCall *call = data;
+    GError *error = NULL;
+    gpointer result = call->func(call->conn, call->data, &error);
+
+    if (error)
+        g_task_return_error(task, error);
+    else
+        g_task_return_pointer(task, result, call->result_free);
+}
+
+static gboolean
+bound_expired(gpointer data)
+{
+    BoundWait *w = data;
+
+    w->timer = 0;
+    /* the task returns at once (return-on-cancel); the thread goes on and its result is dropped */
+    g_cancellable_cancel(w->cancel);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+bound_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    BoundWait *w = data;
+    gboolean expired = w->timer == 0;
+
+    g_clear_handle_id(&w->timer, g_source_remove);
+    if (expired && !w->r->unresponsive)
+        g_warning("libvirt (%s) did not answer within %u s: /health says degraded until it does",
+                  cv_mgr_registry_uri(w->r), w->r->config->libvirt_timeout_s);
+    else if (!expired && w->r->unresponsive)
+        g_info("libvirt (%s) answers again", cv_mgr_registry_uri(w->r));
+    w->r->unresponsive = expired;
+    w->cb(src, res, w->user_data);
+    g_object_unref(w->cancel);
+    g_free(w);
+}
+
+void
+cv_mgr_libvirt_call(CvMgrRegistry *r, CvMgrLibvirtFunc func, gpointer data, GDestroyNotify data_free,
+                    GDestroyNotify result_free, GAsyncReadyCallback cb, gpointer user_data)
+{
+    BoundWait *w = g_new0(BoundWait, 1);
+    BoundCall *call = g_new0(BoundCall, 1);
+    g_autoptr(GTask) task = NULL;
+
+    w->r = r;
+    w->cb = cb;
+    w->user_data = user_data;
+    w->cancel = g_cancellable_new();
+    w->timer = g_timeout_add_seconds(r->config->libvirt_timeout_s, bound_expired, w);
+    call->conn = r->conn;
+    virConnectRef(call->conn);
+    call->func = func;
+    call->data = data;
+    call->data_free = data_free;
+    call->result_free = result_free;
+    task = g_task_new(NULL, w->cancel, bound_done, w);
+    g_task_set_task_data(task, call, bound_call_free);
+    g_task_set_return_on_cancel(task, TRUE);
+    g_task_run_in_thread(task, bound_thread);
+}
+
+gpointer
+cv_mgr_libvirt_call_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gpointer result = g_task_propagate_pointer(G_TASK(res), &local);
+
+    if (g_error_matches(local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "libvirt (%s) did not answer within %u s",
+                    cv_mgr_registry_uri(r), r->config->libvirt_timeout_s);
+    else if (local)
+        g_propagate_error(error, g_steal_pointer(&local));
+    return result;
+}
+
+/* ---- the probe: /health knows within the bound when libvirt stops answering ---- */
+
+static gpointer
+probe_work(virConnectPtr conn, gpointer data, GError **error)
+{
+    unsigned long version;
+
+    /* a round trip to the daemon (virConnectIsAlive only looks at the socket) */
+    if (virConnectGetLibVersion(conn, &version) < 0)
+        cv_mgr_libvirt_error(error, conn, "probing libvirt");
+    return NULL;
+}
+
+static void
+probe_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    CvMgrRegistry *r = data;
+
+    r->probing = FALSE;
+    (void)cv_mgr_libvirt_call_finish(r, res, NULL);
+}
+
+static gboolean
+probe_tick(gpointer data)
+{
+    CvMgrRegistry *r = data;
+
+    if (r->conn && !r->probing && !r->stopping) {
+        r->probing = TRUE;
+        cv_mgr_libvirt_call(r, probe_work, NULL, NULL, NULL, probe_done, r);
+    }
+    return G_SOURCE_CONTINUE;
+}
+

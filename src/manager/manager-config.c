@@ -86,6 +86,9 @@ cv_mgr_config_new(const char *const *envp, GError **error)
     if (!env_uint(envp, "MANAGER_LIBVIRT_RECONNECT_MAX", 1, 3600, 30, &v, error))
         return NULL;
     c->reconnect_max_s = (guint)v;
+    if (!env_uint(envp, "MANAGER_LIBVIRT_TIMEOUT", 1, 300, 10, &v, error))
+        return NULL;
+    c->libvirt_timeout_s = (guint)v;
     if (!env_size(envp, "MANAGER_HTTP_MAX_BODY", 64 * 1024 * 1024, 1024 * 1024, &c->max_body, error) ||
         !env_size(envp, "MANAGER_HTTP_STREAM_QUEUE", 64 * 1024 * 1024, 1024 * 1024, &c->stream_queue_max, error))
         return NULL;

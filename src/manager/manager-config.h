@@ -30,6 +30,7 @@ typedef struct {
     char *ovmf_version;        /* MANAGER_OVMF_VERSION, else looked up in dpkg's database */
     char *log_level;           /* MANAGER_LOG_LEVEL */
     guint reconnect_max_s;     /* MANAGER_LIBVIRT_RECONNECT_MAX, 30 s */
+    guint libvirt_timeout_s;   /* MANAGER_LIBVIRT_TIMEOUT, 10 s: a request's libvirt calls, then 503 */
     char **vtpm_ek_ca;         /* MANAGER_VTPM_EK_CA: PEM files the vTPMs' EK certificates chain to
                                 * (':'-separated), default swtpm's local CA that libvirt's swtpm_setup uses */
 } CvMgrConfig;

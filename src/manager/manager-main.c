@@ -2,6 +2,7 @@
  * (libvirt-glib), the HTTP API (libsoup) and the TTL timers. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <locale.h>
 #include <dlfcn.h>
 #include <glib-unix.h>
@@ -18,20 +19,29 @@ typedef struct {
     CvMgrRegistry *registry;
     gint64 deadline;
     guint drain_source;
+    gboolean abandoned;         /* the deadline passed with work unfinished */
 } Daemon;
 
 static gboolean
 drain(gpointer data)
 {
     Daemon *d = data;
+    guint requests = cv_mgr_http_api_in_flight(d->api), jobs = cv_mgr_registry_jobs(d->registry);
 
-    if ((cv_mgr_http_api_in_flight(d->api) == 0 && cv_mgr_registry_jobs(d->registry) == 0) ||
-        g_get_monotonic_time() > d->deadline) {
-        d->drain_source = 0;
-        g_main_loop_quit(d->loop);
-        return G_SOURCE_REMOVE;
+    if (requests + jobs > 0 && g_get_monotonic_time() <= d->deadline)
+        return G_SOURCE_CONTINUE;
+    if (requests + jobs > 0) {
+        g_autofree char *what = cv_mgr_registry_jobs_describe(d->registry);
+
+        /* a job waits on libvirt in its thread: libvirt finishes or drops it, and the record
+         * in the domain's metadata says how far it got (adopted at the next start) */
+        g_warning("stopping after %d s with work unfinished, abandoning %u requests in flight and %u libvirt "
+                  "jobs%s%s", SHUTDOWN_TIMEOUT_S, requests, jobs, jobs ? ": " : "", what);
+        d->abandoned = TRUE;
     }
-    return G_SOURCE_CONTINUE;
+    d->drain_source = 0;
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -113,6 +123,13 @@ main(int argc, char **argv)
     g_main_loop_run(d.loop);
     g_source_remove(sig_term);
     g_source_remove(sig_int);
+    /* threads still wait on libvirt, or closing the connection would: exit without them */
+    if (d.abandoned || (cv_mgr_registry_has_conn(d.registry) && !cv_mgr_registry_connected(d.registry))) {
+        g_info("stopped%s", d.abandoned ? " (work abandoned)" : "; libvirt does not answer, its connection left");
+        fflush(stdout);
+        fflush(stderr);
+        _exit(d.abandoned ? EXIT_FAILURE : EXIT_SUCCESS);
+    }
     g_info("stopped");
     cv_mgr_http_api_free(d.api);
     /* a connection attempt still running in a worker holds the registry: leave it to exit() */

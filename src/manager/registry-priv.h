@@ -1,7 +1,8 @@
 /* The registry's parts, one file each, and what they share. Only src/manager/ includes this.
  *
  *   registry.c       the CVM table: insert, remove, lookup, list, counts, the busy guard
- *   libvirt-conn.c   the connection: open in a worker, backoff, close callback, libvirt errors
+ *   libvirt-conn.c   the connection: open in a worker, backoff, close callback, libvirt errors,
+ *                    bounded calls in workers and the probe that tells /health libvirt answers
  *   domain-sync.c    adopt, resync, lifecycle events, libvirt's states, the record in <metadata>
  *   cvm-jobs.c       the worker-job helper, delete (destroy, undefine, files and logs)
  *   cvm-create.c     create (checks, host port, render, define + start)
@@ -10,8 +11,9 @@
  *   channel-table.c  the control channels of running CVMs, keyed by CVM id
  *   cvm-info.c       /domain, /info (firmware version), the vtpm attestation policy
  *
- * Everything runs in the main loop except a job's work function and the connect, which get their own
- * reference on the connection and nothing else of the registry. */
+ * Everything runs in the main loop except a job's work function, the connect and the bounded calls
+ * (cv_mgr_libvirt_call), which get their own reference on the connection and nothing else of the
+ * registry: no libvirt call that waits for the daemon runs in the main loop. */
 #pragma once
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -38,8 +40,11 @@ struct _CvMgrRegistry {
     gboolean stopping;
     guint reconnect_source;
     guint backoff_s;
+    gboolean unresponsive;       /* the last bounded call or probe timed out */
+    gboolean probing;
+    guint probe_source;
     /* cvm-jobs.c */
-    guint jobs;
+    GPtrArray *jobs;             /* the CvMgrJobs running (borrowed) */
     /* event-bus.c */
     GHashTable *subs;            /* token → subscription */
     guint next_token;
@@ -67,6 +72,15 @@ void cv_mgr_libvirt_error(GError **error, virConnectPtr conn, const char *what);
 const char *cv_mgr_libvirt_message(void);
 void cv_mgr_conn_init(CvMgrRegistry *r);
 void cv_mgr_conn_drop(CvMgrRegistry *r);
+/* A libvirt call off the main loop: func runs in a worker thread with its own reference on the
+ * connection (and must touch nothing of the registry); cb gets, in the main loop, its result, or
+ * CV_ERROR_UNAVAILABLE once MANAGER_LIBVIRT_TIMEOUT passes without an answer (the call goes on in
+ * its thread and its result is dropped) — then libvirt counts as not answering until a call does.
+ * Needs a connection (cv_mgr_registry_check_conn). */
+typedef gpointer (*CvMgrLibvirtFunc)(virConnectPtr conn, gpointer data, GError **error);
+void cv_mgr_libvirt_call(CvMgrRegistry *r, CvMgrLibvirtFunc func, gpointer data, GDestroyNotify data_free,
+                         GDestroyNotify result_free, GAsyncReadyCallback cb, gpointer user_data);
+gpointer cv_mgr_libvirt_call_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error);
 
 /* domain-sync.c */
 CvMgrState cv_mgr_state_from_libvirt(virDomainPtr dom, CvMgrState fallback);
@@ -88,6 +102,7 @@ struct _CvMgrJob {
     virConnectPtr conn;
     char *id;
     char *name;
+    const char *kind;           /* "create", "delete": for the log */
     gboolean (*work)(CvMgrJob *job, GError **error);
     void (*done)(CvMgrJob *job, GError *error);
     /* create */

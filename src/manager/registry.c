@@ -17,6 +17,7 @@ cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metrics)
     cv_mgr_ttl_init(r);
     cv_mgr_channels_init(r);
     cv_mgr_info_init(r);
+    r->jobs = g_ptr_array_new();
     return r;
 }
 
@@ -34,13 +35,27 @@ cv_mgr_registry_free(CvMgrRegistry *r)
     g_hash_table_unref(r->by_id);
     cv_mgr_port_pool_free(r->ports);
     g_hash_table_unref(r->ovmf_versions);
+    g_ptr_array_unref(r->jobs);
     g_free(r);
 }
 
 guint
 cv_mgr_registry_jobs(CvMgrRegistry *r)
 {
-    return r->jobs;
+    return r->jobs->len;
+}
+
+char *
+cv_mgr_registry_jobs_describe(CvMgrRegistry *r)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    for (guint i = 0; i < r->jobs->len; i++) {
+        const CvMgrJob *job = g_ptr_array_index(r->jobs, i);
+
+        g_string_append_printf(s, "%s%s of %s (%s)", i ? ", " : "", job->kind, job->name, job->id);
+    }
+    return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
 guint

@@ -24,7 +24,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrRegistry, cv_mgr_registry_free)
 /* Opens the connection in the background, adopts the CVMs found, and keeps reconnecting
  * (with backoff) whenever libvirt goes away. */
 void cv_mgr_registry_start(CvMgrRegistry *r);
+/* connected, and the last libvirt call answered within MANAGER_LIBVIRT_TIMEOUT */
 gboolean cv_mgr_registry_connected(CvMgrRegistry *r);
+/* holds a connection, answering or not */
+gboolean cv_mgr_registry_has_conn(CvMgrRegistry *r);
 /* "9.0.0" or NULL when not connected */
 char *cv_mgr_registry_libvirt_version(CvMgrRegistry *r);
 const char *cv_mgr_registry_uri(CvMgrRegistry *r);
@@ -43,13 +46,17 @@ GPtrArray *cv_mgr_registry_list(CvMgrRegistry *r);
 guint cv_mgr_registry_count(CvMgrRegistry *r);
 void cv_mgr_registry_count_states(CvMgrRegistry *r, guint counts[CV_MGR_STATE_COUNT]);
 
-char *cv_mgr_registry_domain_xml(CvMgrRegistry *r, const char *id_or_name, GError **error);
-/* the seed's CVMInfo: ovmf_version, cpu_num, cpu_type, kernel_cmd, eos_version (= HAL) */
-JsonNode *cv_mgr_registry_info(CvMgrRegistry *r, const char *id_or_name, GError **error);
-
-/* The vtpm attestation policy of the CVM's boot (src/attest): expected event log digests
+/* The live XML of the CVM's domain, read in a worker: CV_ERROR_UNAVAILABLE when libvirt does not
+ * answer within MANAGER_LIBVIRT_TIMEOUT. */
+void cv_mgr_registry_live_xml_async(CvMgrRegistry *r, const char *id_or_name, GAsyncReadyCallback cb,
+                                    gpointer data);
+char *cv_mgr_registry_live_xml_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error);
+/* From that XML, for the CVM with this id (gone meanwhile: CV_ERROR_NOT_FOUND):
+ * the seed's CVMInfo: ovmf_version, cpu_num, cpu_type, kernel_cmd, eos_version (= HAL) */
+JsonNode *cv_mgr_registry_info(CvMgrRegistry *r, const char *id, const char *xml, GError **error);
+/* the vtpm attestation policy of the CVM's boot (src/attest): expected event log digests
  * of its kernel, initrd and command line as libvirt holds them. */
-JsonNode *cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id_or_name, GError **error);
+JsonNode *cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id, const char *xml, GError **error);
 
 /* Event streams. The callback gets every new event of the CVM; after the last one
  * (kind "deleted" or "removed") the subscription ends by itself. */
@@ -64,5 +71,7 @@ void cv_mgr_registry_stop(CvMgrRegistry *r);
 
 /* In-flight worker jobs (creates, deletes); the daemon waits for 0 before exiting. */
 guint cv_mgr_registry_jobs(CvMgrRegistry *r);
+/* "create of NAME (ID), delete of …": what a shutdown past its bound abandons */
+char *cv_mgr_registry_jobs_describe(CvMgrRegistry *r);
 
 G_END_DECLS

@@ -358,3 +358,13 @@ cv_test_wait_member(CvTestManager *m, const char *path, const char *member, cons
     } while (g_get_monotonic_time() < end);
     return FALSE;
 }
+
+GPid
+cv_test_read_pid(const char *file)
+{
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(file, &text, NULL, NULL))
+        return 0;
+    return (GPid)g_ascii_strtoll(text, NULL, 10);
+}

@@ -47,3 +47,5 @@ double cv_test_metric(CvTestManager *m, const char *name);
 /* Polls GET path until the JSON member `member` equals `value` (or timeout_s). */
 gboolean cv_test_wait_member(CvTestManager *m, const char *path, const char *member, const char *value,
                              guint timeout_s);
+/* the pid a daemon wrote to its pid file, 0 when there is none */
+GPid cv_test_read_pid(const char *file);

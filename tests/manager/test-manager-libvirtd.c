@@ -495,16 +495,6 @@ pid_alive(GPid pid)
     return TRUE;
 }
 
-static GPid
-read_pid(const char *file)
-{
-    g_autofree char *text = NULL;
-
-    if (!g_file_get_contents(file, &text, NULL, NULL))
-        return 0;
-    return (GPid)g_ascii_strtoll(text, NULL, 10);
-}
-
 static void
 test_libvirtd_restart(void)
 {
@@ -518,7 +508,7 @@ test_libvirtd_restart(void)
     const char *const start[] = { "libvirtd", "-d", pidarg, NULL };
     const char *const destroy[] = { "destroy", member(e, "name"), NULL };
     g_autofree char *se2 = spec("e2", NULL);
-    GPid pid = read_pid(pidfile);
+    GPid pid = cv_test_read_pid(pidfile);
     g_autoptr(GError) error = NULL;
     int status;
 

@@ -1,0 +1,164 @@
+/* A hung libvirtd (SIGSTOP) under the manager (issue 14): the API keeps answering, a request that
+ * needs libvirt gets 503 with Retry-After within MANAGER_LIBVIRT_TIMEOUT, /health says degraded, the
+ * manager recovers on SIGCONT, and SIGTERM ends it within its bound whatever libvirt does.
+ * The libvirtd is the test's own: a session daemon run as nobody in a temporary directory, serving
+ * the test driver over its own socket; the system daemon is never touched. Needs root (to run the
+ * daemon as another user) and libvirtd, else it exits 77. */
+#include <string.h>
+#include <signal.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <glib/gstdio.h>
+#include "manager-harness.h"
+
+#define TIMEOUT_S 3   /* MANAGER_LIBVIRT_TIMEOUT here */
+
+static char *dir;
+static GSubprocess *daemon_proc;
+static GPid daemon_pid;
+
+static char *
+start_private_libvirtd(void)
+{
+    struct passwd *nobody = getpwnam("nobody");
+    g_autofree char *run = g_build_filename(dir, "run", NULL);
+    g_autofree char *home = g_build_filename(dir, "home", NULL);
+    g_autofree char *pidfile = g_build_filename(run, "libvirtd.pid", NULL);
+    g_autofree char *sock = g_build_filename(run, "libvirt", "libvirt-sock", NULL);
+    g_autofree char *uid = g_strdup_printf("--reuid=%u", (unsigned)nobody->pw_uid);
+    g_autofree char *gid = g_strdup_printf("--regid=%u", (unsigned)nobody->pw_gid);
+    g_autofree char *e_home = g_strconcat("HOME=", home, NULL);
+    g_autofree char *e_run = g_strconcat("XDG_RUNTIME_DIR=", run, NULL);
+    g_autofree char *e_cfg = g_strconcat("XDG_CONFIG_HOME=", home, "/.config", NULL);
+    g_autofree char *e_cache = g_strconcat("XDG_CACHE_HOME=", home, "/.cache", NULL);
+    g_autofree char *pidarg = g_strconcat("--pid-file=", pidfile, NULL);
+    g_autoptr(GError) error = NULL;
+    /* a test that fails midway must not leave a stopped daemon behind */
+    const char *const argv[] = { "setpriv", uid, gid, "--clear-groups", "--pdeathsig", "KILL", "env", "-i", e_home, e_run, e_cfg, e_cache,
+                                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "libvirtd", pidarg, NULL };
+
+    g_assert_cmpint(g_mkdir(run, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(home, 0700), ==, 0);
+    g_assert_cmpint(chown(run, nobody->pw_uid, nobody->pw_gid), ==, 0);
+    g_assert_cmpint(chown(home, nobody->pw_uid, nobody->pw_gid), ==, 0);
+    /* in the foreground: setpriv and env exec, so the child is libvirtd itself */
+    daemon_proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
+                                    &error);
+    g_assert_no_error(error);
+    for (int i = 0; i < 200 && !(g_file_test(sock, G_FILE_TEST_EXISTS) && cv_test_read_pid(pidfile)); i++)
+        g_usleep(100000);
+    g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+    /* the pid our own daemon wrote: the only process this test stops */
+    daemon_pid = cv_test_read_pid(pidfile);
+    g_assert_cmpint(daemon_pid, ==, atoi(g_subprocess_get_identifier(daemon_proc)));
+    return g_strdup_printf("MANAGER_LIBVIRT_URI=test+unix:///default?socket=%s", sock);
+}
+
+static void
+stop_private_libvirtd(void)
+{
+    if (!daemon_proc)
+        return;
+    kill(daemon_pid, SIGCONT);
+    g_subprocess_send_signal(daemon_proc, SIGTERM);
+    g_subprocess_wait(daemon_proc, NULL, NULL);
+    g_clear_object(&daemon_proc);
+}
+
+/* GET path: the status, and the Retry-After header into *retry_after (NULL when none) */
+static guint
+get_with_headers(CvTestManager *m, const char *path, char **retry_after)
+{
+    g_autofree char *url = g_strconcat(m->url, path, NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+    g_autoptr(GBytes) body = soup_session_send_and_read(m->session, msg, NULL, NULL);
+
+    *retry_after = g_strdup(soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After"));
+    return soup_message_get_status(msg);
+}
+
+static gint64
+seconds_since(gint64 start)
+{
+    return (g_get_monotonic_time() - start) / G_USEC_PER_SEC;
+}
+
+static void
+test_hung(void)
+{
+    g_autofree char *uri = start_private_libvirtd();
+    g_autofree char *info = NULL;
+    const char *const env[] = { uri, "MANAGER_LIBVIRT_TIMEOUT=3", "MANAGER_LOG_LEVEL=info", NULL };
+    g_autoptr(CvTestManager) m = cv_test_manager_start(env);
+    g_autoptr(JsonNode) cvm = NULL;
+    g_autofree char *retry = NULL;
+    g_autoptr(GSocketClient) client = g_socket_client_new();
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autofree char *request = NULL;
+    gint64 start;
+    int status;
+
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "ok", 30));
+    cvm = cv_test_create(m, "{\"name\":\"covirt-test-hung\",\"memory\":\"256M\"}");
+    info = g_strdup_printf("/v1/cvms/%s/info", json_object_get_string_member(json_node_get_object(cvm), "id"));
+    g_assert_cmpuint(get_with_headers(m, info, &retry), ==, 200);
+
+    /* hung: the calls that need libvirt answer 503 within the bound, the rest as before */
+    g_assert_cmpint(kill(daemon_pid, SIGSTOP), ==, 0);
+    start = g_get_monotonic_time();
+    g_clear_pointer(&retry, g_free);
+    g_assert_cmpuint(get_with_headers(m, info, &retry), ==, 503);
+    g_assert_cmpint(seconds_since(start), <=, TIMEOUT_S + 2);
+    g_assert_cmpstr(retry, ==, "5");
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "degraded", 10));
+    g_assert_cmpuint(cv_test_count(m), ==, 1);
+
+    /* back: the manager answers again without a restart (reconnecting if keepalive dropped it) */
+    g_assert_cmpint(kill(daemon_pid, SIGCONT), ==, 0);
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "ok", 30));
+    g_clear_pointer(&retry, g_free);
+    g_assert_cmpuint(get_with_headers(m, info, &retry), ==, 200);
+
+    /* hung again, with a delete waiting on it: SIGTERM still ends the manager within 30 s */
+    g_assert_cmpint(kill(daemon_pid, SIGSTOP), ==, 0);
+    conn = g_socket_client_connect_to_uri(client, m->url, 80, NULL, NULL);
+    g_assert_nonnull(conn);
+    request = g_strdup_printf("DELETE /v1/cvms/%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                              json_object_get_string_member(json_node_get_object(cvm), "id"));
+    g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), request,
+                                            strlen(request), NULL, NULL, NULL));
+    g_usleep(500000);
+    start = g_get_monotonic_time();
+    cv_test_manager_kill(m, SIGTERM);
+    status = cv_test_manager_wait(m);
+    g_test_message("manager exited with %d after %" G_GINT64_FORMAT " s", status, seconds_since(start));
+    g_assert_cmpint(seconds_since(start), <=, 32);
+    g_assert_cmpint(status, >=, 0);   /* it exited; it was not killed */
+    g_clear_object(&m->proc);
+    stop_private_libvirtd();
+}
+
+int
+main(int argc, char **argv)
+{
+    g_autofree char *libvirtd = g_find_program_in_path("libvirtd");
+    g_autofree char *setpriv = g_find_program_in_path("setpriv");
+    int rc;
+
+    g_test_init(&argc, &argv, NULL);
+    if (geteuid() != 0 || !libvirtd || !setpriv || !getpwnam("nobody")) {
+        g_printerr("needs root, libvirtd, setpriv and the user nobody: skipped\n");
+        return 77;
+    }
+    dir = g_dir_make_tmp("covirt-hung-XXXXXX", NULL);
+    g_chmod(dir, 0755);
+    g_test_add_func("/manager/libvirtd/hung", test_hung);
+    rc = g_test_run();
+    stop_private_libvirtd();
+    {
+        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+
+        (void)!system(cmd);
+    }
+    return rc;
+}
