@@ -85,13 +85,57 @@ cv_mgr_channels_close_all(CvMgrRegistry *r)
     g_hash_table_remove_all(r->channels);
 }
 
-void
-cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
+static gpointer
+channel_path_work(virConnectPtr conn, gpointer data, GError **error)
 {
-    g_autoptr(virDomain) own = NULL;
+    CvMgrDomainRef *d = data;
+    virDomainPtr dom = cv_mgr_domain_ref_get(d, conn, error);
     g_autofree char *xml = NULL;
     g_autoptr(CvDomainLive) live = NULL;
-    virDomainPtr dom;
+
+    if (!dom)
+        return NULL;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (!xml) {
+        cv_mgr_libvirt_error(error, conn, "reading the domain XML");
+        return NULL;
+    }
+    live = cv_conf_domain_live_parse(xml, -1, NULL);
+    /* "" for a domain without the socket: looked, nothing to open */
+    return g_strdup(live && live->channel_path ? live->channel_path : "");
+}
+
+typedef struct {
+    CvMgrRegistry *r;
+    char *id;
+} ChannelLookup;
+
+static void
+channel_path_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    ChannelLookup *l = data;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = cv_mgr_libvirt_call_finish(l->r, res, &error);
+    CvMgrCvm *cvm = g_hash_table_lookup(l->r->by_id, l->id);
+
+    /* gone, stopped or closed while the worker looked: nothing to open */
+    if (cvm && cvm->state == CV_MGR_STATE_RUNNING && cvm->channel_checked && l->r->conn) {
+        if (path)
+            cv_mgr_channels_open(l->r, cvm, *path ? path : NULL);
+        else
+            cvm->channel_checked = FALSE;   /* looked for again at the next sync */
+    }
+    if (error)
+        g_debug("cvm %s: control channel: %s", l->id, error->message);
+    g_free(l->id);
+    g_free(l);
+}
+
+/* The socket's path comes from the live XML, read in a worker; channel_checked is set while it looks. */
+void
+cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
+{
+    ChannelLookup *l;
 
     if (cvm->state != CV_MGR_STATE_RUNNING || !r->conn) {
         cv_mgr_channels_close(r, cvm);
@@ -99,11 +143,10 @@ cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
     }
     if (cvm->channel_checked)
         return;
-    own = dom_in ? NULL : virDomainLookupByName(r->conn, cvm->name);
-    dom = dom_in ? dom_in : own;
-    if (!dom)
-        return;
-    xml = virDomainGetXMLDesc(dom, 0);
-    live = cv_conf_domain_live_parse(xml, -1, NULL);
-    cv_mgr_channels_open(r, cvm, live ? live->channel_path : NULL);
+    cvm->channel_checked = TRUE;
+    l = g_new0(ChannelLookup, 1);
+    l->r = r;
+    l->id = g_strdup(cvm->id);
+    cv_mgr_libvirt_call(r, channel_path_work, cv_mgr_domain_ref_new(dom, cvm->name, NULL), cv_mgr_domain_ref_free,
+                        g_free, channel_path_done, l);
 }

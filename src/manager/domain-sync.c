@@ -38,27 +38,43 @@ cv_mgr_state_from_libvirt(virDomainPtr dom, CvMgrState fallback)
     }
 }
 
-/* Live and persistent definition, best effort: the state libvirt reports wins at the next resync anyway. */
-void
-cv_mgr_sync_persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom_in)
+static gpointer
+persist_work(virConnectPtr conn, gpointer data, GError **error)
 {
-    g_autoptr(virDomain) own = NULL;
-    g_autofree char *xml = NULL;
-    virDomainPtr dom;
+    CvMgrDomainRef *d = data;
+    virDomainPtr dom = cv_mgr_domain_ref_get(d, conn, error);
     unsigned int flags;
 
-    if (!r->conn)
-        return;
-    own = dom_in ? NULL : virDomainLookupByName(r->conn, cvm->name);
-    dom = dom_in ? dom_in : own;
     if (!dom)
-        return;
-    xml = cv_mgr_cvm_to_metadata(cvm, FALSE);
+        return NULL;
     flags = virDomainIsActive(dom) == 1 ? VIR_DOMAIN_AFFECT_LIVE : 0;
     if (virDomainIsPersistent(dom) == 1)
         flags |= VIR_DOMAIN_AFFECT_CONFIG;
-    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml, CV_XML_PREFIX, CV_XML_NAMESPACE, flags) < 0)
-        g_warning("cvm %s: cannot record state in the domain metadata: %s", cvm->name, cv_mgr_libvirt_message());
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, d->xml, CV_XML_PREFIX, CV_XML_NAMESPACE, flags) < 0)
+        cv_mgr_libvirt_error(error, conn, "recording the state in the domain metadata");
+    return NULL;
+}
+
+static void
+persist_done(GObject *src, GAsyncResult *res, gpointer data)
+{
+    CvMgrRegistry *r = data;
+    g_autoptr(GError) error = NULL;
+
+    (void)cv_mgr_libvirt_call_finish(r, res, &error);
+    if (error)
+        g_warning("%s", error->message);
+}
+
+/* Live and persistent definition, best effort, in a worker: the state libvirt reports wins at the next
+ * resync anyway (so two writes that overtake each other cost nothing lasting). */
+void
+cv_mgr_sync_persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
+{
+    if (!r->conn)
+        return;
+    cv_mgr_libvirt_call(r, persist_work, cv_mgr_domain_ref_new(dom, cvm->name, cv_mgr_cvm_to_metadata(cvm, FALSE)),
+                        cv_mgr_domain_ref_free, NULL, persist_done, r);
 }
 
 void

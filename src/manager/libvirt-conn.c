@@ -321,6 +321,7 @@ bound_done(GObject *src, GAsyncResult *res, gpointer data)
     else if (!expired && w->r->unresponsive)
         g_info("libvirt (%s) answers again", cv_mgr_registry_uri(w->r));
     w->r->unresponsive = expired;
+    w->r->calls--;
     w->cb(src, res, w->user_data);
     g_object_unref(w->cancel);
     g_free(w);
@@ -334,6 +335,7 @@ cv_mgr_libvirt_call(CvMgrRegistry *r, CvMgrLibvirtFunc func, gpointer data, GDes
     BoundCall *call = g_new0(BoundCall, 1);
     g_autoptr(GTask) task = NULL;
 
+    r->calls++;
     w->r = r;
     w->cb = cb;
     w->user_data = user_data;
@@ -399,3 +401,39 @@ probe_tick(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+
+/* ---- a domain for a worker: the handle the main loop had, or its name ---- */
+
+CvMgrDomainRef *
+cv_mgr_domain_ref_new(virDomainPtr dom, const char *name, char *xml)
+{
+    CvMgrDomainRef *d = g_new0(CvMgrDomainRef, 1);
+
+    if (dom && virDomainRef(dom) == 0)
+        d->dom = dom;
+    d->name = g_strdup(name);
+    d->xml = xml;
+    return d;
+}
+
+void
+cv_mgr_domain_ref_free(gpointer p)
+{
+    CvMgrDomainRef *d = p;
+
+    if (d->dom)
+        virDomainFree(d->dom);
+    g_free(d->name);
+    g_free(d->xml);
+    g_free(d);
+}
+
+virDomainPtr
+cv_mgr_domain_ref_get(CvMgrDomainRef *d, virConnectPtr conn, GError **error)
+{
+    if (!d->dom)
+        d->dom = virDomainLookupByName(conn, d->name);
+    if (!d->dom)
+        cv_mgr_libvirt_error(error, conn, d->name);
+    return d->dom;
+}

@@ -43,6 +43,7 @@ struct _CvMgrRegistry {
     gboolean unresponsive;       /* the last bounded call or probe timed out */
     gboolean probing;
     guint probe_source;
+    guint calls;                 /* bounded calls not yet answered (or expired) */
     /* cvm-jobs.c */
     GPtrArray *jobs;             /* the CvMgrJobs running (borrowed) */
     /* event-bus.c */
@@ -81,10 +82,21 @@ typedef gpointer (*CvMgrLibvirtFunc)(virConnectPtr conn, gpointer data, GError *
 void cv_mgr_libvirt_call(CvMgrRegistry *r, CvMgrLibvirtFunc func, gpointer data, GDestroyNotify data_free,
                          GDestroyNotify result_free, GAsyncReadyCallback cb, gpointer user_data);
 gpointer cv_mgr_libvirt_call_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error);
+/* What a worker's call needs of a domain: the handle the main loop had (a reference of its own), or
+ * the name it looks up; xml (owned) is what to write. */
+typedef struct {
+    virDomainPtr dom;
+    char *name;
+    char *xml;
+} CvMgrDomainRef;
+CvMgrDomainRef *cv_mgr_domain_ref_new(virDomainPtr dom, const char *name, char *xml);
+void cv_mgr_domain_ref_free(gpointer p);
+/* in the worker: the handle (borrowed), looked up the first time when none was given */
+virDomainPtr cv_mgr_domain_ref_get(CvMgrDomainRef *d, virConnectPtr conn, GError **error);
 
 /* domain-sync.c */
 CvMgrState cv_mgr_state_from_libvirt(virDomainPtr dom, CvMgrState fallback);
-/* Writes the record into the domain (dom NULL: looked up by name), best effort. */
+/* Writes the record into the domain (dom NULL: looked up by name), best effort, in a worker. */
 void cv_mgr_sync_persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom);
 void cv_mgr_sync_set_state(CvMgrRegistry *r, CvMgrCvm *cvm, CvMgrState state, virDomainPtr dom,
                            const char *event, const char *detail);
@@ -142,7 +154,8 @@ void cv_mgr_channels_init(CvMgrRegistry *r);
 /* Records that the running CVM's channel was looked for, and opens it when path is a socket. */
 void cv_mgr_channels_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path);
 void cv_mgr_channels_close(CvMgrRegistry *r, CvMgrCvm *cvm);
-/* A running CVM has its channel open (dom NULL: looked up by name); any other has none. */
+/* A running CVM has its channel open (dom NULL: looked up by name; the live XML read in a worker,
+ * the channel opened when it answers); any other has none. */
 void cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom);
 /* The connection went away: every channel is looked for again once it is back. */
 void cv_mgr_channels_close_all(CvMgrRegistry *r);

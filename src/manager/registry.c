@@ -42,7 +42,8 @@ cv_mgr_registry_free(CvMgrRegistry *r)
 guint
 cv_mgr_registry_jobs(CvMgrRegistry *r)
 {
-    return r->jobs->len;
+    /* the bounded calls too: their callbacks need the registry */
+    return r->jobs->len + r->calls;
 }
 
 char *
@@ -55,6 +56,8 @@ cv_mgr_registry_jobs_describe(CvMgrRegistry *r)
 
         g_string_append_printf(s, "%s%s of %s (%s)", i ? ", " : "", job->kind, job->name, job->id);
     }
+    if (r->calls)
+        g_string_append_printf(s, "%s%u libvirt calls", s->len ? ", " : "", r->calls);
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 

@@ -69,7 +69,8 @@ gboolean cv_mgr_registry_connecting(CvMgrRegistry *r);
 /* Stops reconnecting (at shutdown). */
 void cv_mgr_registry_stop(CvMgrRegistry *r);
 
-/* In-flight worker jobs (creates, deletes); the daemon waits for 0 before exiting. */
+/* In-flight worker jobs (creates, deletes) and bounded libvirt calls; the daemon waits for 0 before
+ * exiting. */
 guint cv_mgr_registry_jobs(CvMgrRegistry *r);
 /* "create of NAME (ID), delete of …": what a shutdown past its bound abandons */
 char *cv_mgr_registry_jobs_describe(CvMgrRegistry *r);
