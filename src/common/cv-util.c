@@ -1,5 +1,6 @@
 #include "cv-util.h"
 #include "cv-autoptr.h"
+#include "cv-json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -350,55 +351,22 @@ cv_write_file(const char *path, const void *data, gsize len, int mode, GError **
     return FALSE;
 }
 
-#define CV_JSON_MAX_DEPTH 32
-
-/* json-glib recurses once per nesting level: a megabyte of '[' from the network would overflow the
- * stack, so nesting is bounded before the parser sees the text. */
-static gboolean
-json_depth_ok(const char *text, gsize n)
-{
-    gboolean in_string = FALSE, escaped = FALSE;
-    guint depth = 0;
-
-    for (gsize i = 0; i < n; i++) {
-        char c = text[i];
-        if (in_string) {
-            if (escaped)
-                escaped = FALSE;
-            else if (c == '\\')
-                escaped = TRUE;
-            else if (c == '"')
-                in_string = FALSE;
-        } else if (c == '"') {
-            in_string = TRUE;
-        } else if (c == '[' || c == '{') {
-            if (++depth > CV_JSON_MAX_DEPTH)
-                return FALSE;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
-    }
-    return TRUE;
-}
-
 JsonNode *
 cv_json_parse(const char *text, gssize len, GError **error)
 {
     g_autoptr(JsonParser) parser = json_parser_new_immutable();
     g_autoptr(GError) local = NULL;
 
-    if (!text || !json_depth_ok(text, len < 0 ? strlen(text) : (gsize)len)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "malformed JSON: nested deeper than %d levels",
-                    CV_JSON_MAX_DEPTH);
+    /* json-glib recurses per nesting level and takes more than JSON (see cv-json.h): it sees only
+     * text the strict check passed */
+    if (!text) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "malformed JSON: no text");
         return NULL;
     }
-
+    if (!cv_json_check(text, len < 0 ? strlen(text) : (gsize)len, error))
+        return NULL;
     if (!json_parser_load_from_data(parser, text, len, &local)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "malformed JSON: %s", local->message);
-        return NULL;
-    }
-    if (!json_parser_get_root(parser)) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "malformed JSON: empty document");
         return NULL;
     }
     return json_node_copy(json_parser_get_root(parser));

@@ -39,7 +39,8 @@ GBytes *cv_read_file(const char *path, gsize max_bytes, GError **error);
 /* Writes atomically with the given mode (0600 for secrets). */
 gboolean cv_write_file(const char *path, const void *data, gsize len, int mode, GError **error);
 
-/* JSON: parse text to a root object, with a size limit and a clear error. */
+/* JSON: the one way text from outside becomes a JsonNode; json-glib sees it only after
+ * cv_json_check() (cv-json.h) passed it, and len < 0 means NUL-terminated. */
 JsonNode *cv_json_parse(const char *text, gssize len, GError **error);
 char *cv_json_to_string(JsonNode *node, gboolean pretty);
 /* Digest of a JSON document's compact form as json-glib writes it after parsing (members in their
