@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the libFuzzer targets in their own clang build directory and runs each for N seconds
 # (default 60) on a corpus seeded from the test vectors. Exits non-zero on the first crash.
-#   tests/fuzz/run.sh [SECONDS]      FUZZ_BUILD_DIR overrides the build directory
+#   tests/fuzz/run.sh [SECONDS [TARGET...]]      FUZZ_BUILD_DIR overrides the build directory
 set -euo pipefail
 SECONDS_EACH=${1:-60}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,7 +12,8 @@ if [ ! -f "$B/build.ninja" ]; then
     CC=clang meson setup "$B" "$SRC" -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
         -Dbuildtype=debugoptimized "-Dc_args=-Wno-unused-variable -fsanitize=fuzzer-no-link" >/dev/null
 fi
-TARGETS=$(cd "$SRC/tests/fuzz" && ls fuzz-*.c | sed 's/\.c$//')
+TARGETS=${*:2}
+[ -n "$TARGETS" ] || TARGETS=$(cd "$SRC/tests/fuzz" && ls fuzz-*.c | sed 's/\.c$//')
 ninja -C "$B" $(for t in $TARGETS; do echo tests/fuzz/$t; done) >/dev/null
 W=$(mktemp -d /tmp/covirt-fuzz-XXXXXX)
 trap 'rm -rf "$W"' EXIT
@@ -30,6 +31,21 @@ seed() {   # target → seed files
     fuzz-manager-reply) printf '%s' '{"cvms":[{"id":"a","name":"n","agent":{"host":"h","port":1},"expires_at":null}]}' > "$W/$1/s1"
                         printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2"
                         printf '%s' '{"time":"t","event":"started","detail":"booted","state":"running"}' > "$W/$1/s3" ;;
+    fuzz-json) cp "$SRC"/tests/conf/data/*.json "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true
+               cp "$V/tpm/tpm_evidence.json" "$W/$1/" 2>/dev/null || true
+               # json-glib's extensions, what it changes (\u0000, numbers past 64 bits), nesting at the bound
+               # and one over it, and deep nesting hidden behind a '"' in a single-quoted string or a comment
+               n=0
+               for s in "{'a':'b'}" '/* c */ [1]' '[1, // c' 'var x = [1]' '[1] [2]' '["a\u0000b"]' '["\ud800"]' \
+                        '["\ud83d\ude00 \u00e9 \/ \t"]' '[18446744073709551615, 1e999, -0, -0.0, 0.1, 012, 0x1F, .5, 1.]' \
+                        '{"a":1,"a":[true,false,null]}' "$(printf '[%.0s' $(seq 32))$(printf ']%.0s' $(seq 32))" \
+                        "$(printf '{"a":%.0s' $(seq 33))1$(printf '}%.0s' $(seq 33))"; do
+                   printf '%s' "$s" > "$W/$1/x$((n++))"
+               done
+               for p in "['\"'," "{'\"':" "[/* \" */"; do
+                   { printf '%s' "$p"; head -c 30000 /dev/zero | tr '\0' '['; head -c 30000 /dev/zero | tr '\0' ']'
+                     printf ']'; } > "$W/$1/x$((n++))"
+               done ;;
     fuzz-event-log) cp "$SRC/tests/attest/data/ovmf-event-log.bin" "$W/$1/s0" 2>/dev/null || true
                     [ -r /sys/kernel/security/tpm0/binary_bios_measurements ] &&
                     cp /sys/kernel/security/tpm0/binary_bios_measurements "$W/$1/s1" || true ;;
