@@ -239,6 +239,15 @@ state_of_event(int event, int detail, CvMgrState *state)
     }
 }
 
+/* The CVM's domain runs, as the registry knows it from libvirt's events. */
+static gboolean
+state_active(CvMgrState state)
+{
+    return state == CV_MGR_STATE_RUNNING || state == CV_MGR_STATE_PAUSED || state == CV_MGR_STATE_SHUTDOWN;
+}
+
+/* No call back to libvirt from here (the main loop): whether the domain runs, or was left transient,
+ * the registry knows from the events it had. */
 int
 cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
@@ -248,8 +257,12 @@ cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int de
     const char *detail_name = event == VIR_DOMAIN_EVENT_STOPPED ? stopped_detail_to_string(detail) : NULL;
     CvMgrState state;
 
-    if (!cvm || conn != r->conn || event == VIR_DOMAIN_EVENT_DEFINED)
+    if (!cvm || conn != r->conn)
         return 0;
+    if (event == VIR_DOMAIN_EVENT_DEFINED) {
+        g_hash_table_remove(r->transient, cvm->id);   /* persistent again */
+        return 0;
+    }
     state = cvm->state;
     if (!state_of_event(event, detail, &state))
         return 0;
@@ -259,15 +272,17 @@ cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int de
         return 0;
     }
     if (event == VIR_DOMAIN_EVENT_UNDEFINED) {
-        if (virDomainIsActive(dom) == 1)
+        if (state_active(cvm->state)) {
+            g_hash_table_add(r->transient, g_strdup(cvm->id));
             cv_mgr_events_lifecycle(r, cvm, "undefined", "still running as a transient domain");
-        else
+        } else {
             cv_mgr_registry_remove(r, cvm, "removed", "the domain was undefined outside covirt");
+        }
         return 0;
     }
     cv_mgr_sync_set_state(r, cvm, state, dom, name ? name : "unknown", detail_name);
     /* a transient domain (undefined behind our back while running) is gone once stopped */
-    if (event == VIR_DOMAIN_EVENT_STOPPED && virDomainIsPersistent(dom) == 0)
+    if (event == VIR_DOMAIN_EVENT_STOPPED && g_hash_table_remove(r->transient, cvm->id))
         cv_mgr_registry_remove(r, cvm, "removed", "the transient domain stopped");
     return 0;
 }

@@ -44,6 +44,8 @@ struct _CvMgrRegistry {
     gboolean probing;
     guint probe_source;
     guint calls;                 /* bounded calls not yet answered (or expired) */
+    /* domain-sync.c */
+    GHashTable *transient;       /* ids of CVMs undefined outside covirt while running (owned) */
     /* cvm-jobs.c */
     GPtrArray *jobs;             /* the CvMgrJobs running (borrowed) */
     /* event-bus.c */

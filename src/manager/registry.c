@@ -18,6 +18,7 @@ cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metrics)
     cv_mgr_channels_init(r);
     cv_mgr_info_init(r);
     r->jobs = g_ptr_array_new();
+    r->transient = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     return r;
 }
 
@@ -36,6 +37,7 @@ cv_mgr_registry_free(CvMgrRegistry *r)
     cv_mgr_port_pool_free(r->ports);
     g_hash_table_unref(r->ovmf_versions);
     g_ptr_array_unref(r->jobs);
+    g_hash_table_unref(r->transient);
     g_free(r);
 }
 

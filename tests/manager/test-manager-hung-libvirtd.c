@@ -1,6 +1,7 @@
 /* A hung libvirtd (SIGSTOP) under the manager (issue 14): the API keeps answering, a request that
  * needs libvirt gets 503 with Retry-After within MANAGER_LIBVIRT_TIMEOUT, /health says degraded, the
- * manager recovers on SIGCONT, and SIGTERM ends it within its bound whatever libvirt does.
+ * manager recovers on SIGCONT, and SIGTERM ends it within its bound whatever libvirt does. And a
+ * domain undefined behind the manager's back while it runs, known from events alone.
  * The libvirtd is the test's own: a session daemon run as nobody in a temporary directory, serving
  * the test driver over its own socket; the system daemon is never touched. Needs root (to run the
  * daemon as another user) and libvirtd, else it exits 77. */
@@ -16,6 +17,7 @@
 static char *dir;
 static GSubprocess *daemon_proc;
 static GPid daemon_pid;
+static char *uri_env;        /* MANAGER_LIBVIRT_URI=… of the private daemon */
 
 static char *
 start_private_libvirtd(void)
@@ -86,9 +88,8 @@ seconds_since(gint64 start)
 static void
 test_hung(void)
 {
-    g_autofree char *uri = start_private_libvirtd();
     g_autofree char *info = NULL;
-    const char *const env[] = { uri, "MANAGER_LIBVIRT_TIMEOUT=3", "MANAGER_LOG_LEVEL=info", NULL };
+    const char *const env[] = { uri_env, "MANAGER_LIBVIRT_TIMEOUT=3", "MANAGER_LOG_LEVEL=info", NULL };
     g_autoptr(CvTestManager) m = cv_test_manager_start(env);
     g_autoptr(JsonNode) cvm = NULL;
     g_autofree char *retry = NULL;
@@ -135,7 +136,45 @@ test_hung(void)
     g_assert_cmpint(seconds_since(start), <=, 32);
     g_assert_cmpint(status, >=, 0);   /* it exited; it was not killed */
     g_clear_object(&m->proc);
-    stop_private_libvirtd();
+    g_assert_cmpint(kill(daemon_pid, SIGCONT), ==, 0);
+}
+
+static void
+virsh(const char *command, const char *name)
+{
+    const char *uri = strchr(uri_env, '=') + 1;
+    const char *const argv[] = { "virsh", "-q", "-c", uri, command, name, NULL };
+    g_autoptr(GError) error = NULL;
+    int status = -1;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL,
+                               NULL, NULL, NULL, &status, &error));
+    g_assert_no_error(error);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+}
+
+/* undefined outside covirt while it runs: kept (libvirt keeps it as a transient domain), dropped
+ * once it stops; known from the events alone, without asking libvirt from the main loop */
+static void
+test_undefined_outside(void)
+{
+    const char *const env[] = { uri_env, NULL };
+    g_autoptr(CvTestManager) m = cv_test_manager_start(env);
+    g_autoptr(JsonNode) cvm = NULL;
+    g_autoptr(JsonNode) got = NULL;
+    g_autofree char *path = NULL;
+
+    g_assert_true(cv_test_wait_member(m, "/health", "status", "ok", 30));
+    cvm = cv_test_create(m, "{\"name\":\"covirt-test-transient\",\"memory\":\"256M\"}");
+    path = g_strdup_printf("/v1/cvms/%s", json_object_get_string_member(json_node_get_object(cvm), "id"));
+    virsh("undefine", "covirt-test-transient");
+    g_usleep(500000);
+    g_assert_cmpuint(cv_test_request_json(m, "GET", path, NULL, &got), ==, 200);
+    g_assert_cmpstr(json_object_get_string_member(json_node_get_object(got), "state"), ==, "running");
+    virsh("destroy", "covirt-test-transient");
+    for (int i = 0; i < 50 && cv_test_count(m) > 0; i++)
+        g_usleep(100000);
+    g_assert_cmpuint(cv_test_count(m), ==, 0);
 }
 
 int
@@ -152,9 +191,12 @@ main(int argc, char **argv)
     }
     dir = g_dir_make_tmp("covirt-hung-XXXXXX", NULL);
     g_chmod(dir, 0755);
+    uri_env = start_private_libvirtd();
+    g_test_add_func("/manager/libvirtd/undefined-outside", test_undefined_outside);
     g_test_add_func("/manager/libvirtd/hung", test_hung);
     rc = g_test_run();
     stop_private_libvirtd();
+    g_free(uri_env);
     {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
 
