@@ -157,7 +157,10 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (!parse_options(&o, &argc, &argv))
         return 2;
-    cv_log_init("covirt-agent", o.log_level);
+    if (!cv_log_init("covirt-agent", o.log_level, &error)) {
+        g_critical("--log-level: %s", error->message);
+        return 2;
+    }
     /* tpm2-tss prints its own lines on stderr; the collector's errors already carry the decoded text */
     if (!o.log_level || g_ascii_strcasecmp(o.log_level, "debug") != 0)
         g_setenv("TSS2_LOG", "all+NONE", FALSE);

@@ -12,6 +12,8 @@ variant=${COVIRT_DEMO_VARIANT:-minimal}
 covirt=$build/src/cli/covirt
 agent_bin=$build/agent/covirt-agent
 manager_bin=$build/src/manager/covirt-manager
+# the build's programs render from this checkout's templates (installed ones use their data dir)
+export COVIRT_TEMPLATE_DIR=$top/domain-templates
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*" | sed "s|$work/||g; s|$build/src/cli/||g"; "$@"; }

@@ -26,18 +26,14 @@ cv_libvirt_version_parse(const char *text, unsigned long *out, GError **error)
     return FALSE;
 }
 
-/* $COVIRT_TEMPLATE_DIR, else the source tree's or the installed template directory, whichever exists */
+/* $COVIRT_TEMPLATE_DIR (the tests and scripts point it at the source tree), else the installed directory:
+ * an installed program never reads a source tree that happens to exist */
 static const char *
 template_dir(void)
 {
     const char *env = g_getenv("COVIRT_TEMPLATE_DIR");
 
-    if (env && *env)
-        return env;
-    /* A build from the source tree uses its own templates, so a stale installed copy never leaks in. */
-    if (g_file_test(COVIRT_SOURCE_TEMPLATE_DIR "/vtpm.xml", G_FILE_TEST_EXISTS))
-        return COVIRT_SOURCE_TEMPLATE_DIR;
-    return COVIRT_TEMPLATE_DIR;
+    return env && *env ? env : COVIRT_TEMPLATE_DIR;
 }
 
 /* ---- tree helpers: every value goes in as text or attribute, which libxml2 escapes ---- */

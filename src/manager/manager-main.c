@@ -20,7 +20,21 @@ typedef struct {
     gint64 deadline;
     guint drain_source;
     gboolean abandoned;         /* the deadline passed with work unfinished */
+    guint ready_source;
 } Daemon;
+
+/* systemd's Type=notify: ready once libvirt answered the first time (the registry connects in a worker) */
+static gboolean
+notify_ready(gpointer data)
+{
+    Daemon *d = data;
+
+    if (!cv_mgr_registry_connected(d->registry))
+        return G_SOURCE_CONTINUE;
+    cv_log_notify("READY=1");
+    d->ready_source = 0;
+    return G_SOURCE_REMOVE;
+}
 
 static gboolean
 drain(gpointer data)
@@ -53,6 +67,7 @@ on_signal(gpointer data)
         return G_SOURCE_CONTINUE;
     /* stop listening, let the requests in flight finish; the CVMs are libvirt's and stay */
     g_info("stopping: no new connections, finishing %u requests in flight", cv_mgr_http_api_in_flight(d->api));
+    cv_log_notify("STOPPING=1");
     cv_mgr_http_api_stop(d->api);
     cv_mgr_registry_stop(d->registry);
     d->deadline = g_get_monotonic_time() + SHUTDOWN_TIMEOUT_S * G_USEC_PER_SEC;
@@ -96,7 +111,10 @@ main(int argc, char **argv)
     /* glib-networking's GnuTLS backend reads this once: the API's TLS is 1.2 at least, so an old
      * client fails in the handshake (http-listener.c also checks what was negotiated) */
     g_setenv("G_TLS_GNUTLS_PRIORITY", "NORMAL:%COMPAT:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1", FALSE);
-    cv_log_init("covirt-manager", g_getenv("MANAGER_LOG_LEVEL"));
+    if (!cv_log_init("covirt-manager", g_getenv("MANAGER_LOG_LEVEL"), &error)) {
+        g_critical("configuration: MANAGER_LOG_LEVEL: %s", error->message);
+        return 2;
+    }
     config = cv_mgr_config_new(NULL, &error);
     if (!config) {
         g_critical("configuration: %s", error->message);
@@ -118,11 +136,17 @@ main(int argc, char **argv)
     sig_int = g_unix_signal_add(SIGINT, on_signal, &d);
     g_info("listening on %s (libvirt %s, at most %u CVMs)", cv_mgr_http_api_url(d.api),
            config->defaults->libvirt_uri, config->max_vms);
-    printf("listening on %s\n", cv_mgr_http_api_url(d.api));
-    fflush(stdout);
+    /* for a parent reading stdout; not again where the log line above already went */
+    if (!cv_log_goes_to(STDOUT_FILENO)) {
+        printf("listening on %s\n", cv_mgr_http_api_url(d.api));
+        fflush(stdout);
+    }
+    d.ready_source = g_timeout_add(100, notify_ready, &d);
     g_main_loop_run(d.loop);
     g_source_remove(sig_term);
     g_source_remove(sig_int);
+    if (d.ready_source)
+        g_source_remove(d.ready_source);
     /* threads still wait on libvirt, or closing the connection would: exit without them */
     if (d.abandoned || (cv_mgr_registry_has_conn(d.registry) && !cv_mgr_registry_connected(d.registry))) {
         g_info("stopped%s", d.abandoned ? " (work abandoned)" : "; libvirt does not answer, its connection left");
