@@ -28,8 +28,8 @@ cv_libvirt_version_parse(const char *text, unsigned long *out, GError **error)
 
 /* $COVIRT_TEMPLATE_DIR (the tests and scripts point it at the source tree), else the installed directory:
  * an installed program never reads a source tree that happens to exist */
-static const char *
-template_dir(void)
+const char *
+cv_domain_template_dir(void)
 {
     const char *env = g_getenv("COVIRT_TEMPLATE_DIR");
 
@@ -469,7 +469,7 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
 
     /* one template per platform, named after it */
     template = g_strdup_printf("%s.xml", cv_platform_to_string(s->platform));
-    path = g_build_filename(opts->template_dir ? opts->template_dir : template_dir(), template, NULL);
+    path = g_build_filename(opts->template_dir ? opts->template_dir : cv_domain_template_dir(), template, NULL);
     /* read as a plain file: xmlReadFile would go through libxml2's I/O layer, which probes
      * for gzip and xz compression (zlib and liblzma code for every render) */
     if (g_file_get_contents(path, &text, &len, NULL) && len <= G_MAXINT)

@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 typedef struct {
     /* libvirt version as virConnectGetLibVersion reports it: major*1000000 + minor*1000 + micro */
     unsigned long libvirt_version;
-    const char *template_dir;    /* NULL: the installed (or source tree) domain-templates/ */
+    const char *template_dir;    /* NULL: cv_domain_template_dir() */
     const char *log_dir;         /* serial log of debug CVMs: LOG_DIR/NAME.serial */
     const char *metadata_xml;    /* optional: one element in CV_XML_NAMESPACE, put in <metadata> */
 } CvRenderOptions;
@@ -24,5 +24,7 @@ typedef struct {
 
 gboolean cv_libvirt_version_parse(const char *text, unsigned long *out, GError **error);
 char *cv_domain_render(const CvCvmSpec *spec, const CvRenderOptions *opts, GError **error);
+/* $COVIRT_TEMPLATE_DIR, else the installed PREFIX/share/covirt/domain-templates (never a source tree's) */
+const char *cv_domain_template_dir(void);
 
 G_END_DECLS

@@ -1,5 +1,6 @@
 #include "manager-config.h"
 #include "cv-util.h"
+#include "domain-render.h"
 
 static const char *
 env_get(const char *const *envp, const char *name)
@@ -67,6 +68,20 @@ http_limits(CvMgrConfig *c, const char *const *envp, GError **error)
     return TRUE;
 }
 
+/* without templates every create fails: an installed manager whose data dir is missing says so at start */
+static gboolean
+templates_present(const char *configured, GError **error)
+{
+    const char *dir = configured ? configured : cv_domain_template_dir();
+    g_autofree char *vtpm = g_build_filename(dir, "vtpm.xml", NULL);
+
+    if (g_file_test(vtpm, G_FILE_TEST_IS_REGULAR))
+        return TRUE;
+    g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: no domain templates in %s (vtpm.xml is missing)",
+                configured ? "MANAGER_TEMPLATE_DIR" : "COVIRT_TEMPLATE_DIR or the installed data", dir);
+    return FALSE;
+}
+
 CvMgrConfig *
 cv_mgr_config_new(const char *const *envp, GError **error)
 {
@@ -116,6 +131,8 @@ cv_mgr_config_new(const char *const *envp, GError **error)
     }
     c->log_dir = g_strdup((s = env_get(envp, "MANAGER_LOG_DIR")) ? s : "/var/log/covirt");
     c->template_dir = g_strdup(env_get(envp, "MANAGER_TEMPLATE_DIR"));
+    if (!templates_present(c->template_dir, error))
+        return NULL;
     c->hal_version = g_strdup(env_get(envp, "MANAGER_HAL_VERSION"));
     c->ovmf_version = g_strdup(env_get(envp, "MANAGER_OVMF_VERSION"));
     c->log_level = g_strdup(env_get(envp, "MANAGER_LOG_LEVEL"));

@@ -104,7 +104,8 @@ main(int argc, char **argv)
         }
         fprintf(argc > 1 && g_strcmp0(argv[1], "--help") == 0 ? stdout : stderr,
                 "Usage: covirt-manager\n\nConfigured through MANAGER_* environment variables (docs/manager.md).\n"
-                "Prints \"listening on URL\" on stdout once the API is served.\n");
+                "Logs \"listening on URL\" once the API is served, and prints it on stdout when\n"
+                "stdout is not where the log goes.\n");
         return g_strcmp0(argv[1], "--help") == 0 ? 0 : 2;
     }
     skip_libssh2_crypto_init();

@@ -96,6 +96,15 @@ if [ ! -e "$datadir/covirt/domain-templates/vtpm.xml" ]; then
     else
         fail "the installed covirt's render error does not name $datadir/covirt/domain-templates: $(cat "$tmp/render.out")"
     fi
+    # and the installed manager refuses to start without them, naming where it looked
+    rc=0
+    (cd "$top" && env -u COVIRT_TEMPLATE_DIR MANAGER_LIBVIRT_URI=test:///default MANAGER_HTTP_PORT=0 \
+         timeout 30 "$d$sbindir/covirt-manager") > "$tmp/manager.out" 2>&1 || rc=$?
+    if [ $rc -eq 2 ] && grep -qF "no domain templates in $datadir/covirt/domain-templates" "$tmp/manager.out"; then
+        ok "the installed covirt-manager looks for templates in $datadir/covirt/domain-templates only"
+    else
+        fail "the installed covirt-manager without templates: exit $rc, $(cat "$tmp/manager.out")"
+    fi
 fi
 
 [ $fails -eq 0 ] || { echo "$fails failure(s)" >&2; exit 1; }

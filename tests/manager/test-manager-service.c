@@ -1,6 +1,7 @@
 /* covirt-manager as a systemd service runs it: sd_notify READY=1 once libvirt answered and STOPPING=1 at
  * SIGTERM; under JOURNAL_STREAM (no journald socket here) every line carries a "<N>" priority, "listening
- * on" comes once and no line is blank; a wrong MANAGER_LOG_LEVEL is refused. */
+ * on" comes once and no line is blank; a wrong MANAGER_LOG_LEVEL or a template dir without templates is
+ * refused at start. */
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -13,14 +14,18 @@
 #include "manager-harness.h"
 
 static void
-test_log_level_refused(void)
+test_config_refused(void)
 {
-    static const char *const env[] = { "MANAGER_LOG_LEVEL=verbose", NULL };
-    g_autofree char *err = NULL;
+    static const char *const level[] = { "MANAGER_LOG_LEVEL=verbose", NULL };
+    static const char *const templates[] = { "MANAGER_TEMPLATE_DIR=/nonexistent/covirt", NULL };
+    g_autofree char *err = NULL, *err_templates = NULL;
 
-    g_assert_cmpint(cv_test_manager_refuses(env, &err), ==, 2);
+    g_assert_cmpint(cv_test_manager_refuses(level, &err), ==, 2);
     g_assert_nonnull(strstr(err, "MANAGER_LOG_LEVEL"));
     g_assert_nonnull(strstr(err, "'verbose'"));
+    /* checked at start, not at the first create */
+    g_assert_cmpint(cv_test_manager_refuses(templates, &err_templates), ==, 2);
+    g_assert_nonnull(strstr(err_templates, "MANAGER_TEMPLATE_DIR: no domain templates in /nonexistent/covirt"));
 }
 
 /* the next datagram on fd within 30 s */
@@ -127,7 +132,7 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/manager-service/log-level-refused", test_log_level_refused);
+    g_test_add_func("/manager-service/config-refused", test_config_refused);
     g_test_add_func("/manager-service/notify", test_notify);
     g_test_add_func("/manager-service/journal-stream", test_journal_stream);
     return g_test_run();
