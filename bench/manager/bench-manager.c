@@ -50,6 +50,8 @@ bench_env(void)
     env = g_environ_setenv(env, "MANAGER_MAX_VMS", "2000", TRUE);
     env = g_environ_setenv(env, "MANAGER_QEMU_HOST_FWD_RANGE", "20000-29999", TRUE);
     env = g_environ_setenv(env, "MANAGER_LOG_LEVEL", "warn", TRUE);
+    /* the build's manager renders from this checkout's templates */
+    env = g_environ_setenv(env, "COVIRT_TEMPLATE_DIR", COVIRT_SOURCE_DIR "/domain-templates", FALSE);
     return env;
 }
 
