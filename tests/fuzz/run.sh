@@ -7,6 +7,8 @@ SECONDS_EACH=${1:-60}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=${FUZZ_BUILD_DIR:-$SRC/build-fuzz}
 V=$SRC/../shared/testvectors
+# fuzz-cvm-spec renders with this checkout's templates (a build's programs read no source tree unless told)
+export COVIRT_TEMPLATE_DIR=$SRC/domain-templates
 # clang, unlike gcc, calls a g_autofree variable that is only set "unused": not an error here
 if [ ! -f "$B/build.ninja" ]; then
     CC=clang meson setup "$B" "$SRC" -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
