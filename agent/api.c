@@ -12,6 +12,7 @@
 #include "cv-autoptr.h"
 #include "cv-error.h"
 #include "cv-http.h"
+#include "cv-http-listen.h"
 #include "cv-sign.h"
 #include "cv-util.h"
 
@@ -31,6 +32,7 @@ struct _CvAgentApi {
     GTlsCertificate *tls;
     guint8 tls_sha256[32];
     SoupServer *server;
+    CvHttpListener *listener;   /* accepts, bounds and times out its connections, sets up TLS */
     guint port;
     CvAgentChallenges *challenges;
     GHashTable *uploads_active;     /* target path set: one upload per target at a time */
@@ -521,6 +523,8 @@ cv_agent_api_new(GError **error)
 {
     g_autoptr(CvAgentApi) api = g_new0(CvAgentApi, 1);
 
+    /* before any TLS connection, and before the agent makes threads */
+    cv_http_listen_tls_init();
     api->tls = cv_agent_tls_identity_new(api->tls_sha256, error);
     if (!api->tls)
         return NULL;
@@ -538,39 +542,22 @@ cv_agent_api_tls_sha256(CvAgentApi *api)
 }
 
 gboolean
-cv_agent_api_listen(CvAgentApi *api, CvAgent *agent, guint port, const char *listen_address, GError **error)
+cv_agent_api_listen(CvAgentApi *api, CvAgent *agent, guint port, const char *listen_address,
+                    const CvHttpListenLimits *limits, GError **error)
 {
-    g_autoptr(GError) local = NULL;
-    GSList *uris;
-    gboolean ok;
+    g_autoptr(GSocket) sock = NULL;
 
     api->agent = agent;
     /* raw-paths: a path keeps its percent-encoding (libsoup still decodes unreserved characters such as
      * %2E and removes dot segments, as clients' libsoup does before sending), so signatures cover the path
      * as sent and a file name is decoded once, by segment_name() */
-    api->server = soup_server_new("tls-certificate", api->tls, "server-header", "covirt-agent", "raw-paths", TRUE,
-                                  NULL);
+    api->server = soup_server_new("server-header", "covirt-agent", "raw-paths", TRUE, NULL);
     soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
     soup_server_add_handler(api->server, NULL, handler, api, NULL);
-    if (listen_address) {
-        g_autoptr(GInetAddress) ia = g_inet_address_new_from_string(listen_address);
-        g_autoptr(GSocketAddress) addr = NULL;
-        if (!ia) {
-            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not an IP address", listen_address);
-            return FALSE;
-        }
-        addr = g_inet_socket_address_new(ia, port);
-        ok = soup_server_listen(api->server, addr, SOUP_SERVER_LISTEN_HTTPS, &local);
-    } else {
-        ok = soup_server_listen_all(api->server, port, SOUP_SERVER_LISTEN_HTTPS, &local);
-    }
-    if (!ok) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot listen on port %u: %s", port, local->message);
+    sock = cv_http_listen_socket(listen_address, port, error);
+    if (!sock || !(api->listener = cv_http_listener_new(api->server, sock, api->tls, limits, error)))
         return FALSE;
-    }
-    uris = soup_server_get_uris(api->server);
-    api->port = uris ? (guint)g_uri_get_port(uris->data) : port;
-    g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+    api->port = cv_http_listener_port(api->listener);
     return TRUE;
 }
 
@@ -586,6 +573,7 @@ cv_agent_api_free(CvAgentApi *api)
     if (!api)
         return;
     /* uploads still in flight go with their messages; they need the table below */
+    cv_http_listener_free(api->listener);
     if (api->server)
         soup_server_disconnect(api->server);
     g_clear_object(&api->server);

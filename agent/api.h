@@ -4,6 +4,7 @@
 #pragma once
 #include <glib.h>
 #include "agent.h"
+#include "cv-http-listen.h"
 
 G_BEGIN_DECLS
 
@@ -18,10 +19,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgentApi, cv_agent_api_free)
  * announces and the evidence binds. */
 const guint8 *cv_agent_api_tls_sha256(CvAgentApi *api);
 
-/* Serves the core's API over HTTPS on port (0: any free one) at listen_address (NULL: all addresses).
- * The agent must outlive the front. */
+/* Serves the core's API over HTTPS (TLS 1.2 at least) on port (0: any free one) at listen_address (NULL:
+ * all addresses), within limits (NULL: CV_HTTP_LISTEN_LIMITS_DEFAULT). The agent must outlive the front. */
 gboolean cv_agent_api_listen(CvAgentApi *api, CvAgent *agent, guint port, const char *listen_address,
-                             GError **error);
+                             const CvHttpListenLimits *limits, GError **error);
 /* The bound port, once listening. */
 guint cv_agent_api_port(CvAgentApi *api);
 

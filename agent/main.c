@@ -107,6 +107,32 @@ parse_options(Options *o, int *argc, char ***argv)
     return TRUE;
 }
 
+/* The HTTPS front's connection limits: CV_HTTP_LISTEN_LIMITS_DEFAULT unless the environment says
+ * otherwise (docs/agent.md, "Limits"). */
+static gboolean
+parse_limits(CvHttpListenLimits *lim)
+{
+    struct { const char *env; guint *value; guint64 min, max; } v[] = {
+        { "AGENT_HTTP_MAX_CONNECTIONS", &lim->max_conns, 1, 100000 },
+        { "AGENT_HTTP_MAX_CONNECTIONS_PER_CLIENT", &lim->max_conns_per_client, 1, 100000 },
+        { "AGENT_HTTP_HEADER_TIMEOUT", &lim->header_timeout_s, 1, 3600 },
+        { "AGENT_HTTP_IO_TIMEOUT", &lim->io_timeout_s, 1, 3600 },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS(v); i++) {
+        g_autoptr(GError) error = NULL;
+        guint64 n = 0;
+        if (!g_getenv(v[i].env))
+            continue;
+        if (!cv_parse_uint(g_getenv(v[i].env), v[i].min, v[i].max, &n, &error)) {
+            g_printerr("covirt-agent: %s: %s\n", v[i].env, error->message);
+            return FALSE;
+        }
+        *v[i].value = n;
+    }
+    return TRUE;
+}
+
 /* Not fatal when unreadable: the manager shows an empty HAL version. */
 static char *
 read_hal_version(const char *file)
@@ -152,10 +178,11 @@ main(int argc, char **argv)
     g_autoptr(CvAgentApi) api = NULL;  /* after the agent: freed first */
     g_autoptr(GMainLoop) loop = NULL;
     CvAgentOptions opts = { 0 };
+    CvHttpListenLimits limits = CV_HTTP_LISTEN_LIMITS_DEFAULT;
 
     setlocale(LC_ALL, "");
     signal(SIGPIPE, SIG_IGN);
-    if (!parse_options(&o, &argc, &argv))
+    if (!parse_options(&o, &argc, &argv) || !parse_limits(&limits))
         return 2;
     if (!cv_log_init("covirt-agent", o.log_level, &error)) {
         g_critical("--log-level: %s", error->message);
@@ -180,7 +207,7 @@ main(int argc, char **argv)
     opts.dataset_max_bytes = o.max_bytes;
     memcpy(opts.tls_sha256, cv_agent_api_tls_sha256(api), sizeof(opts.tls_sha256));
     agent = cv_agent_new(&opts, &error);
-    if (!agent || !cv_agent_api_listen(api, agent, o.port, o.listen, &error)) {
+    if (!agent || !cv_agent_api_listen(api, agent, o.port, o.listen, &limits, &error)) {
         g_critical("%s", error->message);
         return 1;
     }
