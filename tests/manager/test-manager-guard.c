@@ -419,6 +419,24 @@ test_server_limit(void)
     assert_status(a2, 200, NULL);
 }
 
+/* connections that ended count no more: 40 in turn from one client under a bound of 4 at once (a record
+ * that outlived its connection would lock the client out after the fourth) */
+static void
+test_sequential(void)
+{
+    static const char *const env[] = { "MANAGER_HTTP_MAX_CONNECTIONS_PER_CLIENT=4", "MANAGER_HTTP_MAX_CONNECTIONS=8",
+                                       NULL };
+    g_autoptr(CvTestManager) m = cv_test_manager_start_full(env, FALSE);
+    g_autofree char *host = g_strdup_printf("127.0.0.1:%u", port_of(m));
+
+    for (guint i = 0; i < 40; i++) {
+        g_autofree char *a = get(m, "127.0.0.1", host, "/v1/cvms", NULL);
+
+
+        assert_status(a, 200, NULL);
+    }
+}
+
 /* the same with the limits raised, so that accept runs out of descriptors: it comes back once the
  * idle connections time out */
 static void
@@ -640,6 +658,7 @@ main(int argc, char **argv)
     g_test_add_func("/manager/guard/malformed", test_malformed);
     g_test_add_func("/manager/limits/per-client", test_per_client_limit);
     g_test_add_func("/manager/limits/server", test_server_limit);
+    g_test_add_func("/manager/limits/sequential", test_sequential);
     g_test_add_func("/manager/limits/emfile", test_emfile);
     g_test_add_func("/manager/limits/timeouts", test_timeouts);
     g_test_add_func("/manager/limits/slow-stream", test_slow_stream);
