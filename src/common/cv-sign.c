@@ -163,19 +163,3 @@ cv_sign_digest(EVP_PKEY *key, const guint8 digest[CV_SIGN_DIGEST_SIZE], GError *
     }
     return NULL;
 }
-
-gboolean
-cv_sign_verify(EVP_PKEY *key, const guint8 digest[CV_SIGN_DIGEST_SIZE], const guint8 *sig, gsize sig_len,
-               GError **error)
-{
-    g_autoptr(EVP_MD_CTX) ctx = EVP_MD_CTX_new();
-
-    if (!ctx || EVP_DigestVerifyInit_ex(ctx, NULL, md_for(key), NULL, NULL, key, NULL) != 1 ||
-        EVP_DigestVerify(ctx, sig, sig_len, digest, CV_SIGN_DIGEST_SIZE) != 1) {
-        /* The reason is in OpenSSL's queue; drop it so that it does not leak into a later message. */
-        g_autofree char *why = cv_openssl_error_text();
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAUTHORIZED, "signature does not verify");
-        return FALSE;
-    }
-    return TRUE;
-}

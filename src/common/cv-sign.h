@@ -27,8 +27,5 @@ gboolean cv_sign_request_digest(const guint8 *challenge, gsize challenge_len, co
                                 const char *path, const guint8 body_sha3[32],
                                 guint8 out[CV_SIGN_DIGEST_SIZE], GError **error);
 GBytes *cv_sign_digest(EVP_PKEY *key, const guint8 digest[CV_SIGN_DIGEST_SIZE], GError **error);
-/* FALSE + CV_ERROR_UNAUTHORIZED when the signature does not verify. */
-gboolean cv_sign_verify(EVP_PKEY *key, const guint8 digest[CV_SIGN_DIGEST_SIZE], const guint8 *sig,
-                        gsize sig_len, GError **error);
 
 G_END_DECLS
