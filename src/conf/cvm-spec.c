@@ -448,6 +448,53 @@ parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
            parse_platform(o, s, d, error);
 }
 
+/* Every string of the spec ends up in the domain's XML (values, or the computation inside <metadata>),
+ * and valid JSON can hold characters XML 1.0 cannot: refuse them here, naming the field, instead of
+ * failing later when the document is written. json-glib's strings are valid UTF-8 (cv_json_check). */
+static gboolean
+xml_text_ok(const char *text, const char *field, GError **error)
+{
+    for (const char *c = text; *c; c = g_utf8_next_char(c)) {
+        gunichar u = g_utf8_get_char(c);
+
+        if ((u < 0x20 && u != 0x9 && u != 0xa && u != 0xd) || u == 0xfffe || u == 0xffff) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: U+%04X cannot be stored in XML", field, u);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean
+check_xml_chars(JsonNode *node, const char *field, GError **error)
+{
+    if (JSON_NODE_HOLDS_OBJECT(node)) {
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *member;
+
+        json_object_iter_init(&it, json_node_get_object(node));
+        while (json_object_iter_next(&it, &name, &member)) {
+            g_autofree char *sub = *field ? g_strdup_printf("%s.%s", field, name) : g_strdup(name);
+
+            if (!xml_text_ok(name, *field ? field : "spec", error) || !check_xml_chars(member, sub, error))
+                return FALSE;
+        }
+    } else if (JSON_NODE_HOLDS_ARRAY(node)) {
+        JsonArray *a = json_node_get_array(node);
+
+        for (guint i = 0; i < json_array_get_length(a); i++) {
+            g_autofree char *sub = g_strdup_printf("%s[%u]", field, i);
+
+            if (!check_xml_chars(json_array_get_element(a, i), sub, error))
+                return FALSE;
+        }
+    } else if (JSON_NODE_HOLDS_VALUE(node) && json_node_get_value_type(node) == G_TYPE_STRING) {
+        return xml_text_ok(json_node_get_string(node), field, error);
+    }
+    return TRUE;
+}
+
 CvCvmSpec *
 cv_cvm_spec_from_json(JsonNode *root, const CvDefaults *defaults, GError **error)
 {
@@ -464,6 +511,9 @@ cv_cvm_spec_from_json(JsonNode *root, const CvDefaults *defaults, GError **error
         g_propagate_error(error, local);
         return NULL;
     }
+    /* after the fields' own checks, so that their messages stay the ones a user sees first */
+    if (!check_xml_chars(root, "", error))
+        return NULL;
     return g_steal_pointer(&s);
 }
 
