@@ -45,7 +45,7 @@ virt-xml-validate "$work/domain.xml" domain >/dev/null || fail "rendered XML doe
 
 virsh -c $uri define "$work/domain.xml" >/dev/null || fail "define"
 virsh -c $uri start "$name" >/dev/null || fail "start"
-virsh -c $uri list --name | grep -qx "$name" || fail "virsh list does not show $name"
+virsh -c $uri list --name | grep -x "$name" >/dev/null || fail "virsh list does not show $name"
 uuid=$(virsh -c $uri domuuid "$name")
 sock=$(virsh -c $uri dumpxml "$name" | sed -n "s|.*<source mode='bind' path='\([^']*org.covirt.agent.0\)'.*|\1|p")
 [ -n "$sock" ] && [ -S "$sock" ] || fail "agent channel socket missing ($sock)"
@@ -56,11 +56,11 @@ for _ in $(seq 180); do
 done
 grep -a COVIRT-TEST "$logdir/$name.serial" || fail "guest did not reach its init in 180 s"
 grep -q COVIRT-TEST-TPM "$logdir/$name.serial" || fail "guest has no TPM"
-virsh -c $uri domstate "$name" | grep -q running || fail "domain not running"
+virsh -c $uri domstate "$name" | grep running >/dev/null || fail "domain not running"
 
 virsh -c $uri destroy "$name" >/dev/null || fail "destroy"
 virsh -c $uri undefine "$name" --nvram --tpm >/dev/null || fail "undefine"
-virsh -c $uri list --all --name | grep -qx "$name" && fail "domain still defined"
+virsh -c $uri list --all --name | grep -x "$name" >/dev/null && fail "domain still defined"
 [ -e "/var/lib/libvirt/qemu/nvram/${name}_VARS.fd" ] && fail "NVRAM file left behind"
 [ -e "/var/lib/libvirt/swtpm/$uuid" ] && fail "vTPM state left behind"
 [ -e "$sock" ] && fail "channel socket left behind"

@@ -20,7 +20,7 @@ for f in "$data"/*.xml; do
     xml=$(virsh -c $uri dumpxml --inactive "$name")
     for want in '<tpm model=.tpm-crb.' "name='org.covirt.agent.0'" '<on_reboot>destroy'; do
         if grep -q '<tpm ' "$f" || [ "$want" != '<tpm model=.tpm-crb.' ]; then
-            echo "$xml" | grep -q "$want" || { echo "FAIL: $(basename "$f"): stored domain lacks $want"; virsh -c $uri undefine "$name" --nvram >/dev/null; exit 1; }
+            echo "$xml" | grep "$want" >/dev/null || { echo "FAIL: $(basename "$f"): stored domain lacks $want"; virsh -c $uri undefine "$name" --nvram >/dev/null; exit 1; }
         fi
     done
     virsh -c $uri undefine "$name" --nvram >/dev/null
