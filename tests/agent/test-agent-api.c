@@ -4,6 +4,7 @@
  * malformed manifest, result to a non-consumer; after each the state is unchanged
  * and the agent still works. */
 #include "agent-client.h"
+#include "agent-fixture.h"
 #include "dataset-unpack.h"
 #include "control.h"
 #include "frame.h"
@@ -35,25 +36,6 @@ typedef struct {
     const char *agent_arg;  /* one more option for covirt-agent, or NULL */
 } Fixture;
 
-static void
-make_key(Fixture *fx, const char *name, const char *type, char **key_path, char **pub)
-{
-    EVP_PKEY *k = strcmp(type, "rsa") == 0 ? EVP_RSA_gen(2048)
-                  : strcmp(type, "ecdsa") == 0 ? EVP_EC_gen("P-256")
-                                               : EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *p = NULL;
-    long n;
-
-    g_assert_nonnull(k);
-    g_assert_true(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL));
-    n = BIO_get_mem_data(bio, &p);
-    *key_path = g_build_filename(fx->dir, name, NULL);
-    g_assert_true(cv_write_file(*key_path, p, n, 0600, NULL));
-    BIO_free(bio);
-    *pub = cv_sign_pubkey_to_pem(k, NULL);
-    EVP_PKEY_free(k);
-}
 
 static char *
 data_path(const char *name)
@@ -61,23 +43,7 @@ data_path(const char *name)
     return g_build_filename(g_getenv("AGENT_TEST_DATA"), name, NULL);
 }
 
-static char *
-sha3(const char *path)
-{
-    char *h = cv_file_digest_hex("SHA3-256", path, NULL);
 
-    g_assert_nonnull(h);
-    return h;
-}
-
-static char *
-write_tmp(Fixture *fx, const char *name, const char *text)
-{
-    char *p = g_build_filename(fx->dir, name, NULL);
-
-    g_assert_true(g_file_set_contents(p, text, -1, NULL));
-    return p;
-}
 
 typedef struct {
     const char *name, *file;
@@ -102,7 +68,7 @@ make_manifest_sets(Fixture *fx, const char *algo_type, const char *algo_file, co
     json_builder_set_member_name(b, "datasets");
     json_builder_begin_array(b);
     for (guint i = 0; i < n_sets; i++) {
-        g_autofree char *h = sha3(sets[i].file);
+        g_autofree char *h = agent_test_sha3(sets[i].file);
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "hash");
         json_builder_add_string_value(b, h);
@@ -120,7 +86,7 @@ make_manifest_sets(Fixture *fx, const char *algo_type, const char *algo_file, co
     json_builder_set_member_name(b, "algorithm");
     json_builder_begin_object(b);
     {
-        g_autofree char *h = sha3(algo_file);
+        g_autofree char *h = agent_test_sha3(algo_file);
         json_builder_set_member_name(b, "hash");
         json_builder_add_string_value(b, h);
     }
@@ -173,10 +139,10 @@ fixture_setup(Fixture *fx, gconstpointer data)
 {
     fx->dir = g_dir_make_tmp("covirt-agent-test-XXXXXX", NULL);
     g_assert_nonnull(fx->dir);
-    make_key(fx, "algo.key", "ed25519", &fx->algo_key, &fx->algo_pub);
-    make_key(fx, "data.key", "ecdsa", &fx->data_key, &fx->data_pub);
-    make_key(fx, "consumer.key", "rsa", &fx->consumer_key, &fx->consumer_pub);
-    make_key(fx, "stranger.key", "ed25519", &fx->stranger_key, &fx->stranger_pub);
+    agent_test_make_key(fx->dir, "algo.key", "ed25519", &fx->algo_key, &fx->algo_pub);
+    agent_test_make_key(fx->dir, "data.key", "ecdsa", &fx->data_key, &fx->data_pub);
+    agent_test_make_key(fx->dir, "consumer.key", "rsa", &fx->consumer_key, &fx->consumer_pub);
+    agent_test_make_key(fx->dir, "stranger.key", "ed25519", &fx->stranger_key, &fx->stranger_pub);
     fx->work = g_build_filename(fx->dir, "work", NULL);
 }
 
@@ -230,7 +196,7 @@ start_agent(Fixture *fx, const char *manifest_text, gboolean with_control)
     if (fx->agent_arg)
         g_ptr_array_add(argv, g_strdup(fx->agent_arg));
     if (manifest_text) {
-        manifest_file = write_tmp(fx, "manifest.json", manifest_text);
+        manifest_file = agent_test_write(fx->dir, "manifest.json", manifest_text);
         g_ptr_array_add(argv, g_strdup_printf("--manifest=%s", manifest_file));
     }
     if (with_control) {
@@ -264,31 +230,12 @@ start_agent(Fixture *fx, const char *manifest_text, gboolean with_control)
     fx->url = g_strdup_printf("https://127.0.0.1:%s", g_strstrip(port));
 }
 
-static CvAgentClient *
-client_for(Fixture *fx, const char *key)
-{
-    g_autoptr(GError) error = NULL;
-    CvAgentClient *c = cv_agent_client_new(fx->url, key, NULL, &error);
 
-    g_assert_no_error(error);
-    return c;
-}
-
-static char *
-agent_state(Fixture *fx)
-{
-    g_autoptr(CvAgentClient) c = client_for(fx, NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) root = cv_agent_client_get_json(c, "/v1/state", &error);
-
-    g_assert_no_error(error);
-    return g_strdup(json_object_get_string_member(json_node_get_object(root), "state"));
-}
 
 static void
 assert_state(Fixture *fx, const char *expected)
 {
-    g_autofree char *s = agent_state(fx);
+    g_autofree char *s = agent_test_state(fx->url);
 
     g_assert_cmpstr(s, ==, expected);
 }
@@ -297,7 +244,7 @@ static void
 wait_state(Fixture *fx, const char *expected)
 {
     for (int i = 0; i < 300; i++) {
-        g_autofree char *s = agent_state(fx);
+        g_autofree char *s = agent_test_state(fx->url);
         if (strcmp(s, expected) == 0)
             return;
         if (strcmp(s, "Failed") == 0)
@@ -326,20 +273,11 @@ assert_tmp_empty(Fixture *fx)
     g_assert_null(g_dir_read_name(d));
 }
 
-static void
-upload_ok(CvAgentClient *c, const char *path, const char *file)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) r = cv_agent_client_upload(c, path, file, NULL, NULL, &error);
-
-    g_assert_no_error(error);
-    g_assert_nonnull(r);
-}
 
 static void
 fetch_result_file(Fixture *fx, const char *name, const char *expected)
 {
-    g_autoptr(CvAgentClient) c = client_for(fx, fx->consumer_key);
+    g_autoptr(CvAgentClient) c = agent_test_client(fx->url, fx->consumer_key);
     g_autofree char *out = g_build_filename(fx->dir, "out", NULL);
     g_autofree char *zip = g_build_filename(out, "result.zip", NULL);
     g_autofree char *mean_file = g_build_filename(out, name, NULL);
@@ -364,13 +302,13 @@ fetch_result_and_check(Fixture *fx, const char *expected_mean)
 static void
 upload_datasets(Fixture *fx)
 {
-    g_autoptr(CvAgentClient) d = client_for(fx, fx->data_key);
+    g_autoptr(CvAgentClient) d = agent_test_client(fx->url, fx->data_key);
     g_autofree char *a = data_path("a.csv");
     g_autofree char *b = data_path("b.csv");
 
-    upload_ok(d, "/v1/datasets/a.csv", a);
+    agent_test_upload_ok(d, "/v1/datasets/a.csv", a);
     assert_state(fx, "ReceivingData");
-    upload_ok(d, "/v1/datasets/b.csv", b);
+    agent_test_upload_ok(d, "/v1/datasets/b.csv", b);
 }
 
 static void
@@ -383,8 +321,8 @@ test_python_run(Fixture *fx, gconstpointer data)
 
     start_agent(fx, m, FALSE);
     assert_state(fx, "ReceivingAlgorithm");
-    a = client_for(fx, fx->algo_key);
-    upload_ok(a, "/v1/algorithm", algo);
+    a = agent_test_client(fx->url, fx->algo_key);
+    agent_test_upload_ok(a, "/v1/algorithm", algo);
     assert_state(fx, "ReceivingData");
     upload_datasets(fx);
     wait_state(fx, "ConsumingResults");
@@ -405,8 +343,8 @@ test_python_wheels(Fixture *fx, gconstpointer data)
     g_autoptr(CvAgentClient) stranger = NULL;
 
     start_agent(fx, m, FALSE);
-    a = client_for(fx, fx->algo_key);
-    stranger = client_for(fx, fx->stranger_key);
+    a = agent_test_client(fx->url, fx->algo_key);
+    stranger = agent_test_client(fx->url, fx->stranger_key);
     /* only the algorithm owner may add requirements or wheels */
     {
         g_autoptr(GError) e = NULL;
@@ -414,10 +352,10 @@ test_python_wheels(Fixture *fx, gconstpointer data)
                                                        wheel, NULL, NULL, &e);
         assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
     }
-    upload_ok(a, "/v1/algorithm/wheels/covirttestpkg-1.0-py3-none-any.whl", wheel);
-    upload_ok(a, "/v1/algorithm/requirements", reqs);
+    agent_test_upload_ok(a, "/v1/algorithm/wheels/covirttestpkg-1.0-py3-none-any.whl", wheel);
+    agent_test_upload_ok(a, "/v1/algorithm/requirements", reqs);
     assert_state(fx, "ReceivingAlgorithm");
-    upload_ok(a, "/v1/algorithm", algo);
+    agent_test_upload_ok(a, "/v1/algorithm", algo);
     upload_datasets(fx);
     wait_state(fx, "ConsumingResults");
     fetch_result_file(fx, "answer.txt", "42");
@@ -436,12 +374,12 @@ run_algorithm(Fixture *fx, const char *algo_type, const char *algo, char **why)
     char *state = NULL;
 
     start_agent(fx, m, FALSE);
-    a = client_for(fx, fx->algo_key);
-    upload_ok(a, "/v1/algorithm", algo);
+    a = agent_test_client(fx->url, fx->algo_key);
+    agent_test_upload_ok(a, "/v1/algorithm", algo);
     upload_datasets(fx);
     for (int i = 0; i < 200; i++) {
         g_free(state);
-        state = agent_state(fx);
+        state = agent_test_state(fx->url);
         if (strcmp(state, "Failed") == 0 || strcmp(state, "ConsumingResults") == 0)
             break;
         g_usleep(50000);
@@ -449,7 +387,7 @@ run_algorithm(Fixture *fx, const char *algo_type, const char *algo, char **why)
     if (strcmp(state, "ConsumingResults") == 0)
         return state;
     g_assert_cmpstr(state, ==, "Failed");
-    c = client_for(fx, NULL);
+    c = agent_test_client(fx->url, NULL);
     st = cv_agent_client_get_json(c, "/v1/state", &error);
     g_assert_no_error(error);
     *why = g_strdup(json_object_get_string_member(json_node_get_object(st), "error"));
@@ -523,8 +461,8 @@ test_bin_run(Fixture *fx, gconstpointer data)
     g_autoptr(CvAgentClient) a = NULL;
 
     start_agent(fx, m, FALSE);
-    a = client_for(fx, fx->algo_key);
-    upload_ok(a, "/v1/algorithm", algo);
+    a = agent_test_client(fx->url, fx->algo_key);
+    agent_test_upload_ok(a, "/v1/algorithm", algo);
     upload_datasets(fx);
     wait_state(fx, "ConsumingResults");
     fetch_result_and_check(fx, "7.200000");
@@ -538,7 +476,7 @@ test_decompress(Fixture *fx, gconstpointer data)
 {
     const char *algo = g_getenv("MEAN_BIN");
     /* a short table: libarchive's mtree bidder once took it for a file listing */
-    g_autofree char *a = write_tmp(fx, "c.csv", "x,y\n1,2\n3,4\n");
+    g_autofree char *a = agent_test_write(fx->dir, "c.csv", "x,y\n1,2\n3,4\n");
     g_autofree char *gz = g_build_filename(fx->dir, "c.csv.gz", NULL);
     g_autofree char *bad = g_build_filename(fx->dir, "d.csv.gz", NULL);
     const char *names[] = { "c.csv.gz", "d.csv.gz" };
@@ -556,10 +494,10 @@ test_decompress(Fixture *fx, gconstpointer data)
     g_assert_true(g_file_set_contents(bad, text, len - 6, NULL));
     m = make_manifest_with(fx, "bin", algo, NULL, names, files, TRUE);
     start_agent(fx, m, FALSE);
-    o = client_for(fx, fx->algo_key);
-    upload_ok(o, "/v1/algorithm", algo);
-    d = client_for(fx, fx->data_key);
-    upload_ok(d, "/v1/datasets/c.csv.gz", gz);
+    o = agent_test_client(fx->url, fx->algo_key);
+    agent_test_upload_ok(o, "/v1/algorithm", algo);
+    d = agent_test_client(fx->url, fx->data_key);
+    agent_test_upload_ok(d, "/v1/datasets/c.csv.gz", gz);
     c_txt = g_build_filename(fx->work, "datasets", "c.csv", NULL);
     c_gz = g_build_filename(fx->work, "datasets", "c.csv.gz", NULL);
     g_assert_true(g_file_get_contents(a, &want, NULL, NULL));
@@ -593,7 +531,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Signed, signed_clear)
 static Signed
 sign_put(CvAgentClient *c, const char *signed_path, const char *hash_file)
 {
-    Signed s = { sha3(hash_file), cv_agent_client_challenge(c, NULL), NULL };
+    Signed s = { agent_test_sha3(hash_file), cv_agent_client_challenge(c, NULL), NULL };
     g_autoptr(GBytes) raw = cv_hex_decode(s.hash, NULL);
 
     s.signature = cv_agent_client_sign(c, s.challenge, "PUT", signed_path, g_bytes_get_data(raw, NULL), NULL);
@@ -621,11 +559,11 @@ test_refusals(Fixture *fx, gconstpointer data)
     g_autoptr(CvAgentClient) owner = NULL, stranger = NULL, data_owner = NULL, consumer = NULL;
 
     start_agent(fx, m, FALSE);
-    owner = client_for(fx, fx->algo_key);
-    stranger = client_for(fx, fx->stranger_key);
-    data_owner = client_for(fx, fx->data_key);
-    consumer = client_for(fx, fx->consumer_key);
-    evil = write_tmp(fx, "evil.py", "print('not the manifest algorithm')\n");
+    owner = agent_test_client(fx->url, fx->algo_key);
+    stranger = agent_test_client(fx->url, fx->stranger_key);
+    data_owner = agent_test_client(fx->url, fx->data_key);
+    consumer = agent_test_client(fx->url, fx->consumer_key);
+    evil = agent_test_write(fx->dir, "evil.py", "print('not the manifest algorithm')\n");
 
     /* attestation on an agent without a platform: 501, read back as that code; a bad nonce first is 400 */
     {
@@ -673,13 +611,13 @@ test_refusals(Fixture *fx, gconstpointer data)
     /* unsigned, and a made-up challenge */
     {
         g_autoptr(GError) e = NULL;
-        g_autofree char *h = sha3(algo);
+        g_autofree char *h = agent_test_sha3(algo);
         g_autoptr(JsonNode) r = cv_agent_client_put_signed(owner, "/v1/algorithm", algo, h,
                                                            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
                                                            "AAAA", NULL, NULL, &e);
         assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
     }
-    upload_ok(owner, "/v1/algorithm", algo);
+    agent_test_upload_ok(owner, "/v1/algorithm", algo);
     assert_state(fx, "ReceivingData");
 
     /* replay: the same signed request twice; the second is refused and changes nothing */
@@ -735,13 +673,13 @@ test_refusals(Fixture *fx, gconstpointer data)
         g_assert_error(e, CV_ERROR, CV_ERROR_CONFLICT);
     }
     /* and the agent still works: the right dataset completes the computation */
-    upload_ok(data_owner, "/v1/datasets/b.csv", b_csv);
+    agent_test_upload_ok(data_owner, "/v1/datasets/b.csv", b_csv);
     wait_state(fx, "ConsumingResults");
     /* the result goes only to a consumer's key */
     {
         const char *keys[] = { fx->algo_key, fx->data_key, fx->stranger_key };
         for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
-            g_autoptr(CvAgentClient) c = client_for(fx, keys[i]);
+            g_autoptr(CvAgentClient) c = agent_test_client(fx->url, keys[i]);
             g_autofree char *zip = g_build_filename(fx->dir, "stolen.zip", NULL);
             g_autoptr(GError) e = NULL;
             g_assert_false(cv_agent_client_download_result(c, zip, NULL, NULL, &e));
@@ -833,7 +771,7 @@ test_control_channel(Fixture *fx, gconstpointer data)
     /* a malformed manifest at start: refused, the agent stays up and waits for another */
     start_agent(fx, "{\"id\": \"x\", \"name\": 3}", TRUE);
     conn = accept_agent(fx, &tls);
-    c = client_for(fx, fx->algo_key);
+    c = agent_test_client(fx->url, fx->algo_key);
     st = cv_agent_client_get_json(c, "/v1/state", &error);
     g_assert_no_error(error);
     /* the Hello names the key the HTTPS server presents */
@@ -848,7 +786,7 @@ test_control_channel(Fixture *fx, gconstpointer data)
     send_manifest(conn, m);
     expect_event(conn, "state", "ReceivingAlgorithm");
     assert_state(fx, "ReceivingAlgorithm");
-    upload_ok(c, "/v1/algorithm", algo);
+    agent_test_upload_ok(c, "/v1/algorithm", algo);
     expect_event(conn, "state", "ReceivingData");
 
     /* StateRequest → State */
@@ -870,9 +808,9 @@ test_control_channel(Fixture *fx, gconstpointer data)
     /* the manager goes away: events queue, then arrive after a new Hello */
     g_io_stream_close(G_IO_STREAM(conn), NULL, NULL);
     {
-        g_autoptr(CvAgentClient) d = client_for(fx, fx->data_key);
+        g_autoptr(CvAgentClient) d = agent_test_client(fx->url, fx->data_key);
         g_autofree char *a = data_path("a.csv");
-        upload_ok(d, "/v1/datasets/a.csv", a);
+        agent_test_upload_ok(d, "/v1/datasets/a.csv", a);
     }
     conn2 = accept_agent(fx, &tls2);
     g_assert_cmpstr(tls2, ==, tls);
@@ -975,7 +913,7 @@ test_cli(Fixture *fx, gconstpointer data)
     {
         const char *args[] = { "checksum", a_csv, NULL };
         g_autofree char *o = NULL, *e = NULL;
-        g_autofree char *h = sha3(a_csv);
+        g_autofree char *h = agent_test_sha3(a_csv);
         g_assert_cmpint(run_covirt(args, &o, &e), ==, 0);
         g_assert_true(g_str_has_prefix(o, h));
     }
@@ -988,7 +926,7 @@ test_cli(Fixture *fx, gconstpointer data)
         g_assert_true(g_file_get_contents(algo_pub_path, &fx->algo_pub, NULL, NULL));
     }
     m = make_manifest(fx, "python", algo, NULL);
-    mfile = write_tmp(fx, "cli-manifest.json", m);
+    mfile = agent_test_write(fx->dir, "cli-manifest.json", m);
     {
         const char *ok[] = { "checksum", "--manifest", mfile, "--algorithm", algo, a_csv, b_csv, NULL };
         const char *bad[] = { "checksum", "--manifest", mfile, "--algorithm", a_csv, a_csv, NULL };
@@ -1001,7 +939,7 @@ test_cli(Fixture *fx, gconstpointer data)
 
     start_agent(fx, m, FALSE);
     {
-        g_autoptr(CvAgentClient) c = client_for(fx, NULL);
+        g_autoptr(CvAgentClient) c = agent_test_client(fx->url, NULL);
         g_autoptr(JsonNode) st = cv_agent_client_get_json(c, "/v1/state", NULL);
         pin = g_strdup(json_object_get_string_member(json_node_get_object(st), "tls_pubkey_sha256"));
     }
@@ -1179,8 +1117,8 @@ static void
 assert_unchanged(Fixture *fx, const char *name, const char *original)
 {
     g_autofree char *placed = g_build_filename(fx->work, "datasets", name, NULL);
-    g_autofree char *want = sha3(original);
-    g_autofree char *got = sha3(placed);
+    g_autofree char *want = agent_test_sha3(original);
+    g_autofree char *got = agent_test_sha3(placed);
 
     g_assert_cmpstr(got, ==, want);
 }
@@ -1226,11 +1164,11 @@ test_archive_owners(Fixture *fx, gconstpointer data)
     gsize z_len = 0;
 
     start_agent(fx, m, FALSE);
-    o = client_for(fx, fx->algo_key);
-    a = client_for(fx, fx->data_key);
-    b = client_for(fx, fx->stranger_key);
-    upload_ok(o, "/v1/algorithm", algo);
-    upload_ok(a, "/v1/datasets/a.csv", a_csv);
+    o = agent_test_client(fx->url, fx->algo_key);
+    a = agent_test_client(fx->url, fx->data_key);
+    b = agent_test_client(fx->url, fx->stranger_key);
+    agent_test_upload_ok(o, "/v1/algorithm", algo);
+    agent_test_upload_ok(a, "/v1/datasets/a.csv", a_csv);
 
     /* a pax hardlink carrying data would rewrite A's verified a.csv; twice: the dataset is free again */
     upload_refused(fx, b, "b.tar", t_hard, CV_ERROR_INVALID, "archive entry hx is a hardlink");
@@ -1244,16 +1182,16 @@ test_archive_owners(Fixture *fx, gconstpointer data)
 
     /* names: another dataset's (a folder b.csv before A's b.csv; a .gz becoming a.csv) are refused */
     upload_refused(fx, b, "dir.tar", t_dir, CV_ERROR_CONFLICT, "b.csv");
-    upload_ok(a, "/v1/datasets/b.csv", b_csv);
+    agent_test_upload_ok(a, "/v1/datasets/b.csv", b_csv);
     upload_refused(fx, b, "a.csv.gz", a_gz, CV_ERROR_CONFLICT, "a.csv");
     assert_unchanged(fx, "a.csv", a_csv);
     assert_unchanged(fx, "b.csv", b_csv);
 
     /* a single compressed file is never read as a tar */
-    upload_ok(b, "/v1/datasets/z.csv.gz", z_gz);
+    agent_test_upload_ok(b, "/v1/datasets/z.csv.gz", z_gz);
     g_assert_true(g_file_get_contents(z_out, &z_got, &z_len, NULL));
     g_assert_cmpmem(z_got, z_len, z_text, sizeof(z_text));
-    upload_ok(b, "/v1/datasets/good.tar", t_good);
+    agent_test_upload_ok(b, "/v1/datasets/good.tar", t_good);
     assert_datasets(fx, "a.csv b.csv good z.csv");
     assert_tmp_empty(fx);
     assert_state(fx, "ReceivingData");
@@ -1270,7 +1208,7 @@ static gpointer
 bomb_upload(gpointer data)
 {
     BombUpload *up = data;
-    g_autoptr(CvAgentClient) b = client_for(up->fx, up->fx->stranger_key);
+    g_autoptr(CvAgentClient) b = agent_test_client(up->fx->url, up->fx->stranger_key);
     g_autoptr(JsonNode) r = cv_agent_client_upload(b, "/v1/datasets/bomb.csv.gz", up->file, NULL, NULL, &up->error);
 
     g_assert_null(r);
@@ -1317,7 +1255,7 @@ bomb_watch(Fixture *fx, const char *file, GSocketConnection *stop_conn, guint *a
             send_stop(stop_conn, "stopped while a dataset expands");
             stop_conn = NULL;
         } else if (extracting(fx)) {
-            g_autofree char *s = agent_state(fx);
+            g_autofree char *s = agent_test_state(fx->url);
             *answered += extracting(fx);
         } else {
             g_usleep(5000);
@@ -1374,16 +1312,16 @@ test_archive_bomb(Fixture *fx, gconstpointer data)
     fx->agent_arg = "--dataset-max-size=256M";
     start_agent(fx, m, TRUE);
     conn = accept_agent(fx, &tls);
-    o = client_for(fx, fx->algo_key);
-    upload_ok(o, "/v1/algorithm", algo);
+    o = agent_test_client(fx->url, fx->algo_key);
+    agent_test_upload_ok(o, "/v1/algorithm", algo);
     error = bomb_watch(fx, bomb, NULL, &answered);
     g_test_message("GET /v1/state answered %u time(s) during the extraction", answered);
     g_assert_cmpuint(answered, >, 0);
     assert_refused(NULL, error, CV_ERROR_TOO_LARGE);
     assert_tmp_empty(fx);
     assert_datasets(fx, "");
-    a = client_for(fx, fx->data_key);
-    upload_ok(a, "/v1/datasets/a.csv", a_csv);
+    a = agent_test_client(fx->url, fx->data_key);
+    agent_test_upload_ok(a, "/v1/datasets/a.csv", a_csv);
     assert_state(fx, "ReceivingData");
 
     stopped = bomb_watch(fx, bomb, conn, &answered);

@@ -2,6 +2,7 @@
  * percent-encoding, old TLS versions, uploads that stall, bodies shorter than announced, and descriptor
  * exhaustion. The agent runs as in test-agent-api.c: a subprocess on a free loopback port. */
 #include "agent-client.h"
+#include "agent-fixture.h"
 #include "cv-error.h"
 #include "cv-sign.h"
 #include "cv-util.h"
@@ -35,46 +36,13 @@ typedef struct {
 /* the manifest's dataset names: one needs percent-encoding, and its "%41" must not be decoded twice */
 static const char *const names[3] = { "a.csv", "x%41 y.csv", "c.csv" };
 
-static void
-make_key(Fixture *fx, const char *name, char **key_path, char **pub)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *p = NULL;
-    long n;
 
-    g_assert_nonnull(k);
-    g_assert_true(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL));
-    n = BIO_get_mem_data(bio, &p);
-    *key_path = g_build_filename(fx->dir, name, NULL);
-    g_assert_true(cv_write_file(*key_path, p, n, 0600, NULL));
-    BIO_free(bio);
-    *pub = cv_sign_pubkey_to_pem(k, NULL);
-    EVP_PKEY_free(k);
-}
 
-static char *
-sha3(const char *path)
-{
-    char *h = cv_file_digest_hex("SHA3-256", path, NULL);
-
-    g_assert_nonnull(h);
-    return h;
-}
-
-static char *
-write_file(Fixture *fx, const char *name, const char *text)
-{
-    char *p = g_build_filename(fx->dir, name, NULL);
-
-    g_assert_true(g_file_set_contents(p, text, -1, NULL));
-    return p;
-}
 
 static void
 add_file(JsonBuilder *b, const char *file, const char *key)
 {
-    g_autofree char *h = sha3(file);
+    g_autofree char *h = agent_test_sha3(file);
 
     json_builder_set_member_name(b, "hash");
     json_builder_add_string_value(b, h);
@@ -129,12 +97,12 @@ fixture_setup(Fixture *fx, gconstpointer data)
     fx->dir = g_dir_make_tmp("covirt-agent-limits-XXXXXX", NULL);
     g_assert_nonnull(fx->dir);
     fx->work = g_build_filename(fx->dir, "work", NULL);
-    make_key(fx, "algo.key", &fx->algo_key, &fx->algo_pub);
-    make_key(fx, "data.key", &fx->data_key, &fx->data_pub);
-    fx->algo = write_file(fx, "algo.py", "print('never run')\n");
-    fx->files[0] = write_file(fx, "a", "x\n1\n");
-    fx->files[1] = write_file(fx, "b", "x\n2\n");
-    fx->files[2] = write_file(fx, "c", "x\n3\n");
+    agent_test_make_key(fx->dir, "algo.key", "ed25519", &fx->algo_key, &fx->algo_pub);
+    agent_test_make_key(fx->dir, "data.key", "ed25519", &fx->data_key, &fx->data_pub);
+    fx->algo = agent_test_write(fx->dir, "algo.py", "print('never run')\n");
+    fx->files[0] = agent_test_write(fx->dir, "a", "x\n1\n");
+    fx->files[1] = agent_test_write(fx->dir, "b", "x\n2\n");
+    fx->files[2] = agent_test_write(fx->dir, "c", "x\n3\n");
 }
 
 static void
@@ -181,7 +149,7 @@ start_agent(Fixture *fx, const char *const *env, guint nofile)
 {
     g_autofree char *port_file = g_build_filename(fx->dir, "port", NULL);
     g_autofree char *manifest_text = make_manifest(fx);
-    g_autofree char *manifest = write_file(fx, "manifest.json", manifest_text);
+    g_autofree char *manifest = agent_test_write(fx->dir, "manifest.json", manifest_text);
     g_autofree char *work_arg = g_strdup_printf("--work-dir=%s", fx->work);
     g_autofree char *port_arg = g_strdup_printf("--port-file=%s", port_file);
     g_autofree char *manifest_arg = g_strdup_printf("--manifest=%s", manifest);
@@ -210,36 +178,8 @@ start_agent(Fixture *fx, const char *const *env, guint nofile)
     fx->url = g_strdup_printf("https://127.0.0.1:%u", fx->port);
 }
 
-static CvAgentClient *
-client_for(Fixture *fx, const char *key)
-{
-    g_autoptr(GError) error = NULL;
-    CvAgentClient *c = cv_agent_client_new(fx->url, key, NULL, &error);
 
-    g_assert_no_error(error);
-    return c;
-}
 
-static void
-upload_ok(CvAgentClient *c, const char *path, const char *file)
-{
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) r = cv_agent_client_upload(c, path, file, NULL, NULL, &error);
-
-    g_assert_no_error(error);
-    g_assert_nonnull(r);
-}
-
-static char *
-agent_state(Fixture *fx)
-{
-    g_autoptr(CvAgentClient) c = client_for(fx, NULL);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) root = cv_agent_client_get_json(c, "/v1/state", &error);
-
-    g_assert_no_error(error);
-    return g_strdup(json_object_get_string_member(json_node_get_object(root), "state"));
-}
 
 /* ---- challenges ---- */
 
@@ -252,7 +192,7 @@ static gpointer
 flood_challenges(gpointer data)
 {
     Flood *f = data;
-    g_autoptr(CvAgentClient) c = client_for(f->fx, NULL);
+    g_autoptr(CvAgentClient) c = agent_test_client(f->fx->url, NULL);
 
     for (guint i = 0; i < f->n; i++) {
         g_autofree char *ch = cv_agent_client_challenge(c, NULL);
@@ -275,8 +215,8 @@ test_challenge_flood(Fixture *fx, gconstpointer data)
     GThread *threads[2];
 
     start_agent(fx, NULL, 0);
-    owner = client_for(fx, fx->algo_key);
-    hash = sha3(fx->algo);
+    owner = agent_test_client(fx->url, fx->algo_key);
+    hash = agent_test_sha3(fx->algo);
     raw = cv_hex_decode(hash, NULL);
     challenge = cv_agent_client_challenge(owner, &error);
     g_assert_no_error(error);
@@ -311,13 +251,13 @@ test_percent_paths(Fixture *fx, gconstpointer data)
     g_autofree char *state = NULL;
 
     start_agent(fx, NULL, 0);
-    owner = client_for(fx, fx->algo_key);
-    data_owner = client_for(fx, fx->data_key);
-    upload_ok(owner, "/v1/algorithm", fx->algo);
-    upload_ok(data_owner, "/v1/datasets/a%2Ecsv", fx->files[0]);
+    owner = agent_test_client(fx->url, fx->algo_key);
+    data_owner = agent_test_client(fx->url, fx->data_key);
+    agent_test_upload_ok(owner, "/v1/algorithm", fx->algo);
+    agent_test_upload_ok(data_owner, "/v1/datasets/a%2Ecsv", fx->files[0]);
     g_assert_cmpstr(encoded, ==, "/v1/datasets/x%2541%20y.csv");
-    upload_ok(data_owner, encoded, fx->files[1]);
-    state = agent_state(fx);
+    agent_test_upload_ok(data_owner, encoded, fx->files[1]);
+    state = agent_test_state(fx->url);
     g_assert_cmpstr(state, ==, "ReceivingData");
 }
 
@@ -432,8 +372,8 @@ test_stalls(Fixture *fx, gconstpointer data)
     g_autoptr(GError) error = NULL;
 
     start_agent(fx, short_timeouts, 0);
-    owner = client_for(fx, fx->algo_key);
-    hash = sha3(fx->algo);
+    owner = agent_test_client(fx->url, fx->algo_key);
+    hash = agent_test_sha3(fx->algo);
     raw = cv_hex_decode(hash, NULL);
     challenge = cv_agent_client_challenge(owner, &error);
     g_assert_no_error(error);
@@ -461,7 +401,7 @@ test_stalls(Fixture *fx, gconstpointer data)
     assert_closed_within(upload, 6);
     assert_closed_within(credential, 6);
     assert_closed_within(headers, 6);
-    upload_ok(owner, "/v1/algorithm", fx->algo);
+    agent_test_upload_ok(owner, "/v1/algorithm", fx->algo);
 }
 
 /* ---- descriptors ---- */
@@ -516,7 +456,7 @@ test_descriptors(Fixture *fx, gconstpointer data)
     /* the agent takes what it can, then runs out of descriptors; the request waits until the idle ones
      * time out */
     g_usleep(2000000);
-    state = agent_state(fx);
+    state = agent_test_state(fx->url);
     g_assert_cmpstr(state, ==, "ReceivingAlgorithm");
     g_assert_true(g_file_get_contents(fx->log, &log, NULL, NULL));
     g_assert_nonnull(strstr(log, "cannot accept connections (Error accepting connection: Too many open files"));
@@ -545,7 +485,7 @@ test_per_client(Fixture *fx, gconstpointer data)
             close(fds[i]);
     }
     g_assert_cmpuint(closed, ==, G_N_ELEMENTS(fds) - 10);
-    state = agent_state(fx);
+    state = agent_test_state(fx->url);
     g_assert_cmpstr(state, ==, "ReceivingAlgorithm");
 }
 
