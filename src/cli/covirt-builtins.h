@@ -36,5 +36,6 @@ int cv_cli_checksum(int argc, char **argv);
 int cv_cli_algo(int argc, char **argv);
 int cv_cli_data(int argc, char **argv);
 int cv_cli_result(int argc, char **argv);
+int cv_cli_measure(int argc, char **argv);
 
 G_END_DECLS

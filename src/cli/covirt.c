@@ -11,6 +11,7 @@ static const CvCliCommand commands[] = {
     { "attest", "attest a CVM's agent against a policy and show the TLS key to pin", cv_cli_attest },
     { "policy", "check attestation policies, make a CVM's vtpm policy", cv_cli_policy },
     { "verify", "verify SEV-SNP, TDX or TPM evidence offline against a policy", cv_cli_verify },
+    { "measure", "compute the SEV-SNP launch digest a CVM will report", cv_cli_measure },
     { "keys", "make an RSA, ECDSA or Ed25519 key pair for uploads and results", cv_cli_keys },
     { "checksum", "SHA3-256 of files, or check a manifest's hashes", cv_cli_checksum },
     { "algo", "upload the algorithm to a CVM's agent", cv_cli_algo },

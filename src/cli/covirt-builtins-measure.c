@@ -1,0 +1,256 @@
+/* covirt measure: the launch measurement a CVM's hardware will report, computed from the files it boots.
+ * `sev-snp` takes sev-snp-measure's option names (and its --mode), so that a user can switch tools. */
+#include <stdio.h>
+#include <string.h>
+#include "covirt-builtins.h"
+#include "cv-json.h"
+#include "cv-util.h"
+#include "measure-file.h"
+#include "snp-measure.h"
+
+typedef struct {
+    char *mode, *vcpu_type, *vcpu_sig, *vmm_type, *ovmf, *kernel, *initrd, *append, *guest_features;
+    char *output_format, *snp_ovmf_hash, *svsm, *vars_size, *vars_file;
+    int vcpus, vcpu_family, vcpu_model, vcpu_stepping;
+    gboolean json;
+} SnpOptions;
+
+static void
+snp_options_clear(SnpOptions *o)
+{
+    char **strings[] = { &o->mode, &o->vcpu_type, &o->vcpu_sig, &o->vmm_type, &o->ovmf, &o->kernel, &o->initrd,
+                         &o->append, &o->guest_features, &o->output_format, &o->snp_ovmf_hash, &o->svsm,
+                         &o->vars_size, &o->vars_file };
+
+    for (guint i = 0; i < G_N_ELEMENTS(strings); i++)
+        g_clear_pointer(strings[i], g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SnpOptions, snp_options_clear)
+
+#define SNP_COMMAND "measure sev-snp"
+
+/* The vCPU signature from one of the three ways of naming it; 0 with a usage message otherwise */
+static gboolean
+snp_vcpu_sig(const SnpOptions *o, guint32 *sig)
+{
+    guint64 v = 0;
+
+    if (o->vcpu_family >= 0 || o->vcpu_model >= 0 || o->vcpu_stepping >= 0) {
+        if (o->vcpu_family < 0 || o->vcpu_model < 0 || o->vcpu_stepping < 0 || o->vcpu_family > 0x10e ||
+            o->vcpu_model > 0xff || o->vcpu_stepping > 0xf) {
+            cv_cli_usage(SNP_COMMAND, "--vcpu-family (up to 270), --vcpu-model (up to 255) and --vcpu-stepping "
+                         "(up to 15) go together");
+            return FALSE;
+        }
+        *sig = cv_snp_cpu_sig(o->vcpu_family, o->vcpu_model, o->vcpu_stepping);
+        return TRUE;
+    }
+    if (o->vcpu_sig) {
+        if (!cv_parse_hex_or_uint(o->vcpu_sig, &v, NULL) || v > G_MAXUINT32) {
+            cv_cli_usage(SNP_COMMAND, "--vcpu-sig '%s' is not a 32-bit number", o->vcpu_sig);
+            return FALSE;
+        }
+        *sig = (guint32)v;
+        return TRUE;
+    }
+    if (o->vcpu_type) {
+        g_autofree char *names = cv_snp_vcpu_type_names();
+
+        if (cv_snp_vcpu_sig_from_type(o->vcpu_type, sig))
+            return TRUE;
+        cv_cli_usage(SNP_COMMAND, "unknown --vcpu-type '%s' (%s)", o->vcpu_type, names);
+        return FALSE;
+    }
+    cv_cli_usage(SNP_COMMAND, "give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
+    return FALSE;
+}
+
+/* The numbers and names of the options into inputs; 0, or the exit code after a message */
+static int
+snp_inputs(SnpOptions *o, CvSnpInputs *in, guint8 ovmf_hash[CV_SNP_DIGEST_SIZE])
+{
+    g_autoptr(GBytes) hash = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (o->vcpus <= 0)
+        return cv_cli_usage(SNP_COMMAND, "--vcpus N is required (1 or more)");
+    in->vcpus = o->vcpus;
+    if (!cv_snp_vmm_from_string(o->vmm_type ? o->vmm_type : "QEMU", &in->vmm))
+        return cv_cli_usage(SNP_COMMAND, "unknown --vmm-type '%s' (QEMU, ec2, gce)", o->vmm_type);
+    if (!snp_vcpu_sig(o, &in->vcpu_sig))
+        return CV_CLI_EXIT_USAGE;
+    in->guest_features = 0x1;
+    if (o->guest_features && !cv_parse_hex_or_uint(o->guest_features, &in->guest_features, NULL))
+        return cv_cli_usage(SNP_COMMAND, "--guest-features '%s' is not a number", o->guest_features);
+    if (o->snp_ovmf_hash) {
+        if (!(hash = cv_hex_decode(o->snp_ovmf_hash, NULL)) || g_bytes_get_size(hash) != CV_SNP_DIGEST_SIZE)
+            return cv_cli_usage(SNP_COMMAND, "--snp-ovmf-hash: expected 96 hex digits");
+        memcpy(ovmf_hash, g_bytes_get_data(hash, NULL), CV_SNP_DIGEST_SIZE);
+        in->ovmf_hash = ovmf_hash;
+    }
+    if ((o->initrd || o->append) && !o->kernel)
+        return cv_cli_usage(SNP_COMMAND, "--initrd and --append need --kernel");
+    in->ovmf = o->ovmf;
+    in->kernel = o->kernel;
+    in->initrd = o->initrd;
+    in->append = o->append;
+    in->svsm = o->svsm;
+    if (o->svsm && !o->vars_size && !o->vars_file)
+        return cv_cli_usage(SNP_COMMAND, "--svsm needs --vars-size or --vars-file");
+    if (o->vars_size && o->vars_file)
+        return cv_cli_usage(SNP_COMMAND, "--vars-size and --vars-file exclude each other");
+    if (o->vars_size && !cv_parse_size(o->vars_size, &in->vars_size, NULL))
+        return cv_cli_usage(SNP_COMMAND, "--vars-size '%s' is not a size", o->vars_size);
+    if (o->vars_file && !cv_measure_file_size(o->vars_file, &in->vars_size, &error))
+        return cv_cli_fail(error);
+    return 0;
+}
+
+/* sev-snp-measure's --mode: snp, snp:svsm (with --svsm), snp:ovmf-hash; SEV and SEV-ES are not SNP */
+static gboolean
+snp_mode(const SnpOptions *o, gboolean *ovmf_hash_only)
+{
+    *ovmf_hash_only = g_strcmp0(o->mode, "snp:ovmf-hash") == 0;
+    if (o->mode && !*ovmf_hash_only && strcmp(o->mode, "snp") != 0 && strcmp(o->mode, "snp:svsm") != 0) {
+        cv_cli_usage(SNP_COMMAND, "--mode '%s': only snp, snp:svsm and snp:ovmf-hash (SEV-SNP)", o->mode);
+        return FALSE;
+    }
+    if (g_strcmp0(o->mode, "snp:svsm") == 0 && !o->svsm) {
+        cv_cli_usage(SNP_COMMAND, "--mode snp:svsm needs --svsm");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void
+snp_print_json(const SnpOptions *o, const CvSnpInputs *in, const char *measurement)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL, *sig = g_strdup_printf("0x%08x", in->vcpu_sig);
+    /* SVSM mode starts its VMSAs with SNPActive alone, whatever was asked */
+    g_autofree char *features = g_strdup_printf("0x%" G_GINT64_MODIFIER "x", in->svsm ? 1 : in->guest_features);
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "platform");
+    json_builder_add_string_value(b, "sev-snp");
+    json_builder_set_member_name(b, "measurement");
+    json_builder_add_string_value(b, measurement);
+    json_builder_set_member_name(b, "inputs");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "mode");
+    json_builder_add_string_value(b, in->svsm ? "snp:svsm" : "snp");
+    json_builder_set_member_name(b, "vcpus");
+    json_builder_add_int_value(b, in->vcpus);
+    json_builder_set_member_name(b, "vcpu_sig");
+    json_builder_add_string_value(b, sig);
+    json_builder_set_member_name(b, "vmm_type");
+    json_builder_add_string_value(b, cv_snp_vmm_to_string(in->vmm));
+    json_builder_set_member_name(b, "guest_features");
+    json_builder_add_string_value(b, features);
+    {
+        const char *names[] = { "ovmf", "snp_ovmf_hash", "kernel", "initrd", "append", "svsm" };
+        const char *values[] = { o->ovmf, o->snp_ovmf_hash, o->kernel, o->initrd, o->append, o->svsm };
+
+        for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+            if (!values[i])
+                continue;
+            json_builder_set_member_name(b, names[i]);
+            json_builder_add_string_value(b, values[i]);
+        }
+    }
+    if (in->svsm) {
+        json_builder_set_member_name(b, "vars_size");
+        json_builder_add_int_value(b, (gint64)in->vars_size);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    text = cv_json_to_string(root, TRUE);
+    printf("%s\n", text);
+}
+
+static void
+snp_option_entries(GOptionContext *ctx, SnpOptions *o)
+{
+    GOptionEntry entries[] = {
+        { "mode", 0, 0, G_OPTION_ARG_STRING, &o->mode, "snp (default), snp:svsm or snp:ovmf-hash", "MODE" },
+        { "vcpus", 0, 0, G_OPTION_ARG_INT, &o->vcpus, "Number of guest vCPUs", "N" },
+        { "vcpu-type", 0, 0, G_OPTION_ARG_STRING, &o->vcpu_type, "QEMU CPU model (EPYC-v4, EPYC-Milan, …)", "CPUTYPE" },
+        { "vcpu-sig", 0, 0, G_OPTION_ARG_STRING, &o->vcpu_sig, "Guest vCPU signature (CPUID 1 EAX)", "VALUE" },
+        { "vcpu-family", 0, 0, G_OPTION_ARG_INT, &o->vcpu_family, "Guest vCPU family", "FAMILY" },
+        { "vcpu-model", 0, 0, G_OPTION_ARG_INT, &o->vcpu_model, "Guest vCPU model", "MODEL" },
+        { "vcpu-stepping", 0, 0, G_OPTION_ARG_INT, &o->vcpu_stepping, "Guest vCPU stepping", "STEPPING" },
+        { "vmm-type", 0, 0, G_OPTION_ARG_STRING, &o->vmm_type, "QEMU (default), ec2 or gce", "VMMTYPE" },
+        { "ovmf", 0, 0, G_OPTION_ARG_FILENAME, &o->ovmf, "OVMF image (required)", "PATH" },
+        { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &o->kernel, "Kernel booted directly (measured by hash)", "PATH" },
+        { "initrd", 0, 0, G_OPTION_ARG_FILENAME, &o->initrd, "Initrd (with --kernel)", "PATH" },
+        { "append", 0, 0, G_OPTION_ARG_STRING, &o->append, "Kernel command line (with --kernel)", "CMDLINE" },
+        { "guest-features", 0, 0, G_OPTION_ARG_STRING, &o->guest_features, "SEV_FEATURES of the VMSAs (0x1)",
+          "VALUE" },
+        { "snp-ovmf-hash", 0, 0, G_OPTION_ARG_STRING, &o->snp_ovmf_hash, "Precalculated OVMF hash (hex)", "HASH" },
+        { "svsm", 0, 0, G_OPTION_ARG_FILENAME, &o->svsm, "COCONUT-SVSM image (snp:svsm mode)", "PATH" },
+        { "vars-size", 0, 0, G_OPTION_ARG_STRING, &o->vars_size, "Size of the OVMF variable store", "SIZE" },
+        { "vars-file", 0, 0, G_OPTION_ARG_FILENAME, &o->vars_file, "The OVMF variable store (for its size)", "PATH" },
+        { "output-format", 0, 0, G_OPTION_ARG_STRING, &o->output_format, "hex (default) or base64", "FORMAT" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, "Print the measurement with its inputs as JSON", NULL },
+        { NULL },
+    };
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+}
+
+static int
+measure_snp(int argc, char **argv)
+{
+    g_auto(SnpOptions) o = { .vcpu_family = -1, .vcpu_model = -1, .vcpu_stepping = -1 };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- the SEV-SNP launch digest of a guest");
+    g_autoptr(GError) error = NULL;
+    guint8 ovmf_hash[CV_SNP_DIGEST_SIZE], digest[CV_SNP_DIGEST_SIZE];
+    g_autofree char *text = NULL;
+    CvSnpInputs in = { 0 };
+    gboolean hash_only = FALSE, base64;
+    int rc;
+
+    snp_option_entries(ctx, &o);
+    if (!cv_cli_parse(ctx, SNP_COMMAND, &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (argc > 1)
+        return cv_cli_usage(SNP_COMMAND, "unexpected argument '%s'", argv[1]);
+    if (!o.ovmf)
+        return cv_cli_usage(SNP_COMMAND, "--ovmf PATH is required");
+    if (o.output_format && strcmp(o.output_format, "hex") != 0 && strcmp(o.output_format, "base64") != 0)
+        return cv_cli_usage(SNP_COMMAND, "--output-format must be hex or base64");
+    base64 = g_strcmp0(o.output_format, "base64") == 0;
+    if (!snp_mode(&o, &hash_only))
+        return CV_CLI_EXIT_USAGE;
+    if (hash_only) {
+        if (!cv_snp_ovmf_hash(o.ovmf, digest, &error))
+            return cv_cli_fail(error);
+    } else if ((rc = snp_inputs(&o, &in, ovmf_hash)) != 0) {
+        return rc;
+    } else if (!cv_snp_measure(&in, digest, &error)) {
+        return cv_cli_fail(error);
+    }
+    text = base64 ? g_base64_encode(digest, sizeof(digest)) : cv_hex_encode(digest, sizeof(digest));
+    if (o.json && !hash_only)
+        snp_print_json(&o, &in, text);
+    else
+        printf("%s\n", text);
+    return 0;
+}
+
+int
+cv_cli_measure(int argc, char **argv)
+{
+    static const CvCliCommand subs[] = {
+        { "sev-snp", "the SEV-SNP launch digest of a guest", measure_snp },
+        { NULL, NULL, NULL },
+    };
+
+    return cv_cli_dispatch("measure", subs,
+                           "Usage: covirt measure sev-snp --ovmf PATH --vcpus N --vcpu-type TYPE [OPTION…]\n\n"
+                           "Computes the launch measurement a CVM's hardware reports, from the files it boots\n"
+                           "(docs/measure.md). The value is printed alone on the last line.\n",
+                           argc, argv);
+}
