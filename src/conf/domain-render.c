@@ -432,6 +432,26 @@ add_metadata(xmlNodePtr root, const char *metadata_xml, GError **error)
     return TRUE;
 }
 
+/* <name>, then <uuid> (libvirt's own id of the domain, the CVM's id) and <title> in the order libvirt
+ * writes them */
+static void
+render_identity(xmlNodePtr root, const CvCvmSpec *s, const char *uuid)
+{
+    xmlNodePtr name = child(root, "name");
+    xmlNodePtr title = xmlNewNode(NULL, BAD_CAST "title");
+    g_autofree char *t = g_strdup_printf("covirt %s CVM", cv_platform_to_string(s->platform));
+
+    set_text(name, s->name);
+    set_text(title, t);
+    xmlAddNextSibling(name, title);
+    if (uuid) {
+        xmlNodePtr u = xmlNewNode(NULL, BAD_CAST "uuid");
+
+        set_text(u, uuid);
+        xmlAddNextSibling(name, u);
+    }
+}
+
 char *
 cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error)
 {
@@ -440,7 +460,7 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
     g_autofree char *text = NULL;
     gsize len = 0;
     g_autoptr(xmlDoc) doc = NULL;
-    xmlNodePtr root, devices, name, title;
+    xmlNodePtr root, devices;
     QemuArgs q = { 0 };
     xmlChar *out = NULL;
     int outlen = 0;
@@ -450,6 +470,10 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
                     "host_port: required to render a domain (the manager allocates one from "
                     "MANAGER_QEMU_HOST_FWD_RANGE)");
+        return NULL;
+    }
+    if (opts->uuid && !g_uuid_string_is_valid(opts->uuid)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "uuid: '%s' is not a UUID", opts->uuid);
         return NULL;
     }
     if (!s->kernel || !s->initrd) {
@@ -482,14 +506,7 @@ cv_domain_render(const CvCvmSpec *s, const CvRenderOptions *opts, GError **error
     q.root = root;
 
     prop(root, "type", s->domain_type);
-    name = child(root, "name");
-    set_text(name, s->name);
-    title = xmlNewNode(NULL, BAD_CAST "title");
-    {
-        g_autofree char *t = g_strdup_printf("covirt %s CVM", cv_platform_to_string(s->platform));
-        set_text(title, t);
-    }
-    xmlAddNextSibling(name, title);
+    render_identity(root, s, opts->uuid);
     if (opts->metadata_xml && !add_metadata(root, opts->metadata_xml, error))
         return NULL;
 

@@ -15,6 +15,7 @@ typedef struct {
     const char *template_dir;    /* NULL: cv_domain_template_dir() */
     const char *log_dir;         /* serial log of debug CVMs: LOG_DIR/NAME.serial */
     const char *metadata_xml;    /* optional: one element in CV_XML_NAMESPACE, put in <metadata> */
+    const char *uuid;            /* optional: the domain's <uuid> (the manager's CVM id) */
 } CvRenderOptions;
 
 /* libvirt versions that first parse these elements */

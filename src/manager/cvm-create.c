@@ -230,6 +230,9 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
     opts.template_dir = r->config->template_dir;
     opts.log_dir = r->config->log_dir;
     opts.metadata_xml = metadata;
+    /* libvirt's UUID of the domain is the CVM's id: `virsh dominfo ID` finds it, and a domain
+     * adopted after a restart carries the same id in its <uuid> and its metadata */
+    opts.uuid = cvm->id;
     xml = metadata ? cv_domain_render(spec, &opts, error) : NULL;
     if (!xml) {
         cv_mgr_port_pool_release(r->ports, spec->host_port);

@@ -110,6 +110,7 @@ record_of(CvMgrRegistry *r, virDomainPtr dom)
     g_autofree char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, CV_XML_NAMESPACE, 0);
     g_autoptr(GError) local = NULL;
     g_autoptr(CvMgrCvm) cvm = NULL;
+    char uuid[VIR_UUID_STRING_BUFLEN];
     CvMgrCvm *other;
 
     if (!xml)
@@ -119,6 +120,10 @@ record_of(CvMgrRegistry *r, virDomainPtr dom)
         g_warning("domain %s: covirt metadata does not parse (%s); left alone", name, local->message);
         return NULL;
     }
+    /* a CVM created before its id became the domain's UUID keeps the id its clients know */
+    if (virDomainGetUUIDString(dom, uuid) == 0 && g_ascii_strcasecmp(uuid, cvm->id) != 0)
+        g_info("domain %s: covirt id %s is not its libvirt UUID %s (an older CVM): it keeps its id", name, cvm->id,
+               uuid);
     other = g_hash_table_lookup(r->by_id, cvm->id);
     if (other) {
         g_warning("domain %s: covirt id %s is already used by domain %s; left alone", name, cvm->id, other->name);

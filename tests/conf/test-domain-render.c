@@ -12,11 +12,13 @@ typedef struct {
     const char *libvirt;       /* version the renderer targets */
     const char *env[12];       /* MANAGER_* settings for this case; MANAGER_DOMAIN_TYPE=qemu unless set */
     const char *metadata;
+    const char *uuid;          /* the manager's CVM id, rendered as the domain's <uuid> */
 } Case;
 
 #define OLD "9.0.0"
 #define NEW "11.6.0"
 #define KVM "MANAGER_DOMAIN_TYPE=kvm"
+#define TEST_UUID "0b5e4d3a-8c1f-4e2a-9d6b-3f7a1c2e5b90"
 /* the IGVM images an operator keeps beside the HAL's directory */
 #define IGVM_DIRS "MANAGER_IMAGE_DIRS=/var/lib/covirt:/usr/share/ovmf"
 
@@ -33,8 +35,9 @@ static const Case cases[] = {
     { "vtpm-bind-ipv6", OLD, { "MANAGER_AGENT_BIND_ADDRESS=::1" } },
     { "vtpm-kvm", OLD, { KVM } },
     { "vtpm-metadata", OLD, { NULL },
-      "<covirt:cvm xmlns:covirt='" CV_XML_NAMESPACE "'><covirt:id>0b5e4d3a</covirt:id>"
-      "<covirt:note>&lt;not markup&gt;</covirt:note></covirt:cvm>" },
+      "<covirt:cvm xmlns:covirt='" CV_XML_NAMESPACE "'><covirt:id>" TEST_UUID "</covirt:id>"
+      "<covirt:note>&lt;not markup&gt;</covirt:note></covirt:cvm>", TEST_UUID },
+    { "err-uuid", OLD, { NULL }, NULL, "0b5e4d3a" },
     { "vtpm-cmdline-special", OLD, { NULL } },
     { "sev-snp-old", OLD, { KVM } },
     { "sev-snp-new", "10.5.0", { KVM } },
@@ -96,7 +99,7 @@ render_case(const Case *c, gboolean *ok)
     g_autofree char *json = NULL;
     g_autofree char *path = g_strdup_printf("%s/%s.json", datadir, c->name);
     gsize len = 0;
-    CvRenderOptions opts = { .log_dir = "/var/log/covirt", .metadata_xml = c->metadata };
+    CvRenderOptions opts = { .log_dir = "/var/log/covirt", .metadata_xml = c->metadata, .uuid = c->uuid };
     char *xml;
 
     for (gsize i = 0; i < G_N_ELEMENTS(c->env) && c->env[i]; i++) {

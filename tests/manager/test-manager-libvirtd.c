@@ -184,6 +184,8 @@ test_restart_after_sigkill(void)
 
     g_assert_cmpstr(member(a, "state"), ==, "running");
     g_assert_true(domain_exists(member(a, "name")));
+    /* the CVM's id is the domain's libvirt UUID: virsh finds it by the id */
+    g_assert_true(domain_exists(member(a, "id")));
     cv_test_manager_kill(m, SIGKILL);
     cv_test_manager_wait(m);
     cv_test_manager_restart(m);
