@@ -39,7 +39,7 @@ cv_guid_from_string(const char *text)
     /* byte order of the text's 16 bytes in EFI's GUID layout: Data1-3 little-endian, Data4 as written */
     static const guint8 order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
     guint8 seq[16] = { 0 };
-    CvGuid guid;
+    CvGuid guid = { { 0 } };
     guint n = 0;
 
     for (const char *p = text; *p && n < 32; p++) {
@@ -123,7 +123,8 @@ parse_sev_metadata(CvFirmware *fw, GError **error)
         return FALSE;
     }
     offset = le32(entry->data);
-    if (offset > fw->size || fw->size - offset < SEV_METADATA_HEADER) {
+    /* the metadata starts `offset` bytes before the image's end: its header must fit in those */
+    if (offset > fw->size || offset < SEV_METADATA_HEADER) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s: its SEV metadata offset %u is outside the image",
                     fw->what, offset);
         return FALSE;

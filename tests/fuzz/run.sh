@@ -22,6 +22,11 @@ trap 'rm -rf "$W"' EXIT
 seed() {   # target → seed files
     case $1 in
     fuzz-snp-report) cat "$V/sev-snp/milan-report.bin" "$V/sev-snp/milan-vcek.der" > "$W/$1/s1" 2>/dev/null || true ;;
+    fuzz-firmware) cp "$V"/sev-snp-measure/ovmf_*_suffix.bin "$W/$1/" 2>/dev/null || true
+                   # the last 64 KiB of whole images: Debian's OVMF and the SVSM's (the TDX metadata is there too)
+                   for f in /usr/share/ovmf/OVMF.fd "$V/sev-snp-measure/svsm_ovmf.fd" "$V/sev-snp-measure/svsm.bin"; do
+                       [ -r "$f" ] && tail -c 65536 "$f" > "$W/$1/$(basename "$f").tail"
+                   done ;;
     fuzz-tdx-quote) cp "$V/tdx/spr-e4-quote-v4.dat" "$W/$1/s1" 2>/dev/null || true ;;
     fuzz-cvm-spec) cp "$SRC"/tests/conf/data/*.json "$W/$1/" ;;
     fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$W/$1/" ;;

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 /* The SEV-SNP launch digest against the values of ../shared/testvectors/sev-snp-measure/README.md (from
  * virtee/sev-snp-measure's tests, the SVSM ones from a real launch), and hostile firmware images. */
 #include <string.h>
@@ -179,6 +180,7 @@ test_hostile_images(void)
     gsize len = 0;
     CvSnpInputs in = { .vcpus = 1, .vcpu_sig = epyc_v4(), .guest_features = 1 };
     g_autofree char *zeros = NULL, *cut = NULL, *lying = NULL;
+    guint8 footer_size[2];
 
     g_assert_true(g_file_get_contents(src, (char **)&data, &len, NULL));
     g_assert_cmpuint(len, ==, 4096);
@@ -189,11 +191,25 @@ test_hostile_images(void)
     in.ovmf = cut;
     assert_refused(&in, "not whole pages");
     /* the footer entry's size (16 bits before its GUID, 50 bytes from the end) set past the image */
+    footer_size[0] = data[len - 50];
+    footer_size[1] = data[len - 49];
     data[len - 50] = 0xff;
     data[len - 49] = 0xff;
     lying = write_temp(data, len);
     in.ovmf = lying;
     assert_refused(&in, "footer table claims");
+    /* the SEV metadata entry (its payload ends 18 bytes before its GUID) pointing 8 bytes before the end */
+    {
+        CvGuid meta = cv_guid_from_string(CV_GUID_OVMF_SEV_METADATA);
+        guint8 *guid = memmem(data, len, meta.bytes, 16);
+
+        g_assert_nonnull(guid);
+        data[len - 50] = footer_size[0]; /* the footer's size back */
+        data[len - 49] = footer_size[1];
+        memcpy(guid - 6, (const guint8[4]){ 8, 0, 0, 0 }, 4);
+        g_assert_true(g_file_set_contents(lying, (const char *)data, len, NULL));
+        assert_refused(&in, "SEV metadata offset 8 is outside the image");
+    }
     in.ovmf = "/nonexistent/OVMF.fd";
     assert_refused(&in, "/nonexistent/OVMF.fd");
     g_unlink(zeros);

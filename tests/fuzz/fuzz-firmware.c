@@ -1,0 +1,39 @@
+/* libFuzzer: an OVMF image's tail (footer table, SEV metadata), parsed, then measured as SEV-SNP launches
+ * do: the metadata's pages with and without a kernel hashes page, and the reset block's EIP. */
+#include "snp-measure.h"
+
+int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
+
+/* a launch over this much metadata is a slow input here, not a finding */
+#define FUZZ_METADATA_MAX (64u << 20)
+
+static gboolean
+small_metadata(const CvFirmware *fw)
+{
+    guint64 total = 0;
+
+    for (guint i = 0; i < fw->sev_sections->len; i++)
+        total += g_array_index(fw->sev_sections, CvSevSection, i).size;
+    return total <= FUZZ_METADATA_MAX;
+}
+
+int
+LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
+{
+    g_autoptr(CvFirmware) fw = cv_firmware_parse(data, size, "fuzz", NULL);
+    guint8 page[CV_PAGE_SIZE];
+    guint32 eip;
+
+    if (!fw)
+        return 0;
+    cv_firmware_entry_u32(fw, CV_GUID_SEV_ES_RESET_BLOCK, "SEV-ES reset block", &eip, NULL);
+    if (small_metadata(fw)) {
+        g_autoptr(CvSnpChain) chain = cv_snp_chain_new(NULL);
+        g_autoptr(CvSnpChain) with_kernel = cv_snp_chain_new(NULL);
+
+        cv_snp_measure_metadata(chain, fw, NULL, (size ? data[0] : 0) % CV_SNP_VMM_COUNT, NULL);
+        if (cv_snp_hashes_page(fw, "/dev/null", NULL, "console=null", page, NULL))
+            cv_snp_measure_metadata(with_kernel, fw, page, CV_SNP_VMM_QEMU, NULL);
+    }
+    return 0;
+}
