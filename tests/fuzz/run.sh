@@ -53,6 +53,13 @@ seed() {   # target → seed files
                    { printf '%s' "$p"; head -c 30000 /dev/zero | tr '\0' '['; head -c 30000 /dev/zero | tr '\0' ']'
                      printf ']'; } > "$W/$1/x$((n++))"
                done ;;
+    fuzz-jcs) cp "$SRC"/tests/conf/data/*.json "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true
+              n=0   # RFC 8785's samples (§3.2.2, §3.2.3) and numbers at its Appendix B edges
+              for s in '{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],"string":"\u20ac$\u000F\u000aA'"'"'\u0042\u0022\u005c\\\"\/","literals":[null,true,false]}' \
+                       '{"\u20ac":"Euro Sign","\r":"CR","\ufb33":"Dalet","1":"One","\ud83d\ude00":"Emoji","\u0080":"Control","\u00f6":"o"}' \
+                       '[5e-324,-5e-324,1.7976931348623157e308,9007199254740993,9.999999999999997e22,1e21,1e-7,9223372036854775807,1e19]'; do
+                  printf '%s' "$s" > "$W/$1/x$((n++))"
+              done ;;
     fuzz-event-log) cp "$SRC/tests/attest/data/ovmf-event-log.bin" "$W/$1/s0" 2>/dev/null || true
                     [ -r /sys/kernel/security/tpm0/binary_bios_measurements ] &&
                     cp /sys/kernel/security/tpm0/binary_bios_measurements "$W/$1/s1" || true ;;
