@@ -58,7 +58,9 @@ create_done(CvMgrJob *job, GError *error)
 
     if (error) {
         /* a name taken by a foreign domain is the request's fault, not a failure */
-        if (!g_error_matches(error, CV_ERROR, CV_ERROR_CONFLICT)) {
+        if (g_error_matches(error, CV_ERROR, CV_ERROR_CONFLICT)) {
+            r->metrics->refusals[CV_MGR_REFUSAL_CONFLICT]++;
+        } else {
             r->metrics->creation_failures++;
             g_warning("cvm %s: creation failed: %s", job->name, error->message);
         }
@@ -74,6 +76,7 @@ create_done(CvMgrJob *job, GError *error)
         return;
     }
     r->metrics->creations++;
+    cv_mgr_histogram_observe(&r->metrics->create_duration, (g_get_monotonic_time() - job->start_us) / 1e6);
     cvm->state = job->state;
     cv_mgr_events_lifecycle(r, cvm, "created", NULL);
     if (!job->persisted)
@@ -123,8 +126,6 @@ spec_of(CvMgrRegistry *r, GBytes *body, CvMgrCvm *cvm, GError **error)
     const char *text = body ? g_bytes_get_data(body, &len) : NULL;
     g_autoptr(CvCvmSpec) spec = NULL;
 
-    if (!cv_mgr_registry_check_conn(r, error))
-        return NULL;
     if (!text || len == 0) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "empty body: a CVM spec (JSON object) is required");
         return NULL;
@@ -163,8 +164,6 @@ reserve_port(CvMgrRegistry *r, CvCvmSpec *spec, const char *bind, GError **error
     }
     if (!spec->host_port) {
         spec->host_port = cv_mgr_port_pool_allocate(r->ports, bind, error);
-        if (!spec->host_port)
-            r->metrics->creation_failures++;
         return spec->host_port;
     }
     if (!cv_mgr_port_pool_reserve(r->ports, spec->host_port, error))
@@ -202,27 +201,30 @@ fill_record(CvMgrRegistry *r, CvMgrCvm *cvm, const CvCvmSpec *spec, const char *
     return TRUE;
 }
 
-/* The new CVM's record and its domain XML; the record holds its host port on success. */
+/* The new CVM's record and its domain XML; the record holds its host port on success. A 503 says
+ * why in *refusal (the others' reason is their error's code). */
 static char *
-prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
+prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, CvMgrRefusal *refusal, GError **error)
 {
     g_autoptr(CvMgrCvm) cvm = cv_mgr_cvm_new();
-    g_autoptr(CvCvmSpec) spec = spec_of(r, body, cvm, error);
+    g_autoptr(CvCvmSpec) spec = NULL;
     g_autofree char *metadata = NULL;
     g_autofree char *xml = NULL;
     CvRenderOptions opts = { 0 };
     const char *bind;
 
-    if (!spec)
+    *refusal = CV_MGR_REFUSAL_LIBVIRT_UNAVAILABLE;
+    if (!cv_mgr_registry_check_conn(r, error) || !(spec = spec_of(r, body, cvm, error)))
         return NULL;
+    *refusal = CV_MGR_REFUSAL_CAPACITY;
     if (g_hash_table_size(r->by_id) >= r->config->max_vms) {
-        r->metrics->creation_failures++;
         g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "MANAGER_MAX_VMS (%u) reached", r->config->max_vms);
         return NULL;
     }
     if (!cv_cvm_spec_check_files(spec, r->config->defaults, error))
         return NULL;
     bind = spec->agent_bind_address ? spec->agent_bind_address : r->config->defaults->agent_bind_address;
+    *refusal = CV_MGR_REFUSAL_HOST_PORTS;
     if (!reserve_port(r, spec, bind, error))
         return NULL;
     metadata = fill_record(r, cvm, spec, bind, error) ? cv_mgr_cvm_to_metadata(cvm, TRUE) : NULL;
@@ -242,16 +244,50 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, GError **error)
     return g_steal_pointer(&xml);
 }
 
+/* A create stopped before anything was made: turned away (a full host, a bad spec: counted by
+ * reason), or failed (its files, its template). */
+static void
+count_stopped(CvMgrRegistry *r, CvMgrRefusal unavailable, const GError *error)
+{
+    CvMgrRefusal reason = CV_MGR_REFUSAL_COUNT;
+
+    if (error->domain == CV_ERROR) {
+        switch ((CvErrorCode)error->code) {
+        case CV_ERROR_UNAVAILABLE:
+            reason = unavailable;
+            break;
+        case CV_ERROR_CONFLICT:
+            reason = CV_MGR_REFUSAL_CONFLICT;
+            break;
+        case CV_ERROR_INVALID:
+        case CV_ERROR_NOT_FOUND:
+        case CV_ERROR_FORBIDDEN:
+        case CV_ERROR_TOO_LARGE:
+            reason = CV_MGR_REFUSAL_INVALID_SPEC;
+            break;
+        default:
+            break;
+        }
+    }
+    if (reason == CV_MGR_REFUSAL_COUNT)
+        r->metrics->creation_failures++;
+    else
+        r->metrics->refusals[reason]++;
+}
+
 void
 cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback cb, gpointer data)
 {
     GTask *task = g_task_new(NULL, NULL, cb, data);
+    gint64 start_us = g_get_monotonic_time();
     GError *error = NULL;
     CvMgrCvm *cvm = NULL;
+    CvMgrRefusal unavailable;
     CvMgrJob *job;
-    char *xml = prepare_create(r, body, &cvm, &error);
+    char *xml = prepare_create(r, body, &cvm, &unavailable, &error);
 
     if (!xml) {
+        count_stopped(r, unavailable, error);
         cv_mgr_task_fail(task, error);
         return;
     }
@@ -259,6 +295,7 @@ cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback
     cv_mgr_registry_insert(r, cvm);
     job = cv_mgr_job_new(r, task, cvm);
     job->kind = "create";
+    job->start_us = start_us;
     job->work = create_work;
     job->done = create_done;
     job->xml = xml;

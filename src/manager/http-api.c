@@ -138,8 +138,11 @@ on_request_done(SoupServer *server, SoupServerMessage *msg, gpointer data)
         soup_message_headers_set_encoding(soup_server_message_get_response_headers(msg), SOUP_ENCODING_NONE);
     if (rq->counted)
         api->in_flight--;
-    if (!rq->is_stream && soup_server_message_get_method(msg))
-        cv_mgr_metrics_observe_request(api->metrics, (g_get_monotonic_time() - rq->start_us) / 1e6);
+    /* a request that got no answer (the client left first) is not counted */
+    if (soup_server_message_get_status(msg) >= 100)
+        cv_mgr_metrics_observe_request(api->metrics, soup_server_message_get_method(msg), rq->route,
+                                       soup_server_message_get_status(msg),
+                                       (g_get_monotonic_time() - rq->start_us) / 1e6, rq->is_stream);
 }
 
 /* ---- async routes ---- */
@@ -225,6 +228,7 @@ typedef void (*Handler)(const Call *c);
  * allow. */
 typedef struct {
     const char *name;
+    const char *template;   /* the path with {id}: a label of covirt_http_requests_total */
     const char *allow;
     Handler get;
     Handler post;
@@ -280,7 +284,7 @@ handle_metrics(const Call *c)
     text = cv_mgr_metrics_render(c->api->metrics, counts, names, CV_MGR_STATE_COUNT,
                                  cv_mgr_registry_connected(c->api->registry));
     soup_server_message_set_status(c->msg, 200, NULL);
-    soup_server_message_set_response(c->msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE, text, strlen(text));
+    soup_server_message_set_response(c->msg, CV_MGR_METRICS_CONTENT_TYPE, SOUP_MEMORY_TAKE, text, strlen(text));
 }
 
 static void
@@ -425,17 +429,17 @@ handle_events(const Call *c)
 
 /* answered while the manager shuts down, too */
 static const Route service_routes[] = {
-    { "/health", "GET", handle_health },
-    { "/metrics", "GET", handle_metrics },
+    { "/health", "/health", "GET", handle_health },
+    { "/metrics", "/metrics", "GET", handle_metrics },
 };
-static const Route collection_route = { "/v1/cvms", "GET, POST", handle_list, handle_create };
+static const Route collection_route = { "/v1/cvms", "/v1/cvms", "GET, POST", handle_list, handle_create };
 /* /v1/cvms/{id} (name NULL) and /v1/cvms/{id}/{name} */
 static const Route cvm_routes[] = {
-    { NULL, "GET, DELETE", handle_show, NULL, handle_delete },
-    { "info", "GET", handle_info },
-    { "domain", "GET", handle_domain },
-    { "events", "GET", handle_events, .no_head = TRUE },   /* a stream has no HEAD */
-    { "attestation-policy", "GET", handle_policy },
+    { NULL, "/v1/cvms/{id}", "GET, DELETE", handle_show, NULL, handle_delete },
+    { "info", "/v1/cvms/{id}/info", "GET", handle_info },
+    { "domain", "/v1/cvms/{id}/domain", "GET", handle_domain },
+    { "events", "/v1/cvms/{id}/events", "GET", handle_events, .no_head = TRUE },   /* a stream has no HEAD */
+    { "attestation-policy", "/v1/cvms/{id}/attestation-policy", "GET", handle_policy },
 };
 
 static void
@@ -472,37 +476,71 @@ segment_ok(const char *s)
     return TRUE;
 }
 
-/* path: what follows "/v1/cvms", i.e. "/ID" or "/ID/SUB" */
-static void
-route_cvm(Call *c, const char *path)
+/* path: what follows "/v1/cvms", i.e. "/ID" or "/ID/SUB". FALSE when it has not that form; else the
+ * ID (owned) and the route, NULL for a sub-resource no route has. */
+static gboolean
+cvm_path(const char *path, char **id, const Route **route)
 {
     g_auto(GStrv) parts = g_strsplit(path, "/", 0);   /* ["", ID, SUB] */
     guint n = g_strv_length(parts);
+
+    if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1]))
+        return FALSE;
+    *route = NULL;
+    for (guint i = 0; i < G_N_ELEMENTS(cvm_routes) && !*route; i++) {
+        const char *name = cvm_routes[i].name;
+
+        if (n == 2 ? name == NULL : name && strcmp(name, parts[2]) == 0)
+            *route = &cvm_routes[i];
+    }
+    *id = g_strdup(parts[1]);
+    return TRUE;
+}
+
+static void
+route_cvm(Call *c, const char *path)
+{
+    g_autofree char *id = NULL;
+    const Route *route = NULL;
     const char *method = soup_server_message_get_method(c->msg);
     g_autoptr(GError) error = NULL;
 
-    if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1])) {
+    if (!cvm_path(path, &id, &route)) {
         cv_http_respond_error(c->msg, 404, "not_found", "no such route");
         return;
     }
-    c->cvm = cv_mgr_registry_lookup(c->api->registry, parts[1], &error);
+    c->cvm = cv_mgr_registry_lookup(c->api->registry, id, &error);
     if (!c->cvm) {
         cv_http_respond_gerror(c->msg, error);
         return;
     }
-    for (guint i = 0; i < G_N_ELEMENTS(cvm_routes); i++) {
-        const char *name = cvm_routes[i].name;
-
-        if (n == 2 ? name == NULL : name && strcmp(name, parts[2]) == 0) {
-            dispatch(&cvm_routes[i], c);
-            return;
-        }
+    if (route) {
+        dispatch(route, c);
+        return;
     }
     /* an unknown sub-resource: every one answers GET only */
     if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
-        dispatch(&(Route){ NULL, "GET" }, c);
+        dispatch(&(Route){ NULL, NULL, "GET" }, c);
     else
         cv_http_respond_error(c->msg, 404, "not_found", "no such route");
+}
+
+/* The route's template for the metrics, from the path's form alone (whether the CVM exists or
+ * not); NULL for a path no route has, so a client's paths never become label values. */
+static const char *
+route_template(const char *path)
+{
+    g_autofree char *id = NULL;
+    const Route *route = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(service_routes); i++)
+        if (strcmp(path, service_routes[i].name) == 0)
+            return service_routes[i].template;
+    if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
+        return collection_route.template;
+    if (g_str_has_prefix(path, "/v1/cvms/") && cvm_path(path + strlen("/v1/cvms"), &id, &route) && route)
+        return route->template;
+    return NULL;
 }
 
 static void
@@ -511,6 +549,8 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
     Call c = { data, msg, query, NULL };
     CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
 
+    if (rq)
+        rq->route = route_template(path);
     if (rq && rq->refused) {
         cv_http_respond_error(msg, rq->refused, rq->refused_code, rq->refused_message);
         if (rq->refused == 421)   /* libsoup knows no reason phrase for it */
@@ -530,9 +570,11 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
             return;
         }
     }
-    if (c.api->stopping)
+    if (c.api->stopping) {
+        if (rq && rq->route == collection_route.template && soup_server_message_get_method(msg) == SOUP_METHOD_POST)
+            c.api->metrics->refusals[CV_MGR_REFUSAL_SHUTTING_DOWN]++;
         cv_http_respond_error(msg, 503, "unavailable", "the manager is shutting down");
-    else if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
+    } else if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
         dispatch(&collection_route, &c);
     else if (g_str_has_prefix(path, "/v1/cvms/"))
         route_cvm(&c, path + strlen("/v1/cvms"));

@@ -40,6 +40,7 @@ typedef struct {
     gboolean counted;
     gboolean is_stream;
     gboolean finished;
+    const char *route;       /* the route table's template for the metrics; NULL: no route */
     guint refused;           /* a status decided from the headers (401, 415, 421), 0: none */
     const char *refused_code;
     const char *refused_message;

@@ -92,7 +92,7 @@ main(int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(CvMgrConfig) config = NULL;
-    CvMgrMetrics metrics = { 0 };
+    g_auto(CvMgrMetrics) metrics = { 0 };
     Daemon d = { 0 };
     guint sig_term, sig_int;
 
@@ -123,6 +123,7 @@ main(int argc, char **argv)
     }
     /* before any connection: libvirt's events then run in this main loop */
     gvir_event_register();
+    cv_mgr_metrics_init(&metrics);
     d.loop = g_main_loop_new(NULL, FALSE);
     d.registry = cv_mgr_registry_new(config, &metrics);
     d.api = cv_mgr_http_api_new(d.registry, &metrics, config, &error);

@@ -120,6 +120,7 @@ struct _CvMgrJob {
     gboolean (*work)(CvMgrJob *job, GError **error);
     void (*done)(CvMgrJob *job, GError *error);
     /* create */
+    gint64 start_us;            /* when the request came: covirt_cvm_create_duration_seconds */
     char *xml;
     char *metadata_running;     /* the record as it is once the domain runs */
     CvMgrState state;           /* after start */
