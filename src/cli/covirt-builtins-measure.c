@@ -6,6 +6,7 @@
 #include "cv-json.h"
 #include "cv-util.h"
 #include "measure-file.h"
+#include "measure-policy.h"
 #include "snp-measure.h"
 
 typedef struct {
@@ -13,6 +14,7 @@ typedef struct {
     char *output_format, *snp_ovmf_hash, *svsm, *vars_size, *vars_file;
     int vcpus, vcpu_family, vcpu_model, vcpu_stepping;
     gboolean json;
+    const char *command; /* "measure sev-snp" or "policy sev-snp", for usage messages */
 } SnpOptions;
 
 static void
@@ -27,8 +29,6 @@ snp_options_clear(SnpOptions *o)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SnpOptions, snp_options_clear)
 
-#define SNP_COMMAND "measure sev-snp"
-
 /* The vCPU signature from one of the three ways of naming it; 0 with a usage message otherwise */
 static gboolean
 snp_vcpu_sig(const SnpOptions *o, guint32 *sig)
@@ -38,7 +38,7 @@ snp_vcpu_sig(const SnpOptions *o, guint32 *sig)
     if (o->vcpu_family >= 0 || o->vcpu_model >= 0 || o->vcpu_stepping >= 0) {
         if (o->vcpu_family < 0 || o->vcpu_model < 0 || o->vcpu_stepping < 0 || o->vcpu_family > 0x10e ||
             o->vcpu_model > 0xff || o->vcpu_stepping > 0xf) {
-            cv_cli_usage(SNP_COMMAND, "--vcpu-family (up to 270), --vcpu-model (up to 255) and --vcpu-stepping "
+            cv_cli_usage(o->command, "--vcpu-family (up to 270), --vcpu-model (up to 255) and --vcpu-stepping "
                          "(up to 15) go together");
             return FALSE;
         }
@@ -47,7 +47,7 @@ snp_vcpu_sig(const SnpOptions *o, guint32 *sig)
     }
     if (o->vcpu_sig) {
         if (!cv_parse_hex_or_uint(o->vcpu_sig, &v, NULL) || v > G_MAXUINT32) {
-            cv_cli_usage(SNP_COMMAND, "--vcpu-sig '%s' is not a 32-bit number", o->vcpu_sig);
+            cv_cli_usage(o->command, "--vcpu-sig '%s' is not a 32-bit number", o->vcpu_sig);
             return FALSE;
         }
         *sig = (guint32)v;
@@ -58,10 +58,10 @@ snp_vcpu_sig(const SnpOptions *o, guint32 *sig)
 
         if (cv_snp_vcpu_sig_from_type(o->vcpu_type, sig))
             return TRUE;
-        cv_cli_usage(SNP_COMMAND, "unknown --vcpu-type '%s' (%s)", o->vcpu_type, names);
+        cv_cli_usage(o->command, "unknown --vcpu-type '%s' (%s)", o->vcpu_type, names);
         return FALSE;
     }
-    cv_cli_usage(SNP_COMMAND, "give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
+    cv_cli_usage(o->command, "give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping");
     return FALSE;
 }
 
@@ -73,34 +73,34 @@ snp_inputs(SnpOptions *o, CvSnpInputs *in, guint8 ovmf_hash[CV_SNP_DIGEST_SIZE])
     g_autoptr(GError) error = NULL;
 
     if (o->vcpus <= 0)
-        return cv_cli_usage(SNP_COMMAND, "--vcpus N is required (1 or more)");
+        return cv_cli_usage(o->command, "--vcpus N is required (1 or more)");
     in->vcpus = o->vcpus;
     if (!cv_snp_vmm_from_string(o->vmm_type ? o->vmm_type : "QEMU", &in->vmm))
-        return cv_cli_usage(SNP_COMMAND, "unknown --vmm-type '%s' (QEMU, ec2, gce)", o->vmm_type);
+        return cv_cli_usage(o->command, "unknown --vmm-type '%s' (QEMU, ec2, gce)", o->vmm_type);
     if (!snp_vcpu_sig(o, &in->vcpu_sig))
         return CV_CLI_EXIT_USAGE;
     in->guest_features = 0x1;
     if (o->guest_features && !cv_parse_hex_or_uint(o->guest_features, &in->guest_features, NULL))
-        return cv_cli_usage(SNP_COMMAND, "--guest-features '%s' is not a number", o->guest_features);
+        return cv_cli_usage(o->command, "--guest-features '%s' is not a number", o->guest_features);
     if (o->snp_ovmf_hash) {
         if (!(hash = cv_hex_decode(o->snp_ovmf_hash, NULL)) || g_bytes_get_size(hash) != CV_SNP_DIGEST_SIZE)
-            return cv_cli_usage(SNP_COMMAND, "--snp-ovmf-hash: expected 96 hex digits");
+            return cv_cli_usage(o->command, "--snp-ovmf-hash: expected 96 hex digits");
         memcpy(ovmf_hash, g_bytes_get_data(hash, NULL), CV_SNP_DIGEST_SIZE);
         in->ovmf_hash = ovmf_hash;
     }
     if ((o->initrd || o->append) && !o->kernel)
-        return cv_cli_usage(SNP_COMMAND, "--initrd and --append need --kernel");
+        return cv_cli_usage(o->command, "--initrd and --append need --kernel");
     in->ovmf = o->ovmf;
     in->kernel = o->kernel;
     in->initrd = o->initrd;
     in->append = o->append;
     in->svsm = o->svsm;
     if (o->svsm && !o->vars_size && !o->vars_file)
-        return cv_cli_usage(SNP_COMMAND, "--svsm needs --vars-size or --vars-file");
+        return cv_cli_usage(o->command, "--svsm needs --vars-size or --vars-file");
     if (o->vars_size && o->vars_file)
-        return cv_cli_usage(SNP_COMMAND, "--vars-size and --vars-file exclude each other");
+        return cv_cli_usage(o->command, "--vars-size and --vars-file exclude each other");
     if (o->vars_size && !cv_parse_size(o->vars_size, &in->vars_size, NULL))
-        return cv_cli_usage(SNP_COMMAND, "--vars-size '%s' is not a size", o->vars_size);
+        return cv_cli_usage(o->command, "--vars-size '%s' is not a size", o->vars_size);
     if (o->vars_file && !cv_measure_file_size(o->vars_file, &in->vars_size, &error))
         return cv_cli_fail(error);
     return 0;
@@ -112,11 +112,11 @@ snp_mode(const SnpOptions *o, gboolean *ovmf_hash_only)
 {
     *ovmf_hash_only = g_strcmp0(o->mode, "snp:ovmf-hash") == 0;
     if (o->mode && !*ovmf_hash_only && strcmp(o->mode, "snp") != 0 && strcmp(o->mode, "snp:svsm") != 0) {
-        cv_cli_usage(SNP_COMMAND, "--mode '%s': only snp, snp:svsm and snp:ovmf-hash (SEV-SNP)", o->mode);
+        cv_cli_usage(o->command, "--mode '%s': only snp, snp:svsm and snp:ovmf-hash (SEV-SNP)", o->mode);
         return FALSE;
     }
     if (g_strcmp0(o->mode, "snp:svsm") == 0 && !o->svsm) {
-        cv_cli_usage(SNP_COMMAND, "--mode snp:svsm needs --svsm");
+        cv_cli_usage(o->command, "--mode snp:svsm needs --svsm");
         return FALSE;
     }
     return TRUE;
@@ -192,18 +192,24 @@ snp_option_entries(GOptionContext *ctx, SnpOptions *o)
         { "svsm", 0, 0, G_OPTION_ARG_FILENAME, &o->svsm, "COCONUT-SVSM image (snp:svsm mode)", "PATH" },
         { "vars-size", 0, 0, G_OPTION_ARG_STRING, &o->vars_size, "Size of the OVMF variable store", "SIZE" },
         { "vars-file", 0, 0, G_OPTION_ARG_FILENAME, &o->vars_file, "The OVMF variable store (for its size)", "PATH" },
+        { NULL },
+    };
+    GOptionEntry output[] = {
         { "output-format", 0, 0, G_OPTION_ARG_STRING, &o->output_format, "hex (default) or base64", "FORMAT" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &o->json, "Print the measurement with its inputs as JSON", NULL },
         { NULL },
     };
 
     g_option_context_add_main_entries(ctx, entries, NULL);
+    if (g_str_has_prefix(o->command, "measure"))
+        g_option_context_add_main_entries(ctx, output, NULL);
 }
 
 static int
 measure_snp(int argc, char **argv)
 {
-    g_auto(SnpOptions) o = { .vcpu_family = -1, .vcpu_model = -1, .vcpu_stepping = -1 };
+    g_auto(SnpOptions) o = { .vcpu_family = -1, .vcpu_model = -1, .vcpu_stepping = -1,
+                             .command = "measure sev-snp" };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- the SEV-SNP launch digest of a guest");
     g_autoptr(GError) error = NULL;
     guint8 ovmf_hash[CV_SNP_DIGEST_SIZE], digest[CV_SNP_DIGEST_SIZE];
@@ -213,14 +219,14 @@ measure_snp(int argc, char **argv)
     int rc;
 
     snp_option_entries(ctx, &o);
-    if (!cv_cli_parse(ctx, SNP_COMMAND, &argc, &argv))
+    if (!cv_cli_parse(ctx, o.command, &argc, &argv))
         return CV_CLI_EXIT_USAGE;
     if (argc > 1)
-        return cv_cli_usage(SNP_COMMAND, "unexpected argument '%s'", argv[1]);
+        return cv_cli_usage(o.command, "unexpected argument '%s'", argv[1]);
     if (!o.ovmf)
-        return cv_cli_usage(SNP_COMMAND, "--ovmf PATH is required");
+        return cv_cli_usage(o.command, "--ovmf PATH is required");
     if (o.output_format && strcmp(o.output_format, "hex") != 0 && strcmp(o.output_format, "base64") != 0)
-        return cv_cli_usage(SNP_COMMAND, "--output-format must be hex or base64");
+        return cv_cli_usage(o.command, "--output-format must be hex or base64");
     base64 = g_strcmp0(o.output_format, "base64") == 0;
     if (!snp_mode(&o, &hash_only))
         return CV_CLI_EXIT_USAGE;
@@ -237,6 +243,148 @@ measure_snp(int argc, char **argv)
         snp_print_json(&o, &in, text);
     else
         printf("%s\n", text);
+    return 0;
+}
+
+/* "bootloader=3,tee=0,snp=20,microcode=209[,fmc=N]" → the policy's minimum_tcb object */
+static JsonNode *
+minimum_tcb(const char *text, const char *command)
+{
+    static const char *const names[] = { "bootloader", "tee", "snp", "microcode", "fmc" };
+    g_auto(GStrv) parts = g_strsplit(text, ",", -1);
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    json_builder_begin_object(b);
+    for (char **p = parts; *p; p++) {
+        g_auto(GStrv) kv = g_strsplit(*p, "=", 2);
+        guint64 v = 0;
+        gboolean known = FALSE;
+
+        for (guint i = 0; kv[0] && i < G_N_ELEMENTS(names); i++)
+            known |= strcmp(kv[0], names[i]) == 0;
+        if (!known || !kv[1] || !cv_parse_uint(kv[1], 0, 255, &v, NULL)) {
+            cv_cli_usage(command, "--minimum-tcb: '%s' is not NAME=0..255 (bootloader, tee, snp, microcode, fmc)",
+                         *p);
+            return NULL;
+        }
+        json_builder_set_member_name(b, kv[0]);
+        json_builder_add_int_value(b, (gint64)v);
+    }
+    json_builder_end_object(b);
+    return json_builder_get_root(b);
+}
+
+typedef struct {
+    char *measurement, *host_data, *tcb;
+    char **ca;
+    int vmpl;
+} SnpPolicyOptions;
+
+static void
+snp_policy_options_clear(SnpPolicyOptions *p)
+{
+    g_free(p->measurement);
+    g_free(p->host_data);
+    g_free(p->tcb);
+    g_strfreev(p->ca);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SnpPolicyOptions, snp_policy_options_clear)
+
+/* The policy's members beyond the measurement; 0 or the exit code after a message */
+static int
+snp_policy_members(JsonObject *policy, const SnpPolicyOptions *p, const char *command)
+{
+    if (p->tcb) {
+        JsonNode *tcb = minimum_tcb(p->tcb, command);
+
+        if (!tcb)
+            return CV_CLI_EXIT_USAGE;
+        json_object_set_member(policy, "minimum_tcb", tcb);
+    }
+    if (p->vmpl >= 0) {
+        if (p->vmpl > 3)
+            return cv_cli_usage(command, "--vmpl must be 0 to 3");
+        json_object_set_int_member(policy, "vmpl", p->vmpl);
+    }
+    if (p->ca) {
+        JsonArray *a = json_array_new();
+
+        for (char **c = p->ca; *c; c++) {
+            g_autofree char *abs = g_canonicalize_filename(*c, NULL);
+
+            json_array_add_string_element(a, abs);
+        }
+        json_object_set_array_member(policy, "ca_file", a);
+    }
+    return 0;
+}
+
+/* The digest a policy expects: given, or measured from the options; 0 or the exit code */
+static int
+snp_policy_digest(SnpOptions *o, const SnpPolicyOptions *p, guint8 digest[CV_SNP_DIGEST_SIZE])
+{
+    g_autoptr(GBytes) given = NULL;
+    g_autoptr(GError) error = NULL;
+    guint8 ovmf_hash[CV_SNP_DIGEST_SIZE];
+    CvSnpInputs in = { 0 };
+    gboolean hash_only = FALSE;
+    int rc;
+
+    if (p->measurement) {
+        if (o->ovmf)
+            return cv_cli_usage(o->command, "give --measurement or --ovmf and its options, not both");
+        if (!(given = cv_hex_decode(p->measurement, NULL)) || g_bytes_get_size(given) != CV_SNP_DIGEST_SIZE)
+            return cv_cli_usage(o->command, "--measurement: expected 96 hex digits");
+        memcpy(digest, g_bytes_get_data(given, NULL), CV_SNP_DIGEST_SIZE);
+        return 0;
+    }
+    if (!o->ovmf)
+        return cv_cli_usage(o->command, "give --measurement, or --ovmf and the options of 'covirt measure sev-snp'");
+    if (!snp_mode(o, &hash_only) || hash_only)
+        return hash_only ? cv_cli_usage(o->command, "--mode snp:ovmf-hash makes no policy") : CV_CLI_EXIT_USAGE;
+    if ((rc = snp_inputs(o, &in, ovmf_hash)) != 0)
+        return rc;
+    if (!cv_snp_measure(&in, digest, &error))
+        return cv_cli_fail(error);
+    return 0;
+}
+
+int
+cv_cli_policy_snp(int argc, char **argv)
+{
+    g_auto(SnpOptions) o = { .vcpu_family = -1, .vcpu_model = -1, .vcpu_stepping = -1,
+                             .command = "policy sev-snp" };
+    g_auto(SnpPolicyOptions) p = { .vmpl = -1 };
+    GOptionEntry entries[] = {
+        { "measurement", 0, 0, G_OPTION_ARG_STRING, &p.measurement, "The launch digest, given (hex)", "HEX" },
+        { "host-data", 0, 0, G_OPTION_ARG_STRING, &p.host_data, "Expected HOST_DATA (64 hex digits)", "HEX" },
+        { "minimum-tcb", 0, 0, G_OPTION_ARG_STRING, &p.tcb, "bootloader=N,tee=N,snp=N,microcode=N[,fmc=N]", "LIST" },
+        { "vmpl", 0, 0, G_OPTION_ARG_INT, &p.vmpl, "The VMPL the report must come from (0-3)", "N" },
+        { "ca", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &p.ca, "AMD ARK/ASK certificates (PEM, repeatable)", "FILE" },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- print the SEV-SNP policy of a guest's launch");
+    g_autoptr(GBytes) host_data = NULL;
+    g_autoptr(JsonNode) policy = NULL;
+    g_autofree char *text = NULL;
+    guint8 digest[CV_SNP_DIGEST_SIZE];
+    int rc;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    snp_option_entries(ctx, &o);
+    if (!cv_cli_parse(ctx, o.command, &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (argc > 1)
+        return cv_cli_usage(o.command, "unexpected argument '%s'", argv[1]);
+    if (p.host_data && (!(host_data = cv_hex_decode(p.host_data, NULL)) || g_bytes_get_size(host_data) != 32))
+        return cv_cli_usage(o.command, "--host-data: expected 64 hex digits");
+    if ((rc = snp_policy_digest(&o, &p, digest)) != 0)
+        return rc;
+    policy = cv_measure_snp_policy(digest, host_data, "covirt policy sev-snp");
+    if ((rc = snp_policy_members(json_node_get_object(policy), &p, o.command)) != 0)
+        return rc;
+    text = cv_json_to_string(policy, TRUE);
+    printf("%s\n", text);
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /* What the API reads from a CVM's live domain: its XML (read in a worker, bounded), then from that XML
- * in the main loop the seed's CVMInfo (with the firmware's version) and the vtpm attestation policy of
- * its boot (hashes of files from the image directories). */
+ * in the main loop the seed's CVMInfo (with the firmware's version) and the attestation policy of its boot
+ * (vtpm: PCRs; sev-snp: the launch digest; both from files of the image directories). */
 #include <stdlib.h>
 #include <string.h>
 #include "registry-priv.h"
@@ -8,6 +8,8 @@
 #include "policy.h"
 #include "cv-util.h"
 #include "cv-file.h"
+#include "measure-policy.h"
+#include "snp-measure.h"
 
 void
 cv_mgr_info_init(CvMgrRegistry *r)
@@ -162,6 +164,59 @@ add_ek_ca(JsonObject *policy, char **files)
     return TRUE;
 }
 
+/* What a policy is computed from: the files libvirt was given, opened from the image directories only */
+typedef struct {
+    CvFd ovmf, kernel, initrd;
+} BootFds;
+
+static void
+boot_fds_clear(BootFds *b)
+{
+    cv_fd_close(b->ovmf);
+    cv_fd_close(b->kernel);
+    cv_fd_close(b->initrd);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(BootFds, boot_fds_clear)
+
+/* The SEV-SNP launch digest of the domain as libvirt holds it: its OVMF, the kernel hashes of its direct
+ * boot, its vCPUs and CPU model (docs/measure.md); the spec's host data. SEV_FEATURES are taken as 0x1
+ * (SNPActive): QEMU's default with KVM_SEV_INIT2. */
+static JsonNode *
+snp_policy(CvMgrRegistry *r, const CvMgrCvm *cvm, const CvDomainLive *live, GError **error)
+{
+    g_autoptr(CvCvmSpec) spec = cv_cvm_spec_from_data(cvm->spec_json, -1, r->config->defaults, error);
+    g_auto(BootFds) fds = { -1, -1, -1 };
+    CvSnpInputs in = { .vcpus = live->vcpus, .vmm = CV_SNP_VMM_QEMU, .guest_features = 0x1, .ovmf = live->loader,
+                       .kernel = live->kernel, .initrd = live->initrd, .append = live->cmdline };
+    CvSnpFds in_fds;
+    guint8 digest[CV_SNP_DIGEST_SIZE];
+    g_autofree char *description = NULL;
+
+    if (!spec)
+        return NULL;
+    if (spec->igvm || !live->loader) {
+        g_set_error(error, CV_ERROR, CV_ERROR_NOT_SUPPORTED, "the launch digest of an %s boot is not computed here: "
+                    "give its measurement to 'covirt policy sev-snp'", spec->igvm ? "IGVM" : "OVMF-less");
+        return NULL;
+    }
+    if (!live->cpu_model || !cv_snp_vcpu_sig_from_type(live->cpu_model, &in.vcpu_sig)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_NOT_SUPPORTED, "the domain's CPU model '%s' has no known signature",
+                    live->cpu_model ? live->cpu_model : "(none)");
+        return NULL;
+    }
+    if ((fds.ovmf = cv_defaults_open_image(r->config->defaults, "ovmf", live->loader, NULL, error)) < 0 ||
+        (live->kernel &&
+         (fds.kernel = cv_defaults_open_image(r->config->defaults, "kernel", live->kernel, NULL, error)) < 0) ||
+        (live->initrd &&
+         (fds.initrd = cv_defaults_open_image(r->config->defaults, "initrd", live->initrd, NULL, error)) < 0))
+        return NULL;
+    in_fds = (CvSnpFds){ fds.ovmf, fds.kernel, fds.initrd };
+    if (!cv_snp_measure_fds(&in, &in_fds, digest, error))
+        return NULL;
+    description = g_strdup_printf("covirt-manager: the launch of CVM %s (%s)", cvm->name, cvm->id);
+    return cv_measure_snp_policy(digest, spec->sev_snp.host_data, description);
+}
+
 JsonNode *
 cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id, const char *xml, GError **error)
 {
@@ -174,8 +229,11 @@ cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id, const char 
 
     if (!live)
         return NULL;
+    if (cvm->platform == CV_PLATFORM_SEV_SNP)
+        return snp_policy(r, cvm, live, error);
     if (cvm->platform != CV_PLATFORM_VTPM) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "an attestation policy is computed for vtpm CVMs only, not %s",
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
+                    "an attestation policy is computed for vtpm and sev-snp CVMs only, not %s",
                     cv_platform_to_string(cvm->platform));
         return NULL;
     }

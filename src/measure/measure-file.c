@@ -37,38 +37,48 @@ cv_measure_read_image(const char *path, GError **error)
     return cv_file_read_fd(fd, CV_MEASURE_IMAGE_MAX, path, error);
 }
 
+GBytes *
+cv_measure_read_image_fd(int fd, const char *what, GError **error)
+{
+    return cv_file_read_fd(fd, CV_MEASURE_IMAGE_MAX, what, error);
+}
+
 gboolean
-cv_measure_sha256_file(const char *path, guint8 digest[32], GError **error)
+cv_measure_sha256_fd(int fd, const char *what, guint8 digest[32], GError **error)
 {
     g_autoptr(EVP_MD) md = EVP_MD_fetch(NULL, "SHA256", NULL);
     g_autoptr(EVP_MD_CTX) ctx = EVP_MD_CTX_new();
-    g_autofree guint8 *chunk = NULL;
-    g_auto(CvFd) fd = -1;
+    g_autofree guint8 *chunk = g_malloc(CHUNK);
     unsigned int n = 0;
 
     if (!md || !ctx || !EVP_DigestInit_ex(ctx, md, NULL)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "SHA-256 is not available");
         return FALSE;
     }
-    if (path) {
-        if ((fd = open_input(path, error)) < 0)
-            return FALSE;
-        chunk = g_malloc(CHUNK);
-        for (;;) {
-            ssize_t got = read(fd, chunk, CHUNK);
+    for (;;) {
+        ssize_t got = fd >= 0 ? read(fd, chunk, CHUNK) : 0;
 
-            if (got == 0)
-                break;
-            if (got < 0 && errno == EINTR)
-                continue;
-            if (got < 0) {
-                g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot read %s: %s", path, g_strerror(errno));
-                return FALSE;
-            }
-            EVP_DigestUpdate(ctx, chunk, got);
+        if (got == 0)
+            break;
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot read %s: %s", what, g_strerror(errno));
+            return FALSE;
         }
+        EVP_DigestUpdate(ctx, chunk, got);
     }
     return EVP_DigestFinal_ex(ctx, digest, &n) == 1;
+}
+
+gboolean
+cv_measure_sha256_file(const char *path, guint8 digest[32], GError **error)
+{
+    g_auto(CvFd) fd = -1;
+
+    if (path && (fd = open_input(path, error)) < 0)
+        return FALSE;
+    return cv_measure_sha256_fd(fd, path, digest, error);
 }
 
 gboolean

@@ -11,6 +11,10 @@ G_BEGIN_DECLS
 #define CV_MEASURE_IMAGE_MAX (256u << 20)
 
 GBytes *cv_measure_read_image(const char *path, GError **error);
+/* The same from a descriptor the caller opened and checked (the manager's image directories); `what`
+ * names it in errors. fd is read from where it stands, not closed. */
+GBytes *cv_measure_read_image_fd(int fd, const char *what, GError **error);
+gboolean cv_measure_sha256_fd(int fd, const char *what, guint8 digest[32], GError **error);
 /* SHA-256 of a file's contents; NULL path: of nothing */
 gboolean cv_measure_sha256_file(const char *path, guint8 digest[32], GError **error);
 /* SHA-256 of memory */

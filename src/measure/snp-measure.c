@@ -74,11 +74,11 @@ put_hash_entry(guint8 *p, const char *guid, const guint8 hash[32])
 }
 
 gboolean
-cv_snp_hashes_page(const CvFirmware *fw, const char *kernel, const char *initrd, const char *append,
-                   guint8 page[CV_PAGE_SIZE], GError **error)
+cv_snp_hashes_page(const CvFirmware *fw, const guint8 kernel_hash[32], const guint8 initrd_hash[32],
+                   const char *append, guint8 page[CV_PAGE_SIZE], GError **error)
 {
     CvGuid header = cv_guid_from_string("9438d606-4f22-4cc9-b479-a793d411fd21");
-    guint8 kernel_hash[32], initrd_hash[32], cmdline_hash[32];
+    guint8 cmdline_hash[32];
     g_autofree char *cmdline = g_strdup(append ? append : "");
     guint32 gpa;
     guint8 *p;
@@ -90,8 +90,6 @@ cv_snp_hashes_page(const CvFirmware *fw, const char *kernel, const char *initrd,
                     gpa);
         return FALSE;
     }
-    if (!cv_measure_sha256_file(kernel, kernel_hash, error) || !cv_measure_sha256_file(initrd, initrd_hash, error))
-        return FALSE;
     /* QEMU hashes the command line with its terminating NUL */
     if (!cv_measure_sha256_mem(cmdline, strlen(cmdline) + 1, cmdline_hash))
         return FALSE;
@@ -270,8 +268,26 @@ check_inputs(const CvSnpInputs *in, GError **error)
     return wrong == NULL;
 }
 
+/* The kernel hashes page of in's kernel, initrd and command line, read from fds when given */
+static gboolean
+kernel_hashes_page(const CvSnpInputs *in, const CvSnpFds *fds, const CvFirmware *ovmf, guint8 page[CV_PAGE_SIZE],
+                   GError **error)
+{
+    guint8 kernel[32], initrd[32];
+
+    if (fds) {
+        if (!cv_measure_sha256_fd(fds->kernel, in->kernel, kernel, error) ||
+            !cv_measure_sha256_fd(in->initrd ? fds->initrd : -1, in->initrd, initrd, error))
+            return FALSE;
+    } else if (!cv_measure_sha256_file(in->kernel, kernel, error) ||
+               !cv_measure_sha256_file(in->initrd, initrd, error)) {
+        return FALSE;
+    }
+    return cv_snp_hashes_page(ovmf, kernel, initrd, in->append, page, error);
+}
+
 gboolean
-cv_snp_measure(const CvSnpInputs *in, guint8 digest[CV_SNP_DIGEST_SIZE], GError **error)
+cv_snp_measure_fds(const CvSnpInputs *in, const CvSnpFds *fds, guint8 digest[CV_SNP_DIGEST_SIZE], GError **error)
 {
     g_autoptr(GBytes) bytes = NULL;
     g_autoptr(CvFirmware) ovmf = NULL;
@@ -281,8 +297,11 @@ cv_snp_measure(const CvSnpInputs *in, guint8 digest[CV_SNP_DIGEST_SIZE], GError 
     guint64 gpa;
     guint32 eip;
 
-    if (!check_inputs(in, error) || !(bytes = cv_measure_read_image(in->ovmf, error)) ||
-        !(ovmf = load_image(bytes, in->ovmf, FOUR_GIB, &gpa, error)))
+    g_return_val_if_fail(!(fds && in->svsm), FALSE); /* SVSM mode reads its images by path */
+    if (!check_inputs(in, error))
+        return FALSE;
+    bytes = fds ? cv_measure_read_image_fd(fds->ovmf, in->ovmf, error) : cv_measure_read_image(in->ovmf, error);
+    if (!bytes || !(ovmf = load_image(bytes, in->ovmf, FOUR_GIB, &gpa, error)))
         return FALSE;
     if (in->svsm) {
         if (!measure_svsm(in, chain, ovmf, gpa, error))
@@ -299,7 +318,7 @@ cv_snp_measure(const CvSnpInputs *in, guint8 digest[CV_SNP_DIGEST_SIZE], GError 
         return FALSE;
     if (!in->ovmf_hash)
         cv_snp_chain_normal(chain, gpa, ovmf->data, ovmf->size);
-    if (in->kernel && !cv_snp_hashes_page(ovmf, in->kernel, in->initrd, in->append, hashes_page, error))
+    if (in->kernel && !kernel_hashes_page(in, fds, ovmf, hashes_page, error))
         return FALSE;
     if (!cv_snp_measure_metadata(chain, ovmf, in->kernel ? hashes_page : NULL, in->vmm, error))
         return FALSE;
@@ -307,6 +326,12 @@ cv_snp_measure(const CvSnpInputs *in, guint8 digest[CV_SNP_DIGEST_SIZE], GError 
     measure_vmsas(chain, &ap, in->vcpus);
     memcpy(digest, cv_snp_chain_digest(chain), CV_SNP_DIGEST_SIZE);
     return TRUE;
+}
+
+gboolean
+cv_snp_measure(const CvSnpInputs *in, guint8 digest[CV_SNP_DIGEST_SIZE], GError **error)
+{
+    return cv_snp_measure_fds(in, NULL, digest, error);
 }
 
 gboolean

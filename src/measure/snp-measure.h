@@ -27,6 +27,15 @@ typedef struct {
 } CvSnpInputs;
 
 gboolean cv_snp_measure(const CvSnpInputs *in, guint8 digest[CV_SNP_DIGEST_SIZE], GError **error);
+
+/* Descriptors the caller opened and checked, read instead of the inputs' paths (which then only name
+ * them); -1 where the input has no file */
+typedef struct {
+    int ovmf, kernel, initrd;
+} CvSnpFds;
+
+gboolean cv_snp_measure_fds(const CvSnpInputs *in, const CvSnpFds *fds, guint8 digest[CV_SNP_DIGEST_SIZE],
+                            GError **error);
 /* The chain over OVMF's pages alone (sev-snp-measure's "snp:ovmf-hash"), to give as ovmf_hash later */
 gboolean cv_snp_ovmf_hash(const char *ovmf, guint8 digest[CV_SNP_DIGEST_SIZE], GError **error);
 
@@ -36,8 +45,8 @@ gboolean cv_snp_measure_metadata(CvSnpChain *chain, const CvFirmware *fw, const 
                                  GError **error);
 /* The page QEMU writes the SEV hashes table on: SHA-256 of kernel, initrd and command line (with its NUL)
  * in a GUIDed table at the offset of OVMF's SEV_HASH_TABLE_RV GPA */
-gboolean cv_snp_hashes_page(const CvFirmware *fw, const char *kernel, const char *initrd, const char *append,
-                            guint8 page[CV_PAGE_SIZE], GError **error);
+gboolean cv_snp_hashes_page(const CvFirmware *fw, const guint8 kernel_sha256[32], const guint8 initrd_sha256[32],
+                            const char *append, guint8 page[CV_PAGE_SIZE], GError **error);
 
 /* CPUID Fn0000_0001_EAX of a family, model and stepping (AMD CPUID specification #25481) */
 guint32 cv_snp_cpu_sig(guint family, guint model, guint stepping);

@@ -57,6 +57,20 @@ assert i["vcpus"] == 1 and i["vcpu_sig"] == "0x00800f12" and i["guest_features"]
 assert i["ovmf"] == sys.argv[3] and i["vmm_type"] == "QEMU" and "kernel" not in i, i
 PY
 
+# covirt policy sev-snp: a policy `covirt policy check` accepts, expecting what measure printed
+"$covirt" policy sev-snp --vcpus 1 --vcpu-type EPYC-v4 --ovmf "$amd" --guest-features 0x21 \
+    --host-data "$(printf '%064d' 7)" --minimum-tcb bootloader=3,tee=0,snp=20,microcode=209 >"$tmp/policy.json" ||
+    fail "policy sev-snp exited $?"
+"$covirt" policy check "$tmp/policy.json" >/dev/null || fail "policy check refused policy sev-snp's output"
+python3 - "$tmp/policy.json" "$hex" <<'PY' || fail "policy sev-snp output"
+import json, sys
+p = json.load(open(sys.argv[1]))
+assert p["platform"] == "sev-snp" and p["measurement"] == sys.argv[2] and p["allow_debug"] is False, p
+assert p["host_data"] == "0" * 63 + "7" and p["minimum_tcb"]["microcode"] == 209, p
+PY
+"$covirt" policy sev-snp --measurement $hex >"$tmp/given.json" && grep -q "\"measurement\" : \"$hex\"" "$tmp/given.json" ||
+    fail "policy sev-snp --measurement"
+
 # errors name what is wrong; nothing is printed on stdout
 err() {
     local rc=$1 pat=$2; shift 2

@@ -32,7 +32,9 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
         g_autoptr(CvSnpChain) with_kernel = cv_snp_chain_new(NULL);
 
         cv_snp_measure_metadata(chain, fw, NULL, (size ? data[0] : 0) % CV_SNP_VMM_COUNT, NULL);
-        if (cv_snp_hashes_page(fw, "/dev/null", NULL, "console=null", page, NULL))
+        static const guint8 kernel[32] = { 1 }, initrd[32] = { 2 };
+
+        if (cv_snp_hashes_page(fw, kernel, initrd, "console=null", page, NULL))
             cv_snp_measure_metadata(with_kernel, fw, page, CV_SNP_VMM_QEMU, NULL);
     }
     return 0;
