@@ -8,6 +8,7 @@
 #include "measure-file.h"
 #include "measure-policy.h"
 #include "snp-measure.h"
+#include "tdx-mrtd.h"
 
 typedef struct {
     char *mode, *vcpu_type, *vcpu_sig, *vmm_type, *ovmf, *kernel, *initrd, *append, *guest_features;
@@ -388,16 +389,81 @@ cv_cli_policy_snp(int argc, char **argv)
     return 0;
 }
 
+/* covirt measure tdx: MRTD of a TDVF image */
+static int
+measure_tdx(int argc, char **argv)
+{
+    g_autofree char *ovmf = NULL, *order = NULL, *format = NULL;
+    gboolean json = FALSE;
+    GOptionEntry entries[] = {
+        { "ovmf", 0, 0, G_OPTION_ARG_FILENAME, &ovmf, "TDVF image (OVMF built with TDX support; required)", "PATH" },
+        { "page-order", 0, 0, G_OPTION_ARG_STRING, &order,
+          "single-pass (default: Linux 6.16+ KVM) or two-pass (earlier TDX kernels)", "ORDER" },
+        { "output-format", 0, 0, G_OPTION_ARG_STRING, &format, "hex (default) or base64", "FORMAT" },
+        { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print MRTD with its inputs as JSON", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- MRTD of a TD booted from a TDVF image");
+    g_autoptr(GError) error = NULL;
+    g_autofree char *text = NULL;
+    guint8 mrtd[CV_TDX_DIGEST_SIZE];
+    CvTdxOrder o = CV_TDX_ORDER_SINGLE_PASS;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!cv_cli_parse(ctx, "measure tdx", &argc, &argv))
+        return CV_CLI_EXIT_USAGE;
+    if (argc > 1)
+        return cv_cli_usage("measure tdx", "unexpected argument '%s'", argv[1]);
+    if (!ovmf)
+        return cv_cli_usage("measure tdx", "--ovmf PATH is required");
+    if (order && strcmp(order, "two-pass") == 0)
+        o = CV_TDX_ORDER_TWO_PASS;
+    else if (order && strcmp(order, "single-pass") != 0)
+        return cv_cli_usage("measure tdx", "--page-order must be single-pass or two-pass");
+    if (format && strcmp(format, "hex") != 0 && strcmp(format, "base64") != 0)
+        return cv_cli_usage("measure tdx", "--output-format must be hex or base64");
+    if (!cv_tdx_mrtd(ovmf, o, mrtd, &error))
+        return cv_cli_fail(error);
+    text = g_strcmp0(format, "base64") == 0 ? g_base64_encode(mrtd, sizeof(mrtd)) : cv_hex_encode(mrtd, sizeof(mrtd));
+    if (json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree char *out = NULL;
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "platform");
+        json_builder_add_string_value(b, "tdx");
+        json_builder_set_member_name(b, "mrtd");
+        json_builder_add_string_value(b, text);
+        json_builder_set_member_name(b, "inputs");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "ovmf");
+        json_builder_add_string_value(b, ovmf);
+        json_builder_set_member_name(b, "page_order");
+        json_builder_add_string_value(b, o == CV_TDX_ORDER_TWO_PASS ? "two-pass" : "single-pass");
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        out = cv_json_to_string(root, TRUE);
+        printf("%s\n", out);
+    } else {
+        printf("%s\n", text);
+    }
+    return 0;
+}
+
 int
 cv_cli_measure(int argc, char **argv)
 {
     static const CvCliCommand subs[] = {
         { "sev-snp", "the SEV-SNP launch digest of a guest", measure_snp },
+        { "tdx", "MRTD of a TD booted from a TDVF image", measure_tdx },
         { NULL, NULL, NULL },
     };
 
     return cv_cli_dispatch("measure", subs,
-                           "Usage: covirt measure sev-snp --ovmf PATH --vcpus N --vcpu-type TYPE [OPTION…]\n\n"
+                           "Usage: covirt measure sev-snp --ovmf PATH --vcpus N --vcpu-type TYPE [OPTION…]\n"
+                           "       covirt measure tdx --ovmf PATH [--page-order single-pass|two-pass]\n\n"
                            "Computes the launch measurement a CVM's hardware reports, from the files it boots\n"
                            "(docs/measure.md). The value is printed alone on the last line.\n",
                            argc, argv);

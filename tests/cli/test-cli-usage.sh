@@ -40,6 +40,7 @@ usage_cases=(
     "result|"                      "result|--frobnicate"          "result|--agent https://h:1 --key k.pem"
     "measure|"                     "measure|frobnicate"
     "measure sev-snp|"             "measure sev-snp|--frobnicate" "measure sev-snp|--ovmf x.fd --vcpus 1"
+    "measure tdx|"                 "measure tdx|--frobnicate"     "measure tdx|--ovmf x.fd --page-order 3"
 )
 declare -A covered
 for c in "${usage_cases[@]}"; do
@@ -55,7 +56,7 @@ done
 commands=$("$covirt" --help | awk '/^Commands:/ { on = 1; next } on && !NF { exit } on { print $1 }')
 [ -n "$commands" ] || { echo "FAIL: covirt --help lists no commands"; fails=$((fails + 1)); }
 for cmd in $commands "domain render" "policy check" "policy vtpm" "verify sev-snp" "verify tdx" "verify tpm" \
-           "verify evidence" "measure sev-snp" "policy sev-snp"; do
+           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp"; do
     [ -n "${covered[$cmd]:-}" ] || { echo "FAIL: no usage case for covirt $cmd"; fails=$((fails + 1)); }
     # shellcheck disable=SC2086
     "$covirt" $cmd --help >"$tmp/out" 2>&1 || { echo "FAIL: covirt $cmd --help exited non-zero"; fails=$((fails + 1)); }

@@ -1,6 +1,8 @@
-/* libFuzzer: an OVMF image's tail (footer table, SEV metadata), parsed, then measured as SEV-SNP launches
- * do: the metadata's pages with and without a kernel hashes page, and the reset block's EIP. */
+/* libFuzzer: an OVMF image's tail (footer table, SEV metadata, TDX metadata), parsed, then measured as SEV-SNP
+ * launches do (the metadata's pages with and without a kernel hashes page, the reset block's EIP) and as a TD's
+ * MRTD. */
 #include "snp-measure.h"
+#include "tdx-mrtd.h"
 
 int LLVMFuzzerTestOneInput(const guint8 *data, size_t size);
 
@@ -21,7 +23,8 @@ int
 LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 {
     g_autoptr(CvFirmware) fw = cv_firmware_parse(data, size, "fuzz", NULL);
-    guint8 page[CV_PAGE_SIZE];
+    g_autoptr(GArray) tdvf = NULL;
+    guint8 page[CV_PAGE_SIZE], mrtd[CV_TDX_DIGEST_SIZE];
     guint32 eip;
 
     if (!fw)
@@ -36,6 +39,16 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 
         if (cv_snp_hashes_page(fw, kernel, initrd, "console=null", page, NULL))
             cv_snp_measure_metadata(with_kernel, fw, page, CV_SNP_VMM_QEMU, NULL);
+    }
+    /* the TDX metadata too; its sections are bounded to 4 GiB, but a fuzzer's input stays small only up to
+     * a few thousand pages */
+    if ((tdvf = cv_tdvf_sections(fw, NULL))) {
+        guint64 pages = 0;
+
+        for (guint i = 0; i < tdvf->len; i++)
+            pages += g_array_index(tdvf, CvTdvfSection, i).memory_size / CV_PAGE_SIZE;
+        if (pages <= 4096)
+            cv_tdx_mrtd_compute(fw, tdvf, (size ? data[0] : 0) & 1, mrtd);
     }
     return 0;
 }

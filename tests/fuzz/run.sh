@@ -26,7 +26,8 @@ seed() {   # target → seed files
                    # the last 64 KiB of whole images: Debian's OVMF and the SVSM's (the TDX metadata is there too)
                    for f in /usr/share/ovmf/OVMF.fd "$V/sev-snp-measure/svsm_ovmf.fd" "$V/sev-snp-measure/svsm.bin"; do
                        [ -r "$f" ] && tail -c 65536 "$f" > "$W/$1/$(basename "$f").tail"
-                   done ;;
+                   done
+                   python3 "$SRC/tests/measure/tdx-mrtd-ref.py" build "$W/$1/tdvf.bin" || true ;;
     fuzz-tdx-quote) cp "$V/tdx/spr-e4-quote-v4.dat" "$W/$1/s1" 2>/dev/null || true ;;
     fuzz-cvm-spec) cp "$SRC"/tests/conf/data/*.json "$W/$1/" ;;
     fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$W/$1/" ;;
