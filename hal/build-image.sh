@@ -5,19 +5,22 @@
 #
 #   hal/build-image.sh --agent PATH [--variant minimal|datascience] [--output DIR]
 #                      [--kernel-version KVER] [--hal-version TEXT] [--no-check] [--keep-tree]
+#                      [--covirt PATH] [--snp-ovmf FILE] [--snp-vcpus "1 2 4"] [--tdx-ovmf FILE]
 #
-# Writes DIR/vmlinuz, DIR/initramfs.cpio.gz, DIR/hal-version and DIR/SHA256SUMS, and prints
-# the image's SHA-256.  DIR (default build-hal/VARIANT in the source tree) is made
+# Writes DIR/vmlinuz, DIR/initramfs.cpio.gz, DIR/hal-version, DIR/SHA256SUMS and
+# DIR/reference-values.json (hal/reference-values.sh, with the covirt CLI beside the agent's
+# build or --covirt), and prints the image's SHA-256.  DIR (default build-hal/VARIANT in the source tree) is made
 # world-searchable: QEMU runs as libvirt-qemu and must read both files.
 set -euo pipefail
 
 HAL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC_DIR=$(dirname "$HAL_DIR")
 AGENT= VARIANT=minimal OUT= KVER= HAL_VERSION= CHECK=1 KEEP=0
+COVIRT= REF_ARGS=()
 
 die() { echo "build-image: $*" >&2; exit 1; }
 say() { echo "build-image: $*"; }
-usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,6 +31,8 @@ while [ $# -gt 0 ]; do
         --hal-version) HAL_VERSION=${2:?}; shift 2 ;;
         --no-check) CHECK=0; shift ;;
         --keep-tree) KEEP=1; shift ;;
+        --covirt) COVIRT=${2:?}; shift 2 ;;
+        --snp-ovmf|--snp-vcpus|--tdx-ovmf) REF_ARGS+=("$1" "${2:?}"); shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument '$1'" ;;
     esac
@@ -88,6 +93,17 @@ chmod 0644 "$OUT/initramfs.cpio.gz" "$OUT/hal-version"
 tree_size=$(du -sh --apparent-size "$TREE" | cut -f1)
 [ "$KEEP" = 1 ] || rm -rf "$TREE"
 (cd "$OUT" && sha256sum vmlinuz initramfs.cpio.gz >SHA256SUMS)
+# What a verifier expects of a CVM booted from this image (docs/hal.md, "Reference values")
+COVIRT=${COVIRT:-$(dirname "$AGENT")/../src/cli/covirt}
+if [ -x "$COVIRT" ]; then
+    case " ${REF_ARGS[*]:-} " in *" --tdx-ovmf "*) ;; *) [ -r /usr/share/ovmf/OVMF.fd ] && REF_ARGS+=(--tdx-ovmf /usr/share/ovmf/OVMF.fd) ;; esac
+    "$HAL_DIR/reference-values.sh" --covirt "$COVIRT" --kernel "$OUT/vmlinuz" --initrd "$OUT/initramfs.cpio.gz" \
+        --hal-version "$HAL_VERSION" --output "$OUT/reference-values.json" ${REF_ARGS[@]+"${REF_ARGS[@]}"}
+    chmod 0644 "$OUT/reference-values.json"
+    say "reference values $OUT/reference-values.json"
+else
+    say "no covirt CLI at $COVIRT (a build with -Dcli=enabled, or --covirt PATH): no reference-values.json"
+fi
 say "$HAL_VERSION: tree $tree_size, initramfs $(du -h "$OUT/initramfs.cpio.gz" | cut -f1), $(($(date +%s) - t0)) s"
 say "kernel    $OUT/vmlinuz"
 say "initramfs $OUT/initramfs.cpio.gz"
