@@ -6,6 +6,7 @@
 #include "covirt-builtins.h"
 #include "covirt-replies.h"
 #include "cv-util.h"
+#include "client-session.h"
 
 typedef struct {
     char *manager;
@@ -65,8 +66,7 @@ default_manager(void)
 static SoupSession *
 session_new(const CvmOptions *o, GError **error)
 {
-    g_autoptr(SoupSession) s = soup_session_new_with_options("timeout", 0, "idle-timeout", 0,
-                                                              "user-agent", "covirt/" COVIRT_VERSION, NULL);
+    g_autoptr(SoupSession) s = cv_client_session_new(NULL);
 
     if (o->cacert) {
         g_autoptr(GError) local = NULL;
@@ -121,7 +121,9 @@ call(SoupSession *s, SoupMessage *msg, GError **error)
     guint status = soup_message_get_status(msg);
 
     if (!body) {
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", local->message);
+        g_autofree char *why = cv_client_transport_message(local);
+
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", why);
         return NULL;
     }
     if (status < 200 || status > 299) {
@@ -257,10 +259,67 @@ cmd_rm(SoupSession *s, const CvmOptions *o, const char *id)
     return 0;
 }
 
+typedef struct {
+    GCancellable *cancel;
+    GInputStream *in;
+    GError *error;
+    gboolean done;
+    gboolean timed_out;
+} Sent;
+
+static void
+sent(GObject *src, GAsyncResult *res, gpointer data)
+{
+    Sent *st = data;
+
+    st->in = soup_session_send_finish(SOUP_SESSION(src), res, &st->error);
+    st->done = TRUE;
+}
+
+static gboolean
+deadline(gpointer data)
+{
+    Sent *st = data;
+
+    st->timed_out = TRUE;
+    g_cancellable_cancel(st->cancel);
+    return G_SOURCE_REMOVE;
+}
+
+/* An event stream is idle between events as long as the CVM is quiet: the timeout bounds connecting
+ * and the answer's head, not the stream after it (the session's own I/O timeout is off). */
+static GInputStream *
+send_stream(SoupSession *s, SoupMessage *msg, GError **error)
+{
+    g_autoptr(GCancellable) cancel = g_cancellable_new();
+    guint timeout = cv_client_get_timeout();
+    Sent st = { cancel };
+    guint source = 0;
+
+    g_object_set(s, "timeout", 0, NULL);
+    soup_session_send_async(s, msg, G_PRIORITY_DEFAULT, cancel, sent, &st);
+    if (timeout)
+        source = g_timeout_add_seconds(timeout, deadline, &st);
+    while (!st.done)
+        g_main_context_iteration(NULL, TRUE);
+    if (source && !st.timed_out)
+        g_source_remove(source);
+    if (!st.in) {
+        g_autoptr(GError) local = st.error;
+
+        if (st.timed_out)
+            g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: no answer within the "
+                        "timeout of %u s (covirt --timeout SECONDS or COVIRT_TIMEOUT; 0 for none)", timeout);
+        else
+            g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", local->message);
+    }
+    return st.in;
+}
+
 static int
 cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
 {
-    g_autoptr(GError) error = NULL, local = NULL;
+    g_autoptr(GError) error = NULL;
     g_autofree char *path = item_path(id, o->no_follow ? "/events?follow=0" : "/events");
     g_autoptr(SoupMessage) msg = message_new(o, SOUP_METHOD_GET, path, &error);
     g_autoptr(GInputStream) in = NULL;
@@ -269,11 +328,9 @@ cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
 
     if (!msg)
         return cv_cli_fail(error);
-    in = soup_session_send(s, msg, NULL, &local);
-    if (!in) {
-        g_set_error(&error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", local->message);
+    in = send_stream(s, msg, &error);
+    if (!in)
         return cv_cli_fail(error);
-    }
     if (soup_message_get_status(msg) != 200) {
         g_autoptr(GBytes) rest = NULL;
         guint status = soup_message_get_status(msg);

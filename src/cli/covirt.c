@@ -3,6 +3,7 @@
 #include <string.h>
 #include <locale.h>
 #include "covirt-builtins.h"
+#include "client-session.h"
 
 /* Subcommands; a helper adds its line here and its file to meson.build. */
 static const CvCliCommand commands[] = {
@@ -74,16 +75,59 @@ cv_cli_dispatch(const char *command, const CvCliCommand *subs, const char *help,
 static void
 usage(FILE *out)
 {
-    fprintf(out, "Usage: covirt COMMAND [OPTION…]\n\nCommands:\n");
+    fprintf(out, "Usage: covirt COMMAND [OPTION…]\n       covirt --timeout SECONDS COMMAND [OPTION…]\n\nCommands:\n");
     for (const CvCliCommand *c = commands; c->name; c++)
         fprintf(out, "  %-10s %s\n", c->name, c->summary);
-    fprintf(out, "\nRun 'covirt COMMAND --help' for a command's options.\n");
+    fprintf(out, "\nOptions:\n  --timeout SECONDS  how long each step of a request (connect, TLS, each read and\n"
+                 "                     write) may wait for the other side: 30, 90s, 2m; 0 for none\n"
+                 "                     (default: $COVIRT_TIMEOUT or %u)\n"
+                 "\nRun 'covirt COMMAND --help' for a command's options.\n", CV_CLIENT_TIMEOUT_DEFAULT_S);
+}
+
+/* The options before COMMAND (--timeout S, --timeout=S) and COVIRT_TIMEOUT; *first: COMMAND's index.
+ * FALSE after a usage message. */
+static gboolean
+global_options(int argc, char **argv, int *first)
+{
+    const char *value = g_getenv("COVIRT_TIMEOUT");
+    const char *from = "COVIRT_TIMEOUT";
+    g_autoptr(GError) error = NULL;
+    guint seconds;
+    int i = 1;
+
+    for (; i < argc && g_str_has_prefix(argv[i], "--timeout"); i++) {
+        from = "--timeout";
+        if (argv[i][strlen("--timeout")] == '=') {
+            value = argv[i] + strlen("--timeout=");
+        } else if (argv[i][strlen("--timeout")] == '\0' && i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "covirt: %s: %s\nTry 'covirt --help'.\n", argv[i],
+                    argv[i][strlen("--timeout")] ? "unknown option" : "a number of seconds must follow");
+            return FALSE;
+        }
+    }
+    *first = i;
+    if (!value || (g_strcmp0(from, "COVIRT_TIMEOUT") == 0 && !*value))
+        return TRUE;
+    if (!cv_client_timeout_parse(value, &seconds, &error)) {
+        fprintf(stderr, "covirt: %s: %s\nTry 'covirt --help'.\n", from, error->message);
+        return FALSE;
+    }
+    cv_client_set_timeout(seconds);
+    return TRUE;
 }
 
 int
 main(int argc, char **argv)
 {
+    int first;
+
     setlocale(LC_ALL, "");
+    if (!global_options(argc, argv, &first))
+        return CV_CLI_EXIT_USAGE;
+    argc -= first - 1;
+    argv += first - 1;
     if (argc < 2) {
         usage(stderr);
         return 2;

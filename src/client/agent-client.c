@@ -1,6 +1,7 @@
 #include "agent-client.h"
 #include "agent-api.h"
 #include "attest-client.h"
+#include "client-session.h"
 #include "cv-archive.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
@@ -60,7 +61,8 @@ cv_agent_client_new(const char *url, const char *key_path, const char *pin, GErr
     if (key_path && !(c->key = cv_sign_privkey_load(key_path, error)))
         return NULL;
     /* no CA database: the agent's certificate is self-signed; its key is checked against the pin instead */
-    c->session = soup_session_new_with_options("tls-database", NULL, "timeout", 0, "idle-timeout", 60, NULL);
+    c->session = cv_client_session_new(NULL);
+    soup_session_set_tls_database(c->session, NULL);
     return g_steal_pointer(&c);
 }
 
@@ -116,12 +118,13 @@ new_message(CvAgentClient *c, const char *method, const char *path, GError **err
 static void
 transport_error(CvAgentClient *c, GError *local, GError **error)
 {
+    g_autofree char *why = cv_client_transport_message(local);
+
     if (c->mismatch)
         g_set_error(error, CV_ERROR, CV_ERROR_VERIFY,
                     "the agent's TLS key %s is not the pinned %s: refusing to talk to it", c->mismatch, c->pin);
     else
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the agent at %s: %s", c->base,
-                    local ? local->message : "unknown error");
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the agent at %s: %s", c->base, why);
 }
 
 JsonNode *
@@ -349,7 +352,9 @@ cv_agent_client_download_result(CvAgentClient *c, const char *out_file, CvAgentC
             progress(done, total, user_data);
     }
     if (n < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "download interrupted: %s", local->message);
+        g_autofree char *why = cv_client_transport_message(local);
+
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "download interrupted: %s", why);
         goto fail;
     }
     if (close(fd) < 0 || rename(tmp, out_file) < 0) {

@@ -1,4 +1,5 @@
 #include "attest-client.h"
+#include "client-session.h"
 #include "agent-api.h"
 #include "cv-autoptr.h"
 #include "cv-json.h"
@@ -93,9 +94,11 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
     if (in)
         body = read_bounded(in, &local);
     if (!body) {
+        g_autofree char *why = cv_client_transport_message(local);
+
         /* the transport's errors (GIO, TLS) mean the agent cannot be reached */
         g_set_error(error, CV_ERROR, local->domain == CV_ERROR ? local->code : CV_ERROR_UNAVAILABLE, "agent: %s",
-                    local->message);
+                    why);
         return NULL;
     }
     status = soup_message_get_status(msg);
@@ -183,7 +186,7 @@ CvAttestVerdict *
 cv_client_attest_agent(const char *agent_url, JsonNode *policy, const guint8 *manifest_sha256, guint8 pinned[32],
                 GError **error)
 {
-    g_autoptr(SoupSession) session = soup_session_new_with_options("timeout", 60, "user-agent", "covirt-attest", NULL);
+    g_autoptr(SoupSession) session = cv_client_session_new("covirt-attest");
     g_autoptr(SoupMessage) msg = NULL;
     g_autoptr(JsonNode) bundle = NULL;
     g_autoptr(CvAttestVerdict) v = NULL;
