@@ -452,6 +452,77 @@ measure_tdx(int argc, char **argv)
     return 0;
 }
 
+/* --NAME HEX values of a tdx policy: 48 bytes each; 0 or the exit code */
+static int
+tdx_policy_values(JsonObject *policy, const char *const *names, char **values)
+{
+    for (guint i = 0; names[i]; i++) {
+        g_autoptr(GBytes) v = NULL;
+
+        if (!values[i])
+            continue;
+        if (!(v = cv_hex_decode(values[i], NULL)) || g_bytes_get_size(v) != 48)
+            return cv_cli_usage("policy tdx", "--%s: expected 96 hex digits", names[i]);
+        json_object_set_string_member(policy, names[i], values[i]);
+    }
+    return 0;
+}
+
+int
+cv_cli_policy_tdx(int argc, char **argv)
+{
+    static const char *const names[] = { "rtmr0", "rtmr1", "rtmr2", "rtmr3", "mrconfigid", "mrowner", NULL };
+    g_autofree char *ovmf = NULL, *order = NULL, *given = NULL;
+    char *values[G_N_ELEMENTS(names)] = { NULL };
+    GOptionEntry entries[] = {
+        { "ovmf", 0, 0, G_OPTION_ARG_FILENAME, &ovmf, "TDVF image to compute MRTD from", "PATH" },
+        { "page-order", 0, 0, G_OPTION_ARG_STRING, &order, "single-pass (default) or two-pass", "ORDER" },
+        { "mrtd", 0, 0, G_OPTION_ARG_STRING, &given, "MRTD, given (hex)", "HEX" },
+        { "rtmr0", 0, 0, G_OPTION_ARG_STRING, &values[0], "Expected RTMR 0 (hex)", "HEX" },
+        { "rtmr1", 0, 0, G_OPTION_ARG_STRING, &values[1], "Expected RTMR 1 (hex)", "HEX" },
+        { "rtmr2", 0, 0, G_OPTION_ARG_STRING, &values[2], "Expected RTMR 2 (hex)", "HEX" },
+        { "rtmr3", 0, 0, G_OPTION_ARG_STRING, &values[3], "Expected RTMR 3 (hex)", "HEX" },
+        { "mrconfigid", 0, 0, G_OPTION_ARG_STRING, &values[4], "Expected MRCONFIGID (hex)", "HEX" },
+        { "mrowner", 0, 0, G_OPTION_ARG_STRING, &values[5], "Expected MROWNER (hex)", "HEX" },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new("- print the TDX policy of a TD's launch");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) mrtd_given = NULL;
+    g_autoptr(JsonNode) policy = NULL;
+    g_autofree char *text = NULL;
+    guint8 mrtd[CV_TDX_DIGEST_SIZE];
+    int rc = 0;
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!cv_cli_parse(ctx, "policy tdx", &argc, &argv))
+        rc = CV_CLI_EXIT_USAGE;
+    else if (argc > 1)
+        rc = cv_cli_usage("policy tdx", "unexpected argument '%s'", argv[1]);
+    else if (!given == !ovmf)
+        rc = cv_cli_usage("policy tdx", "give --mrtd HEX or --ovmf PATH");
+    else if (order && strcmp(order, "single-pass") != 0 && strcmp(order, "two-pass") != 0)
+        rc = cv_cli_usage("policy tdx", "--page-order must be single-pass or two-pass");
+    else if (given && (!(mrtd_given = cv_hex_decode(given, NULL)) || g_bytes_get_size(mrtd_given) != 48))
+        rc = cv_cli_usage("policy tdx", "--mrtd: expected 96 hex digits");
+    else if (given)
+        memcpy(mrtd, g_bytes_get_data(mrtd_given, NULL), sizeof(mrtd));
+    else if (!cv_tdx_mrtd(ovmf, g_strcmp0(order, "two-pass") == 0 ? CV_TDX_ORDER_TWO_PASS : CV_TDX_ORDER_SINGLE_PASS,
+                          mrtd, &error))
+        rc = cv_cli_fail(error);
+    if (rc == 0) {
+        policy = cv_measure_tdx_policy(mrtd, "covirt policy tdx");
+        rc = tdx_policy_values(json_node_get_object(policy), names, values);
+    }
+    if (rc == 0) {
+        text = cv_json_to_string(policy, TRUE);
+        printf("%s\n", text);
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(values); i++)
+        g_free(values[i]);
+    return rc;
+}
+
 int
 cv_cli_measure(int argc, char **argv)
 {

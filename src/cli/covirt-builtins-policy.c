@@ -92,15 +92,18 @@ cv_cli_policy(int argc, char **argv)
         { "check", "check attestation policies", policy_check },
         { "vtpm", "print the vtpm policy of a CVM's boot", policy_vtpm },
         { "sev-snp", "print the SEV-SNP policy of a guest's launch", cv_cli_policy_snp },
+        { "tdx", "print the TDX policy of a TD's launch", cv_cli_policy_tdx },
         { NULL, NULL, NULL },
     };
 
     return cv_cli_dispatch("policy", subs,
                            "Usage: covirt policy check FILE…\n"
                            "       covirt policy vtpm --kernel FILE --initrd FILE --cmdline TEXT --memory SIZE [--ca FILE]… [--pcr N=HEX]…\n"
-                           "       covirt policy sev-snp (--measurement HEX | --ovmf PATH --vcpus N --vcpu-type TYPE …) [--host-data HEX]\n\n"
+                           "       covirt policy sev-snp (--measurement HEX | --ovmf PATH --vcpus N --vcpu-type TYPE …) [--host-data HEX]\n"
+                           "       covirt policy tdx (--mrtd HEX | --ovmf PATH) [--rtmr0..3 HEX] [--mrconfigid HEX] [--mrowner HEX]\n\n"
                            "Checks attestation policies (docs/policy.md), or prints the vtpm policy that a CVM booted\n"
                            "with that kernel, initrd, command line and memory must meet, or the SEV-SNP policy of a\n"
-                           "launch (the options of 'covirt measure sev-snp', docs/measure.md).\n",
+                           "launch (the options of 'covirt measure sev-snp', docs/measure.md), or the TDX policy of a\n"
+                           "TDVF's MRTD.\n",
                            argc, argv);
 }

@@ -37,7 +37,8 @@ int cv_cli_algo(int argc, char **argv);
 int cv_cli_data(int argc, char **argv);
 int cv_cli_result(int argc, char **argv);
 int cv_cli_measure(int argc, char **argv);
-/* covirt policy sev-snp: in covirt-builtins-measure.c, which holds the options it shares with measure */
+/* covirt policy sev-snp, tdx: in covirt-builtins-measure.c, which holds the options it shares with measure */
 int cv_cli_policy_snp(int argc, char **argv);
+int cv_cli_policy_tdx(int argc, char **argv);
 
 G_END_DECLS

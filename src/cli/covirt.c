@@ -10,7 +10,7 @@ static const CvCliCommand commands[] = {
     { "domain", "render a CVM spec into libvirt domain XML", cv_cli_domain },
     { "cvm", "create, list, show, remove CVMs and follow their events (covirt-manager)", cv_cli_cvm },
     { "attest", "attest a CVM's agent against a policy and show the TLS key to pin", cv_cli_attest },
-    { "policy", "check attestation policies, make a CVM's vtpm or sev-snp policy", cv_cli_policy },
+    { "policy", "check attestation policies, make vtpm, sev-snp or tdx policies", cv_cli_policy },
     { "verify", "verify SEV-SNP, TDX or TPM evidence offline against a policy", cv_cli_verify },
     { "measure", "compute the SEV-SNP launch digest or TDX MRTD a CVM will report", cv_cli_measure },
     { "keys", "make an RSA, ECDSA or Ed25519 key pair for uploads and results", cv_cli_keys },

@@ -20,3 +20,18 @@ cv_measure_snp_policy(const guint8 digest[CV_SNP_DIGEST_SIZE], GBytes *host_data
     json_node_take_object(node, o);
     return node;
 }
+
+JsonNode *
+cv_measure_tdx_policy(const guint8 mrtd[48], const char *description)
+{
+    g_autofree char *hex = cv_hex_encode(mrtd, 48);
+    JsonObject *o = json_object_new();
+    JsonNode *node = json_node_new(JSON_NODE_OBJECT);
+
+    json_object_set_string_member(o, "platform", "tdx");
+    json_object_set_string_member(o, "description", description);
+    json_object_set_string_member(o, "mrtd", hex);
+    json_object_set_boolean_member(o, "allow_debug", FALSE);
+    json_node_take_object(node, o);
+    return node;
+}

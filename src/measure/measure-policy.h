@@ -11,4 +11,7 @@ G_BEGIN_DECLS
  * refused, whatever the guest policy asked, so that a debug CVM never passes this policy. */
 JsonNode *cv_measure_snp_policy(const guint8 digest[CV_SNP_DIGEST_SIZE], GBytes *host_data, const char *description);
 
+/* {"platform":"tdx","description","mrtd","allow_debug":false}; the caller adds RTMRs, MRCONFIGID, … */
+JsonNode *cv_measure_tdx_policy(const guint8 mrtd[48], const char *description);
+
 G_END_DECLS

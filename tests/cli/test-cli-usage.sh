@@ -27,6 +27,7 @@ usage_cases=(
     "policy check|"                "policy check|--frobnicate x.json"
     "policy vtpm|"                 "policy vtpm|--frobnicate"
     "policy sev-snp|"              "policy sev-snp|--frobnicate"  "policy sev-snp|--measurement 00"
+    "policy tdx|"                  "policy tdx|--frobnicate"      "policy tdx|--mrtd 00"
     "verify|"                      "verify|frobnicate"
     "verify sev-snp|"              "verify sev-snp|--frobnicate"
     "verify tdx|"                  "verify tdx|--frobnicate"
@@ -56,7 +57,7 @@ done
 commands=$("$covirt" --help | awk '/^Commands:/ { on = 1; next } on && !NF { exit } on { print $1 }')
 [ -n "$commands" ] || { echo "FAIL: covirt --help lists no commands"; fails=$((fails + 1)); }
 for cmd in $commands "domain render" "policy check" "policy vtpm" "verify sev-snp" "verify tdx" "verify tpm" \
-           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp"; do
+           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp" "policy tdx"; do
     [ -n "${covered[$cmd]:-}" ] || { echo "FAIL: no usage case for covirt $cmd"; fails=$((fails + 1)); }
     # shellcheck disable=SC2086
     "$covirt" $cmd --help >"$tmp/out" 2>&1 || { echo "FAIL: covirt $cmd --help exited non-zero"; fails=$((fails + 1)); }

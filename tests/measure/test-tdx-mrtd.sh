@@ -31,6 +31,17 @@ d = json.load(sys.stdin)
 assert d['platform'] == 'tdx' and d['mrtd'] == '$want' and d['inputs']['page_order'] == 'single-pass', d" ||
     fail "--json"
 
+# covirt policy tdx: MRTD computed (or given), RTMRs and MRCONFIGID given; a policy `covirt policy check` accepts
+cfg=$(printf '%096d' 5)
+"$covirt" policy tdx --ovmf "$tmp/tdvf.bin" --mrconfigid "$cfg" >"$tmp/policy.json" || fail "policy tdx exited $?"
+"$covirt" policy check "$tmp/policy.json" >/dev/null || fail "policy check refused policy tdx's output"
+python3 -c "
+import json, sys
+p = json.load(open('$tmp/policy.json'))
+assert p['platform'] == 'tdx' and p['mrtd'] == '$want' and p['mrconfigid'] == '$cfg' and p['allow_debug'] is False, p" ||
+    fail "policy tdx output"
+"$covirt" policy tdx --mrtd "$want" --rtmr2 "$cfg" | grep -q "\"rtmr2\" : \"$cfg\"" || fail "policy tdx --mrtd --rtmr2"
+
 # hostile images: each an error naming the file, nothing on stdout
 err() {
     local pat=$1 img=$2
