@@ -5,6 +5,7 @@
 #include "dataset-unpack.h"
 #include "runner.h"
 #include "cv-error.h"
+#include "cv-file.h"
 #include "cv-util.h"
 
 #include <errno.h>
@@ -169,7 +170,7 @@ wipe(CvAgent *agent)
 
     for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *p = cv_agent_path(agent, names[i], NULL);
-        cv_agent_rm_rf(p);
+        cv_file_remove_tree(p);
     }
 }
 
@@ -470,7 +471,7 @@ cv_agent_file_place(CvAgent *agent, const CvAgentFileSlot *slot, const char *tmp
         return FALSE;
     }
     /* a dataset never replaces a name in datasets/ */
-    if ((slot->kind == CV_AGENT_FILE_DATASET ? cv_agent_rename_noreplace(tmp_path, slot->target)
+    if ((slot->kind == CV_AGENT_FILE_DATASET ? cv_file_rename_noreplace(tmp_path, slot->target)
                                              : rename(tmp_path, slot->target)) < 0) {
         g_set_error(error, CV_ERROR, errno == EEXIST ? CV_ERROR_CONFLICT : CV_ERROR_IO,
                     "cannot store the upload: %s", g_strerror(errno));

@@ -1,7 +1,7 @@
-#define _GNU_SOURCE  /* renameat2, nftw */
 #include "dataset-unpack.h"
 #include "archive-child.h"
 #include "cv-error.h"
+#include "cv-file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,38 +12,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    if (remove(path) < 0 && errno != ENOENT)
-        g_warning("cannot remove %s: %s", path, g_strerror(errno));
-    return 0;
-}
-
-void
-cv_agent_rm_rf(const char *path)
-{
-    if (g_file_test(path, G_FILE_TEST_EXISTS) || g_file_test(path, G_FILE_TEST_IS_SYMLINK))
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-int
-cv_agent_rename_noreplace(const char *src, const char *dst)
-{
-    struct stat st;
-
-    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -1;
-    /* a filesystem without RENAME_NOREPLACE: the agent's main loop is the only writer of dst's folder */
-    if (lstat(dst, &st) == 0) {
-        errno = EEXIST;
-        return -1;
-    }
-    return rename(src, dst);
-}
 
 static const char *const archive_suffixes[] = { ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2",
                                                 ".tar.zst", ".tar", ".zip" };
@@ -89,7 +57,7 @@ unpack_free(Unpack *u)
 {
     g_unlink(u->archive);
     if (u->dir)
-        cv_agent_rm_rf(u->dir);
+        cv_file_remove_tree(u->dir);
     g_free(u->archive);
     g_free(u->dir);
     g_free(u->datasets);
@@ -137,12 +105,12 @@ place_entries(Unpack *u, GError **error)
     for (guint i = 0; i < names->len; i++) {
         g_autofree char *src = g_build_filename(u->dir, g_ptr_array_index(names, i), NULL);
         g_autofree char *dst = g_build_filename(u->datasets, g_ptr_array_index(names, i), NULL);
-        if (cv_agent_rename_noreplace(src, dst) < 0) {
+        if (cv_file_rename_noreplace(src, dst) < 0) {
             g_set_error(error, CV_ERROR, errno == EEXIST ? CV_ERROR_CONFLICT : CV_ERROR_IO,
                         "cannot move %s into datasets/: %s", (char *)g_ptr_array_index(names, i), g_strerror(errno));
             for (guint j = 0; j < i; j++) {
                 g_autofree char *moved = g_build_filename(u->datasets, g_ptr_array_index(names, j), NULL);
-                cv_agent_rm_rf(moved);
+                cv_file_remove_tree(moved);
             }
             return FALSE;
         }

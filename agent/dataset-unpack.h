@@ -37,9 +37,4 @@ void cv_agent_dataset_unpack(const CvAgentDatasetUnpack *req, GCancellable *canc
                              gpointer data);
 gboolean cv_agent_dataset_unpack_finish(GAsyncResult *result, GError **error);
 
-/* rename() that never replaces dst (EEXIST then). */
-int cv_agent_rename_noreplace(const char *src, const char *dst);
-/* Removes path and all below it, symlinks not followed. */
-void cv_agent_rm_rf(const char *path);
-
 G_END_DECLS

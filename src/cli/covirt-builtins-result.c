@@ -13,8 +13,12 @@ cv_cli_result(int argc, char **argv)
 {
     g_auto(CvCliAgentOptions) o = { 0 };
     g_autofree char *out = NULL;
+    g_autofree char *max_size = NULL;
+    guint64 max_bytes = 0;
     GOptionEntry entries[] = {
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Folder to write result.zip and its files to", "DIR" },
+        { "max-size", 0, 0, G_OPTION_ARG_STRING, &max_size,
+          "Most bytes the unpacked result may take (default $COVIRT_RESULT_MAX_SIZE, else 4G)", "SIZE" },
         { NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("- download and unpack the result");
@@ -29,6 +33,10 @@ cv_cli_result(int argc, char **argv)
         return CV_CLI_EXIT_USAGE;
     if (!out)
         return cv_cli_usage("result", "--out is required");
+    if (!max_size)
+        max_size = g_strdup(g_getenv("COVIRT_RESULT_MAX_SIZE") ? g_getenv("COVIRT_RESULT_MAX_SIZE") : "4G");
+    if (!cv_parse_size(max_size, &max_bytes, &error))
+        return cv_cli_usage("result", "%s", error->message);
     if (!(client = cv_cli_agent_connect(&o, &error)))
         return cv_cli_fail(error);
     if (g_mkdir_with_parents(out, 0700) < 0) {
@@ -38,7 +46,7 @@ cv_cli_result(int argc, char **argv)
     zip = g_build_filename(out, "result.zip", NULL);
     ok = cv_agent_client_download_result(client, zip, cv_cli_agent_progress(&o), (gpointer)"result", &error);
     cv_cli_progress_end();
-    if (!ok || !cv_agent_client_unpack(zip, out, &error))
+    if (!ok || !cv_agent_client_unpack(zip, out, max_bytes, &error))
         return cv_cli_fail(error);
     if (o.json) {
         g_autoptr(JsonBuilder) b = json_builder_new();

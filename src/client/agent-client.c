@@ -5,6 +5,7 @@
 #include "cv-archive.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
+#include "cv-file.h"
 #include "cv-sign.h"
 #include "cv-json.h"
 #include "cv-util.h"
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/statvfs.h>
 #include <glib/gstdio.h>
 
 struct _CvAgentClient {
@@ -378,12 +380,59 @@ cv_agent_client_dataset_path(const char *filename)
     return g_strconcat(CV_AGENT_API_DATASETS_PREFIX, esc, NULL);
 }
 
-gboolean
-cv_agent_client_unpack(const char *zip, const char *dir, GError **error)
+/* Every top-level entry of from into to, none replacing what is there: all are checked before
+ * the first moves, so a clash leaves to as it was. */
+static gboolean
+move_entries(const char *from, const char *to, GError **error)
 {
-    if (g_mkdir_with_parents(dir, 0700) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
+    g_autoptr(GDir) d = g_dir_open(from, 0, error);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    if (!d)
+        return FALSE;
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *dst = g_build_filename(to, name, NULL);
+
+        if (g_file_test(dst, G_FILE_TEST_EXISTS) || g_file_test(dst, G_FILE_TEST_IS_SYMLINK)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "%s already exists: the result is not unpacked over it",
+                        dst);
+            return FALSE;
+        }
+        g_ptr_array_add(names, g_strdup(name));
+    }
+    for (guint i = 0; i < names->len; i++) {
+        g_autofree char *src = g_build_filename(from, names->pdata[i], NULL);
+        g_autofree char *dst = g_build_filename(to, names->pdata[i], NULL);
+
+        if (cv_file_rename_noreplace(src, dst) < 0) {
+            g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot move the result's %s into %s: %s",
+                        (char *)names->pdata[i], to, g_strerror(errno));
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+gboolean
+cv_agent_client_unpack(const char *zip, const char *dir, guint64 max_bytes, GError **error)
+{
+    g_autofree char *tmpl = g_build_filename(dir, ".covirt-result-XXXXXX", NULL);
+    CvArchiveExtract how = { .format = CV_ARCHIVE_FORMAT_ARCHIVE, .strict = TRUE,
+                             .max_entries = CV_AGENT_CLIENT_RESULT_MAX_ENTRIES };
+    struct statvfs fs;
+    gboolean ok;
+
+    if (g_mkdir_with_parents(dir, 0700) < 0 || !g_mkdtemp_full(tmpl, 0700)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_IO, "cannot create a folder in %s: %s", dir, g_strerror(errno));
         return FALSE;
     }
-    return cv_archive_extract(zip, dir, "result", error);
+    how.max_bytes = max_bytes;
+    if (statvfs(dir, &fs) == 0) {
+        guint64 free_bytes = (guint64)fs.f_bavail * fs.f_frsize;
+        how.max_bytes = max_bytes ? MIN(max_bytes, free_bytes) : free_bytes;
+    }
+    ok = cv_archive_extract_with(zip, tmpl, &how, error) && move_entries(tmpl, dir, error);
+    cv_file_remove_tree(tmpl);
+    return ok;
 }

@@ -46,8 +46,12 @@ gboolean cv_agent_client_download_result(CvAgentClient *client, const char *out_
 
 /* CV_AGENT_API_DATASETS_PREFIX "<escaped name>" */
 char *cv_agent_client_dataset_path(const char *filename);
-/* Unpacks a result zip into dir, refusing entries that would escape it. */
-gboolean cv_agent_client_unpack(const char *zip, const char *dir, GError **error);
+/* The result comes from the guest: its zip may be a bomb or carry links, devices and paths out.
+ * Unpacks it into dir with at most max_bytes written (and never more than dir's filesystem has
+ * free), regular files and folders only, no entry replacing a file already in dir. Extraction
+ * goes to a private folder first: on any failure dir is left as it was. */
+#define CV_AGENT_CLIENT_RESULT_MAX_ENTRIES 100000
+gboolean cv_agent_client_unpack(const char *zip, const char *dir, guint64 max_bytes, GError **error);
 
 /* For the CLI: with pin_hex, pins that key; otherwise attests the agent against the policy
  * (and the expected manifest, if given) and pins the key the passing verdict names.

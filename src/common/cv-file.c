@@ -1,9 +1,12 @@
+#define _GNU_SOURCE  /* renameat2, nftw */
 #include "cv-file.h"
 #include "cv-autoptr.h"
 #include "cv-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -100,4 +103,36 @@ cv_file_digest_fd_hex(const char *algorithm, int fd, const char *what, GError **
     }
     EVP_DigestFinal_ex(ctx, digest, &digest_len);
     return cv_hex_encode(digest, digest_len);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (remove(path) < 0 && errno != ENOENT)
+        g_warning("cannot remove %s: %s", path, g_strerror(errno));
+    return 0;
+}
+
+void
+cv_file_remove_tree(const char *path)
+{
+    if (g_file_test(path, G_FILE_TEST_EXISTS) || g_file_test(path, G_FILE_TEST_IS_SYMLINK))
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+cv_file_rename_noreplace(const char *src, const char *dst)
+{
+    struct stat st;
+
+    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+    /* a filesystem without RENAME_NOREPLACE: the caller is the only writer of dst's folder */
+    if (lstat(dst, &st) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return rename(src, dst);
 }

@@ -21,4 +21,8 @@ GBytes *cv_file_read_fd(int fd, gsize max_bytes, const char *what, GError **erro
 /* Hex digest (OpenSSL's name: "SHA256") of the rest of fd. */
 char *cv_file_digest_fd_hex(const char *algorithm, int fd, const char *what, GError **error);
 
+/* rename() that never replaces dst (EEXIST then). */
+int cv_file_rename_noreplace(const char *src, const char *dst);
+/* Removes path and all below it, symlinks not followed. */
+void cv_file_remove_tree(const char *path);
 G_END_DECLS

@@ -287,7 +287,7 @@ fetch_result_file(Fixture *fx, const char *name, const char *expected)
     g_assert_cmpint(g_mkdir_with_parents(out, 0700), ==, 0);
     g_assert_true(cv_agent_client_download_result(c, zip, NULL, NULL, &error));
     g_assert_no_error(error);
-    g_assert_true(cv_agent_client_unpack(zip, out, &error));
+    g_assert_true(cv_agent_client_unpack(zip, out, 0, &error));
     g_assert_no_error(error);
     g_assert_true(g_file_get_contents(mean_file, &mean, NULL, NULL));
     g_assert_cmpstr(g_strstrip(mean), ==, expected);

@@ -61,14 +61,15 @@ test_unpack_result(void)
     write_file(f2, "w=0.5\n");
     g_assert_true(cv_archive_zip_dir(results, zip, &error));
     g_assert_no_error(error);
-    g_assert_true(cv_agent_client_unpack(zip, out, &error));
+    g_assert_true(cv_agent_client_unpack(zip, out, 0, &error));
     g_assert_no_error(error);
     assert_file(g1, "a,b\n1,2\n");
     assert_file(g2, "w=0.5\n");
 }
 
+/* one entry: a regular file of len bytes (text repeated), or a symlink to text when link */
 static void
-zip_one_entry(const char *zip, const char *name, const char *text)
+zip_entry(const char *zip, const char *name, const char *text, gsize len, gboolean link)
 {
     struct archive *w = archive_write_new();
     struct archive_entry *e = archive_entry_new();
@@ -76,14 +77,76 @@ zip_one_entry(const char *zip, const char *name, const char *text)
     g_assert_cmpint(archive_write_set_format_zip(w), ==, ARCHIVE_OK);
     g_assert_cmpint(archive_write_open_filename(w, zip), ==, ARCHIVE_OK);
     archive_entry_set_pathname(e, name);
-    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_filetype(e, link ? AE_IFLNK : AE_IFREG);
     archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, strlen(text));
+    if (link)
+        archive_entry_set_symlink(e, text);
+    archive_entry_set_size(e, link ? 0 : len);
     g_assert_cmpint(archive_write_header(w, e), ==, ARCHIVE_OK);
-    g_assert_cmpint(archive_write_data(w, text, strlen(text)), ==, (la_ssize_t)strlen(text));
+    for (gsize done = 0; !link && done < len;) {
+        gsize n = MIN(strlen(text), len - done);
+
+        g_assert_cmpint(archive_write_data(w, text, n), ==, (la_ssize_t)n);
+        done += n;
+    }
     archive_entry_free(e);
     g_assert_cmpint(archive_write_close(w), ==, ARCHIVE_OK);
     archive_write_free(w);
+}
+
+static void
+zip_one_entry(const char *zip, const char *name, const char *text)
+{
+    zip_entry(zip, name, text, strlen(text), FALSE);
+}
+
+static int
+cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* names in dir, sorted, joined by spaces: what a user sees with ls -A */
+static char *
+list_dir(const char *dir)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    const char *name;
+
+    g_assert_nonnull(d);
+    while ((name = g_dir_read_name(d)))
+        g_ptr_array_add(names, g_strdup(name));
+    g_ptr_array_sort(names, cmp_names);
+    g_ptr_array_add(names, NULL);
+    return g_strjoinv(" ", (char **)names->pdata);
+}
+
+/* a hostile agent's zip bomb, link or clash: an error, and DIR holds what it held before */
+static void
+test_unpack_hostile_leaves_dir(void)
+{
+    g_autofree char *zip = g_build_filename(tmp, "hostile.zip", NULL);
+    g_autofree char *out = g_build_filename(tmp, "hostile-out", NULL);
+    g_autofree char *mine = g_build_filename(out, "mine.txt", NULL);
+    struct { const char *name, *text; gsize len; gboolean link; guint64 max; int code; } cases[] = {
+        { "bomb.bin", "0000000000000000", 8 << 20, FALSE, 1 << 20, CV_ERROR_TOO_LARGE },
+        { "link", "/etc/passwd", 0, TRUE, 0, CV_ERROR_INVALID },
+        { "mine.txt", "theirs\n", 7, FALSE, 0, CV_ERROR_CONFLICT },
+    };
+
+    write_file(mine, "mine\n");
+    for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *listed = NULL;
+
+        zip_entry(zip, cases[i].name, cases[i].text, cases[i].len, cases[i].link);
+        g_assert_false(cv_agent_client_unpack(zip, out, cases[i].max, &error));
+        g_assert_error(error, CV_ERROR, cases[i].code);
+        listed = list_dir(out);
+        g_assert_cmpstr(listed, ==, "mine.txt");
+        assert_file(mine, "mine\n");
+    }
 }
 
 /* a hostile agent's zip: nothing is written outside DIR */
@@ -100,7 +163,7 @@ test_unpack_refuses_escape(void)
         g_autoptr(GError) error = NULL;
 
         zip_one_entry(zip, names[i], "x");
-        g_assert_false(cv_agent_client_unpack(zip, out, &error));
+        g_assert_false(cv_agent_client_unpack(zip, out, 0, &error));
         g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
         g_assert_false(g_file_test(escaped, G_FILE_TEST_EXISTS));
     }
@@ -108,7 +171,7 @@ test_unpack_refuses_escape(void)
         g_autoptr(GError) error = NULL;
 
         zip_one_entry(zip, abs_name, "x");
-        g_assert_false(cv_agent_client_unpack(zip, out, &error));
+        g_assert_false(cv_agent_client_unpack(zip, out, 0, &error));
         g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
         g_assert_false(g_file_test(abs_name, G_FILE_TEST_EXISTS));
     }
@@ -126,6 +189,7 @@ main(int argc, char **argv)
     g_test_add_func("/client/dataset-path", test_dataset_path);
     g_test_add_func("/client/unpack-result", test_unpack_result);
     g_test_add_func("/client/unpack-refuses-escape", test_unpack_refuses_escape);
+    g_test_add_func("/client/unpack-hostile-leaves-dir", test_unpack_hostile_leaves_dir);
     rc = g_test_run();
     rm = g_strdup_printf("rm -rf '%s'", tmp);
     if (system(rm) != 0)
