@@ -104,6 +104,20 @@ remember(CvAgent *agent, const char *kind, const char *from, const char *to, con
         json_node_unref(g_queue_pop_head(&agent->events));
 }
 
+static gboolean
+result_available(CvAgent *agent)
+{
+    return agent->state == CV_AGENT_STATE_CONSUMING_RESULTS || agent->state == CV_AGENT_STATE_COMPLETE;
+}
+
+/* what the manager shows of the computation: its state, why it failed or stopped, whether a result waits */
+static void
+send_state(CvAgent *agent)
+{
+    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_to_string(agent->state),
+                                                               agent->last_error, result_available(agent)));
+}
+
 static void
 set_state(CvAgent *agent, CvAgentState to, const char *why)
 {
@@ -121,7 +135,7 @@ set_state(CvAgent *agent, CvAgentState to, const char *why)
     g_info("state %s", msg);
     remember(agent, "state", cv_agent_state_to_string(from), cv_agent_state_to_string(to), why);
     cv_agent_control_send(agent->control, cv_agent_frame_event(now_ms(), "state", cv_agent_state_to_string(to), msg));
-    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_to_string(to)));
+    send_state(agent);
 }
 
 void
@@ -174,8 +188,10 @@ wipe(CvAgent *agent)
     }
 }
 
+/* Kills the run and any decompression, deletes every file; an upload in flight is refused when it
+ * lands (generation). The manifest stays. */
 static void
-reset(CvAgent *agent)
+discard(CvAgent *agent)
 {
     /* first: a decompression's child must be gone before its directory is */
     g_cancellable_cancel(agent->unpacking);
@@ -186,9 +202,6 @@ reset(CvAgent *agent)
         agent->runner = NULL;
     }
     wipe(agent);
-    g_clear_pointer(&agent->manifest, cv_agent_manifest_free);
-    g_clear_pointer(&agent->consumer_served, g_free);
-    g_clear_pointer(&agent->last_error, g_free);
     g_hash_table_remove_all(agent->datasets_received);
     agent->algo_received = FALSE;
     agent->generation++;
@@ -206,7 +219,7 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
         if (sha && memcmp(g_bytes_get_data(sha, NULL), agent->manifest->sha256, 32) == 0)
             return TRUE;
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT,
-                    "a computation is in progress (state %s); stop it before sending another manifest",
+                    "a computation is in progress (state %s); reset it before sending another manifest",
                     cv_agent_state_to_string(agent->state));
         return FALSE;
     }
@@ -235,14 +248,41 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
     return TRUE;
 }
 
-/* Kills a run, deletes every file, forgets the manifest: Idle, then ReceivingManifest. */
-static void
-stop(CvAgent *agent, const char *reason)
+gboolean
+cv_agent_stop(CvAgent *agent, const char *reason, GError **error)
 {
-    cv_agent_event(agent, "stop", reason && *reason ? reason : "stop requested");
-    reset(agent);
-    set_state(agent, CV_AGENT_STATE_IDLE, reason);
-    set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, NULL);
+    g_autofree char *why = g_strdup_printf("stopped: %s", reason && *reason ? reason : "stop requested");
+
+    if (!cv_agent_state_can_go(agent->state, CV_AGENT_STATE_STOPPED)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no computation to stop (state %s)",
+                    cv_agent_state_to_string(agent->state));
+        return FALSE;
+    }
+    cv_agent_event(agent, "stop", why);
+    discard(agent);
+    g_free(agent->last_error);
+    agent->last_error = g_strdup(why);
+    set_state(agent, CV_AGENT_STATE_STOPPED, reason && *reason ? reason : NULL);
+    return TRUE;
+}
+
+gboolean
+cv_agent_reset(CvAgent *agent, const char *reason, const char *json, gsize len, GError **error)
+{
+    if (agent->state == CV_AGENT_STATE_RUNNING || agent->state == CV_AGENT_STATE_CONSUMING_RESULTS) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the computation is %s: stop it before a reset",
+                    agent->state == CV_AGENT_STATE_RUNNING ? "running" : "waiting for its result consumers");
+        return FALSE;
+    }
+    cv_agent_event(agent, "reset", reason && *reason ? reason : "reset requested");
+    discard(agent);
+    g_clear_pointer(&agent->manifest, cv_agent_manifest_free);
+    g_clear_pointer(&agent->consumer_served, g_free);
+    g_clear_pointer(&agent->last_error, g_free);
+    set_state(agent, CV_AGENT_STATE_IDLE, reason && *reason ? reason : NULL);
+    set_state(agent, CV_AGENT_STATE_RECEIVING_MANIFEST, "waiting for the manifest");
+    /* the files are gone whatever happens to the new manifest */
+    return !json || len == 0 || cv_agent_load_manifest(agent, json, len, error);
 }
 
 static void
@@ -586,6 +626,8 @@ cv_agent_state_json(CvAgent *agent)
         json_builder_set_member_name(b, "error");
         json_builder_add_string_value(b, agent->last_error);
     }
+    json_builder_set_member_name(b, "result_available");
+    json_builder_add_boolean_value(b, result_available(agent));
     json_builder_set_member_name(b, "events");
     json_builder_begin_array(b);
     for (GList *l = agent->events.head; l; l = l->next)
@@ -620,21 +662,40 @@ on_manifest(const char *json, gsize len, gpointer data)
 static void
 on_stop(const char *reason, gpointer data)
 {
-    stop(data, reason);
+    CvAgent *agent = data;
+    g_autoptr(GError) error = NULL;
+
+    if (!cv_agent_stop(agent, reason, &error)) {
+        cv_agent_event(agent, "stop-refused", error->message);
+        send_state(agent);   /* the manager waits for an answer either way */
+    }
+}
+
+static void
+on_reset(const char *reason, const char *json, gpointer data)
+{
+    CvAgent *agent = data;
+    g_autoptr(GError) error = NULL;
+
+    if (!cv_agent_reset(agent, reason, json, json ? strlen(json) : 0, &error)) {
+        /* the manifest's own refusal keeps its name: the manager shows it as such */
+        cv_agent_event(agent, agent->state == CV_AGENT_STATE_RECEIVING_MANIFEST ? "manifest-refused" : "reset-refused",
+                       error->message);
+        send_state(agent);
+    }
 }
 
 static void
 on_state_request(gpointer data)
 {
-    CvAgent *agent = data;
-
-    cv_agent_control_send(agent->control, cv_agent_frame_state(cv_agent_state_to_string(agent->state)));
+    send_state(data);
 }
 
 static const CvAgentControlHandlers control_handlers = {
     .hello = on_hello,
     .manifest = on_manifest,
     .stop = on_stop,
+    .reset = on_reset,
     .state_request = on_state_request,
 };
 

@@ -32,7 +32,7 @@ void cv_agent_free(CvAgent *agent);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgent, cv_agent_free)
 
 CvAgentState cv_agent_get_state(CvAgent *agent);
-/* The accepted manifest, NULL before one; it is freed on a stop or a new manifest. */
+/* The accepted manifest, NULL before one; it is freed on a reset. */
 const CvAgentManifest *cv_agent_get_manifest(CvAgent *agent);
 CvAgentAttestation *cv_agent_get_attestation(CvAgent *agent);
 /* GET /v1/state */
@@ -41,6 +41,15 @@ void cv_agent_event(CvAgent *agent, const char *kind, const char *message);
 
 /* Accepted only while waiting for a manifest; the same manifest again is a no-op. */
 gboolean cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **error);
+/* The operator's stop (control channel): kills the run (its process group) or a decompression,
+ * refuses uploads in flight, deletes every file; the manifest stays and the computation ends in
+ * Stopped, final until a reset. CV_ERROR_CONFLICT when there is none or it is over. */
+gboolean cv_agent_stop(CvAgent *agent, const char *reason, GError **error);
+/* The operator's reset: deletes every file, result and requirement, forgets the manifest, and waits
+ * for one (ReceivingManifest); json (len > 0) is then loaded as the new manifest, and its refusal is
+ * the error (the files are gone all the same). CV_ERROR_CONFLICT while Running or ConsumingResults:
+ * stop first. */
+gboolean cv_agent_reset(CvAgent *agent, const char *reason, const char *json, gsize len, GError **error);
 
 /* ---- files the manifest names: uploaded by the front, checked and placed by the core ---- */
 typedef enum {

@@ -25,6 +25,10 @@ dispatch(const CvFrame *f, gpointer data)
         if (c->handlers.stop)
             c->handlers.stop(f->stop->reason, c->user_data);
         break;
+    case COVIRT__CONTROL__FRAME__BODY_RESET:
+        if (c->handlers.reset)
+            c->handlers.reset(f->reset->reason, f->reset->manifest_json, c->user_data);
+        break;
     case COVIRT__CONTROL__FRAME__BODY_STATE_REQUEST:
         if (c->handlers.state_request)
             c->handlers.state_request(c->user_data);
@@ -119,7 +123,7 @@ cv_agent_frame_hello(const char *version, const char *platform, const guint8 tls
 }
 
 CvFrame *
-cv_agent_frame_state(const char *state)
+cv_agent_frame_state(const char *state, const char *error, gboolean result_available)
 {
     CvFrame *f = g_new0(CvFrame, 1);
     Covirt__Control__State *s = g_new0(Covirt__Control__State, 1);
@@ -127,6 +131,8 @@ cv_agent_frame_state(const char *state)
     covirt__control__frame__init(f);
     covirt__control__state__init(s);
     s->state = g_strdup(state);
+    s->error = g_strdup(error ? error : "");
+    s->result_available = result_available;
     f->body_case = COVIRT__CONTROL__FRAME__BODY_STATE;
     f->state = s;
     return f;
@@ -197,6 +203,7 @@ cv_agent_frame_free(CvFrame *f)
         break;
     case COVIRT__CONTROL__FRAME__BODY_STATE:
         g_free(f->state->state);
+        g_free(f->state->error);
         g_free(f->state);
         break;
     case COVIRT__CONTROL__FRAME__BODY_EVENT:

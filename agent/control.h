@@ -17,6 +17,8 @@ typedef struct {
     CvFrame *(*hello)(gpointer user_data);
     void (*manifest)(const char *json, gsize len, gpointer user_data);
     void (*stop)(const char *reason, gpointer user_data);
+    /* manifest_json: "" when the frame carries none */
+    void (*reset)(const char *reason, const char *manifest_json, gpointer user_data);
     void (*state_request)(gpointer user_data);
 } CvAgentControlHandlers;
 
@@ -32,7 +34,8 @@ void cv_agent_control_send(CvAgentControl *control, CvFrame *frame);
  * (not protobuf-c's free_unpacked, which is for decoded frames). */
 CvFrame *cv_agent_frame_hello(const char *version, const char *platform, const guint8 tls_sha256[32],
                               const char *hal_version);
-CvFrame *cv_agent_frame_state(const char *state);
+/* error: NULL or "" when none */
+CvFrame *cv_agent_frame_state(const char *state, const char *error, gboolean result_available);
 CvFrame *cv_agent_frame_event(gint64 time_ms, const char *kind, const char *state, const char *message);
 CvFrame *cv_agent_frame_log(gint64 time_ms, const char *source, const char *level, const char *line);
 CvFrame *cv_agent_frame_run_result(gboolean ok, int exit_code, const char *message);

@@ -2,13 +2,18 @@
 
 CV_ENUM_IMPL(cv_agent_state, CvAgentState, CV_AGENT_STATE_COUNT,
              "Idle", "ReceivingManifest", "ReceivingAlgorithm", "ReceivingData", "Running",
-             "ConsumingResults", "Complete", "Failed");
+             "ConsumingResults", "Complete", "Failed", "Stopped");
 
 gboolean
 cv_agent_state_can_go(CvAgentState from, CvAgentState to)
 {
-    if (to == CV_AGENT_STATE_IDLE || (to == CV_AGENT_STATE_FAILED && from != CV_AGENT_STATE_IDLE))
+    gboolean over = from == CV_AGENT_STATE_COMPLETE || from == CV_AGENT_STATE_FAILED || from == CV_AGENT_STATE_STOPPED;
+
+    if (to == CV_AGENT_STATE_IDLE)
         return TRUE;
+    /* failing or stopping needs a computation that is not over yet */
+    if (to == CV_AGENT_STATE_FAILED || to == CV_AGENT_STATE_STOPPED)
+        return from != CV_AGENT_STATE_IDLE && from != CV_AGENT_STATE_RECEIVING_MANIFEST && !over;
     switch (from) {
     case CV_AGENT_STATE_IDLE:
         return to == CV_AGENT_STATE_RECEIVING_MANIFEST;
@@ -25,6 +30,7 @@ cv_agent_state_can_go(CvAgentState from, CvAgentState to)
         return to == CV_AGENT_STATE_COMPLETE;
     case CV_AGENT_STATE_COMPLETE:
     case CV_AGENT_STATE_FAILED:
+    case CV_AGENT_STATE_STOPPED:
     case CV_AGENT_STATE_COUNT:
         return FALSE;
     }

@@ -14,13 +14,14 @@ typedef enum {
     CV_AGENT_STATE_CONSUMING_RESULTS,
     CV_AGENT_STATE_COMPLETE,
     CV_AGENT_STATE_FAILED,
+    CV_AGENT_STATE_STOPPED,   /* the operator stopped it (Stop); final until a reset */
     CV_AGENT_STATE_COUNT,
 } CvAgentState;
 
 /* the names the API, the events and the manager show: Idle, ReceivingManifest, ... */
 CV_ENUM_DECL(cv_agent_state, CvAgentState);
-/* The forward edges of the machine; any state may also go to Failed, and stop
- * goes from any state to Idle. */
+/* The forward edges of the machine; any state with a computation may also go to Failed or
+ * Stopped, and a reset goes to Idle. */
 gboolean cv_agent_state_can_go(CvAgentState from, CvAgentState to);
 
 G_END_DECLS

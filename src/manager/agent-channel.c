@@ -1,6 +1,7 @@
 #include <string.h>
 #include "agent-channel.h"
 #include "frame-channel.h"
+#include "cv-error.h"
 #include "cv-util.h"
 
 #define TEXT_MAX 4096          /* longest guest string kept in an event */
@@ -34,23 +35,34 @@ set_text(JsonObject *o, const char *name, const char *text)
     json_object_set_string_member(o, name, valid);
 }
 
+/* f (its body set) goes out with the next sequence number */
+static gboolean
+send_frame(CvMgrAgentChannel *c, Covirt__Control__Frame *f, GError **error)
+{
+    GBytes *packed;
+
+    f->seq = ++c->seq;
+    packed = cv_frame_pack(f, error);
+    if (!packed)
+        return FALSE;
+    cv_frame_channel_send(c->channel, packed);
+    return TRUE;
+}
+
 static void
 send_manifest(CvMgrAgentChannel *c)
 {
     Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
     Covirt__Control__Manifest m = COVIRT__CONTROL__MANIFEST__INIT;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) packed = NULL;
     g_autoptr(JsonObject) data = json_object_new();
 
     if (!c->manifest)
         return;
     m.json = c->manifest;
-    f.seq = ++c->seq;
     f.body_case = COVIRT__CONTROL__FRAME__BODY_MANIFEST;
     f.manifest = &m;
-    packed = cv_frame_pack(&f, &error);
-    if (!packed) {
+    if (!send_frame(c, &f, &error)) {
         json_object_set_string_member(data, "event", "manifest-error");
         json_object_set_string_member(data, "message", error->message);
         emit(c, "agent", data);
@@ -59,7 +71,59 @@ send_manifest(CvMgrAgentChannel *c)
     json_object_set_string_member(data, "event", "manifest-sent");
     json_object_set_int_member(data, "bytes", (gint64)strlen(c->manifest));
     emit(c, "agent", data);
-    cv_frame_channel_send(c->channel, g_steal_pointer(&packed));
+}
+
+/* after a (re)connection, and a manager restarted meanwhile, the computation's state is not known */
+static void
+ask_state(CvMgrAgentChannel *c)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__StateRequest q = COVIRT__CONTROL__STATE_REQUEST__INIT;
+
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_STATE_REQUEST;
+    f.state_request = &q;
+    send_frame(c, &f, NULL);
+}
+
+gboolean
+cv_mgr_agent_channel_stop(CvMgrAgentChannel *c, const char *reason, GError **error)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
+
+    /* a stop queued for an agent that is away would land in whatever it does when it comes back */
+    if (!cv_frame_channel_connected(c->channel)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "the agent is not connected to the manager");
+        return FALSE;
+    }
+    s.reason = (char *)(reason ? reason : "");
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
+    f.stop = &s;
+    return send_frame(c, &f, error);
+}
+
+gboolean
+cv_mgr_agent_channel_reset(CvMgrAgentChannel *c, const char *reason, const char *manifest_json, GError **error)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Reset r = COVIRT__CONTROL__RESET__INIT;
+
+    if (!cv_frame_channel_connected(c->channel)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "the agent is not connected to the manager");
+        return FALSE;
+    }
+    r.reason = (char *)(reason ? reason : "");
+    r.manifest_json = (char *)(manifest_json ? manifest_json : c->manifest ? c->manifest : "");
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_RESET;
+    f.reset = &r;
+    if (!send_frame(c, &f, error))
+        return FALSE;
+    /* later Hellos bring the new computation's manifest, not the first one */
+    if (manifest_json) {
+        g_free(c->manifest);
+        c->manifest = g_strdup(manifest_json);
+    }
+    return TRUE;
 }
 
 static void
@@ -81,12 +145,16 @@ dispatch(const CvFrame *f, gpointer user_data)
             json_object_set_string_member(data, "tls_pubkey_sha256", key);
         emit(c, "agent", data);
         send_manifest(c);
+        ask_state(c);
         break;
     }
     case COVIRT__CONTROL__FRAME__BODY_STATE:
-        json_object_set_string_member(data, "event", "state");
-        set_text(data, "agent_state", f->state->state);
-        emit(c, "agent", data);
+        /* the computation's status, not an event: each change came as an Event frame already */
+        set_text(data, "state", f->state->state);
+        if (f->state->error && *f->state->error)
+            set_text(data, "error", f->state->error);
+        json_object_set_boolean_member(data, "result_available", f->state->result_available);
+        emit(c, "computation", data);
         break;
     case COVIRT__CONTROL__FRAME__BODY_EVENT:
         json_object_set_string_member(data, "event", "agent-event");

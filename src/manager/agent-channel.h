@@ -11,7 +11,8 @@ G_BEGIN_DECLS
 
 typedef struct _CvMgrAgentChannel CvMgrAgentChannel;
 
-/* kind: "agent" or "log"; data: the event's members (borrowed for the call) */
+/* kind: "agent" or "log" (an event of the CVM), or "computation" (the agent's State: {state, error,
+ * result_available}, the CVM's status rather than an event); data: borrowed for the call */
 typedef void (*CvMgrAgentEventFunc)(const char *kind, JsonObject *data, gpointer user_data);
 
 /* manifest_json: sent as a Manifest frame after each Hello (NULL: none). Connects at once and
@@ -20,5 +21,11 @@ CvMgrAgentChannel *cv_mgr_agent_channel_new(const char *path, const char *manife
                                             CvMgrAgentEventFunc func, gpointer user_data);
 void cv_mgr_agent_channel_free(CvMgrAgentChannel *c);
 gboolean cv_mgr_agent_channel_connected(CvMgrAgentChannel *c);
+/* The operator's stop and reset, sent to a connected agent (CV_ERROR_UNAVAILABLE otherwise); the
+ * agent answers with State (and a "stop-refused"/"reset-refused" event when it refuses). A reset
+ * carries manifest_json, which then replaces the channel's manifest, or (NULL) that manifest again. */
+gboolean cv_mgr_agent_channel_stop(CvMgrAgentChannel *c, const char *reason, GError **error);
+gboolean cv_mgr_agent_channel_reset(CvMgrAgentChannel *c, const char *reason, const char *manifest_json,
+                                    GError **error);
 
 G_END_DECLS

@@ -3,7 +3,9 @@
 #include "registry-priv.h"
 #include "agent-channel.h"
 #include "domain-live.h"
+#include "cv-json.h"
 #include "cv-util.h"
+#include <string.h>
 
 typedef struct {
     CvMgrRegistry *r;
@@ -27,13 +29,28 @@ cv_mgr_channels_init(CvMgrRegistry *r)
     r->channels = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)channel_entry_free);
 }
 
+/* The agent's State: what GET /v1/cvms/{id} shows of the computation. */
+static void
+set_computation(CvMgrCvm *cvm, JsonObject *data)
+{
+    g_free(cvm->agent_state);
+    g_free(cvm->agent_error);
+    cvm->agent_state = g_strdup(cv_json_member_string_or(data, "state", NULL));
+    cvm->agent_error = g_strdup(cv_json_member_string_or(data, "error", NULL));
+    cvm->result_available = json_object_get_boolean_member_with_default(data, "result_available", FALSE);
+}
+
 static void
 channel_event(const char *kind, JsonObject *data, gpointer user_data)
 {
     ChannelEntry *e = user_data;
     CvMgrCvm *cvm = g_hash_table_lookup(e->r->by_id, e->id);
 
-    if (cvm)
+    if (!cvm)
+        return;
+    if (strcmp(kind, "computation") == 0)
+        set_computation(cvm, data);
+    else
         cv_mgr_events_emit(e->r, cvm, kind, data, FALSE);
 }
 
@@ -66,11 +83,93 @@ cv_mgr_channels_open(CvMgrRegistry *r, CvMgrCvm *cvm, const char *path)
     e->channel = cv_mgr_agent_channel_new(path, manifest, channel_event, e);
 }
 
+static void
+forget_computation(CvMgrCvm *cvm)
+{
+    g_clear_pointer(&cvm->agent_state, g_free);
+    g_clear_pointer(&cvm->agent_error, g_free);
+    cvm->result_available = FALSE;
+}
+
 void
 cv_mgr_channels_close(CvMgrRegistry *r, CvMgrCvm *cvm)
 {
     cvm->channel_checked = FALSE;
+    /* an agent that is not there has no computation to show */
+    forget_computation(cvm);
     g_hash_table_remove(r->channels, cvm->id);
+}
+
+/* The CVM's channel to a connected agent, else CV_ERROR_UNAVAILABLE (CONFLICT when it does not run). */
+static CvMgrAgentChannel *
+channel_of(CvMgrRegistry *r, CvMgrCvm *cvm, GError **error)
+{
+    ChannelEntry *e = g_hash_table_lookup(r->channels, cvm->id);
+
+    if (cvm->state != CV_MGR_STATE_RUNNING) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the CVM is %s, its agent does not run",
+                    cv_mgr_state_to_string(cvm->state));
+        return NULL;
+    }
+    if (!e || !e->channel || !cv_mgr_agent_channel_connected(e->channel)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "the CVM's agent is not connected to the manager yet");
+        return NULL;
+    }
+    return e->channel;
+}
+
+gboolean
+cv_mgr_registry_computation_stop(CvMgrRegistry *r, const char *id, const char *reason, GError **error)
+{
+    CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id, error);
+    CvMgrAgentChannel *c = cvm ? channel_of(r, cvm, error) : NULL;
+    static const char *const over[] = { "ReceivingManifest", "Complete", "Failed", "Stopped", NULL };
+
+    if (!c)
+        return FALSE;
+    /* the agent refuses these too, but only with an event: the operator gets the answer here */
+    if (cvm->agent_state && g_strv_contains(over, cvm->agent_state)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no computation to stop (agent state %s)", cvm->agent_state);
+        return FALSE;
+    }
+    return cv_mgr_agent_channel_stop(c, reason && *reason ? reason : "stopped through the manager", error);
+}
+
+/* The spec's computation becomes the new manifest, so that the record in <metadata> and a manager
+ * restarted later (whose channel sends the spec's computation on each Hello) agree with the agent. */
+static void
+replace_computation(CvMgrRegistry *r, CvMgrCvm *cvm, JsonNode *manifest)
+{
+    g_autoptr(JsonNode) spec = cv_json_parse(cvm->spec_json, -1, NULL);
+
+    if (!spec || !JSON_NODE_HOLDS_OBJECT(spec))
+        return;
+    json_object_set_member(json_node_get_object(spec), "computation", json_node_copy(manifest));
+    g_free(cvm->spec_json);
+    cvm->spec_json = cv_json_to_string(spec, FALSE);
+    cv_mgr_sync_persist(r, cvm, NULL);
+}
+
+gboolean
+cv_mgr_registry_computation_reset(CvMgrRegistry *r, const char *id, const char *reason, JsonNode *manifest,
+                                  GError **error)
+{
+    CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id, error);
+    CvMgrAgentChannel *c = cvm ? channel_of(r, cvm, error) : NULL;
+    g_autofree char *json = manifest ? cv_json_to_string(manifest, FALSE) : NULL;
+
+    if (!c)
+        return FALSE;
+    if (g_strcmp0(cvm->agent_state, "Running") == 0 || g_strcmp0(cvm->agent_state, "ConsumingResults") == 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "the computation is %s: stop it before a reset",
+                    cvm->agent_state);
+        return FALSE;
+    }
+    if (!cv_mgr_agent_channel_reset(c, reason && *reason ? reason : "reset through the manager", json, error))
+        return FALSE;
+    if (manifest)
+        replace_computation(r, cvm, manifest);
+    return TRUE;
 }
 
 void

@@ -45,6 +45,8 @@ cv_mgr_cvm_free(CvMgrCvm *cvm)
     g_free(cvm->agent_host);
     g_free(cvm->hal_version);
     g_free(cvm->spec_json);
+    g_free(cvm->agent_state);
+    g_free(cvm->agent_error);
     g_ptr_array_unref(cvm->files);
     while (cvm->events) {
         CvMgrEvent *next = cvm->events->next;
@@ -222,6 +224,21 @@ cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec)
     json_builder_add_string_value(b, cvm->agent_host ? cvm->agent_host : "");
     json_builder_set_member_name(b, "port");
     json_builder_add_int_value(b, cvm->host_port);
+    json_builder_end_object(b);
+    json_builder_set_member_name(b, "computation");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "state");
+    if (cvm->agent_state)
+        json_builder_add_string_value(b, cvm->agent_state);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "error");
+    if (cvm->agent_error)
+        json_builder_add_string_value(b, cvm->agent_error);
+    else
+        json_builder_add_null_value(b);
+    json_builder_set_member_name(b, "result_available");
+    json_builder_add_boolean_value(b, cvm->result_available);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "created_at");
     json_builder_add_string_value(b, created);

@@ -62,6 +62,10 @@ typedef struct {
     guint n_events;
     guint64 next_seq;
     gboolean channel_checked;  /* running and its control channel looked for (channel-table.c holds one found) */
+    /* the computation as its agent last reported it (State frames); NULL while no agent reported */
+    char *agent_state;
+    char *agent_error;
+    gboolean result_available;
 } CvMgrCvm;
 
 CvMgrCvm *cv_mgr_cvm_new(void);
@@ -80,7 +84,8 @@ char *cv_mgr_cvm_to_metadata(const CvMgrCvm *cvm, gboolean with_ns);
  * libvirt access can change, so every field is checked. */
 CvMgrCvm *cv_mgr_cvm_from_metadata(const char *xml, const char *domain_name, GError **error);
 
-/* The API view: {id,name,platform,state,agent:{host,port},created_at,expires_at[,spec,hal_version]} */
+/* The API view: {id,name,platform,state,agent:{host,port},computation:{state,error,result_available},
+ * created_at,expires_at[,spec,hal_version]} */
 JsonNode *cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec);
 
 /* Appends to the history (dropping the oldest past CV_MGR_EVENT_HISTORY); data is a JSON

@@ -2,6 +2,7 @@
 #include <libsoup/soup.h>
 #include "http-priv.h"
 #include "cv-http.h"
+#include "cv-json.h"
 #include "cv-util.h"
 
 static void
@@ -421,6 +422,71 @@ handle_domain(const Call *c)
     with_live_xml(c, domain_from_xml);
 }
 
+/* POST …/computation/stop and …/reset take a JSON object ({} at least): a body-less POST is what a web
+ * page may send cross-origin without a preflight, and these change what runs. */
+static JsonObject *
+action_body(const Call *c, JsonNode **keep, GError **error)
+{
+    CvMgrHttpRequest *rq = cv_mgr_http_request_of(c->msg);
+
+    *keep = rq->body->len ? cv_json_parse((const char *)rq->body->data, rq->body->len, error) : NULL;
+    if (!rq->body->len)
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the body must be a JSON object (Content-Type: "
+                    "application/json), {} at least");
+    if (*keep && !JSON_NODE_HOLDS_OBJECT(*keep))
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "the body must be a JSON object");
+    return *keep && JSON_NODE_HOLDS_OBJECT(*keep) ? json_node_get_object(*keep) : NULL;
+}
+
+/* 202: the agent acts on it in its own time; GET /v1/cvms/{id} shows the computation's state */
+static void
+respond_accepted(const Call *c)
+{
+    g_autoptr(JsonNode) node = cv_mgr_cvm_to_json(c->cvm, FALSE);
+
+    cv_http_respond_json(c->msg, 202, node);
+}
+
+static void
+handle_computation_stop(const Call *c)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) keep = NULL;
+    JsonObject *o = action_body(c, &keep, &error);
+    const char *reason = NULL;
+
+    if (!o || !cv_json_member_string(o, "reason", FALSE, &reason, &error) ||
+        !cv_mgr_registry_computation_stop(c->api->registry, c->cvm->id, reason, &error)) {
+        cv_http_respond_gerror(c->msg, error);
+        return;
+    }
+    respond_accepted(c);
+}
+
+static void
+handle_computation_reset(const Call *c)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonNode) keep = NULL;
+    JsonObject *o = action_body(c, &keep, &error);
+    JsonObject *manifest = NULL;
+    const char *reason = NULL;
+    g_autoptr(JsonNode) m = NULL;
+
+    if (!o || !cv_json_member_string(o, "reason", FALSE, &reason, &error) ||
+        !cv_json_member_object(o, "manifest", FALSE, &manifest, &error)) {
+        cv_http_respond_gerror(c->msg, error);
+        return;
+    }
+    if (manifest)
+        m = json_node_init_object(json_node_alloc(), manifest);
+    if (!cv_mgr_registry_computation_reset(c->api->registry, c->cvm->id, reason, m, &error)) {
+        cv_http_respond_gerror(c->msg, error);
+        return;
+    }
+    respond_accepted(c);
+}
+
 static void
 handle_events(const Call *c)
 {
@@ -440,6 +506,8 @@ static const Route cvm_routes[] = {
     { "domain", "/v1/cvms/{id}/domain", "GET", handle_domain },
     { "events", "/v1/cvms/{id}/events", "GET", handle_events, .no_head = TRUE },   /* a stream has no HEAD */
     { "attestation-policy", "/v1/cvms/{id}/attestation-policy", "GET", handle_policy },
+    { "computation/stop", "/v1/cvms/{id}/computation/stop", "POST", NULL, handle_computation_stop },
+    { "computation/reset", "/v1/cvms/{id}/computation/reset", "POST", NULL, handle_computation_reset },
 };
 
 static void
@@ -476,21 +544,24 @@ segment_ok(const char *s)
     return TRUE;
 }
 
-/* path: what follows "/v1/cvms", i.e. "/ID" or "/ID/SUB". FALSE when it has not that form; else the
- * ID (owned) and the route, NULL for a sub-resource no route has. */
+/* path: what follows "/v1/cvms", i.e. "/ID", "/ID/SUB" or "/ID/SUB/ACTION". FALSE when it has not that
+ * form; else the ID (owned) and the route, NULL for a sub-resource no route has. */
 static gboolean
 cvm_path(const char *path, char **id, const Route **route)
 {
-    g_auto(GStrv) parts = g_strsplit(path, "/", 0);   /* ["", ID, SUB] */
+    g_auto(GStrv) parts = g_strsplit(path, "/", 0);   /* ["", ID, SUB, ACTION] */
     guint n = g_strv_length(parts);
 
-    if (n < 2 || n > 3 || parts[0][0] != '\0' || !segment_ok(parts[1]))
+    g_autofree char *sub = NULL;
+
+    if (n < 2 || n > 4 || parts[0][0] != '\0' || !segment_ok(parts[1]) || (n == 4 && !segment_ok(parts[3])))
         return FALSE;
+    sub = n > 2 ? g_strjoinv("/", parts + 2) : NULL;
     *route = NULL;
     for (guint i = 0; i < G_N_ELEMENTS(cvm_routes) && !*route; i++) {
         const char *name = cvm_routes[i].name;
 
-        if (n == 2 ? name == NULL : name && strcmp(name, parts[2]) == 0)
+        if (n == 2 ? name == NULL : name && strcmp(name, sub) == 0)
             *route = &cvm_routes[i];
     }
     *id = g_strdup(parts[1]);

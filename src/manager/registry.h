@@ -58,6 +58,14 @@ JsonNode *cv_mgr_registry_info(CvMgrRegistry *r, const char *id, const char *xml
  * of its kernel, initrd and command line as libvirt holds them. */
 JsonNode *cv_mgr_registry_attestation_policy(CvMgrRegistry *r, const char *id, const char *xml, GError **error);
 
+/* POST /v1/cvms/{id}/computation/stop and …/reset: sent to the CVM's agent over its control channel
+ * (CV_ERROR_CONFLICT when the CVM does not run or its computation's state refuses it, as far as the
+ * manager knows it; CV_ERROR_UNAVAILABLE while the agent is not connected). A reset's manifest (NULL:
+ * the one the agent had) also becomes the spec's computation. */
+gboolean cv_mgr_registry_computation_stop(CvMgrRegistry *r, const char *id, const char *reason, GError **error);
+gboolean cv_mgr_registry_computation_reset(CvMgrRegistry *r, const char *id, const char *reason, JsonNode *manifest,
+                                           GError **error);
+
 /* Event streams. The callback gets every new event of the CVM; after the last one
  * (kind "deleted" or "removed") the subscription ends by itself. */
 typedef void (*CvMgrEventFunc)(const char *cvm_id, const CvMgrEvent *ev, gboolean last, gpointer data);

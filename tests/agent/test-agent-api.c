@@ -816,7 +816,7 @@ test_control_channel(Fixture *fx, gconstpointer data)
     g_assert_cmpstr(tls2, ==, tls);
     expect_event(conn2, "upload", "ReceivingData");
 
-    /* Stop resets: files gone, Idle, then waiting for a manifest again */
+    /* Stop: files gone, the computation Stopped (tests/agent/test-agent-stop-reset.c goes further) */
     {
         Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
         Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
@@ -825,9 +825,8 @@ test_control_channel(Fixture *fx, gconstpointer data)
         f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
         f.stop = &s;
         send_frame(conn2, &f);
-        expect_event(conn2, "state", "Idle");
-        expect_event(conn2, "state", "ReceivingManifest");
-        assert_state(fx, "ReceivingManifest");
+        expect_event(conn2, "state", "Stopped");
+        assert_state(fx, "Stopped");
         g_assert_false(g_file_test(dataset, G_FILE_TEST_EXISTS));
     }
     /* garbage on the channel: the agent drops the connection and comes back with a Hello */
@@ -837,9 +836,15 @@ test_control_channel(Fixture *fx, gconstpointer data)
         guint8 junk[] = { 0xff, 0xff, 0xff, 0xff, 1, 2, 3 };
         g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn2)), junk, sizeof(junk), NULL,
                                   NULL, NULL);
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Reset r = COVIRT__CONTROL__RESET__INIT;
         conn3 = accept_agent(fx, &tls3);
         g_assert_cmpstr(tls3, ==, tls);
-        send_manifest(conn3, m);
+        /* the stopped computation's manifest is taken again only after a reset */
+        r.manifest_json = m;
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_RESET;
+        f.reset = &r;
+        send_frame(conn3, &f);
         expect_event(conn3, "state", "ReceivingAlgorithm");
     }
 }
@@ -1326,7 +1331,7 @@ test_archive_bomb(Fixture *fx, gconstpointer data)
 
     stopped = bomb_watch(fx, bomb, conn, &answered);
     assert_refused(NULL, stopped, CV_ERROR_CONFLICT);
-    wait_state(fx, "ReceivingManifest");
+    wait_state(fx, "Stopped");
     assert_no_children(fx);
     g_assert_false(extracting(fx));
 }

@@ -179,6 +179,15 @@ test_states(void)
     g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_RECEIVING_ALGORITHM, CV_AGENT_STATE_CONSUMING_RESULTS));
     g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_COMPLETE, CV_AGENT_STATE_RUNNING));
     g_assert_cmpstr(cv_agent_state_to_string(CV_AGENT_STATE_CONSUMING_RESULTS), ==, "ConsumingResults");
+    /* stop: only a computation that is not over; a reset leaves any state */
+    g_assert_true(cv_agent_state_can_go(CV_AGENT_STATE_RUNNING, CV_AGENT_STATE_STOPPED));
+    g_assert_true(cv_agent_state_can_go(CV_AGENT_STATE_RECEIVING_DATA, CV_AGENT_STATE_STOPPED));
+    g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_RECEIVING_MANIFEST, CV_AGENT_STATE_STOPPED));
+    g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_COMPLETE, CV_AGENT_STATE_STOPPED));
+    g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_FAILED, CV_AGENT_STATE_STOPPED));
+    g_assert_false(cv_agent_state_can_go(CV_AGENT_STATE_STOPPED, CV_AGENT_STATE_FAILED));
+    g_assert_true(cv_agent_state_can_go(CV_AGENT_STATE_STOPPED, CV_AGENT_STATE_IDLE));
+    g_assert_cmpstr(cv_agent_state_to_string(CV_AGENT_STATE_STOPPED), ==, "Stopped");
 }
 
 int

@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include "agent-channel.h"
 #include "frame.h"
+#include "cv-error.h"
 
 typedef struct {
     GPtrArray *kinds;
@@ -114,6 +115,45 @@ test_channel(void)
     g_assert_nonnull(reply);
     g_assert_cmpint(reply->body_case, ==, COVIRT__CONTROL__FRAME__BODY_MANIFEST);
     g_assert_cmpstr(reply->manifest->json, ==, "{\"id\":\"comp-1\"}");
+    /* then the computation's state is asked for: a manager restarted meanwhile does not know it */
+    {
+        g_autoptr(CvFrame) ask = cv_frame_read_fd(fd, &error);
+
+        g_assert_no_error(error);
+        g_assert_cmpint(ask->body_case, ==, COVIRT__CONTROL__FRAME__BODY_STATE_REQUEST);
+    }
+    /* State is the computation's status ("computation"), with its error and whether a result waits */
+    {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__State st = COVIRT__CONTROL__STATE__INIT;
+
+        st.state = (char *)"Failed";
+        st.error = (char *)"the algorithm exited with status 3";
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_STATE;
+        f.state = &st;
+        g_assert_true(cv_frame_write_fd(fd, &f, &error));
+    }
+    spin_until(&s, 3);
+    g_assert_cmpstr(g_ptr_array_index(s.kinds, 2), ==, "computation");
+    g_assert_cmpstr(g_ptr_array_index(s.events, 2), ==,
+                    "{\"state\":\"Failed\",\"error\":\"the algorithm exited with status 3\",\"result_available\":false}");
+    /* the operator's stop and reset go out as frames; a reset's manifest replaces the channel's */
+    {
+        g_autoptr(CvFrame) stop = NULL, reset = NULL, again = NULL;
+
+        g_assert_true(cv_mgr_agent_channel_stop(c, "operator", &error));
+        stop = cv_frame_read_fd(fd, &error);
+        g_assert_cmpint(stop->body_case, ==, COVIRT__CONTROL__FRAME__BODY_STOP);
+        g_assert_cmpstr(stop->stop->reason, ==, "operator");
+        g_assert_true(cv_mgr_agent_channel_reset(c, "new one", "{\"id\":\"comp-2\"}", &error));
+        reset = cv_frame_read_fd(fd, &error);
+        g_assert_cmpint(reset->body_case, ==, COVIRT__CONTROL__FRAME__BODY_RESET);
+        g_assert_cmpstr(reset->reset->manifest_json, ==, "{\"id\":\"comp-2\"}");
+        g_assert_true(cv_mgr_agent_channel_reset(c, "same again", NULL, &error));
+        again = cv_frame_read_fd(fd, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(again->reset->manifest_json, ==, "{\"id\":\"comp-2\"}");
+    }
 
     /* events and logs become CVM events; guest text is made valid UTF-8 */
     {
@@ -134,8 +174,8 @@ test_channel(void)
         g.run_result = &rr;
         g_assert_true(cv_frame_write_fd(fd, &g, &error));
     }
-    spin_until(&s, 4);
-    g_assert_cmpstr(g_ptr_array_index(s.kinds, 2), ==, "log");
+    spin_until(&s, 5);
+    g_assert_cmpstr(g_ptr_array_index(s.kinds, 3), ==, "log");
     g_assert_true(seen_contains(&s, "\"source\":\"algorithm-stdout\""));
     g_assert_true(seen_contains(&s, "\"event\":\"run-result\""));
     for (guint i = 0; i < s.events->len; i++)
@@ -147,9 +187,13 @@ test_channel(void)
 
         g_assert_cmpint(write(fd, junk, sizeof(junk)), ==, (gssize)sizeof(junk));
     }
-    spin_until(&s, 5);
+    spin_until(&s, 6);
     g_assert_true(seen_contains(&s, "\"event\":\"protocol-error\""));
     g_assert_false(cv_mgr_agent_channel_connected(c));
+    /* no agent: a stop is refused rather than queued for whatever it runs when it is back */
+    g_assert_false(cv_mgr_agent_channel_stop(c, "nobody there", &error));
+    g_assert_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE);
+    g_clear_error(&error);
     close(fd);
     fd = accept_with_loop(lfd);
     g_assert_true(cv_mgr_agent_channel_connected(c));
