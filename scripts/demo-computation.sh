@@ -34,16 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-agent_state() { curl -sk -m 5 "$agent_url/v1/state" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null || true; }
-wait_state() {  # STATE... : until the agent is in one of them
-    local s i
-    for i in $(seq 600); do
-        s=$(agent_state)
-        for want in "$@"; do [ "$s" = "$want" ] && { echo "agent state: $s"; return 0; }; done
-        [ "$s" = Failed ] && die "the computation failed (covirt cvm events $cvm_id)"
-        sleep 1
-    done
-    die "the agent did not reach $* (last: ${s:-no answer})"
+# the computation's state as the operator sees it: the manager has it from the agent's control channel
+wait_state() {  # STATE: until the computation is there (covirt cvm wait fails at once if it failed)
+    "$covirt" cvm wait "$cvm_id" --state "$1" --timeout 600 ||
+        die "the computation did not reach $1 (covirt cvm events $cvm_id)"
+    show "$covirt" cvm show "$cvm_id"
 }
 
 step "building the $variant HAL image (kernel + initramfs from Debian packages, with covirt-agent)"
@@ -51,7 +46,7 @@ step "building the $variant HAL image (kernel + initramfs from Debian packages, 
 
 step "starting covirt-manager (libvirt qemu:///system, domain type qemu)"
 port=$(free_port)
-export MANAGER_URL=http://127.0.0.1:$port
+export MANAGER_URL=http://127.0.0.1:$port COVIRT_MANAGER_URL=http://127.0.0.1:$port
 base=$(( $(free_port) / 10 * 10 ))
 MANAGER_HTTP_PORT=$port MANAGER_LIBVIRT_URI=qemu:///system MANAGER_DOMAIN_TYPE=qemu \
 MANAGER_QEMU_DISK_IMG_KERNEL_FILE=$image/vmlinuz MANAGER_QEMU_DISK_IMG_ROOTFS_FILE=$image/initramfs.cpio.gz \
@@ -123,30 +118,31 @@ d = json.load(sys.stdin); d = d.get('cvms', d) if isinstance(d, dict) else d
 print(next(c['id'] for c in d if c['name'] == '$name'))")
 agent_url=https://$("$covirt" cvm show --json "$cvm_id" | python3 -c "
 import json, sys; a = json.load(sys.stdin)['agent']; print('%s:%d' % (a['host'], a['port']))")
+export COVIRT_AGENT_URL=$agent_url   # covirt attest, algo, data and result take it for --agent
 show virsh -c qemu:///system list
 
 step "waiting for the CVM to boot and its agent to receive the manifest (software emulation: ~1 min)"
 wait_state ReceivingAlgorithm
 
 step "the users attest the CVM (vTPM quote, measured boot of the HAL, manifest) and pin its TLS key"
-curl -sf "$MANAGER_URL/v1/cvms/$cvm_id/attestation-policy" >policy.json
+"$covirt" cvm policy "$cvm_id" >policy.json
 echo "policy: the manager's vtpm policy for this CVM (docs/policy.md); a user can compute it with covirt policy vtpm"
-show "$covirt" attest --agent "$agent_url" --policy policy.json --manifest manifest.json | tee attest.txt
+show "$covirt" attest --policy policy.json --manifest manifest.json | tee attest.txt
 pin=$(sed -n 's/.*TLS key \([0-9a-f]\{64\}\) is the attested key.*/\1/p' attest.txt | head -n 1)
 [ -n "$pin" ] || die "no attested TLS key in covirt attest's output"
 echo "pinned: $pin"
 
 step "the algorithm owner uploads the algorithm"
-show "$covirt" algo --agent "$agent_url" --pin "$pin" --key algo.key algorithm.py
+show "$covirt" algo --pin "$pin" --key algo.key algorithm.py
 step "the data owners upload their datasets"
-show "$covirt" data --agent "$agent_url" --pin "$pin" --key data1.key part1.csv
-show "$covirt" data --agent "$agent_url" --pin "$pin" --key data2.key part2.csv
+show "$covirt" data --pin "$pin" --key data1.key part1.csv
+show "$covirt" data --pin "$pin" --key data2.key part2.csv
 
 step "the computation runs inside the CVM"
-wait_state ConsumingResults Complete
+wait_state ConsumingResults
 
 step "the result consumer downloads the result"
-show "$covirt" result --agent "$agent_url" --pin "$pin" --key consumer.key --out result
+show "$covirt" result --pin "$pin" --key consumer.key --out result
 find result -type f -name '*.json' -exec sh -c 'echo "--- $1"; cat "$1"; echo' _ {} \;
 
 step "what the operator saw: covirt cvm events"

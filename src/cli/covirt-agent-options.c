@@ -12,7 +12,8 @@ cv_cli_agent_options_add(GOptionContext *ctx, CvCliAgentOptions *o, const char *
 {
     /* GLib copies the entries; only the targets must live on */
     GOptionEntry entries[] = {
-        { "agent", 0, 0, G_OPTION_ARG_STRING, &o->agent, "The agent's address, https://HOST:PORT", "URL" },
+        { "agent", 0, 0, G_OPTION_ARG_STRING, &o->agent, "The agent's address, https://HOST:PORT (default: "
+          "$COVIRT_AGENT_URL)", "URL" },
         { "key", 'k', 0, G_OPTION_ARG_FILENAME, &o->key, key_help, "KEY.pem" },
         { "policy", 0, 0, G_OPTION_ARG_FILENAME, &o->policy, "Attest the agent against this policy first, then pin its key", "FILE" },
         { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &o->manifest, "The manifest the agent must hold (checked by attestation)", "FILE" },
@@ -29,8 +30,10 @@ cv_cli_agent_parse(GOptionContext *ctx, CvCliAgentOptions *o, const char *comman
 {
     if (!cv_cli_parse(ctx, command, argc, argv))
         return FALSE;
+    if (!o->agent && g_getenv("COVIRT_AGENT_URL") && *g_getenv("COVIRT_AGENT_URL"))
+        o->agent = g_strdup(g_getenv("COVIRT_AGENT_URL"));
     if (!o->agent || !o->key) {
-        cv_cli_usage(command, "--agent and --key are required");
+        cv_cli_usage(command, "--agent (or $COVIRT_AGENT_URL) and --key are required");
         return FALSE;
     }
     return TRUE;

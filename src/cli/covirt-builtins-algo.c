@@ -27,10 +27,12 @@ cv_cli_algo(int argc, char **argv)
     GOptionEntry entries[] = {
         { "requirements", 'r', 0, G_OPTION_ARG_FILENAME, &requirements, "python: a requirements file", "FILE" },
         { "wheel", 'w', 0, G_OPTION_ARG_FILENAME_ARRAY, &wheels, "python: a wheel the requirements need (repeat)", "FILE.whl" },
-        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, NULL },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("FILE - upload the algorithm to a CVM's agent");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "--agent URL --key KEY.pem (--policy FILE [--manifest FILE] | --pin HEX) [--requirements FILE] "
+        "[--wheel FILE.whl]… ALGORITHM - upload the algorithm to a CVM's agent");
     g_autoptr(GError) error = NULL;
     g_autoptr(CvAgentClient) client = NULL;
     g_autoptr(JsonNode) answer = NULL;

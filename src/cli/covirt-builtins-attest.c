@@ -13,14 +13,15 @@ cv_cli_attest(int argc, char **argv)
     g_autofree char *agent = NULL, *policy_path = NULL, *manifest_path = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
-        { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "the agent's URL", "https://HOST:PORT" },
+        { "agent", 0, 0, G_OPTION_ARG_STRING, &agent, "the agent's URL (default: $COVIRT_AGENT_URL)",
+          "https://HOST:PORT" },
         { "policy", 0, 0, G_OPTION_ARG_FILENAME, &policy_path, "attestation policy (docs/policy.md)", "FILE" },
         { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &manifest_path, "the computation manifest the CVM must hold",
           "FILE" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print the verdict as JSON", NULL },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- attest a CVM's agent");
+    g_autoptr(GOptionContext) ctx = g_option_context_new("--agent URL --policy FILE [--manifest FILE] - attest a CVM's agent");
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) policy = NULL;
     g_autoptr(GBytes) manifest = NULL;
@@ -36,8 +37,10 @@ cv_cli_attest(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!cv_cli_parse(ctx, "attest", &argc, &argv))
         return CV_CLI_EXIT_USAGE;
+    if (!agent && g_getenv("COVIRT_AGENT_URL") && *g_getenv("COVIRT_AGENT_URL"))
+        agent = g_strdup(g_getenv("COVIRT_AGENT_URL"));
     if (!agent || !policy_path)
-        return cv_cli_usage("attest", "--agent and --policy are required");
+        return cv_cli_usage("attest", "--agent (or $COVIRT_AGENT_URL) and --policy are required");
     if (!(policy = cv_attest_policy_load(policy_path, NULL, &error)))
         return cv_cli_fail(error);
     if (manifest_path) {

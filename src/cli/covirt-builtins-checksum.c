@@ -109,7 +109,7 @@ cv_cli_checksum(int argc, char **argv)
         { "manifest", 'm', 0, G_OPTION_ARG_FILENAME, &manifest,
           "Check the manifest's hashes: the algorithm against --algorithm, datasets against FILEs by name", "FILE" },
         { "algorithm", 'a', 0, G_OPTION_ARG_FILENAME, &algorithm, "The algorithm file (with --manifest)", "FILE" },
-        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE…" },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, NULL },
         { NULL },
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("FILE… - SHA3-256 of files, as the manifest needs them");

@@ -1,10 +1,13 @@
-/* covirt cvm create|list|show|rm|events: a client of covirt-manager's HTTP API. */
+/* covirt cvm create|list|show|rm|events|wait|policy|stop-computation|reset-computation: a client of
+ * covirt-manager's HTTP API. The computation's stop and reset are not `stop` and `reset`: to an
+ * operator who knows virsh those stop or hard-reset the domain, which these leave running. */
 #include <stdio.h>
 #include <string.h>
 #include <libsoup/soup.h>
 #include <json-glib/json-glib.h>
 #include "covirt-builtins.h"
 #include "covirt-replies.h"
+#include "cv-json.h"
 #include "cv-util.h"
 #include "client-session.h"
 
@@ -17,6 +20,10 @@ typedef struct {
     char *token_file;
     char *token;            /* from token_file: sent as Authorization: Bearer */
     gboolean no_follow;
+    char *manifest;         /* reset-computation: the new manifest's file */
+    char *reason;
+    char *state;            /* wait: the CVM's or the computation's state */
+    gint timeout;           /* wait: seconds */
 } CvmOptions;
 
 static void
@@ -28,6 +35,9 @@ cvm_options_clear(CvmOptions *o)
     g_clear_pointer(&o->key, g_free);
     g_clear_pointer(&o->token_file, g_free);
     g_clear_pointer(&o->token, g_free);
+    g_clear_pointer(&o->manifest, g_free);
+    g_clear_pointer(&o->reason, g_free);
+    g_clear_pointer(&o->state, g_free);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(CvmOptions, cvm_options_clear)
 
@@ -55,11 +65,14 @@ load_token(CvmOptions *o, GError **error)
     return o->token != NULL;
 }
 
+/* COVIRT_MANAGER_URL as covirt's other defaults are named; MANAGER_URL as the first releases read it */
 static const char *
 default_manager(void)
 {
-    const char *v = g_getenv("MANAGER_URL");
+    const char *v = g_getenv("COVIRT_MANAGER_URL");
 
+    if (!v || !*v)
+        v = g_getenv("MANAGER_URL");
     return v && *v ? v : "http://127.0.0.1:7003";
 }
 
@@ -122,8 +135,10 @@ call(SoupSession *s, SoupMessage *msg, GError **error)
 
     if (!body) {
         g_autofree char *why = cv_client_transport_message(local);
+        g_autofree char *where = g_uri_to_string_partial(soup_message_get_uri(msg), G_URI_HIDE_USERINFO);
 
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager: %s", why);
+        /* which manager: --manager, $COVIRT_MANAGER_URL or the default may have chosen it */
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "cannot reach the manager (%s): %s", where, why);
         return NULL;
     }
     if (status < 200 || status > 299) {
@@ -359,11 +374,138 @@ cmd_events(SoupSession *s, const CvmOptions *o, const char *id)
                 printf("%s\n", json);
             } else {
                 g_autofree char *text = cv_cli_cvm_event_text(kind, json);
-                printf("%s\n", text);
+                /* NULL: said already by another event (a run's result, a state the agent reported) */
+                if (text)
+                    printf("%s\n", text);
             }
             fflush(stdout);
         }
     }
+    return 0;
+}
+
+/* {"reason": …[, "manifest": the file's JSON]}: the body of a computation's stop or reset */
+static GBytes *
+action_body(const CvmOptions *o, gboolean with_manifest, GError **error)
+{
+    g_autoptr(JsonObject) body = json_object_new();
+    g_autoptr(JsonNode) root = json_node_new(JSON_NODE_OBJECT);
+    char *text;
+
+    if (o->reason)
+        json_object_set_string_member(body, "reason", o->reason);
+    if (with_manifest && o->manifest) {
+        g_autoptr(GBytes) file = cv_read_file(o->manifest, 16 * 1024 * 1024, error);
+        g_autoptr(JsonNode) m = file ? cv_json_parse(g_bytes_get_data(file, NULL), g_bytes_get_size(file), error)
+                                     : NULL;
+
+        if (!m)
+            return NULL;
+        if (!JSON_NODE_HOLDS_OBJECT(m)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "--manifest %s: not a JSON object", o->manifest);
+            return NULL;
+        }
+        json_object_set_member(body, "manifest", g_steal_pointer(&m));
+    }
+    json_node_set_object(root, body);
+    text = cv_json_to_string(root, FALSE);
+    return g_bytes_new_take(text, strlen(text));
+}
+
+static int
+computation_action(SoupSession *s, const CvmOptions *o, const char *id, const char *action)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) body = action_body(o, strcmp(action, "reset") == 0, &error);
+    g_autofree char *sub = g_strconcat("/computation/", action, NULL);
+    g_autofree char *path = item_path(id, sub);
+    g_autoptr(JsonNode) node = body ? request_json(s, o, SOUP_METHOD_POST, path, body, &error) : NULL;
+
+    if (!node)
+        return cv_cli_fail(error);
+    if (o->json)
+        print_json(node);
+    else
+        printf("%s of the computation sent to the agent of %s; `covirt cvm wait %s --state %s` waits for it\n",
+               strcmp(action, "reset") == 0 ? "reset" : "stop", id, id,
+               strcmp(action, "reset") == 0 ? "ReceivingAlgorithm" : "Stopped");
+    return 0;
+}
+
+static int
+cmd_stop_computation(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    return computation_action(s, o, id, "stop");
+}
+
+static int
+cmd_reset_computation(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    return computation_action(s, o, id, "reset");
+}
+
+/* The CVM's state ("running") or its computation's ("Complete"): the two name sets do not overlap. */
+static const char *
+computation_state(JsonNode *cvm, const char **error_out)
+{
+    JsonObject *o = JSON_NODE_HOLDS_OBJECT(cvm) ? json_node_get_object(cvm) : NULL;
+    JsonObject *comp = NULL;
+
+    *error_out = NULL;
+    if (!o || !cv_json_member_object(o, "computation", FALSE, &comp, NULL) || !comp)
+        return NULL;
+    *error_out = cv_json_member_string_or(comp, "error", NULL);
+    return cv_json_member_string_or(comp, "state", NULL);
+}
+
+static int
+cmd_wait(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    g_autofree char *path = item_path(id, "");
+    gint64 deadline = g_get_monotonic_time() + (gint64)o->timeout * G_USEC_PER_SEC;
+    g_autoptr(GError) error = NULL;
+
+    if (!o->state)
+        return cv_cli_usage("cvm", "wait needs --state STATE (a CVM state such as running, or a computation "
+                            "state such as ReceivingAlgorithm, Complete)");
+    for (;;) {
+        g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, path, NULL, &error);
+        const char *cvm_state, *comp, *why;
+
+        if (!node)
+            return cv_cli_fail(error);
+        cvm_state = cv_json_member_string_or(json_node_get_object(node), "state", "");
+        comp = computation_state(node, &why);
+        if (strcmp(cvm_state, o->state) == 0 || g_strcmp0(comp, o->state) == 0) {
+            printf("%s\n", o->state);
+            return 0;
+        }
+        /* a computation that is over will not get there: say why at once */
+        if (comp && (strcmp(comp, "Failed") == 0 || strcmp(comp, "Stopped") == 0 || strcmp(comp, "Complete") == 0)) {
+            g_set_error(&error, CV_ERROR, CV_ERROR_CONFLICT, "the computation is %s%s%s, not %s", comp,
+                        why ? ": " : "", why ? why : "", o->state);
+            return cv_cli_fail(error);
+        }
+        if (g_get_monotonic_time() >= deadline) {
+            g_set_error(&error, CV_ERROR, CV_ERROR_UNAVAILABLE, "%s is still %s (computation %s) after %d s", id,
+                        cvm_state, comp ? comp : "unknown", o->timeout);
+            return cv_cli_fail(error);
+        }
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+}
+
+static int
+cmd_policy(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = item_path(id, "/attestation-policy");
+    g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, path, NULL, &error);
+
+    if (!node)
+        return cv_cli_fail(error);
+    /* a policy file as `covirt attest --policy` reads it, with or without --json */
+    print_json(node);
     return 0;
 }
 
@@ -378,6 +520,10 @@ static const struct {
     { "show", TRUE, cmd_show },
     { "rm", TRUE, cmd_rm },
     { "events", TRUE, cmd_events },
+    { "wait", TRUE, cmd_wait },
+    { "policy", TRUE, cmd_policy },
+    { "stop-computation", TRUE, cmd_stop_computation },
+    { "reset-computation", TRUE, cmd_reset_computation },
 };
 
 int
@@ -385,7 +531,8 @@ cv_cli_cvm(int argc, char **argv)
 {
     g_auto(CvmOptions) o = { 0 };
     GOptionEntry entries[] = {
-        { "manager", 'm', 0, G_OPTION_ARG_STRING, &o.manager, "manager URL (default: $MANAGER_URL or http://127.0.0.1:7003)", "URL" },
+        { "manager", 'm', 0, G_OPTION_ARG_STRING, &o.manager,
+          "manager URL (default: $COVIRT_MANAGER_URL, $MANAGER_URL or http://127.0.0.1:7003)", "URL" },
         { "json", 0, 0, G_OPTION_ARG_NONE, &o.json, "print JSON instead of text", NULL },
         { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &o.cacert, "CA certificates to verify an https manager", "FILE" },
         { "cert", 0, 0, G_OPTION_ARG_FILENAME, &o.cert, "client certificate (PEM) for mTLS", "FILE" },
@@ -393,18 +540,31 @@ cv_cli_cvm(int argc, char **argv)
         { "token-file", 0, 0, G_OPTION_ARG_FILENAME, &o.token_file,
           "bearer token for the manager (default: $COVIRT_MANAGER_TOKEN_FILE)", "FILE" },
         { "no-follow", 0, 0, G_OPTION_ARG_NONE, &o.no_follow, "events: print the history and exit", NULL },
+        { "state", 0, 0, G_OPTION_ARG_STRING, &o.state, "wait: the CVM's state (running) or the computation's "
+          "(ReceivingAlgorithm, ConsumingResults, Complete…)", "STATE" },
+        { "timeout", 0, 0, G_OPTION_ARG_INT, &o.timeout, "wait: give up after SECONDS (default 300)", "SECONDS" },
+        { "manifest", 0, 0, G_OPTION_ARG_FILENAME, &o.manifest,
+          "reset-computation: the new computation manifest (default: the CVM's)", "FILE" },
+        { "reason", 0, 0, G_OPTION_ARG_STRING, &o.reason, "stop-computation, reset-computation: why (in the events)",
+          "TEXT" },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("create SPEC.json|- | list | show ID | rm ID | events ID");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "create SPEC.json|- | list | show ID | rm ID | events ID | wait ID --state STATE | policy ID | "
+        "stop-computation ID | reset-computation ID [--manifest FILE]");
     g_autoptr(GError) error = NULL;
     g_autoptr(SoupSession) session = NULL;
 
-    g_option_context_set_summary(ctx, "Create, list, inspect, remove CVMs and follow their events through covirt-manager.");
+    o.timeout = 300;
+    g_option_context_set_summary(ctx, "Create, list, inspect, remove CVMs, follow their events, wait for a state, "
+                                 "print their attestation policy, stop or reset their computation, through "
+                                 "covirt-manager. ID is a CVM's id or name.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!cv_cli_parse(ctx, "cvm", &argc, &argv))
         return CV_CLI_EXIT_USAGE;
     if (argc < 2)
-        return cv_cli_usage("cvm", "which one: create, list, show, rm or events");
+        return cv_cli_usage("cvm", "which one: create, list, show, rm, events, wait, policy, stop-computation or "
+                            "reset-computation");
     if (!o.manager)
         o.manager = g_strdup(default_manager());
     while (g_str_has_suffix(o.manager, "/"))

@@ -15,10 +15,12 @@ cv_cli_data(int argc, char **argv)
     g_auto(GStrv) files = NULL;
     GOptionEntry entries[] = {
         { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "The dataset's filename in the manifest (default: FILE's name)", "NAME" },
-        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, "FILE" },
+        { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &files, NULL, NULL },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("FILE - upload a dataset to a CVM's agent");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "--agent URL --key KEY.pem (--policy FILE [--manifest FILE] | --pin HEX) [--name NAME] DATASET - upload a "
+        "dataset to a CVM's agent");
     g_autoptr(GError) error = NULL;
     g_autoptr(CvAgentClient) client = NULL;
     g_autoptr(JsonNode) answer = NULL;

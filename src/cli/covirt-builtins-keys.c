@@ -39,7 +39,7 @@ cv_cli_keys(int argc, char **argv)
         { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Write PREFIX.key (private, 0600) and PREFIX.pub", "PREFIX" },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- make a key pair for covirt algo/data/result");
+    g_autoptr(GOptionContext) ctx = g_option_context_new("--type rsa|ecdsa|ed25519 --out PREFIX - make a key pair for covirt algo/data/result");
     g_autoptr(GError) error = NULL;
     g_autoptr(EVP_PKEY) key = NULL;
     g_autoptr(BIO) bio = NULL;

@@ -39,7 +39,8 @@ policy_vtpm(int argc, char **argv)
         { "pcr", 0, 0, G_OPTION_ARG_STRING_ARRAY, &pcrs, "an expected PCR value (repeatable)", "N=HEX" },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- print the vtpm policy of a CVM's boot");
+    g_autoptr(GOptionContext) ctx = g_option_context_new("--kernel FILE --initrd FILE --cmdline TEXT --memory SIZE - print the vtpm policy of a "
+                                                         "CVM's boot");
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) p = NULL;
     g_autofree char *text = NULL;

@@ -21,7 +21,9 @@ cv_cli_result(int argc, char **argv)
           "Most bytes the unpacked result may take (default $COVIRT_RESULT_MAX_SIZE, else 4G)", "SIZE" },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- download and unpack the result");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "--agent URL --key KEY.pem (--policy FILE [--manifest FILE] | --pin HEX) --out DIR - download and unpack "
+        "the result");
     g_autoptr(GError) error = NULL;
     g_autoptr(CvAgentClient) client = NULL;
     g_autofree char *zip = NULL;

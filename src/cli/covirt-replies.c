@@ -3,6 +3,8 @@
 #include "cv-json.h"
 #include "cv-util.h"
 
+#include <string.h>
+
 void
 cv_cli_manager_error(guint status, const char *reason, const char *text, gsize len, GError **error)
 {
@@ -41,16 +43,35 @@ agent_text(JsonObject *o)
     return g_strdup_printf("%s:%" G_GINT64_FORMAT, str_member(a, "host"), port);
 }
 
+/* the computation as its agent last reported it: "-" before an agent did */
+static const char *
+computation_state(JsonObject *o, const char **error, gboolean *result)
+{
+    JsonObject *c = NULL;
+
+    *error = NULL;
+    *result = FALSE;
+    if (!o || !cv_json_member_object(o, "computation", FALSE, &c, NULL) || !c)
+        return "-";
+    *error = cv_json_member_string_or(c, "error", NULL);
+    cv_json_member_bool(c, "result_available", FALSE, result, NULL);
+    return cv_json_member_string_or(c, "state", "-");
+}
+
 char *
 cv_cli_cvm_text(JsonNode *cvm)
 {
     JsonObject *o = object_of(cvm);
     g_autofree char *agent = agent_text(o);
+    const char *error;
+    gboolean result;
+    const char *comp = computation_state(o, &error, &result);
 
-    return g_strdup_printf("id:         %s\nname:       %s\nplatform:   %s\nstate:      %s\nagent:      %s\n"
-                           "created at: %s\nexpires at: %s\n",
+    return g_strdup_printf("id:          %s\nname:        %s\nplatform:    %s\nstate:       %s\nagent:       %s\n"
+                           "computation: %s%s%s\nresult:      %s\ncreated at:  %s\nexpires at:  %s\n",
                            str_member(o, "id"), str_member(o, "name"), str_member(o, "platform"),
-                           str_member(o, "state"), agent, str_member(o, "created_at"), str_member(o, "expires_at"));
+                           str_member(o, "state"), agent, comp, error ? ": " : "", error ? error : "",
+                           result ? "available" : "none", str_member(o, "created_at"), str_member(o, "expires_at"));
 }
 
 char *
@@ -60,16 +81,73 @@ cv_cli_cvm_list_text(JsonNode *list)
     JsonArray *arr = NULL;
 
     cv_json_member_array(object_of(list), "cvms", FALSE, &arr, NULL);
-    g_string_append_printf(out, "%-36s  %-24s  %-8s  %-9s  %-21s  %s\n", "ID", "NAME", "PLATFORM", "STATE", "AGENT",
-                           "EXPIRES");
+    g_string_append_printf(out, "%-36s  %-24s  %-8s  %-9s  %-18s  %-21s  %s\n", "ID", "NAME", "PLATFORM", "STATE",
+                           "COMPUTATION", "AGENT", "EXPIRES");
     for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
         JsonObject *c = cv_json_array_object(arr, i);
         g_autofree char *agent = agent_text(c);
+        const char *error;
+        gboolean result;
+        const char *comp = computation_state(c, &error, &result);
 
-        g_string_append_printf(out, "%-36s  %-24s  %-8s  %-9s  %-21s  %s\n", str_member(c, "id"), str_member(c, "name"),
-                               str_member(c, "platform"), str_member(c, "state"), agent, str_member(c, "expires_at"));
+        g_string_append_printf(out, "%-36s  %-24s  %-8s  %-9s  %-18s  %-21s  %s\n", str_member(c, "id"),
+                               str_member(c, "name"), str_member(c, "platform"), str_member(c, "state"), comp, agent,
+                               str_member(c, "expires_at"));
     }
     return g_string_free(out, FALSE);
+}
+
+/* A lifecycle event as the operator would say it: what happened to the CVM, then what it is now unless
+ * a create or delete is still under way (its own "created" or "deleted" says that). */
+static char *
+lifecycle_text(JsonObject *eo)
+{
+    static const struct {
+        const char *event, *prose;
+    } names[] = {
+        { "created", "created" }, { "adopted", "found in libvirt" }, { "defined", "defined" },
+        { "undefined", "undefined" }, { "started", "started" }, { "suspended", "paused" },
+        { "resumed", "running" }, { "stopped", "stopped" }, { "shutdown", "shutting down" },
+        { "pmsuspended", "suspended by the guest" }, { "crashed", "crashed" }, { "deleting", "deleting" },
+        { "resync", "state read again from libvirt" }, { "delete-failed", "delete failed" },
+    };
+    const char *event = str_member(eo, "event"), *state = str_member(eo, "state"), *prose = event;
+    const char *detail = cv_json_member_string_or(eo, "detail", NULL);
+    gboolean busy = strcmp(state, "creating") == 0 || strcmp(state, "deleting") == 0;
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+        if (strcmp(event, names[i].event) == 0)
+            prose = names[i].prose;
+    return g_strdup_printf("%s%s%s%s%s%s", prose, detail ? " (" : "", detail ? detail : "", detail ? ")" : "",
+                           busy || strcmp(prose, state) == 0 ? "" : ", now ", busy || strcmp(prose, state) == 0 ? "" : state);
+}
+
+/* An agent's event (kind "agent"): NULL when another line says it already. */
+static char *
+agent_event_text(JsonObject *eo)
+{
+    const char *event = str_member(eo, "event");
+    const char *message = cv_json_member_string_or(eo, "message", "");
+    gint64 bytes = 0;
+
+    if (strcmp(event, "agent-event") == 0) {
+        const char *kind = str_member(eo, "agent_kind");
+        /* "ReceivingData -> Running: why" */
+        if (strcmp(kind, "state") == 0)
+            return g_strdup_printf("computation %s", message);
+        return g_strdup_printf("%s: %s", kind, message);
+    }
+    if (strcmp(event, "hello") == 0)
+        return g_strdup_printf("agent %s connected (platform %s, HAL %s)", str_member(eo, "agent_version"),
+                               str_member(eo, "platform"), str_member(eo, "hal_version"));
+    if (strcmp(event, "manifest-sent") == 0) {
+        cv_json_member_int(eo, "bytes", FALSE, &bytes, NULL);
+        return g_strdup_printf("manifest sent to the agent (%" G_GINT64_FORMAT " bytes)", bytes);
+    }
+    /* the agent's own "run" event or its state change to Failed says it, with the same message */
+    if (strcmp(event, "run-result") == 0 || strcmp(event, "state") == 0)
+        return NULL;
+    return g_strdup_printf("%s%s%s", event, *message ? ": " : "", message);
 }
 
 char *
@@ -77,16 +155,19 @@ cv_cli_cvm_event_text(const char *kind, const char *json)
 {
     g_autoptr(JsonNode) ev = cv_json_parse(json, -1, NULL);
     JsonObject *eo = object_of(ev);
-    const char *detail = NULL;
+    g_autofree char *text = NULL;
 
-    if (eo && g_strcmp0(kind, "lifecycle") == 0) {
-        cv_json_member_string(eo, "detail", FALSE, &detail, NULL);
-        return g_strdup_printf("%s  %-10s %s%s%s -> %s", str_member(eo, "time"), kind, str_member(eo, "event"),
-                               detail ? " " : "", detail ? detail : "", str_member(eo, "state"));
-    }
-    if (eo && json_object_has_member(eo, "message"))
-        return g_strdup_printf("%s  %-10s %s", str_member(eo, "time"), kind ? kind : "-", str_member(eo, "message"));
-    return g_strdup_printf("%s  %-10s %s", str_member(eo, "time"), kind ? kind : "-", json);
+    if (!eo)
+        return g_strdup_printf("%-10s (not a JSON object)", kind ? kind : "-");
+    if (g_strcmp0(kind, "lifecycle") == 0)
+        text = lifecycle_text(eo);
+    else if (g_strcmp0(kind, "agent") == 0 && !(text = agent_event_text(eo)))
+        return NULL;
+    else if (g_strcmp0(kind, "log") == 0)
+        text = g_strdup_printf("[%s] %s", str_member(eo, "source"), str_member(eo, "message"));
+    else if (!text)
+        text = g_strdup(cv_json_member_string_or(eo, "message", cv_json_member_string_or(eo, "event", "")));
+    return g_strdup_printf("%s  %-9s  %s", str_member(eo, "time"), kind ? kind : "-", text);
 }
 
 char *

@@ -46,6 +46,13 @@ cv_cli_parse(GOptionContext *ctx, const char *command, int *argc, char ***argv)
 {
     g_autoptr(GError) error = NULL;
 
+    /* --help's usage line then reads "covirt algo [OPTION…] …", not "algo [OPTION…] …" (GLib names the
+     * program after argv[0], the subcommand, unless told); one command runs per process */
+    if (!g_get_prgname()) {
+        g_autofree char *name = g_strconcat("covirt ", command, NULL);
+        g_set_prgname(name);
+    }
+
     if (g_option_context_parse(ctx, argc, argv, &error))
         return TRUE;
     cv_cli_usage(command, "%s", error->message);

@@ -266,6 +266,9 @@ cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int de
         return 0;
     if (event == VIR_DOMAIN_EVENT_DEFINED) {
         g_hash_table_remove(r->transient, cvm->id);   /* persistent again */
+        /* our create's define: the first of its steps the operator sees (defined, started, running) */
+        if (cvm->state == CV_MGR_STATE_CREATING)
+            cv_mgr_events_lifecycle(r, cvm, "defined", NULL);
         return 0;
     }
     state = cvm->state;

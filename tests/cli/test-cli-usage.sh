@@ -22,6 +22,7 @@ usage_cases=(
     "domain|"                      "domain|frobnicate"
     "domain render|"               "domain render|--frobnicate x.json"
     "cvm|"                         "cvm|--frobnicate list"        "cvm|show"     "cvm|list extra"   "cvm|frobnicate x"
+    "cvm|wait x"                   "cvm|stop-computation"         "cvm|reset-computation a b"
     "attest|"                      "attest|--frobnicate"
     "policy|"                      "policy|frobnicate"
     "policy check|"                "policy check|--frobnicate x.json"
@@ -62,6 +63,9 @@ for cmd in $commands "domain render" "policy check" "policy vtpm" "verify sev-sn
     # shellcheck disable=SC2086
     "$covirt" $cmd --help >"$tmp/out" 2>&1 || { echo "FAIL: covirt $cmd --help exited non-zero"; fails=$((fails + 1)); }
     grep -q "Usage:" "$tmp/out" || { echo "FAIL: covirt $cmd --help printed no usage"; fails=$((fails + 1)); }
+    # the usage line names the command as typed and its real arguments, none twice ("FILE FILE")
+    grep -Eq "^(  )?(Usage: )?covirt $cmd " "$tmp/out" || { echo "FAIL: covirt $cmd --help: usage not 'covirt $cmd …'"; fails=$((fails + 1)); }
+    grep -Eq '(^| )([A-Z.…]+) \2( |$)' "$tmp/out" && { echo "FAIL: covirt $cmd --help repeats an argument"; fails=$((fails + 1)); }
 done
 expect 2 "unknown command 'frobnicate'" -- frobnicate
 expect 2 "^Usage: covirt COMMAND" --
@@ -76,6 +80,13 @@ expect 2 "must be rsa, ecdsa or ed25519" -- keys --type dsa --out "$tmp/k"
 expect 2 "is not an http\(s\) URL" -- cvm --manager ftp://x list
 expect 2 "64 hex digits" -- algo --agent https://127.0.0.1:1 --key "$tmp/k" --pin 00 "$tmp/none"
 expect 7 "cannot reach the manager" -- cvm --manager http://127.0.0.1:1 list
+
+# the environment's defaults: COVIRT_AGENT_URL stands for --agent (the pin is what is wrong then),
+# COVIRT_MANAGER_URL for --manager
+COVIRT_AGENT_URL=https://127.0.0.1:1 "$covirt" algo --key "$tmp/k" --pin 00 "$tmp/none" >/dev/null 2>"$tmp/err"
+[ $? = 2 ] && grep -q "64 hex digits" "$tmp/err" || { echo "FAIL: COVIRT_AGENT_URL not taken for --agent"; cat "$tmp/err"; fails=$((fails + 1)); }
+COVIRT_MANAGER_URL=http://127.0.0.1:1 MANAGER_URL=http://127.0.0.1:2 "$covirt" cvm list >/dev/null 2>"$tmp/err"
+[ $? = 7 ] && grep -q "127.0.0.1:1" "$tmp/err" || { echo "FAIL: COVIRT_MANAGER_URL not taken for --manager"; cat "$tmp/err"; fails=$((fails + 1)); }
 
 [ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "cli-usage ok"
