@@ -238,13 +238,14 @@ cv_agent_collector_extend_manifest(CvAgentCollector *c, const guint8 manifest_sh
 {
     TPML_DIGEST_VALUES values = { 0 };
 
-    if (c->manifest_extended) {
-        if (memcmp(c->manifest, manifest_sha256, 32) == 0)
-            return TRUE;
-        g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another manifest is already measured");
-        return FALSE;
-    }
+    if (c->manifest_extended && memcmp(c->manifest, manifest_sha256, 32) == 0)
+        return TRUE;
     if (strcmp(c->platform, "tdx") == 0) {
+        /* RTMR 3 cannot be reset: it holds the first manifest for the TD's life */
+        if (c->manifest_extended) {
+            g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "another manifest is already measured (RTMR 3)");
+            return FALSE;
+        }
         if (!extend_rtmr3(c, manifest_sha256, error))
             return FALSE;
         memcpy(c->manifest, manifest_sha256, 32);
@@ -256,6 +257,12 @@ cv_agent_collector_extend_manifest(CvAgentCollector *c, const guint8 manifest_sh
                     c->platform);
         return FALSE;
     }
+    /* PCR 16 (the PC Client profile's debug PCR, resettable from locality 0) then holds exactly the
+     * current manifest, also after a reset brought another one (docs/agent.md, States) */
+    if (!cv_tss_check(Esys_PCR_Reset(c->esys, ESYS_TR_PCR16, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE),
+                      "resetting PCR 16", error))
+        return FALSE;
+    c->manifest_extended = FALSE;
     values.count = 1;
     values.digests[0].hashAlg = TPM2_ALG_SHA256;
     memcpy(values.digests[0].digest.sha256, manifest_sha256, 32);

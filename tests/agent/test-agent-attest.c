@@ -1,7 +1,8 @@
 /* covirt-agent's evidence through its HTTPS API: the real agent with --platform vtpm on a provisioned
  * swtpm and a manifest given at start. Its bundle verifies for the nonce, binds the TLS key the
  * agent serves and the manifest it measured into PCR 16, and credential activation answers the
- * secret sealed to its EK; a bad nonce is 400, an agent with --platform none answers 501. */
+ * secret sealed to its EK; a bad nonce is 400, an agent with --platform none answers 501. After a
+ * reset to another manifest (control channel) the evidence binds and PCR 16 holds that one. */
 #include "evidence.h"
 #include "policy.h"
 #include "tpm-quote.h"
@@ -11,11 +12,13 @@
 #include "cv-error.h"
 #include "cv-sign.h"
 #include "cv-util.h"
+#include "frame.h"
 
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 
@@ -28,6 +31,7 @@ typedef struct {
     GSubprocess *process;
     char *url;
     SoupSession *session;
+    GSocketListener *control;   /* with_control: the manager's end of the control channel */
 } Agent;
 
 static void
@@ -81,15 +85,16 @@ manifest_text(void)
     return cv_json_to_string(root, FALSE);
 }
 
-/* covirt-agent on a free loopback port with a manifest given at start */
+/* covirt-agent on a free loopback port with a manifest given at start (and a control channel socket) */
 static void
-agent_start(Agent *a, const char *platform)
+agent_start_with(Agent *a, const char *platform, gboolean with_control)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *work = NULL, *port_file = NULL, *manifest = NULL, *port = NULL, *text = manifest_text();
     g_autofree char *work_arg = NULL, *port_arg = NULL, *platform_arg = NULL, *tcti_arg = NULL, *manifest_arg = NULL;
     g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-    const char *argv[10];
+    g_autofree char *control_arg = NULL;
+    const char *argv[11];
     guint n = 0;
 
     a->dir = g_dir_make_tmp("agent-attest-XXXXXX", &error);
@@ -111,6 +116,15 @@ agent_start(Agent *a, const char *platform)
     argv[n++] = platform_arg;
     argv[n++] = tcti_arg;
     argv[n++] = manifest_arg;
+    if (with_control) {
+        g_autofree char *sock = g_build_filename(a->dir, "control.sock", NULL);
+        g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(sock);
+        a->control = g_socket_listener_new();
+        g_assert_true(g_socket_listener_add_address(a->control, addr, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
+                                                    NULL, NULL, &error));
+        control_arg = g_strdup_printf("--control-port=%s", sock);
+        argv[n++] = control_arg;
+    }
     argv[n] = NULL;
     g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
     /* as in test-agent-api.c: LeakSanitizer crashes at the exit of a process that used glib-networking */
@@ -128,6 +142,12 @@ agent_start(Agent *a, const char *platform)
 }
 
 static void
+agent_start(Agent *a, const char *platform)
+{
+    agent_start_with(a, platform, FALSE);
+}
+
+static void
 agent_stop(Agent *a)
 {
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", a->dir);
@@ -136,6 +156,10 @@ agent_stop(Agent *a)
     g_subprocess_wait(a->process, NULL, NULL);
     g_clear_object(&a->process);
     g_clear_object(&a->session);
+    if (a->control) {
+        g_socket_listener_close(a->control);
+        g_clear_object(&a->control);
+    }
     g_assert_cmpint(system(cmd), ==, 0);
     g_free(a->dir);
     g_free(a->url);
@@ -249,6 +273,98 @@ test_vtpm(void)
     agent_stop(&a);
 }
 
+/* The bundle for a fresh nonce, verified against the manifest whose SHA-256 this is. */
+static CvAttestVerdict *
+verify_for(Agent *a, GBytes *manifest_sha256)
+{
+    guint8 nonce[32];
+    g_autofree char *path = NULL, *policy_json = NULL, *nonce_hex = NULL;
+    g_autoptr(JsonNode) bundle = NULL, pol = NULL;
+    g_autoptr(GError) error = NULL;
+    CvAttestVerdict *v;
+    guint status = 0;
+
+    for (guint i = 0; i < sizeof(nonce); i++)
+        nonce[i] = g_random_int_range(0, 256);
+    nonce_hex = cv_hex_encode(nonce, sizeof(nonce));
+    path = g_strdup_printf("/v1/attestation?nonce=%s", nonce_hex);
+    bundle = request(a, "GET", path, NULL, &status);
+    g_assert_cmpuint(status, ==, 200);
+    policy_json = g_strdup_printf("{\"platform\":\"vtpm\",\"ca_file\":[\"%s/ca/swtpm-localca-rootca-cert.pem\","
+                                  "\"%s/ca/issuercert.pem\"],\"require_credential\":false}", fx.dir, fx.dir);
+    pol = cv_attest_policy_parse(policy_json, -1, "vtpm", NULL, &error);
+    g_assert_no_error(error);
+    v = cv_attest_evidence_verify(bundle, pol, nonce, sizeof(nonce), g_bytes_get_data(manifest_sha256, NULL), 0,
+                                  &error);
+    g_assert_no_error(error);
+    return v;
+}
+
+static GBytes *
+manifest_sha256_of(Agent *a)
+{
+    guint status = 0;
+    g_autoptr(JsonNode) state = request(a, "GET", "/v1/state", NULL, &status);
+
+    g_assert_cmpuint(status, ==, 200);
+    return cv_hex_decode(member(state, "manifest", "sha256"), NULL);
+}
+
+/* A reset to another manifest: the evidence then binds that one and PCR 16 holds it alone (it is reset
+ * before each extension), so the new computation is attested as the first was. */
+static void
+test_vtpm_reset(void)
+{
+    Agent a = { 0 };
+    g_autofree char *second = manifest_text();
+    g_autoptr(GBytes) first_sha = NULL, second_sha = NULL;
+    g_autoptr(CvAttestVerdict) v1 = NULL, v2 = NULL, v3 = NULL;
+    g_autoptr(GSocketConnection) conn = NULL;
+    g_autoptr(CvFrame) hello = NULL;
+    g_autoptr(GError) error = NULL;
+
+    if (g_file_test(HOST_EVENT_LOG, G_FILE_TEST_EXISTS)) {
+        g_test_skip("this host has a TPM event log, which the agent would send with the swtpm's quote");
+        return;
+    }
+    agent_start_with(&a, "vtpm", TRUE);
+    conn = g_socket_listener_accept(a.control, NULL, NULL, &error);
+    g_assert_no_error(error);
+    g_socket_set_timeout(g_socket_connection_get_socket(conn), 20);
+    hello = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), NULL, &error);
+    g_assert_no_error(error);
+    first_sha = manifest_sha256_of(&a);
+    v1 = verify_for(&a, first_sha);
+    g_assert_true(cv_attest_verdict_passed(v1));
+    {
+        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+        Covirt__Control__Reset r = COVIRT__CONTROL__RESET__INIT;
+
+        r.reason = (char *)"another computation";
+        r.manifest_json = second;
+        f.body_case = COVIRT__CONTROL__FRAME__BODY_RESET;
+        f.reset = &r;
+        g_assert_true(cv_frame_write(g_io_stream_get_output_stream(G_IO_STREAM(conn)), &f, NULL, &error));
+    }
+    for (int i = 0; i < 200; i++) {
+        g_clear_pointer(&second_sha, g_bytes_unref);
+        second_sha = manifest_sha256_of(&a);
+        if (!g_bytes_equal(second_sha, first_sha))
+            break;
+        g_usleep(20000);
+    }
+    g_assert_false(g_bytes_equal(second_sha, first_sha));
+    v2 = verify_for(&a, second_sha);
+    attest_test_assert_status(v2, "evidence.manifest", CV_ATTEST_PASS);
+    attest_test_assert_status(v2, "tpm.pcr16.manifest", CV_ATTEST_PASS);
+    g_assert_true(cv_attest_verdict_passed(v2));
+    /* and a user who expects the first computation is told it is not there any more */
+    v3 = verify_for(&a, first_sha);
+    attest_test_assert_status(v3, "evidence.manifest", CV_ATTEST_FAIL);
+    g_assert_false(cv_attest_verdict_passed(v3));
+    agent_stop(&a);
+}
+
 static void
 test_no_platform(void)
 {
@@ -273,6 +389,7 @@ main(int argc, char **argv)
 
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/agent/attest/vtpm", test_vtpm);
+    g_test_add_func("/agent/attest/vtpm-reset", test_vtpm_reset);
     g_test_add_func("/agent/attest/no-platform", test_no_platform);
     if (swtpm_fixture_start(&fx, TRUE, &error))
         rc = g_test_run();
