@@ -245,17 +245,27 @@ item_path(const char *id, const char *suffix)
     return g_strconcat("/v1/cvms/", escaped, suffix, NULL);
 }
 
+/* GET /v1/cvms/ID[SUFFIX], printed as a CVM (print_answer) or, raw, as JSON whatever --json says */
 static int
-cmd_show(SoupSession *s, const CvmOptions *o, const char *id)
+show_item(SoupSession *s, const CvmOptions *o, const char *id, const char *suffix, gboolean raw)
 {
     g_autoptr(GError) error = NULL;
-    g_autofree char *path = item_path(id, "");
+    g_autofree char *path = item_path(id, suffix);
     g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, path, NULL, &error);
 
     if (!node)
         return cv_cli_fail(error);
-    print_answer(o, node);
+    if (raw)
+        print_json(node);
+    else
+        print_answer(o, node);
     return 0;
+}
+
+static int
+cmd_show(SoupSession *s, const CvmOptions *o, const char *id)
+{
+    return show_item(s, o, id, "", FALSE);
 }
 
 static int
@@ -498,15 +508,8 @@ cmd_wait(SoupSession *s, const CvmOptions *o, const char *id)
 static int
 cmd_policy(SoupSession *s, const CvmOptions *o, const char *id)
 {
-    g_autoptr(GError) error = NULL;
-    g_autofree char *path = item_path(id, "/attestation-policy");
-    g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, path, NULL, &error);
-
-    if (!node)
-        return cv_cli_fail(error);
     /* a policy file as `covirt attest --policy` reads it, with or without --json */
-    print_json(node);
-    return 0;
+    return show_item(s, o, id, "/attestation-policy", TRUE);
 }
 
 /* the subcommands; `arg` says whether one follows (SPEC.json or ID) */

@@ -1,4 +1,6 @@
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <openssl/pem.h>
 #include "agent-fixture.h"
 #include "cv-sign.h"
@@ -71,4 +73,101 @@ agent_test_state(const char *url)
 
     g_assert_no_error(error);
     return g_strdup(json_object_get_string_member(json_node_get_object(root), "state"));
+}
+
+static void
+die_with_parent(gpointer data)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+GSubprocessLauncher *
+agent_test_launcher(void)
+{
+    GSubprocessLauncher *l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+
+    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
+    if (g_getenv("ASAN_OPTIONS")) {
+        g_autofree char *opts = g_strdup_printf("%s:detect_leaks=0", g_getenv("ASAN_OPTIONS"));
+        g_subprocess_launcher_setenv(l, "ASAN_OPTIONS", opts, TRUE);
+    }
+    return l;
+}
+
+char *
+agent_test_wait_url(const char *port_file)
+{
+    g_autofree char *port = NULL;
+
+    for (int i = 0; i < 200 && !g_file_get_contents(port_file, &port, NULL, NULL); i++)
+        g_usleep(50000);
+    g_assert_nonnull(port);
+    return g_strdup_printf("https://127.0.0.1:%s", g_strstrip(port));
+}
+
+void
+agent_test_stop(GSubprocess *agent)
+{
+    g_subprocess_send_signal(agent, SIGTERM);
+    g_subprocess_wait(agent, NULL, NULL);
+    g_assert_true(g_subprocess_get_if_exited(agent));
+    g_assert_cmpint(g_subprocess_get_exit_status(agent), ==, 0);
+    g_object_unref(agent);
+}
+
+void
+agent_test_send_frame(GSocketConnection *conn, const CvFrame *f)
+{
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true(cv_frame_write(g_io_stream_get_output_stream(G_IO_STREAM(conn)), f, NULL, &error));
+    g_assert_no_error(error);
+}
+
+void
+agent_test_send_manifest(GSocketConnection *conn, const char *json)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Manifest m = COVIRT__CONTROL__MANIFEST__INIT;
+
+    m.json = (char *)json;
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_MANIFEST;
+    f.manifest = &m;
+    agent_test_send_frame(conn, &f);
+}
+
+void
+agent_test_send_stop(GSocketConnection *conn, const char *reason)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
+
+    s.reason = (char *)reason;
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
+    f.stop = &s;
+    agent_test_send_frame(conn, &f);
+}
+
+void
+agent_test_send_reset(GSocketConnection *conn, const char *manifest_json)
+{
+    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
+    Covirt__Control__Reset r = COVIRT__CONTROL__RESET__INIT;
+
+    r.reason = (char *)"test reset";
+    r.manifest_json = (char *)(manifest_json ? manifest_json : "");
+    f.body_case = COVIRT__CONTROL__FRAME__BODY_RESET;
+    f.reset = &r;
+    agent_test_send_frame(conn, &f);
+}
+
+CvFrame *
+agent_test_read_frame(GSocketConnection *conn)
+{
+    g_autoptr(GError) error = NULL;
+    CvFrame *f = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), NULL, &error);
+
+    g_assert_no_error(error);
+    g_assert_nonnull(f);
+    return f;
 }

@@ -14,3 +14,23 @@ CvAgentClient *agent_test_client(const char *url, const char *key);
 void agent_test_upload_ok(CvAgentClient *c, const char *path, const char *file);
 /* the agent's state from GET /v1/state */
 char *agent_test_state(const char *url);
+
+/* ---- the agent process: started by each test its own way, through these ---- */
+#include <gio/gio.h>
+#include "frame.h"
+/* A launcher whose child dies with the test (a failed assertion skips the teardown) and, under ASan,
+ * runs without leak detection: GCC 12's LeakSanitizer crashes at the exit of a process whose threads
+ * carry glib-networking's TLS; the agent's leaks are checked by the in-process tests. */
+GSubprocessLauncher *agent_test_launcher(void);
+/* Waits (10 s) for the port the agent writes to --port-file; its https URL on 127.0.0.1. */
+char *agent_test_wait_url(const char *port_file);
+/* SIGTERM: the agent must exit 0. Drops the reference. */
+void agent_test_stop(GSubprocess *agent);
+
+/* ---- the manager's end of the control channel ---- */
+void agent_test_send_frame(GSocketConnection *conn, const CvFrame *frame);
+void agent_test_send_manifest(GSocketConnection *conn, const char *json);
+void agent_test_send_stop(GSocketConnection *conn, const char *reason);
+/* manifest_json NULL: a reset that carries none */
+void agent_test_send_reset(GSocketConnection *conn, const char *manifest_json);
+CvFrame *agent_test_read_frame(GSocketConnection *conn);

@@ -149,13 +149,8 @@ fixture_setup(Fixture *fx, gconstpointer data)
 static void
 fixture_teardown(Fixture *fx, gconstpointer data)
 {
-    if (fx->agent) {
-        g_subprocess_send_signal(fx->agent, SIGTERM);
-        g_subprocess_wait(fx->agent, NULL, NULL);
-        g_assert_true(g_subprocess_get_if_exited(fx->agent));
-        g_assert_cmpint(g_subprocess_get_exit_status(fx->agent), ==, 0);
-        g_object_unref(fx->agent);
-    }
+    if (fx->agent)
+        agent_test_stop(fx->agent);
     if (fx->listener) {
         g_socket_listener_close(fx->listener);
         g_object_unref(fx->listener);
@@ -173,19 +168,12 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 }
 
 static void
-die_with_parent(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static void
 start_agent(Fixture *fx, const char *manifest_text, gboolean with_control)
 {
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_autofree char *port_file = g_build_filename(fx->dir, "port", NULL);
     g_autofree char *manifest_file = NULL;
     g_autoptr(GError) error = NULL;
-    g_autofree char *port = NULL;
 
     g_ptr_array_add(argv, g_strdup(g_getenv("AGENT_BIN")));
     g_ptr_array_add(argv, g_strdup_printf("--work-dir=%s", fx->work));
@@ -211,23 +199,11 @@ start_agent(Fixture *fx, const char *manifest_text, gboolean with_control)
     }
     g_ptr_array_add(argv, NULL);
     {
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-        /* a failed assertion aborts the test without teardown: the agent must not outlive it */
-        g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
-        /* GCC 12's LeakSanitizer crashes ("Tracer caught signal 11") at the exit of a process
-         * whose threads carry glib-networking's dlopen'ed TLS; the agent runs under ASan and
-         * UBSan here, its leaks are checked by the in-process tests. */
-        if (g_getenv("ASAN_OPTIONS")) {
-            g_autofree char *opts = g_strdup_printf("%s:detect_leaks=0", g_getenv("ASAN_OPTIONS"));
-            g_subprocess_launcher_setenv(l, "ASAN_OPTIONS", opts, TRUE);
-        }
+        g_autoptr(GSubprocessLauncher) l = agent_test_launcher();
         fx->agent = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
     }
     g_assert_no_error(error);
-    for (int i = 0; i < 200 && !g_file_get_contents(port_file, &port, NULL, NULL); i++)
-        g_usleep(50000);
-    g_assert_nonnull(port);
-    fx->url = g_strdup_printf("https://127.0.0.1:%s", g_strstrip(port));
+    fx->url = agent_test_wait_url(port_file);
 }
 
 
@@ -694,49 +670,17 @@ test_refusals(Fixture *fx, gconstpointer data)
 
 /* ---- control channel ---- */
 
-static CvFrame *
-read_frame(GSocketConnection *conn)
-{
-    g_autoptr(GError) error = NULL;
-    CvFrame *f = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), NULL, &error);
-
-    g_assert_no_error(error);
-    g_assert_nonnull(f);
-    return f;
-}
-
 /* Reads frames until an Event of this kind (and state, if given) arrives. */
 static void
 expect_event(GSocketConnection *conn, const char *kind, const char *state)
 {
     for (int i = 0; i < 100; i++) {
-        g_autoptr(CvFrame) f = read_frame(conn);
+        g_autoptr(CvFrame) f = agent_test_read_frame(conn);
         if (f->body_case == COVIRT__CONTROL__FRAME__BODY_EVENT && strcmp(f->event->kind, kind) == 0 &&
             (!state || strcmp(f->event->state, state) == 0))
             return;
     }
     g_assert_not_reached();
-}
-
-static void
-send_frame(GSocketConnection *conn, CvFrame *f)
-{
-    g_autoptr(GError) error = NULL;
-
-    g_assert_true(cv_frame_write(g_io_stream_get_output_stream(G_IO_STREAM(conn)), f, NULL, &error));
-    g_assert_no_error(error);
-}
-
-static void
-send_manifest(GSocketConnection *conn, const char *json)
-{
-    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-    Covirt__Control__Manifest m = COVIRT__CONTROL__MANIFEST__INIT;
-
-    m.json = (char *)json;
-    f.body_case = COVIRT__CONTROL__FRAME__BODY_MANIFEST;
-    f.manifest = &m;
-    send_frame(conn, &f);
 }
 
 static GSocketConnection *
@@ -748,7 +692,7 @@ accept_agent(Fixture *fx, char **tls_hex)
 
     g_assert_no_error(error);
     g_socket_set_timeout(g_socket_connection_get_socket(conn), 20);
-    hello = read_frame(conn);
+    hello = agent_test_read_frame(conn);
     g_assert_cmpint(hello->body_case, ==, COVIRT__CONTROL__FRAME__BODY_HELLO);
     g_assert_cmpstr(hello->hello->agent_version, ==, COVIRT_VERSION);
     g_assert_cmpuint(hello->hello->tls_pubkey_sha256.len, ==, 32);
@@ -779,11 +723,11 @@ test_control_channel(Fixture *fx, gconstpointer data)
     g_assert_cmpstr(cv_agent_client_peer_key_sha256(c), ==, tls);
     assert_state(fx, "ReceivingManifest");
 
-    send_manifest(conn, "{\"id\": \"x\", \"name\": \"y\", \"algorithm\": {\"hash\": \"00\"}}");
+    agent_test_send_manifest(conn, "{\"id\": \"x\", \"name\": \"y\", \"algorithm\": {\"hash\": \"00\"}}");
     expect_event(conn, "manifest-refused", "ReceivingManifest");
     assert_state(fx, "ReceivingManifest");
 
-    send_manifest(conn, m);
+    agent_test_send_manifest(conn, m);
     expect_event(conn, "state", "ReceivingAlgorithm");
     assert_state(fx, "ReceivingAlgorithm");
     agent_test_upload_ok(c, "/v1/algorithm", algo);
@@ -795,9 +739,9 @@ test_control_channel(Fixture *fx, gconstpointer data)
         Covirt__Control__StateRequest r = COVIRT__CONTROL__STATE_REQUEST__INIT;
         f.body_case = COVIRT__CONTROL__FRAME__BODY_STATE_REQUEST;
         f.state_request = &r;
-        send_frame(conn, &f);
+        agent_test_send_frame(conn, &f);
         for (;;) {
-            g_autoptr(CvFrame) s = read_frame(conn);
+            g_autoptr(CvFrame) s = agent_test_read_frame(conn);
             if (s->body_case == COVIRT__CONTROL__FRAME__BODY_STATE) {
                 g_assert_cmpstr(s->state->state, ==, "ReceivingData");
                 break;
@@ -818,13 +762,8 @@ test_control_channel(Fixture *fx, gconstpointer data)
 
     /* Stop: files gone, the computation Stopped (tests/agent/test-agent-stop-reset.c goes further) */
     {
-        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-        Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
         g_autofree char *dataset = g_build_filename(fx->work, "datasets", "a.csv", NULL);
-        s.reason = (char *)"operator stop";
-        f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
-        f.stop = &s;
-        send_frame(conn2, &f);
+        agent_test_send_stop(conn2, "operator stop");
         expect_event(conn2, "state", "Stopped");
         assert_state(fx, "Stopped");
         g_assert_false(g_file_test(dataset, G_FILE_TEST_EXISTS));
@@ -836,15 +775,10 @@ test_control_channel(Fixture *fx, gconstpointer data)
         guint8 junk[] = { 0xff, 0xff, 0xff, 0xff, 1, 2, 3 };
         g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn2)), junk, sizeof(junk), NULL,
                                   NULL, NULL);
-        Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-        Covirt__Control__Reset r = COVIRT__CONTROL__RESET__INIT;
         conn3 = accept_agent(fx, &tls3);
         g_assert_cmpstr(tls3, ==, tls);
         /* the stopped computation's manifest is taken again only after a reset */
-        r.manifest_json = m;
-        f.body_case = COVIRT__CONTROL__FRAME__BODY_RESET;
-        f.reset = &r;
-        send_frame(conn3, &f);
+        agent_test_send_reset(conn3, m);
         expect_event(conn3, "state", "ReceivingAlgorithm");
     }
 }
@@ -1234,18 +1168,6 @@ extracting(Fixture *fx)
     return FALSE;
 }
 
-static void
-send_stop(GSocketConnection *conn, const char *reason)
-{
-    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-    Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
-
-    s.reason = (char *)reason;
-    f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
-    f.stop = &s;
-    send_frame(conn, &f);
-}
-
 /* Uploads the bomb as B from a thread; while it expands, asks GET /v1/state, and sends a Stop on
  * stop_conn if given. The upload's error; *answered: states answered during the extraction. */
 static GError *
@@ -1257,7 +1179,7 @@ bomb_watch(Fixture *fx, const char *file, GSocketConnection *stop_conn, guint *a
     *answered = 0;
     while (!g_atomic_int_get(&up.done)) {
         if (extracting(fx) && stop_conn) {
-            send_stop(stop_conn, "stopped while a dataset expands");
+            agent_test_send_stop(stop_conn, "stopped while a dataset expands");
             stop_conn = NULL;
         } else if (extracting(fx)) {
             g_autofree char *s = agent_test_state(fx->url);

@@ -110,13 +110,8 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 {
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx->dir);
 
-    if (fx->agent) {
-        g_subprocess_send_signal(fx->agent, SIGTERM);
-        g_subprocess_wait(fx->agent, NULL, NULL);
-        g_assert_true(g_subprocess_get_if_exited(fx->agent));
-        g_assert_cmpint(g_subprocess_get_exit_status(fx->agent), ==, 0);
-        g_object_unref(fx->agent);
-    }
+    if (fx->agent)
+        agent_test_stop(fx->agent);
     g_assert_cmpint(system(cmd), ==, 0);
     g_free(fx->dir);
     g_free(fx->work);

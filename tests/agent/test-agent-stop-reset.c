@@ -12,7 +12,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
@@ -25,12 +24,6 @@ typedef struct {
     GSocketConnection *conn;
     char *url;
 } Fixture;
-
-static void
-die_with_parent(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 /* a bin computation without datasets: this algorithm file, these arguments, consumer_key */
 static char *
@@ -78,8 +71,10 @@ static void
 start(Fixture *fx)
 {
     g_autofree char *port_file = g_build_filename(fx->dir, "port", NULL);
-    g_autofree char *port = NULL;
-    g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_autofree char *w = g_strdup_printf("--work-dir=%s", fx->work);
+    g_autofree char *p = g_strdup_printf("--port-file=%s", port_file);
+    g_autofree char *c = g_strdup_printf("--control-port=%s", fx->sock);
+    g_autoptr(GSubprocessLauncher) l = agent_test_launcher();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(fx->sock);
     g_autoptr(GError) error = NULL;
     g_autoptr(CvFrame) hello = NULL;
@@ -87,76 +82,15 @@ start(Fixture *fx)
     fx->listener = g_socket_listener_new();
     g_assert_true(g_socket_listener_add_address(fx->listener, addr, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT,
                                                 NULL, NULL, &error));
-    g_subprocess_launcher_set_child_setup(l, die_with_parent, NULL, NULL);
-    /* as in agent-api: GCC 12's LeakSanitizer crashes at the exit of a process with glib-networking's TLS */
-    if (g_getenv("ASAN_OPTIONS")) {
-        g_autofree char *opts = g_strdup_printf("%s:detect_leaks=0", g_getenv("ASAN_OPTIONS"));
-        g_subprocess_launcher_setenv(l, "ASAN_OPTIONS", opts, TRUE);
-    }
-    {
-        g_autofree char *w = g_strdup_printf("--work-dir=%s", fx->work);
-        g_autofree char *p = g_strdup_printf("--port-file=%s", port_file);
-        g_autofree char *c = g_strdup_printf("--control-port=%s", fx->sock);
-        fx->agent = g_subprocess_launcher_spawn(l, &error, g_getenv("AGENT_BIN"), w, p, c, "--port=0",
-                                                "--listen-address=127.0.0.1", "--log-level=debug", NULL);
-    }
+    fx->agent = g_subprocess_launcher_spawn(l, &error, g_getenv("AGENT_BIN"), w, p, c, "--port=0",
+                                            "--listen-address=127.0.0.1", "--log-level=debug", NULL);
     g_assert_no_error(error);
-    for (int i = 0; i < 200 && !g_file_get_contents(port_file, &port, NULL, NULL); i++)
-        g_usleep(50000);
-    g_assert_nonnull(port);
-    fx->url = g_strdup_printf("https://127.0.0.1:%s", g_strstrip(port));
+    fx->url = agent_test_wait_url(port_file);
     fx->conn = g_socket_listener_accept(fx->listener, NULL, NULL, &error);
     g_assert_no_error(error);
     g_socket_set_timeout(g_socket_connection_get_socket(fx->conn), 20);
-    hello = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(fx->conn)), NULL, &error);
-    g_assert_no_error(error);
+    hello = agent_test_read_frame(fx->conn);
     g_assert_cmpint(hello->body_case, ==, COVIRT__CONTROL__FRAME__BODY_HELLO);
-}
-
-static void
-send_frame(Fixture *fx, Covirt__Control__Frame *f)
-{
-    g_autoptr(GError) error = NULL;
-
-    g_assert_true(cv_frame_write(g_io_stream_get_output_stream(G_IO_STREAM(fx->conn)), f, NULL, &error));
-    g_assert_no_error(error);
-}
-
-static void
-send_stop(Fixture *fx, const char *reason)
-{
-    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-    Covirt__Control__Stop s = COVIRT__CONTROL__STOP__INIT;
-
-    s.reason = (char *)reason;
-    f.body_case = COVIRT__CONTROL__FRAME__BODY_STOP;
-    f.stop = &s;
-    send_frame(fx, &f);
-}
-
-static void
-send_reset(Fixture *fx, const char *manifest_json)
-{
-    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-    Covirt__Control__Reset r = COVIRT__CONTROL__RESET__INIT;
-
-    r.reason = (char *)"test reset";
-    r.manifest_json = (char *)(manifest_json ? manifest_json : "");
-    f.body_case = COVIRT__CONTROL__FRAME__BODY_RESET;
-    f.reset = &r;
-    send_frame(fx, &f);
-}
-
-static void
-send_manifest(Fixture *fx, const char *json)
-{
-    Covirt__Control__Frame f = COVIRT__CONTROL__FRAME__INIT;
-    Covirt__Control__Manifest m = COVIRT__CONTROL__MANIFEST__INIT;
-
-    m.json = (char *)json;
-    f.body_case = COVIRT__CONTROL__FRAME__BODY_MANIFEST;
-    f.manifest = &m;
-    send_frame(fx, &f);
 }
 
 /* Reads frames until a State frame of this state; returns it. */
@@ -164,10 +98,8 @@ static CvFrame *
 expect_state(Fixture *fx, const char *state)
 {
     for (int i = 0; i < 200; i++) {
-        g_autoptr(GError) error = NULL;
-        CvFrame *f = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(fx->conn)), NULL, &error);
+        CvFrame *f = agent_test_read_frame(fx->conn);
 
-        g_assert_no_error(error);
         if (f->body_case == COVIRT__CONTROL__FRAME__BODY_STATE && strcmp(f->state->state, state) == 0)
             return f;
         cv_frame_free(f);
@@ -186,10 +118,8 @@ static char *
 expect_event(Fixture *fx, const char *kind)
 {
     for (int i = 0; i < 200; i++) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(CvFrame) f = cv_frame_read(g_io_stream_get_input_stream(G_IO_STREAM(fx->conn)), NULL, &error);
+        g_autoptr(CvFrame) f = agent_test_read_frame(fx->conn);
 
-        g_assert_no_error(error);
         if (f->body_case == COVIRT__CONTROL__FRAME__BODY_EVENT && strcmp(f->event->kind, kind) == 0)
             return g_strdup(f->event->message);
     }
@@ -262,11 +192,11 @@ test_stop_reset(Fixture *fx, gconstpointer data)
     start(fx);
     algo = agent_test_client(fx->url, fx->algo_key);
     /* nothing to stop yet */
-    send_stop(fx, "too early");
+    agent_test_send_stop(fx->conn, "too early");
     msg = expect_event(fx, "stop-refused");
     g_assert_nonnull(strstr(msg, "no computation to stop"));
 
-    send_manifest(fx, m1);
+    agent_test_send_manifest(fx->conn, m1);
     skip_to_state(fx, "ReceivingAlgorithm");
     agent_test_upload_ok(algo, "/v1/algorithm", sleeper);
     skip_to_state(fx, "Running");
@@ -279,7 +209,7 @@ test_stop_reset(Fixture *fx, gconstpointer data)
     g_assert_true(g_file_test(proc, G_FILE_TEST_IS_DIR));
 
     /* stop: the run and its child killed, the files gone, the manifest kept, Stopped with the reason */
-    send_stop(fx, "operator said so");
+    agent_test_send_stop(fx->conn, "operator said so");
     stopped = expect_state(fx, "Stopped");
     g_assert_cmpstr(stopped->state->error, ==, "stopped: operator said so");
     g_assert_false(stopped->state->result_available);
@@ -293,13 +223,13 @@ test_stop_reset(Fixture *fx, gconstpointer data)
     r = cv_agent_client_upload(algo, "/v1/algorithm", sleeper, NULL, NULL, &error);
     g_assert_error(error, CV_ERROR, CV_ERROR_CONFLICT);
     g_clear_error(&error);
-    send_manifest(fx, m2);
+    agent_test_send_manifest(fx->conn, m2);
     g_free(expect_event(fx, "manifest-refused"));
-    send_stop(fx, "again");
+    agent_test_send_stop(fx->conn, "again");
     g_free(expect_event(fx, "stop-refused"));
 
     /* reset with a new manifest: accepted, that computation runs to its result */
-    send_reset(fx, m2);
+    agent_test_send_reset(fx->conn, m2);
     skip_to_state(fx, "ReceivingManifest");
     skip_to_state(fx, "ReceivingAlgorithm");
     o = state_of(fx, &st2);
@@ -313,22 +243,22 @@ test_stop_reset(Fixture *fx, gconstpointer data)
     g_assert_cmpuint(files_in(fx->work), >, 0);
 
     /* a reset while the result waits is refused: nothing deleted */
-    send_reset(fx, NULL);
+    agent_test_send_reset(fx->conn, NULL);
     msg2 = expect_event(fx, "reset-refused");
     g_assert_nonnull(strstr(msg2, "stop it before a reset"));
     refused = expect_state(fx, "ConsumingResults");
     g_assert_cmpuint(files_in(fx->work), >, 0);
 
     /* stop, then reset without a manifest: every file gone, waiting for a manifest, which is accepted */
-    send_stop(fx, "enough");
+    agent_test_send_stop(fx->conn, "enough");
     skip_to_state(fx, "Stopped");
-    send_reset(fx, NULL);
+    agent_test_send_reset(fx->conn, NULL);
     skip_to_state(fx, "ReceivingManifest");
     g_assert_cmpuint(files_in(fx->work), ==, 0);
     o = state_of(fx, &st3);
     g_assert_false(json_object_has_member(o, "manifest"));
     g_assert_false(json_object_get_boolean_member(o, "result_available"));
-    send_manifest(fx, m1);
+    agent_test_send_manifest(fx->conn, m1);
     skip_to_state(fx, "ReceivingAlgorithm");
 }
 
@@ -348,13 +278,8 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 {
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx->dir);
 
-    if (fx->agent) {
-        g_subprocess_send_signal(fx->agent, SIGTERM);
-        g_subprocess_wait(fx->agent, NULL, NULL);
-        g_assert_true(g_subprocess_get_if_exited(fx->agent));
-        g_assert_cmpint(g_subprocess_get_exit_status(fx->agent), ==, 0);
-        g_object_unref(fx->agent);
-    }
+    if (fx->agent)
+        agent_test_stop(fx->agent);
     g_clear_object(&fx->conn);
     if (fx->listener) {
         g_socket_listener_close(fx->listener);
