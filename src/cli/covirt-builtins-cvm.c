@@ -490,10 +490,14 @@ cmd_wait(SoupSession *s, const CvmOptions *o, const char *id)
             printf("%s\n", o->state);
             return 0;
         }
-        /* a computation that is over will not get there: say why at once */
+        /* a computation that is over, or a CVM that does not run, will not get there: say why at once */
         if (comp && (strcmp(comp, "Failed") == 0 || strcmp(comp, "Stopped") == 0 || strcmp(comp, "Complete") == 0)) {
             g_set_error(&error, CV_ERROR, CV_ERROR_CONFLICT, "the computation is %s%s%s, not %s", comp,
                         why ? ": " : "", why ? why : "", o->state);
+            return cv_cli_fail(error);
+        }
+        if (strcmp(cvm_state, "stopped") == 0 || strcmp(cvm_state, "crashed") == 0) {
+            g_set_error(&error, CV_ERROR, CV_ERROR_CONFLICT, "the CVM is %s, not %s", cvm_state, o->state);
             return cv_cli_fail(error);
         }
         if (g_get_monotonic_time() >= deadline) {

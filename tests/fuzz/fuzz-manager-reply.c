@@ -1,4 +1,5 @@
-/* libFuzzer: a manager's answer as covirt cvm reads it: an error body, a CVM, a list and an event.
+/* libFuzzer: a manager's answer as covirt cvm reads it: an error body, a CVM (with its computation), a
+ * list and an event (lifecycle, log, agent).
  * A json-glib critical (a getter on a member of another type) is a crash here. */
 #include <string.h>
 #include "covirt-replies.h"
@@ -21,6 +22,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     g_error_free(error);
     g_free(cv_cli_cvm_event_text("lifecycle", text));
     g_free(cv_cli_cvm_event_text("log", text));
+    g_free(cv_cli_cvm_event_text("agent", text));
     if (node) {
         g_free(cv_cli_cvm_text(node));
         g_free(cv_cli_cvm_list_text(node));

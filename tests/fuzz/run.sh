@@ -38,7 +38,10 @@ seed() {   # target → seed files
                       printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2" ;;
     fuzz-manager-reply) printf '%s' '{"cvms":[{"id":"a","name":"n","agent":{"host":"h","port":1},"expires_at":null}]}' > "$W/$1/s1"
                         printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2"
-                        printf '%s' '{"time":"t","event":"started","detail":"booted","state":"running"}' > "$W/$1/s3" ;;
+                        printf '%s' '{"time":"t","event":"started","detail":"booted","state":"running"}' > "$W/$1/s3"
+                        printf '%s' '{"id":"a","state":"running","computation":{"state":"Failed","error":"e","result_available":false}}' > "$W/$1/s4"
+                        printf '%s' '{"time":"t","event":"agent-event","agent_kind":"state","message":"A -> B"}' > "$W/$1/s5"
+                        printf '%s' '{"time":"t","event":"manifest-sent","bytes":12}' > "$W/$1/s6" ;;
     fuzz-json) cp "$SRC"/tests/conf/data/*.json "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true
                cp "$V/tpm/tpm_evidence.json" "$W/$1/" 2>/dev/null || true
                # json-glib's extensions, what it changes (\u0000, numbers past 64 bits), nesting at the bound
