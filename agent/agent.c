@@ -3,6 +3,7 @@
 #include "archive-child.h"
 #include "control.h"
 #include "dataset-unpack.h"
+#include "requirements.h"
 #include "runner.h"
 #include "cv-error.h"
 #include "cv-file.h"
@@ -389,6 +390,16 @@ unpacking_free(Unpacking *u)
     g_free(u);
 }
 
+/* TRUE (and the task answered) when a reset came while the upload's child worked */
+static gboolean
+reset_meanwhile(GTask *task, Unpacking *u)
+{
+    if (!g_cancellable_is_cancelled(u->unpacking))
+        return FALSE;
+    g_task_return_new_error(task, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
+    return TRUE;
+}
+
 static void
 on_unpacked(GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -396,10 +407,8 @@ on_unpacked(GObject *source, GAsyncResult *result, gpointer data)
     Unpacking *u = g_task_get_task_data(task);
     GError *error = NULL;
 
-    if (g_cancellable_is_cancelled(u->unpacking)) {
-        g_task_return_new_error(task, CV_ERROR, CV_ERROR_CONFLICT, "the computation was reset during the upload");
+    if (reset_meanwhile(task, u))
         return;
-    }
     if (!cv_agent_dataset_unpack_finish(result, &error)) {
         g_task_return_error(task, error);
         return;
@@ -424,6 +433,40 @@ dataset_unpack(CvAgent *agent, const CvAgentFileSlot *slot, GTask *task)
     u->filename = g_strdup(slot->name);
     g_task_set_task_data(task, u, (GDestroyNotify)unpacking_free);
     cv_agent_dataset_unpack(&req, agent->unpacking, on_unpacked, g_object_ref(task));
+}
+
+/* A refused requirements file is deleted, as if never sent: a corrected one may follow. */
+static void
+on_requirements_checked(GObject *source, GAsyncResult *result, gpointer data)
+{
+    g_autoptr(GTask) task = data;
+    Unpacking *u = g_task_get_task_data(task);
+    GError *error = NULL;
+
+    if (reset_meanwhile(task, u))
+        return;
+    if (!cv_agent_requirements_check_finish(result, &error)) {
+        g_unlink(u->filename);
+        g_task_return_error(task, error);
+        return;
+    }
+    cv_agent_event(u->agent, "upload", "requirements received; the image and the uploaded wheels satisfy them");
+    g_task_return_boolean(task, TRUE);
+}
+
+/* pip's dry run, while the main loop goes on: the upload's answer waits for its verdict */
+static void
+requirements_check(CvAgent *agent, const CvAgentFileSlot *slot, GTask *task)
+{
+    g_auto(GStrv) env = cv_agent_runner_environ(agent->work_dir);
+    Unpacking *u = g_new0(Unpacking, 1);
+
+    u->agent = agent;
+    u->unpacking = g_object_ref(agent->unpacking);
+    u->filename = g_strdup(slot->target);
+    g_task_set_task_data(task, u, (GDestroyNotify)unpacking_free);
+    cv_agent_requirements_check_async(agent->work_dir, (const char *const *)env, slot->target, agent->unpacking,
+                                      on_requirements_checked, g_object_ref(task));
 }
 
 /* ---- files the manifest names ---- */
@@ -532,8 +575,8 @@ cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GAsyncReadyC
         algorithm_received(agent);
         break;
     case CV_AGENT_FILE_REQUIREMENTS:
-        cv_agent_event(agent, "upload", "requirements received");
-        break;
+        requirements_check(agent, slot, task);
+        return;
     case CV_AGENT_FILE_WHEEL:
         msg = g_strdup_printf("wheel %s received", slot->name);
         cv_agent_event(agent, "upload", msg);

@@ -6,21 +6,32 @@
 
 #define HELPER "covirt-agent-archive"
 
-static GSubprocess *
-helper_spawn(const char *const *args, GError **error)
+char *
+cv_agent_beside_self(const char *name, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *self = g_file_read_link("/proc/self/exe", &local);
     g_autofree char *dir = NULL;
-    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-    GSubprocess *p;
 
     if (!self) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "cannot find %s: %s", HELPER, local->message);
+        g_set_error(error, CV_ERROR, CV_ERROR_INTERNAL, "cannot find %s: %s", name, local->message);
         return NULL;
     }
     dir = g_path_get_dirname(self);
-    g_ptr_array_add(argv, g_build_filename(dir, HELPER, NULL));
+    return g_build_filename(dir, name, NULL);
+}
+
+static GSubprocess *
+helper_spawn(const char *const *args, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    char *helper = cv_agent_beside_self(HELPER, error);
+    GSubprocess *p;
+
+    if (!helper)
+        return NULL;
+    g_ptr_array_add(argv, helper);
     for (const char *const *a = args; *a; a++)
         g_ptr_array_add(argv, g_strdup(*a));
     g_ptr_array_add(argv, NULL);

@@ -6,6 +6,9 @@
 #include "cv-archive.h"
 
 G_BEGIN_DECLS
+/* The file NAME in the running agent's own folder: its helpers (this one, the WASI launcher) are
+ * installed beside it. */
+char *cv_agent_beside_self(const char *name, GError **error);
 /* These two wait for the child (the result zip, a docker image). */
 gboolean cv_agent_archive_child_zip_dir(const char *dir, const char *zip_path, GError **error);
 gboolean cv_agent_archive_child_extract(const char *path, const char *dest, const char *single_name,

@@ -1,13 +1,17 @@
+#define _GNU_SOURCE  /* unshare(), CLONE_NEWNET */
 #include "runner.h"
 #include "archive-child.h"
+#include "requirements.h"
 #include "cv-error.h"
 #include "cv-json.h"
 #include "cv-util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <glib/gstdio.h>
@@ -18,7 +22,12 @@ typedef struct {
     GStrv argv;     /* a child process, or */
     StepFunc func;  /* an in-process action */
     const char *what;
+    GSpawnChildSetupFunc setup;  /* the child's setup instead of own_group(), with setup_arg */
+    char *setup_arg;
 } Step;
+
+/* the WASI launcher, installed beside covirt-agent (hal/stage-tree.py puts it in the image) */
+#define WASI_LAUNCHER "covirt-agent-wasi.mjs"
 
 struct _CvAgentRunner {
     gint ref;
@@ -53,6 +62,26 @@ own_group(gpointer data)
     setpgid(0, 0);
 }
 
+/* The wasm step's child, between fork and exec: its own process group, an empty network namespace
+ * (no network), and a mount namespace where datasets/ is bound read-only over itself, since WASI
+ * preopens have no read-only mode. Only system calls here: this child of a threaded parent may not
+ * allocate. */
+static void
+wasm_confine(gpointer data)
+{
+    const char *datasets = data;
+    static const char why[] = "covirt-agent: cannot give the wasm algorithm its own mount and network namespaces\n";
+
+    setpgid(0, 0);
+    if (unshare(CLONE_NEWNS | CLONE_NEWNET) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount(datasets, datasets, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        mount(NULL, datasets, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        ssize_t n = write(2, why, sizeof(why) - 1);  /* the step's stderr: the failure message */
+
+        _exit(n < 0 ? 127 : 126);
+    }
+}
+
 static void
 kill_group(CvAgentRunner *r)
 {
@@ -68,6 +97,7 @@ step_free(gpointer p)
     Step *s = p;
 
     g_strfreev(s->argv);
+    g_free(s->setup_arg);
     g_free(s);
 }
 
@@ -213,11 +243,15 @@ run_next(CvAgentRunner *r)
             }
             continue;
         }
+        /* python3, node… are looked up on the steps' own PATH, not the agent's */
         l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE |
-                                      G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+                                      G_SUBPROCESS_FLAGS_STDIN_INHERIT | G_SUBPROCESS_FLAGS_SEARCH_PATH_FROM_ENVP);
         g_subprocess_launcher_set_environ(l, r->env);
         g_subprocess_launcher_set_cwd(l, r->work_dir);
-        g_subprocess_launcher_set_child_setup(l, own_group, NULL, NULL);
+        if (s->setup)
+            g_subprocess_launcher_set_child_setup(l, s->setup, s->setup_arg, NULL);
+        else
+            g_subprocess_launcher_set_child_setup(l, own_group, NULL, NULL);
         g_clear_pointer(&r->last_stderr, g_free);
         r->proc = g_subprocess_launcher_spawnv(l, (const char *const *)s->argv, &error);
         if (!r->proc) {
@@ -258,6 +292,19 @@ add_cmd(GPtrArray *steps, const char *what, GStrv argv)
     g_ptr_array_add(steps, s);
 }
 
+/* a child whose setup is setup(setup_arg) (it must put the child in its own group too) */
+static void
+add_confined_cmd(GPtrArray *steps, const char *what, GStrv argv, GSpawnChildSetupFunc setup, char *setup_arg)
+{
+    Step *s = g_new0(Step, 1);
+
+    s->argv = argv;
+    s->what = what;
+    s->setup = setup;
+    s->setup_arg = setup_arg;
+    g_ptr_array_add(steps, s);
+}
+
 static void
 add_func(GPtrArray *steps, const char *what, StepFunc func)
 {
@@ -293,30 +340,6 @@ docker_extract(const char *work_dir, GError **error)
         return FALSE;
     }
     return cv_agent_archive_child_extract(tar, oci, "image", error);
-}
-
-/* Debian 12's wabt is built without WASI: wasm-interp then accepts --wasi and fails at run time.
- * Ask it once with an empty module, so the user gets a clear reason instead of its one line. */
-static gboolean
-wasm_probe(const char *work_dir, GError **error)
-{
-    static const guint8 empty_module[] = { 0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00 };
-    g_autofree char *probe = g_build_filename(work_dir, "tmp", "probe.wasm", NULL);
-    g_autofree char *out = NULL, *err = NULL;
-    const char *argv[] = { "wasm-interp", "--wasi", probe, NULL };
-    int status = 0;
-
-    if (!cv_write_file(probe, empty_module, sizeof(empty_module), 0600, error))
-        return FALSE;
-    if (!g_spawn_sync(work_dir, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status, error))
-        return FALSE;
-    g_unlink(probe);
-    if (err && strstr(err, "not compiled in")) {
-        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE,
-                    "wasm algorithms are not available in this image: its wasm-interp (wabt) was built without WASI");
-        return FALSE;
-    }
-    return TRUE;
 }
 
 char *
@@ -372,6 +395,18 @@ docker_patch_config(const char *work_dir, GError **error)
     return cv_write_file(path, text, strlen(text), 0600, error);
 }
 
+GStrv
+cv_agent_runner_environ(const char *work_dir)
+{
+    GStrv env = NULL;
+
+    env = g_environ_setenv(env, "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", TRUE);
+    env = g_environ_setenv(env, "HOME", work_dir, TRUE);
+    env = g_environ_setenv(env, "LANG", "C.UTF-8", TRUE);
+    env = g_environ_setenv(env, "TMPDIR", work_dir, TRUE);
+    return env;
+}
+
 CvAgentRunner *
 cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRunnerLineFunc on_line,
                       CvAgentRunnerDoneFunc on_done, gpointer user_data, GError **error)
@@ -380,14 +415,9 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
     g_autoptr(GPtrArray) steps = g_ptr_array_new_with_free_func(step_free);
     g_autofree char *algo = g_build_filename(work_dir, "algo", "algorithm", NULL);
     g_autofree char *reqs = g_build_filename(work_dir, "algo", "requirements.txt", NULL);
-    g_autofree char *wheels = g_build_filename(work_dir, "algo", "wheels", NULL);
+    g_autofree char *plan = g_build_filename(work_dir, "algo", "pip-plan.json", NULL);
     g_autofree char *site = g_build_filename(work_dir, "algo", "site-packages", NULL);
-    GStrv env = NULL;
-
-    env = g_environ_setenv(env, "PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", TRUE);
-    env = g_environ_setenv(env, "HOME", work_dir, TRUE);
-    env = g_environ_setenv(env, "LANG", "C.UTF-8", TRUE);
-    env = g_environ_setenv(env, "TMPDIR", work_dir, TRUE);
+    GStrv env = cv_agent_runner_environ(work_dir);
 
     switch (m->algo_type) {
     case CV_AGENT_ALGO_BIN: {
@@ -398,11 +428,11 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
     case CV_AGENT_ALGO_PYTHON: {
         const char *head[] = { "python3", algo, NULL };
         if (g_file_test(reqs, G_FILE_TEST_EXISTS)) {
-            /* offline: only the wheels uploaded with the algorithm */
-            const char *pip[] = { "python3", "-m", "pip", "install", "--no-index", "--no-cache-dir",
-                                  "--disable-pip-version-check", "--find-links", wheels, "--target", site,
-                                  "-r", reqs, NULL };
-            add_cmd(steps, "pip install", g_strdupv((char **)pip));
+            /* offline: the image's packages first, then the wheels uploaded with the algorithm; only
+             * what the image lacks goes into site-packages, in front of the image's on sys.path */
+            add_cmd(steps, "resolving the requirements", cv_agent_requirements_resolve_argv(work_dir, reqs, plan));
+            add_func(steps, "choosing the wheels", cv_agent_requirements_plan);
+            add_cmd(steps, "pip install", cv_agent_requirements_install_argv(work_dir));
             env = g_environ_setenv(env, "PYTHONPATH", site, TRUE);
         }
         env = g_environ_setenv(env, "PYTHONUNBUFFERED", "1", TRUE);
@@ -411,16 +441,20 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
         break;
     }
     case CV_AGENT_ALGO_WASM: {
-        g_autofree char *rt = g_find_program_in_path("wasm-interp");
-        const char *head[] = { "wasm-interp", "--wasi", "--dir=datasets", "--dir=results", algo, NULL };
-        if (!rt) {
+        g_autofree char *node = g_find_program_in_path("node");
+        g_autofree char *launcher = cv_agent_beside_self(WASI_LAUNCHER, NULL);
+        g_autofree char *datasets = g_build_filename(work_dir, "datasets", NULL);
+        g_autofree char *results = g_build_filename(work_dir, "results", NULL);
+        const char *head[] = { node, "--experimental-wasi-unstable-preview1", "--no-warnings", launcher, datasets,
+                               results, algo, NULL };
+        if (!node || !launcher || !g_file_test(launcher, G_FILE_TEST_IS_REGULAR)) {
             g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE,
-                        "wasm algorithms are not available in this image (wasm-interp from wabt is missing)");
+                        "wasm algorithms are not available in this image (it has no Node.js%s; the HAL's wasm "
+                        "variant has it)", node ? " WASI launcher " WASI_LAUNCHER : "");
             g_strfreev(env);
             return NULL;
         }
-        add_func(steps, "checking the WASI runtime", wasm_probe);
-        add_cmd(steps, "the algorithm", argv_with(head, m->algo_args));
+        add_confined_cmd(steps, "the algorithm", argv_with(head, m->algo_args), wasm_confine, g_strdup(datasets));
         break;
     }
     case CV_AGENT_ALGO_DOCKER: {

@@ -1,4 +1,4 @@
-/* Runs the algorithm: a list of steps (pip install, then the algorithm; or umoci
+/* Runs the algorithm: a list of steps (the requirements resolved and installed, then the algorithm; or umoci
  * unpack, then crun run), each a child process whose stdout/stderr come back
  * line by line, or an in-process action between them. */
 #pragma once
@@ -15,6 +15,9 @@ typedef void (*CvAgentRunnerDoneFunc)(gboolean ok, int exit_code, const char *me
 
 #define CV_AGENT_LINE_MAX 4096
 
+/* The environment of every step (and of the requirements check at upload): PATH, HOME and TMPDIR
+ * (the work dir), LANG. */
+GStrv cv_agent_runner_environ(const char *work_dir);
 /* Plans and starts the run for the manifest's algo_type in work_dir (algo/, datasets/, results/). */
 CvAgentRunner *cv_agent_runner_start(const CvAgentManifest *manifest, const char *work_dir,
                                      CvAgentRunnerLineFunc on_line, CvAgentRunnerDoneFunc on_done,

@@ -3,7 +3,7 @@
 # service, made from the build host's Debian 12 packages (no network).  Same inputs give
 # the same bytes; docs/hal.md says how and what the inputs are.
 #
-#   hal/build-image.sh --agent PATH [--variant minimal|datascience] [--output DIR]
+#   hal/build-image.sh --agent PATH [--variant minimal|datascience|wasm] [--output DIR]
 #                      [--kernel-version KVER] [--hal-version TEXT] [--no-check] [--keep-tree]
 #                      [--covirt PATH] [--snp-ovmf FILE] [--snp-vcpus "1 2 4"] [--tdx-ovmf FILE]
 #
@@ -40,7 +40,7 @@ done
 
 [ -n "$AGENT" ] || die "--agent PATH is required (build-*/agent/covirt-agent)"
 [ -f "$AGENT" ] && [ -x "$AGENT" ] || die "$AGENT is not an executable file"
-case "$VARIANT" in minimal|datascience) ;; *) die "unknown variant '$VARIANT' (minimal, datascience)" ;; esac
+case "$VARIANT" in minimal|datascience|wasm) ;; *) die "unknown variant '$VARIANT' (minimal, datascience, wasm)" ;; esac
 if [ -z "$KVER" ]; then
     KVER=$(find /boot -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -n 1)
     [ -n "$KVER" ] || die "no /boot/vmlinuz-*: install linux-image-amd64"

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Checks on a staged HAL tree, run on the build host with chroot (seconds, not a boot):
 # every ELF file's libraries resolve inside the tree, the init parses, crun and umoci run,
-# python3 runs its data-work standard library from the precompiled byte code, and the
-# datascience variant fits a logistic regression over a CSV with pandas + scikit-learn.
-#   hal/check-tree.sh TREE minimal|datascience
+# python3 runs its data-work standard library from the precompiled byte code, the
+# datascience variant fits a logistic regression over a CSV with pandas + scikit-learn and pip
+# sees those packages as installed, and the wasm variant runs a WASI module through the agent's
+# launcher with Node.js.
+#   hal/check-tree.sh TREE minimal|datascience|wasm
 set -euo pipefail
 TREE=${1:?tree} VARIANT=${2:?variant}
 die() { echo "check-tree: $*" >&2; exit 1; }
@@ -45,6 +47,20 @@ fi
 crun=$(run /usr/bin/crun --version) || die "crun does not run inside the tree"
 umoci=$(run /usr/bin/umoci --version) || die "umoci does not run inside the tree"
 say "${crun%%$'\n'*}, $umoci"
+
+# The wasm runner: a 136-byte WASI command (wat2wasm of: memory; data "wasi ok\n" at 16; _start stores the
+# iovec {16, 8} at 0 and calls fd_write(1, 0, 1, 8)) run by node through the agent's own launcher.
+if [ "$VARIANT" = wasm ]; then
+    node=$(run /usr/bin/node --version) || die "node does not run inside the tree"
+    mkdir -p "$TREE/tmp/wasi/datasets" "$TREE/tmp/wasi/results"
+    python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' \
+        0061736d01000000010c0260047f7f7f7f017f60000002230116776173695f736e617073686f745f70726576696577310866645f77726974650000030201010503010001071302066d656d6f72790200065f737461727400010a1d011b004100411036020041044108360200410141004101410810001a0b0b0e010041100b0877617369206f6b0a >"$TREE/tmp/wasi/ok.wasm"
+    out=$(run /usr/bin/node --experimental-wasi-unstable-preview1 --no-warnings /usr/sbin/covirt-agent-wasi.mjs \
+        /tmp/wasi/datasets /tmp/wasi/results /tmp/wasi/ok.wasm) || die "the WASI launcher fails inside the tree"
+    rm -rf "$TREE/tmp/wasi"
+    [ "$out" = "wasi ok" ] || die "the WASI module printed '$out', not 'wasi ok'"
+    say "node $node runs a WASI module through covirt-agent-wasi.mjs"
+fi
 
 marker=$(mktemp)
 run /usr/bin/python3 -c '

@@ -32,6 +32,11 @@ AGENT_DLOPEN = [
     "/usr/lib/x86_64-linux-gnu/gio/modules/libgiognutls.so",  # GIO's TLS backend for libsoup
 ]
 
+# The wasm runner: Node.js and its WASI (preview1), in the wasm variant only (docs/hal.md).
+NODE = "/usr/bin/node"
+# the agent's WASI launcher, built beside it (agent/covirt-agent-wasi.mjs)
+WASI_LAUNCHER = "covirt-agent-wasi.mjs"
+
 # The docker runner's tools (docs/agent.md): umoci unpacks the OCI image, crun runs it.
 DOCKER_RUNTIME = ["/usr/bin/umoci", "/usr/bin/crun"]
 
@@ -269,6 +274,11 @@ def stage_agent(t, agent):
     if not os.path.exists(helper):
         die("%s is missing (it is built with covirt-agent)" % helper)
     t.add_program(helper, "usr/sbin/covirt-agent-archive")
+    # small and text: in every variant, so that one agent install looks the same everywhere
+    launcher = os.path.join(os.path.dirname(os.path.abspath(agent)), WASI_LAUNCHER)
+    if not os.path.exists(launcher):
+        die("%s is missing (it is built with covirt-agent)" % launcher)
+    t.copy(launcher, "usr/sbin/" + WASI_LAUNCHER, 0o644)
     for lib in AGENT_DLOPEN:
         if not os.path.exists(lib):
             die("%s is missing (install the package named in scripts/deps.txt)" % lib)
@@ -282,6 +292,14 @@ def stage_docker_runtime(t):
         if not os.path.exists(prog):
             die("%s is missing (install the package named in scripts/deps.txt)" % prog)
         t.add_program(prog, prog[1:])
+
+
+def stage_node(t):
+    """Debian's nodejs is /usr/bin/node and libnode with its libraries (ICU, libuv, OpenSSL…), all
+    found by the DT_NEEDED walk; a node binary that links fewer (one built statically) works alike."""
+    if not os.path.exists(NODE):
+        die("%s is missing: install nodejs (scripts/deps.txt, '# hal wasm')" % NODE)
+    t.add_program(NODE, NODE[1:])
 
 
 def copy_filtered(t, src_root, dst_rel, skip_dir, skip_file):
@@ -407,7 +425,7 @@ def compile_pyc(t):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--root", required=True)
-    ap.add_argument("--variant", choices=["minimal", "datascience"], default="minimal")
+    ap.add_argument("--variant", choices=["minimal", "datascience", "wasm"], default="minimal")
     ap.add_argument("--agent", required=True)
     ap.add_argument("--init", required=True)
     ap.add_argument("--kernel-version", required=True)
@@ -424,6 +442,8 @@ def main():
     stage_docker_runtime(t)
     stage_python(t)
     extra = stage_datascience(t) if args.variant == "datascience" else []
+    if args.variant == "wasm":
+        stage_node(t)
     compile_pyc(t)
     print("stage-tree: modules %s" % " ".join(m.split(".ko")[0] for m in mods))
     print("stage-tree: %d shared libraries%s" % (

@@ -250,22 +250,33 @@ assert_tmp_empty(Fixture *fx)
 }
 
 
-static void
-fetch_result_file(Fixture *fx, const char *name, const char *expected)
+/* The result downloaded with the consumer's key and unpacked: the text of its file name */
+static char *
+fetch_result_text(Fixture *fx, const char *name)
 {
     g_autoptr(CvAgentClient) c = agent_test_client(fx->url, fx->consumer_key);
-    g_autofree char *out = g_build_filename(fx->dir, "out", NULL);
-    g_autofree char *zip = g_build_filename(out, "result.zip", NULL);
-    g_autofree char *mean_file = g_build_filename(out, name, NULL);
-    g_autofree char *mean = NULL;
+    g_autofree char *out = g_build_filename(fx->dir, "out-XXXXXX", NULL);
+    g_autofree char *zip = NULL, *file = NULL;
     g_autoptr(GError) error = NULL;
+    char *text = NULL;
 
-    g_assert_cmpint(g_mkdir_with_parents(out, 0700), ==, 0);
+    /* a fresh folder each time: unpacking never overwrites */
+    g_assert_nonnull(g_mkdtemp_full(out, 0700));
+    zip = g_build_filename(out, "result.zip", NULL);
+    file = g_build_filename(out, name, NULL);
     g_assert_true(cv_agent_client_download_result(c, zip, NULL, NULL, &error));
     g_assert_no_error(error);
     g_assert_true(cv_agent_client_unpack(zip, out, 0, &error));
     g_assert_no_error(error);
-    g_assert_true(g_file_get_contents(mean_file, &mean, NULL, NULL));
+    g_assert_true(g_file_get_contents(file, &text, NULL, NULL));
+    return text;
+}
+
+static void
+fetch_result_file(Fixture *fx, const char *name, const char *expected)
+{
+    g_autofree char *mean = fetch_result_text(fx, name);
+
     g_assert_cmpstr(g_strstrip(mean), ==, expected);
 }
 
@@ -307,7 +318,25 @@ test_python_run(Fixture *fx, gconstpointer data)
     assert_state(fx, "Complete");
 }
 
-/* requirements installed offline from a wheel uploaded with the algorithm */
+/* requirements text written in the test's folder and uploaded: refused with the agent's reason */
+static void
+requirements_refused(Fixture *fx, CvAgentClient *a, const char *text, const char *named)
+{
+    g_autofree char *path = g_build_filename(fx->dir, "requirements-refused.txt", NULL);
+    g_autofree char *kept = g_build_filename(fx->work, "algo", "requirements.txt", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(JsonNode) r = NULL;
+
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+    r = cv_agent_client_upload(a, "/v1/algorithm/requirements", path, NULL, NULL, &e);
+    assert_refused(r, e, CV_ERROR_INVALID);
+    g_assert_nonnull(strstr(e->message, named));
+    g_assert_false(g_file_test(kept, G_FILE_TEST_EXISTS));
+    assert_state(fx, "ReceivingAlgorithm");
+}
+
+/* Requirements: what the image has (here the host's Debian python3: pandas, scikit-learn, joblib) is
+ * taken from it, only the rest from uploaded wheels; what neither has is refused on upload, by name */
 static void
 test_python_wheels(Fixture *fx, gconstpointer data)
 {
@@ -315,6 +344,8 @@ test_python_wheels(Fixture *fx, gconstpointer data)
     g_autofree char *wheel = data_path("covirttestpkg-1.0-py3-none-any.whl");
     g_autofree char *reqs = data_path("requirements.txt");
     g_autofree char *m = make_manifest(fx, "python", algo, NULL);
+    g_autofree char *site_wheel = g_build_filename(fx->work, "algo", "site-packages", "covirttestpkg", NULL);
+    g_autofree char *site_pandas = g_build_filename(fx->work, "algo", "site-packages", "pandas", NULL);
     g_autoptr(CvAgentClient) a = NULL;
     g_autoptr(CvAgentClient) stranger = NULL;
 
@@ -328,6 +359,13 @@ test_python_wheels(Fixture *fx, gconstpointer data)
                                                        wheel, NULL, NULL, &e);
         assert_refused(r, e, CV_ERROR_UNAUTHORIZED);
     }
+    requirements_refused(fx, a, "pandas\ncovirt-no-such-package>=1\n", "'covirt-no-such-package>=1'");
+    /* the wheel is not there yet */
+    requirements_refused(fx, a, "covirttestpkg==1.0\n", "'covirttestpkg==1.0'");
+    /* nothing past the uploaded wheels: no other index, file, path or URL */
+    requirements_refused(fx, a, "--index-url http://127.0.0.1:9/simple\npandas\n", "line 1");
+    requirements_refused(fx, a, "pandas\n\ncovirttestpkg @ http://127.0.0.1:9/c.whl\n", "line 3");
+    requirements_refused(fx, a, "pandas \\\n  -r /etc/passwd\n", "line 1");
     agent_test_upload_ok(a, "/v1/algorithm/wheels/covirttestpkg-1.0-py3-none-any.whl", wheel);
     agent_test_upload_ok(a, "/v1/algorithm/requirements", reqs);
     assert_state(fx, "ReceivingAlgorithm");
@@ -335,6 +373,9 @@ test_python_wheels(Fixture *fx, gconstpointer data)
     upload_datasets(fx);
     wait_state(fx, "ConsumingResults");
     fetch_result_file(fx, "answer.txt", "42");
+    /* installed: the wheel only; pandas stays the image's */
+    g_assert_true(g_file_test(site_wheel, G_FILE_TEST_IS_DIR));
+    g_assert_false(g_file_test(site_pandas, G_FILE_TEST_EXISTS));
 }
 
 /* Starts the agent with a manifest for this algorithm, uploads it and the datasets, and waits for
@@ -371,18 +412,47 @@ run_algorithm(Fixture *fx, const char *algo_type, const char *algo, char **why)
     return state;
 }
 
-/* wasm: runs where wasm-interp has WASI; Debian 12's has not, and the run must then fail with that reason */
+/* wasm: a C program built for wasm32-wasi (tests/e2e/data/wasi-stats.c) run by Node.js's WASI through
+ * covirt-agent-wasi.mjs: it gets its arguments and no environment, sums the datasets' columns into
+ * results/, and every probe of its sandbox is refused (datasets/ is read-only, nothing else is there). */
 static void
 test_wasm(Fixture *fx, gconstpointer data)
 {
-    g_autofree char *algo = data_path("hello.wasm");
-    g_autofree char *why = NULL;
-    g_autofree char *state = run_algorithm(fx, "wasm", algo, &why);
+    const char *algo = g_getenv("WASI_STATS_WASM");
+    const char *args[] = { "alpha", "7", NULL };
+    g_autofree char *m = NULL;
+    g_autoptr(CvAgentClient) a = NULL;
+    g_autofree char *stats = NULL, *sandbox = NULL;
+    g_autofree char *kept = NULL;
+    g_autofree char *node = g_find_program_in_path("node");
 
-    if (strcmp(state, "ConsumingResults") == 0)
-        fetch_result_file(fx, "out.txt", "hello from wasm");
-    else
-        g_assert_nonnull(strstr(why, "without WASI"));
+    if (!algo || !*algo) {
+        g_test_skip("no wasm32-wasi build of wasi-stats.c: clang-14, lld-14, wasi-libc and "
+                    "libclang-rt-14-dev-wasm32 are missing (scripts/deps.txt)");
+        return;
+    }
+    if (!node) {
+        g_test_skip("no Node.js (node) on this host");
+        return;
+    }
+    m = make_manifest(fx, "wasm", algo, args);
+    start_agent(fx, m, FALSE);
+    a = agent_test_client(fx->url, fx->algo_key);
+    agent_test_upload_ok(a, "/v1/algorithm", algo);
+    upload_datasets(fx);
+    wait_state(fx, "ConsumingResults");
+    stats = fetch_result_text(fx, "stats.txt");
+    /* a.csv: x 1+2+3, its letters read as 0; b.csv: 10+20 */
+    g_assert_cmpstr(stats, ==, "args alpha 7\na.csv 3 6.000000 0.000000\nb.csv 2 30.000000 0.000000\n");
+    sandbox = fetch_result_text(fx, "sandbox.txt");
+    g_test_message("sandbox probes:\n%s", sandbox);
+    g_assert_null(strstr(sandbox, "ALLOWED"));
+    g_assert_nonnull(strstr(sandbox, "open-dataset-for-writing refused"));
+    g_assert_nonnull(strstr(sandbox, "open-/etc/passwd refused"));
+    g_assert_nonnull(strstr(sandbox, "environment 0"));
+    /* the datasets are as they were uploaded */
+    kept = g_build_filename(fx->work, "datasets", "a.csv", NULL);
+    g_assert_true(g_file_test(kept, G_FILE_TEST_IS_REGULAR));
 }
 
 /* An OCI image layout tarball with busybox, made with umoci: lists datasets/ into results/. */

@@ -14,6 +14,8 @@ algorithm's output; `covirt cvm rm` removes the CVM, and libvirt no longer knows
   COVIRT_E2E_VARIANT=datascience: the datascience HAL and a pandas + scikit-learn algorithm
   COVIRT_E2E_ALGO=docker: the algorithm is an OCI image (busybox awk summing the CSV columns)
     that the agent runs with umoci and crun inside the CVM; python (the default) runs a script
+  COVIRT_E2E_ALGO=wasm (with COVIRT_E2E_VARIANT=wasm): the algorithm is tests/e2e/data/wasi-stats.c,
+    built here with clang-14 for wasm32-wasi, run by Node.js's WASI in the wasm HAL
 """
 import base64
 import hashlib
@@ -141,7 +143,7 @@ def sign_openssl(key, message):
 def make_data(work, variant):
     rng = random.Random(20261125)
     files = {}
-    if variant == "minimal":
+    if variant in ("minimal", "wasm"):
         for name, n, x0 in (("part1.csv", 200, 0.0), ("part2.csv", 150, 100.0)):
             rows = ["x,y"]
             for i in range(n):
@@ -211,6 +213,44 @@ def check_docker_result(found, files):
         "; ".join("%s %d rows, column sums %.6f %.6f" % ((n,) + got[n]) for n in sorted(got)), ", ".join(seen))
 
 
+WASM_ARGS = ["--label", "e2e"]
+
+
+def make_wasm(work):
+    """The wasm algorithm built as its owner would: C, Debian's clang-14, lld-14 and wasi-libc."""
+    out = os.path.join(work, "algorithm.wasm")
+    r = subprocess.run(["clang-14", "--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-fuse-ld=lld", "-o", out,
+                        os.path.join(HERE, "data", "wasi-stats.c")], capture_output=True, text=True)
+    assert r.returncode == 0, "clang-14 --target=wasm32-wasi failed: %s" % r.stderr
+    with open(out, "rb") as f:
+        assert f.read(4) == b"\0asm", "clang-14 did not write a WebAssembly module"
+    return out
+
+
+def check_wasm_result(found, files):
+    assert "stats.txt" in found and "sandbox.txt" in found, "result: %s" % sorted(found)
+    lines = open(found["stats.txt"]).read().splitlines()
+    assert lines[0] == "args " + " ".join(WASM_ARGS), lines[0]
+    got = {}
+    for line in lines[1:]:
+        name, rows, *sums = line.split()
+        got[name] = (int(rows), [float(x) for x in sums])
+    assert sorted(got) == sorted(files), got
+    for name, text in files.items():
+        cols = [line.split(",") for line in text.splitlines()[1:]]
+        want = [sum(float(c[i]) for c in cols) for i in range(2)]
+        assert got[name][0] == len(cols), (name, got[name], len(cols))
+        for g, w in zip(got[name][1], want):
+            assert abs(g - w) <= 1e-6 * max(1.0, abs(w)), (name, got[name], want)
+    # WASI preopens and the agent's read-only bind: nothing but reading datasets/ and writing results/
+    sandbox = open(found["sandbox.txt"]).read()
+    assert "ALLOWED" not in sandbox and "environment 0" in sandbox, sandbox
+    assert "open-dataset-for-writing refused" in sandbox and "open-/etc/passwd refused" in sandbox, sandbox
+    return "%s (the host computes the same); sandbox: %s" % (
+        "; ".join("%s %d rows, column sums %s" % (n, got[n][0], got[n][1]) for n in sorted(got)),
+        ", ".join(sandbox.splitlines()))
+
+
 def check_result(out_dir, files, variant, algo_type):
     found = {}
     for dirpath, _, names in os.walk(out_dir):
@@ -218,6 +258,8 @@ def check_result(out_dir, files, variant, algo_type):
             found[n] = os.path.join(dirpath, n)
     if algo_type == "docker":
         return check_docker_result(found, files)
+    if algo_type == "wasm":
+        return check_wasm_result(found, files)
     if variant == "minimal":
         assert "fit.json" in found, "no fit.json in the result: %s" % sorted(found)
         fit = json.load(open(found["fit.json"]))
@@ -252,8 +294,10 @@ def main():
     image_dir = searchable_dir(image_dir)
     variant = os.environ.get("COVIRT_E2E_VARIANT", "minimal")
     algo_type = os.environ.get("COVIRT_E2E_ALGO", "python")
-    if algo_type not in ("python", "docker"):
-        sys.exit("COVIRT_E2E_ALGO must be python or docker, not %r" % algo_type)
+    if algo_type not in ("python", "docker", "wasm"):
+        sys.exit("COVIRT_E2E_ALGO must be python, docker or wasm, not %r" % algo_type)
+    if algo_type == "wasm" and not (shutil.which("clang-14") and os.path.exists("/usr/include/wasm32-wasi/stdio.h")):
+        skip("the wasm algorithm is built with clang-14, lld-14 and wasi-libc (scripts/deps.txt)")
     if algo_type == "docker" and not (shutil.which("umoci") and os.access("/bin/busybox", os.X_OK)):
         skip("the docker algorithm is made with umoci and /bin/busybox (scripts/deps.txt)")
     if os.geteuid() != 0:
@@ -291,7 +335,7 @@ def main():
                MANAGER_QEMU_DISK_IMG_KERNEL_FILE=os.path.join(image_dir, "vmlinuz"),
                MANAGER_QEMU_DISK_IMG_ROOTFS_FILE=os.path.join(image_dir, "initramfs.cpio.gz"),
                MANAGER_QEMU_HOST_FWD_RANGE="%d-%d" % (lo, hi), MANAGER_QEMU_SMP_COUNT="1",
-               MANAGER_QEMU_MEMORY_SIZE="2G" if variant == "datascience" else "1G",
+               MANAGER_QEMU_MEMORY_SIZE="1G" if variant == "minimal" else "2G",
                MANAGER_LOG_DIR=log_dir, MANAGER_LOG_LEVEL="info")
     cli = Cli(covirt, manager_url, work)
     mlog = open(os.path.join(work, "manager.log"), "w")
@@ -321,6 +365,9 @@ def main():
         if algo_type == "docker":
             algo = make_oci_image(work, os.path.join(HERE, "data", "csv-sums.sh"))
             step("OCI image made with umoci: %s, %d bytes" % (os.path.basename(algo), os.path.getsize(algo)))
+        elif algo_type == "wasm":
+            algo = make_wasm(work)
+            step("wasi-stats.c built with clang-14 for wasm32-wasi: %d bytes" % os.path.getsize(algo))
         else:
             algo = os.path.join(work, "algorithm.py")
             shutil.copy(os.path.join(HERE, "data", "linreg.py" if variant == "minimal" else "logreg.py"), algo)
@@ -338,7 +385,8 @@ def main():
                 {"hash": sha3(os.path.join(work, "part1.csv")), "userKey": pub["data1"], "filename": "part1.csv"},
                 {"hash": sha3(os.path.join(work, "part2.csv")), "userKey": pub["data2"], "filename": "part2.csv"},
             ],
-            "algorithm": {"hash": sha3(algo), "userKey": pub["algo"], "algo_type": algo_type, "algo_args": []},
+            "algorithm": {"hash": sha3(algo), "userKey": pub["algo"], "algo_type": algo_type,
+                          "algo_args": WASM_ARGS if algo_type == "wasm" else []},
             "result_consumers": [{"userKey": pub["consumer"]}],
         }
         with open(os.path.join(work, "manifest.json"), "w") as f:
@@ -463,7 +511,8 @@ def main():
         step("result checked: " + check_result(out, files, variant, algo_type))
 
         ev = cli.run("cvm", "events", "--manager", manager_url, "--no-follow", cvm_id).stdout
-        output = {"docker": "csv-sums: %d rows" % sum(len(t.splitlines()) - 1 for t in files.values()),
+        rows = sum(len(t.splitlines()) - 1 for t in files.values())
+        output = {"docker": "csv-sums: %d rows" % rows, "wasm": "wasi-stats: %d files, %d rows" % (len(files), rows),
                   "python": "linreg: 350 rows" if variant == "minimal" else "logreg: 500 rows"}[algo_type]
         for want in ("ReceivingAlgorithm", "ReceivingData", "Running", output):
             assert want in ev, "covirt cvm events does not show %r:\n%s" % (want, ev)

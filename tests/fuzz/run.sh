@@ -34,6 +34,8 @@ seed() {   # target → seed files
     fuzz-evidence) cp "$V/tpm/tpm_evidence.json" "$W/$1/s1" 2>/dev/null || true
                    cp "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true ;;
     fuzz-oci-config) printf '%s' '{"ociVersion":"1.0.2","process":{"terminal":true,"args":["/bin/sh"],"cwd":"/"},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}]}' > "$W/$1/s1" ;;
+    fuzz-requirements) cp "$SRC/tests/agent/data/requirements.txt" "$W/$1/s1"
+                       printf '%s' '{"version":"1","install":[{"download_info":{"url":"file:///w/algo/wheels/c-1.0-py3-none-any.whl"},"metadata":{"name":"c"}}]}' > "$W/$1/s2" ;;
     fuzz-agent-reply) printf '%s' '{"sha3_256":"00ff","state":"ReceivingData"}' > "$W/$1/s1"
                       printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2" ;;
     fuzz-manager-reply) printf '%s' '{"cvms":[{"id":"a","name":"n","agent":{"host":"h","port":1},"expires_at":null}]}' > "$W/$1/s1"
