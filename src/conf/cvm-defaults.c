@@ -145,6 +145,7 @@ defaults_domain_type(const char *const *envp, const char *cpuinfo, CvDefaults *d
         v = env_get(envp, "MANAGER_QEMU_ENABLE_KVM") ? (enable_kvm ? "kvm" : "qemu") : "auto";
     if (!strcmp(v, "auto")) {
         d->domain_type = detect_domain_type(cpuinfo);
+        d->domain_type_auto = TRUE;
     } else if (!strcmp(v, "kvm") || !strcmp(v, "qemu")) {
         d->domain_type = g_strdup(v);
     } else {

@@ -74,6 +74,7 @@ cv_cvm_spec_free(CvCvmSpec *s)
     g_free(s->ovmf_vars);
     g_free(s->igvm);
     g_free(s->agent_bind_address);
+    g_free(s->host);
     g_clear_pointer(&s->computation, json_node_unref);
     g_clear_pointer(&s->sev_snp.host_data, g_bytes_unref);
     g_free(s->sev_snp.id_block);
@@ -359,7 +360,8 @@ static gboolean
 parse_boot(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 {
     s->machine = g_strdup(d->machine);
-    s->domain_type = g_strdup(d->domain_type);
+    /* SEV-SNP and TDX exist only under KVM: rendering one for another machine needs no KVM here */
+    s->domain_type = g_strdup(d->domain_type_auto && s->platform != CV_PLATFORM_VTPM ? "kvm" : d->domain_type);
     s->cpu = g_strdup(d->cpu);
     s->kernel = g_strdup(d->kernel);
     s->initrd = g_strdup(d->initrd);
@@ -386,6 +388,13 @@ parse_runtime(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
         !get_uint(o, "", "host_port", 1, 65535, &s->host_port, error))
         return FALSE;
     s->agent_bind_address = g_strdup(d->agent_bind_address);
+
+    MEMBER_OR_FAIL(host, o, "", "host", F_STRING);
+    if (host && (!*json_node_get_string(host) || strlen(json_node_get_string(host)) > 1024)) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "host: must be a libvirt URI of MANAGER_LIBVIRT_URI");
+        return FALSE;
+    }
+    s->host = host ? g_strdup(json_node_get_string(host)) : NULL;
 
     MEMBER_OR_FAIL(ttl, o, "", "ttl", F_STRING);
     if (ttl && !cv_parse_duration(json_node_get_string(ttl), &s->ttl_seconds, &cause))
@@ -440,7 +449,7 @@ static gboolean
 parse_spec(JsonObject *o, CvCvmSpec *s, const CvDefaults *d, GError **error)
 {
     static const char *const known[] = { "name", "platform", "vcpus", "memory", "kernel", "initrd", "cmdline",
-                                         "ovmf", "igvm", "agent_port", "host_port", "ttl", "debug",
+                                         "ovmf", "igvm", "agent_port", "host_port", "host", "ttl", "debug",
                                          "computation", "sev_snp", "tdx", NULL };
 
     return check_known_members(o, "", known, error) && parse_identity(o, s, d, error) &&
@@ -572,6 +581,7 @@ cv_cvm_spec_to_json(const CvCvmSpec *s)
     add_int(b, "agent_port", s->agent_port);
     if (s->host_port)
         add_int(b, "host_port", s->host_port);
+    add_str(b, "host", s->host);
     add_str(b, "ttl", ttl);
     json_builder_set_member_name(b, "debug");
     json_builder_add_boolean_value(b, s->debug);

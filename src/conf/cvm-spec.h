@@ -31,6 +31,8 @@ typedef struct {
     char *machine;                 /* MANAGER_QEMU_MACHINE, q35 */
     char *cpu;                     /* MANAGER_QEMU_CPU, EPYC-v4 for sev-snp; else host-model/qemu64 */
     char *domain_type;             /* "kvm" or "qemu", resolved from MANAGER_DOMAIN_TYPE / ENABLE_KVM */
+    gboolean domain_type_auto;     /* MANAGER_DOMAIN_TYPE=auto (or unset): sev-snp and tdx get kvm, and the
+                                    * manager uses what each host's capabilities offer */
     char *ovmf_code;               /* MANAGER_QEMU_OVMF_CODE_FILE */
     char *ovmf_vars;               /* MANAGER_QEMU_OVMF_VARS_FILE */
     char *ovmf;                    /* MANAGER_QEMU_OVMF_FILE: single (AMDSEV/TDX) OVMF image */
@@ -81,6 +83,7 @@ typedef struct {
     guint agent_port;    /* guest side */
     guint host_port;     /* 0: the manager allocates one */
     char *agent_bind_address;
+    char *host;          /* the libvirt URI of the host to run on (the manager checks it); NULL: placed */
     guint64 ttl_seconds; /* 0: no TTL */
     gboolean debug;
     JsonNode *computation; /* manifest, opaque here; NULL when absent */

@@ -82,30 +82,43 @@ channel_path(xmlNode *devices)
     return NULL;
 }
 
-CvDomainLive *
-cv_conf_domain_live_parse(const char *xml, gssize len, GError **error)
+/* The document, when its root element is `root` (what: for the error). */
+static xmlDoc *
+read_doc(const char *xml, gssize len, const char *root_name, const char *what, GError **error)
 {
     g_autoptr(xmlDoc) doc = NULL;
-    g_autoptr(CvDomainLive) live = NULL;
-    g_autofree char *unit = NULL;
-    xmlNode *root, *os, *memory;
+    xmlNode *root;
 
     if (!xml) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "no domain XML");
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "no %s", what);
         return NULL;
     }
     if (len < 0)
         len = (gssize)strlen(xml);
     if (len > G_MAXINT) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "domain XML too large");
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "%s too large", what);
         return NULL;
     }
-    doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    doc = xmlReadMemory(xml, (int)len, "libvirt.xml", NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a domain XML");
+    if (!root || xmlStrcmp(root->name, BAD_CAST root_name) != 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a %s", what);
         return NULL;
     }
+    return g_steal_pointer(&doc);
+}
+
+CvDomainLive *
+cv_conf_domain_live_parse(const char *xml, gssize len, GError **error)
+{
+    g_autoptr(xmlDoc) doc = read_doc(xml, len, "domain", "domain XML", error);
+    g_autoptr(CvDomainLive) live = NULL;
+    g_autofree char *unit = NULL;
+    xmlNode *root, *os, *memory;
+
+    if (!doc)
+        return NULL;
+    root = xmlDocGetRootElement(doc);
     live = g_new0(CvDomainLive, 1);
     live->channel_path = channel_path(element_child(root, "devices"));
     os = element_child(root, "os");
@@ -121,4 +134,67 @@ cv_conf_domain_live_parse(const char *xml, gssize len, GError **error)
     if (!unit || strcmp(unit, "KiB") == 0)
         live->memory_kib = child_uint(root, "memory", 1, G_MAXUINT64 / 1024);
     return g_steal_pointer(&live);
+}
+
+void
+cv_conf_domain_caps_free(CvDomainCaps *caps)
+{
+    if (!caps)
+        return;
+    g_free(caps->domain_type);
+    g_free(caps);
+}
+
+/* <enum name='NAME'><value>VALUE</value>... under parent lists value */
+static gboolean
+enum_has(xmlNode *parent, const char *name, const char *value)
+{
+    for (xmlNode *e = parent ? parent->children : NULL; e; e = e->next) {
+        if (e->type != XML_ELEMENT_NODE || xmlStrcmp(e->name, BAD_CAST "enum") != 0 || !attr_is(e, "name", name))
+            continue;
+        for (xmlNode *v = e->children; v; v = v->next) {
+            g_autofree char *text = NULL;
+
+            if (v->type != XML_ELEMENT_NODE || xmlStrcmp(v->name, BAD_CAST "value") != 0)
+                continue;
+            text = nonempty(xmlNodeGetContent(v));
+            if (text && strcmp(g_strstrip(text), value) == 0)
+                return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static gboolean
+supported(xmlNode *node)
+{
+    return attr_is(node, "supported", "yes");
+}
+
+CvDomainCaps *
+cv_conf_domain_caps_parse(const char *xml, gssize len, GError **error)
+{
+    g_autoptr(xmlDoc) doc = read_doc(xml, len, "domainCapabilities", "domain capabilities XML", error);
+    g_autoptr(CvDomainCaps) caps = NULL;
+    xmlNode *root, *os, *features, *tpm, *ls;
+
+    if (!doc)
+        return NULL;
+    root = xmlDocGetRootElement(doc);
+    caps = g_new0(CvDomainCaps, 1);
+    caps->domain_type = child_text(root, "domain");
+    if (caps->domain_type)
+        g_strstrip(caps->domain_type);
+    os = element_child(root, "os");
+    caps->efi = supported(os) && (enum_has(os, "firmware", "efi") || supported(element_child(os, "loader")));
+    tpm = element_child(element_child(root, "devices"), "tpm");
+    caps->tpm = !tpm || supported(tpm);
+    features = element_child(root, "features");
+    caps->sev = supported(element_child(features, "sev"));
+    ls = element_child(features, "launchSecurity");
+    if (!ls)
+        ls = element_child(root, "launchSecurity");
+    caps->sev_snp = supported(ls) && enum_has(ls, "sectype", "sev-snp");
+    caps->tdx = (supported(ls) && enum_has(ls, "sectype", "tdx")) || supported(element_child(features, "tdx"));
+    return g_steal_pointer(&caps);
 }

@@ -173,15 +173,18 @@ cv_mgr_registry_computation_reset(CvMgrRegistry *r, const char *id, const char *
 }
 
 void
-cv_mgr_channels_close_all(CvMgrRegistry *r)
+cv_mgr_channels_close_all(CvMgrHost *h)
 {
     GHashTableIter it;
     CvMgrCvm *cvm;
 
-    g_hash_table_iter_init(&it, r->by_id);
-    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&cvm))
+    g_hash_table_iter_init(&it, h->r->by_id);
+    while (g_hash_table_iter_next(&it, NULL, (gpointer *)&cvm)) {
+        if (cv_mgr_host_of(cvm) != h)
+            continue;
         cvm->channel_checked = FALSE;
-    g_hash_table_remove_all(r->channels);
+        g_hash_table_remove(h->r->channels, cvm->id);
+    }
 }
 
 static gpointer
@@ -214,11 +217,11 @@ channel_path_done(GObject *src, GAsyncResult *res, gpointer data)
 {
     ChannelLookup *l = data;
     g_autoptr(GError) error = NULL;
-    g_autofree char *path = cv_mgr_libvirt_call_finish(l->r, res, &error);
+    g_autofree char *path = cv_mgr_libvirt_call_finish(res, &error);
     CvMgrCvm *cvm = g_hash_table_lookup(l->r->by_id, l->id);
 
     /* gone, stopped or closed while the worker looked: nothing to open */
-    if (cvm && cvm->state == CV_MGR_STATE_RUNNING && cvm->channel_checked && l->r->conn) {
+    if (cvm && cvm->state == CV_MGR_STATE_RUNNING && cvm->channel_checked && cv_mgr_host_of(cvm)->conn) {
         if (path)
             cv_mgr_channels_open(l->r, cvm, *path ? path : NULL);
         else
@@ -236,7 +239,7 @@ cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
 {
     ChannelLookup *l;
 
-    if (cvm->state != CV_MGR_STATE_RUNNING || !r->conn) {
+    if (cvm->state != CV_MGR_STATE_RUNNING || !cv_mgr_host_of(cvm)->conn) {
         cv_mgr_channels_close(r, cvm);
         return;
     }
@@ -246,6 +249,6 @@ cv_mgr_channels_sync(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
     l = g_new0(ChannelLookup, 1);
     l->r = r;
     l->id = g_strdup(cvm->id);
-    cv_mgr_libvirt_call(r, channel_path_work, cv_mgr_domain_ref_new(dom, cvm->name, NULL), cv_mgr_domain_ref_free,
+    cv_mgr_libvirt_call(cv_mgr_host_of(cvm), channel_path_work, cv_mgr_domain_ref_new(dom, cvm->name, NULL), cv_mgr_domain_ref_free,
                         g_free, channel_path_done, l);
 }

@@ -62,6 +62,7 @@ create_done(CvMgrJob *job, GError *error)
             r->metrics->refusals[CV_MGR_REFUSAL_CONFLICT]++;
         } else {
             r->metrics->creation_failures++;
+            job->host->creation_failures++;
             g_warning("cvm %s: creation failed: %s", job->name, error->message);
         }
         if (cvm) {
@@ -76,18 +77,19 @@ create_done(CvMgrJob *job, GError *error)
         return;
     }
     r->metrics->creations++;
+    job->host->creations++;
     cv_mgr_histogram_observe(&r->metrics->create_duration, (g_get_monotonic_time() - job->start_us) / 1e6);
     cvm->state = job->state;
-    cv_mgr_events_lifecycle(r, cvm, "created", NULL);
+    cv_mgr_events_lifecycle(r, cvm, "created", job->reason);
     if (!job->persisted)
         cv_mgr_sync_persist(r, cvm, NULL);
-    if (cvm->state == CV_MGR_STATE_RUNNING && r->conn && !cvm->channel_checked)
+    if (cvm->state == CV_MGR_STATE_RUNNING && job->host->conn && !cvm->channel_checked)
         cv_mgr_channels_open(r, cvm, job->channel_path);
     else
         cv_mgr_channels_sync(r, cvm, NULL);
     cv_mgr_ttl_arm(r, cvm);
-    g_info("cvm %s (%s) created (%s), agent port %u", cvm->name, cvm->id, cv_mgr_state_to_string(cvm->state),
-           cvm->host_port);
+    g_info("cvm %s (%s) created (%s) %s, agent port %u", cvm->name, cvm->id, cv_mgr_state_to_string(cvm->state),
+           job->reason, cvm->host_port);
     g_task_return_pointer(job->task, cv_mgr_cvm_to_json(cvm, FALSE), (GDestroyNotify)json_node_unref);
 }
 
@@ -152,9 +154,11 @@ spec_of(CvMgrRegistry *r, GBytes *body, CvMgrCvm *cvm, GError **error)
 
 /* The spec's host port, or one from the pool; held from here on (0 and an error when none). */
 static guint
-reserve_port(CvMgrRegistry *r, CvCvmSpec *spec, const char *bind, GError **error)
+reserve_port(CvMgrRegistry *r, CvMgrHost *h, CvCvmSpec *spec, const char *bind, GError **error)
 {
     const CvDefaults *d = r->config->defaults;
+    /* a remote host's ports cannot be tried from here: its pool alone decides */
+    const char *local_bind = h->local ? bind : NULL;
 
     /* outside the range a port may be any host service's, the manager's own included */
     if (spec->host_port && (spec->host_port < d->host_port_min || spec->host_port > d->host_port_max)) {
@@ -163,13 +167,13 @@ reserve_port(CvMgrRegistry *r, CvCvmSpec *spec, const char *bind, GError **error
         return 0;
     }
     if (!spec->host_port) {
-        spec->host_port = cv_mgr_port_pool_allocate(r->ports, bind, error);
+        spec->host_port = cv_mgr_port_pool_allocate(h->ports, local_bind, error);
         return spec->host_port;
     }
-    if (!cv_mgr_port_pool_reserve(r->ports, spec->host_port, error))
+    if (!cv_mgr_port_pool_reserve(h->ports, spec->host_port, error))
         return 0;
-    if (!cv_mgr_port_is_free(bind, spec->host_port)) {
-        cv_mgr_port_pool_release(r->ports, spec->host_port);
+    if (local_bind && !cv_mgr_port_is_free(bind, spec->host_port)) {
+        cv_mgr_port_pool_release(h->ports, spec->host_port);
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "host_port: %u is in use on %s", spec->host_port, bind);
         return 0;
     }
@@ -178,7 +182,8 @@ reserve_port(CvMgrRegistry *r, CvCvmSpec *spec, const char *bind, GError **error
 
 /* The record's fields from the spec, and the log directory a debug CVM's serial file goes to. */
 static gboolean
-fill_record(CvMgrRegistry *r, CvMgrCvm *cvm, const CvCvmSpec *spec, const char *bind, GError **error)
+fill_record(CvMgrRegistry *r, CvMgrHost *h, CvMgrCvm *cvm, const CvCvmSpec *spec, const char *bind,
+            GError **error)
 {
     g_autoptr(JsonNode) spec_json = cv_cvm_spec_to_json(spec);
 
@@ -188,7 +193,8 @@ fill_record(CvMgrRegistry *r, CvMgrCvm *cvm, const CvCvmSpec *spec, const char *
     cvm->created_at = g_get_real_time() / G_USEC_PER_SEC;
     cvm->expires_at = spec->ttl_seconds ? cvm->created_at + (gint64)spec->ttl_seconds : 0;
     cvm->host_port = spec->host_port;
-    cvm->agent_host = g_strdup(bind);
+    cvm->agent_host = cv_mgr_host_agent_address(h, bind);
+    cvm->host = &h->view;
     cvm->hal_version = hal_version_for(r->config, spec->initrd);
     cvm->spec_json = cv_json_to_string(spec_json, FALSE);
     if (!spec->debug)
@@ -201,21 +207,31 @@ fill_record(CvMgrRegistry *r, CvMgrCvm *cvm, const CvCvmSpec *spec, const char *
     return TRUE;
 }
 
-/* The new CVM's record and its domain XML; the record holds its host port on success. A 503 says
- * why in *refusal (the others' reason is their error's code). */
+/* The new CVM's record and its domain XML; the record holds its host port on success, *reason says
+ * where it goes and why. A 503 says why in *refusal (the others' reason is their error's code). */
 static char *
-prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, CvMgrRefusal *refusal, GError **error)
+prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, CvMgrRefusal *refusal, char **reason,
+               GError **error)
 {
     g_autoptr(CvMgrCvm) cvm = cv_mgr_cvm_new();
     g_autoptr(CvCvmSpec) spec = NULL;
     g_autofree char *metadata = NULL;
     g_autofree char *xml = NULL;
+    g_autofree char *why = NULL;
     CvRenderOptions opts = { 0 };
+    CvMgrHost *h = NULL;
     const char *bind;
 
     *refusal = CV_MGR_REFUSAL_LIBVIRT_UNAVAILABLE;
-    if (!cv_mgr_registry_check_conn(r, error) || !(spec = spec_of(r, body, cvm, error)))
+    /* one host: unavailable before anything else, as with a single connection */
+    if ((r->hosts->len == 1 && !cv_mgr_host_check_conn(g_ptr_array_index(r->hosts, 0), error)) ||
+        !(spec = spec_of(r, body, cvm, error)) || !(h = cv_mgr_hosts_place(r, spec, &why, error)))
         return NULL;
+    /* a vtpm CVM runs as the host offers (kvm or qemu); sev-snp and tdx were checked to have kvm */
+    if (spec->platform == CV_PLATFORM_VTPM && h->caps->domain_type) {
+        g_free(spec->domain_type);
+        spec->domain_type = g_strdup(h->caps->domain_type);
+    }
     *refusal = CV_MGR_REFUSAL_CAPACITY;
     if (g_hash_table_size(r->by_id) >= r->config->max_vms) {
         g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "MANAGER_MAX_VMS (%u) reached", r->config->max_vms);
@@ -225,10 +241,10 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, CvMgrRefusal *ref
         return NULL;
     bind = spec->agent_bind_address ? spec->agent_bind_address : r->config->defaults->agent_bind_address;
     *refusal = CV_MGR_REFUSAL_HOST_PORTS;
-    if (!reserve_port(r, spec, bind, error))
+    if (!reserve_port(r, h, spec, bind, error))
         return NULL;
-    metadata = fill_record(r, cvm, spec, bind, error) ? cv_mgr_cvm_to_metadata(cvm, TRUE) : NULL;
-    opts.libvirt_version = r->lib_version;
+    metadata = fill_record(r, h, cvm, spec, bind, error) ? cv_mgr_cvm_to_metadata(cvm, TRUE) : NULL;
+    opts.libvirt_version = h->lib_version;
     opts.template_dir = r->config->template_dir;
     opts.log_dir = r->config->log_dir;
     opts.metadata_xml = metadata;
@@ -237,9 +253,11 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, CvMgrRefusal *ref
     opts.uuid = cvm->id;
     xml = metadata ? cv_domain_render(spec, &opts, error) : NULL;
     if (!xml) {
-        cv_mgr_port_pool_release(r->ports, spec->host_port);
+        cv_mgr_port_pool_release(h->ports, spec->host_port);
         return NULL;
     }
+    h->placed_memory += spec->memory_bytes;
+    *reason = g_strdup_printf("on %s: %s", h->view.uri, why);
     *out = g_steal_pointer(&cvm);
     return g_steal_pointer(&xml);
 }
@@ -284,7 +302,8 @@ cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback
     CvMgrCvm *cvm = NULL;
     CvMgrRefusal unavailable;
     CvMgrJob *job;
-    char *xml = prepare_create(r, body, &cvm, &unavailable, &error);
+    char *reason = NULL;
+    char *xml = prepare_create(r, body, &cvm, &unavailable, &reason, &error);
 
     if (!xml) {
         count_stopped(r, unavailable, error);
@@ -299,6 +318,7 @@ cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback
     job->work = create_work;
     job->done = create_done;
     job->xml = xml;
+    job->reason = reason;
     {
         /* a shallow copy, only read here: the record with the state it will have */
         CvMgrCvm running = *cvm;

@@ -40,17 +40,17 @@ cv_mgr_registry_live_xml_async(CvMgrRegistry *r, const char *id_or_name, GAsyncR
     GError *error = NULL;
     CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id_or_name, &error);
 
-    if (!cvm || !cv_mgr_registry_check_conn(r, &error)) {
+    if (!cvm || !cv_mgr_host_check_conn(cv_mgr_host_of(cvm), &error)) {
         cv_mgr_task_fail(g_task_new(NULL, NULL, cb, data), error);
         return;
     }
-    cv_mgr_libvirt_call(r, live_xml_work, g_strdup(cvm->name), g_free, g_free, cb, data);
+    cv_mgr_libvirt_call(cv_mgr_host_of(cvm), live_xml_work, g_strdup(cvm->name), g_free, g_free, cb, data);
 }
 
 char *
 cv_mgr_registry_live_xml_finish(CvMgrRegistry *r, GAsyncResult *res, GError **error)
 {
-    return cv_mgr_libvirt_call_finish(r, res, error);
+    return cv_mgr_libvirt_call_finish(res, error);
 }
 
 /* The CVM (still there after the wait) and its domain as libvirt held it. */

@@ -34,7 +34,8 @@ cv_mgr_job_new(CvMgrRegistry *r, GTask *task, const CvMgrCvm *cvm)
 
     job->r = r;
     job->task = task;
-    job->conn = r->conn;
+    job->host = cv_mgr_host_of(cvm);
+    job->conn = job->host->conn;
     virConnectRef(job->conn);
     job->id = g_strdup(cvm->id);
     job->name = g_strdup(cvm->name);
@@ -221,7 +222,7 @@ cv_mgr_jobs_delete(CvMgrRegistry *r, const char *id_or_name, const char *reason,
     CvMgrCvm *cvm = cv_mgr_registry_lookup(r, id_or_name, &error);
     CvMgrJob *job;
 
-    if (!cvm || !cv_mgr_registry_check_idle(cvm, &error) || !cv_mgr_registry_check_conn(r, &error)) {
+    if (!cvm || !cv_mgr_registry_check_idle(cvm, &error) || !cv_mgr_host_check_conn(cv_mgr_host_of(cvm), &error)) {
         cv_mgr_task_fail(task, error);
         return;
     }

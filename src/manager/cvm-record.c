@@ -218,6 +218,15 @@ cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec)
     json_builder_add_string_value(b, cv_platform_to_string(cvm->platform));
     json_builder_set_member_name(b, "state");
     json_builder_add_string_value(b, cv_mgr_state_to_string(cvm->state));
+    if (cvm->host) {
+        json_builder_set_member_name(b, "host");
+        json_builder_add_string_value(b, cvm->host->uri);
+        /* the state is the last one known while its host is unreachable */
+        if (cvm->host->down) {
+            json_builder_set_member_name(b, "host_down");
+            json_builder_add_boolean_value(b, TRUE);
+        }
+    }
     json_builder_set_member_name(b, "agent");
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "host");

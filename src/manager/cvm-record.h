@@ -42,6 +42,13 @@ const char *cv_mgr_event_members(const CvMgrEvent *ev);
 /* The event as one JSON object: {"seq","time","cvm","kind", then its own members}. */
 char *cv_mgr_event_to_json(const CvMgrEvent *ev, const char *cvm_id);
 
+/* The host a CVM's domain is on, as the CVM's JSON shows it; the registry's host object starts
+ * with it (registry-priv.h). */
+typedef struct {
+    char *uri;             /* as configured in MANAGER_LIBVIRT_URI */
+    gboolean down;         /* its connection is lost: its CVMs show their last known state */
+} CvMgrHostView;
+
 typedef struct {
     /* durable: in the domain's metadata */
     char *id;              /* uuid */
@@ -57,6 +64,7 @@ typedef struct {
     GPtrArray *files;      /* host files the manager created for it (removed on delete) */
 
     /* runtime only */
+    const CvMgrHostView *host;  /* where the domain is (the domain's libvirt, not its metadata, says so) */
     CvMgrEvent *events;    /* oldest first, at most CV_MGR_EVENT_HISTORY */
     CvMgrEvent *last_event;
     guint n_events;
@@ -84,8 +92,8 @@ char *cv_mgr_cvm_to_metadata(const CvMgrCvm *cvm, gboolean with_ns);
  * libvirt access can change, so every field is checked. */
 CvMgrCvm *cv_mgr_cvm_from_metadata(const char *xml, const char *domain_name, GError **error);
 
-/* The API view: {id,name,platform,state,agent:{host,port},computation:{state,error,result_available},
- * created_at,expires_at[,spec,hal_version]} */
+/* The API view: {id,name,platform,state,host[,host_down],agent:{host,port},computation:{state,error,
+ * result_available},created_at,expires_at[,spec,hal_version]} */
 JsonNode *cv_mgr_cvm_to_json(const CvMgrCvm *cvm, gboolean with_spec);
 
 /* Appends to the history (dropping the oldest past CV_MGR_EVENT_HISTORY); data is a JSON

@@ -58,10 +58,9 @@ persist_work(virConnectPtr conn, gpointer data, GError **error)
 static void
 persist_done(GObject *src, GAsyncResult *res, gpointer data)
 {
-    CvMgrRegistry *r = data;
     g_autoptr(GError) error = NULL;
 
-    (void)cv_mgr_libvirt_call_finish(r, res, &error);
+    (void)cv_mgr_libvirt_call_finish(res, &error);
     if (error)
         g_warning("%s", error->message);
 }
@@ -71,9 +70,10 @@ persist_done(GObject *src, GAsyncResult *res, gpointer data)
 void
 cv_mgr_sync_persist(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
 {
-    if (!r->conn)
+    if (!cv_mgr_host_of(cvm)->conn)
         return;
-    cv_mgr_libvirt_call(r, persist_work, cv_mgr_domain_ref_new(dom, cvm->name, cv_mgr_cvm_to_metadata(cvm, FALSE)),
+    cv_mgr_libvirt_call(cv_mgr_host_of(cvm), persist_work,
+                        cv_mgr_domain_ref_new(dom, cvm->name, cv_mgr_cvm_to_metadata(cvm, FALSE)),
                         cv_mgr_domain_ref_free, NULL, persist_done, r);
 }
 
@@ -104,8 +104,9 @@ cleanup_done(GObject *src, GAsyncResult *res, gpointer data)
 
 /* The record in a domain's metadata, or NULL for a domain that is not a CVM of ours. */
 static CvMgrCvm *
-record_of(CvMgrRegistry *r, virDomainPtr dom)
+record_of(CvMgrHost *h, virDomainPtr dom)
 {
+    CvMgrRegistry *r = h->r;
     const char *name = virDomainGetName(dom);
     g_autofree char *xml = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, CV_XML_NAMESPACE, 0);
     g_autoptr(GError) local = NULL;
@@ -126,17 +127,20 @@ record_of(CvMgrRegistry *r, virDomainPtr dom)
                uuid);
     other = g_hash_table_lookup(r->by_id, cvm->id);
     if (other) {
-        g_warning("domain %s: covirt id %s is already used by domain %s; left alone", name, cvm->id, other->name);
+        g_warning("domain %s on %s: covirt id %s is already used by domain %s on %s; left alone", name,
+                  h->view.uri, cvm->id, other->name, other->host->uri);
         return NULL;
     }
+    cvm->host = &h->view;
     return g_steal_pointer(&cvm);
 }
 
 static CvMgrCvm *
-adopt(CvMgrRegistry *r, virDomainPtr dom)
+adopt(CvMgrHost *h, virDomainPtr dom)
 {
+    CvMgrRegistry *r = h->r;
     g_autoptr(GError) local = NULL;
-    CvMgrCvm *cvm = record_of(r, dom);
+    CvMgrCvm *cvm = record_of(h, dom);
     CvMgrState stored;
     gboolean incomplete;
 
@@ -149,7 +153,7 @@ adopt(CvMgrRegistry *r, virDomainPtr dom)
     /* a manager killed between define and start left a domain that never ran: finish the
      * failed creation (one that runs is kept, only its recorded state was late) */
     incomplete = incomplete && cvm->state == CV_MGR_STATE_STOPPED;
-    if (cvm->host_port && !cv_mgr_port_pool_reserve(r->ports, cvm->host_port, &local))
+    if (cvm->host_port && !cv_mgr_port_pool_reserve(h->ports, cvm->host_port, &local))
         g_warning("domain %s: %s", cvm->name, local->message);
     cv_mgr_registry_insert(r, cvm);
     cv_mgr_events_lifecycle(r, cvm, "adopted", NULL);
@@ -181,34 +185,41 @@ refresh(CvMgrRegistry *r, CvMgrCvm *cvm, virDomainPtr dom)
 }
 
 void
-cv_mgr_sync_resync(CvMgrRegistry *r)
+cv_mgr_sync_resync(CvMgrHost *h)
 {
+    CvMgrRegistry *r = h->r;
     virDomainPtr *doms = NULL;
-    int n = virConnectListAllDomains(r->conn, &doms, 0);
+    int n = virConnectListAllDomains(h->conn, &doms, 0);
     g_autoptr(GHashTable) seen = g_hash_table_new(g_direct_hash, g_direct_equal);
     g_autoptr(GPtrArray) gone = g_ptr_array_new();
     GHashTableIter it;
     CvMgrCvm *cvm;
 
     if (n < 0) {
-        g_warning("cannot list libvirt domains: %s", cv_mgr_libvirt_message());
+        g_warning("cannot list libvirt domains on %s: %s", h->view.uri, cv_mgr_libvirt_message());
         return;
     }
     for (int i = 0; i < n; i++) {
         g_autoptr(virDomain) dom = doms[i];
 
         cvm = g_hash_table_lookup(r->by_name, virDomainGetName(dom));
-        if (cvm)
+        if (cvm && cv_mgr_host_of(cvm) != h) {
+            /* names are the API's handles: one name on two hosts would be ambiguous */
+            g_debug("domain %s on %s: a CVM of that name is on %s; left alone", cvm->name, h->view.uri,
+                    cvm->host->uri);
+            cvm = NULL;
+        } else if (cvm) {
             refresh(r, cvm, dom);
-        else
-            cvm = adopt(r, dom);
+        } else {
+            cvm = adopt(h, dom);
+        }
         if (cvm)
             g_hash_table_add(seen, cvm);
     }
     free(doms);
     g_hash_table_iter_init(&it, r->by_id);
     while (g_hash_table_iter_next(&it, NULL, (gpointer *)&cvm))
-        if (!g_hash_table_contains(seen, cvm) && !cv_mgr_cvm_busy(cvm))
+        if (cv_mgr_host_of(cvm) == h && !g_hash_table_contains(seen, cvm) && !cv_mgr_cvm_busy(cvm))
             g_ptr_array_add(gone, cvm);
     for (guint i = 0; i < gone->len; i++)
         cv_mgr_registry_remove(r, g_ptr_array_index(gone, i), "removed", "the domain is no longer defined in libvirt");
@@ -256,13 +267,14 @@ state_active(CvMgrState state)
 int
 cv_mgr_sync_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
-    CvMgrRegistry *r = opaque;
+    CvMgrHost *h = opaque;
+    CvMgrRegistry *r = h->r;
     CvMgrCvm *cvm = g_hash_table_lookup(r->by_name, virDomainGetName(dom));
     const char *name = lifecycle_event_to_string(event);
     const char *detail_name = event == VIR_DOMAIN_EVENT_STOPPED ? stopped_detail_to_string(detail) : NULL;
     CvMgrState state;
 
-    if (!cvm || conn != r->conn)
+    if (!cvm || conn != h->conn || cv_mgr_host_of(cvm) != h)
         return 0;
     if (event == VIR_DOMAIN_EVENT_DEFINED) {
         g_hash_table_remove(r->transient, cvm->id);   /* persistent again */

@@ -244,11 +244,13 @@ handle_health(const Call *c)
     g_autoptr(JsonBuilder) b = json_builder_new();
     g_autoptr(JsonNode) root = NULL;
     g_autofree char *version = cv_mgr_registry_libvirt_version(api->registry);
+    /* serving while some host answers; "ok" while all do */
     gboolean up = cv_mgr_registry_connected(api->registry);
+    gboolean all = cv_mgr_registry_all_connected(api->registry);
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "status");
-    json_builder_add_string_value(b, api->stopping ? "stopping" : up ? "ok" : "degraded");
+    json_builder_add_string_value(b, api->stopping ? "stopping" : all ? "ok" : "degraded");
     json_builder_set_member_name(b, "version");
     json_builder_add_string_value(b, COVIRT_VERSION);
     json_builder_set_member_name(b, "libvirt");
@@ -277,15 +279,27 @@ handle_metrics(const Call *c)
 {
     guint counts[CV_MGR_STATE_COUNT];
     const char *names[CV_MGR_STATE_COUNT];
+    g_autofree char *service = NULL;
+    g_autofree char *hosts = NULL;
     char *text;
 
     cv_mgr_registry_count_states(c->api->registry, counts);
     for (guint i = 0; i < CV_MGR_STATE_COUNT; i++)
         names[i] = cv_mgr_state_to_string(i);
-    text = cv_mgr_metrics_render(c->api->metrics, counts, names, CV_MGR_STATE_COUNT,
-                                 cv_mgr_registry_connected(c->api->registry));
+    service = cv_mgr_metrics_render(c->api->metrics, counts, names, CV_MGR_STATE_COUNT,
+                                    cv_mgr_registry_connected(c->api->registry));
+    hosts = cv_mgr_registry_hosts_metrics(c->api->registry);
+    text = g_strconcat(service, hosts, NULL);
     soup_server_message_set_status(c->msg, 200, NULL);
     soup_server_message_set_response(c->msg, CV_MGR_METRICS_CONTENT_TYPE, SOUP_MEMORY_TAKE, text, strlen(text));
+}
+
+static void
+handle_hosts(const Call *c)
+{
+    g_autoptr(JsonNode) root = cv_mgr_registry_hosts_json(c->api->registry);
+
+    cv_http_respond_json(c->msg, 200, root);
 }
 
 static void
@@ -499,6 +513,7 @@ static const Route service_routes[] = {
     { "/metrics", "/metrics", "GET", handle_metrics },
 };
 static const Route collection_route = { "/v1/cvms", "/v1/cvms", "GET, POST", handle_list, handle_create };
+static const Route hosts_route = { "/v1/hosts", "/v1/hosts", "GET", handle_hosts };
 /* /v1/cvms/{id} (name NULL) and /v1/cvms/{id}/{name} */
 static const Route cvm_routes[] = {
     { NULL, "/v1/cvms/{id}", "GET, DELETE", handle_show, NULL, handle_delete },
@@ -609,6 +624,8 @@ route_template(const char *path)
             return service_routes[i].template;
     if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
         return collection_route.template;
+    if (strcmp(path, "/v1/hosts") == 0 || strcmp(path, "/v1/hosts/") == 0)
+        return hosts_route.template;
     if (g_str_has_prefix(path, "/v1/cvms/") && cvm_path(path + strlen("/v1/cvms"), &id, &route) && route)
         return route->template;
     return NULL;
@@ -647,6 +664,8 @@ handle(SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable 
         cv_http_respond_error(msg, 503, "unavailable", "the manager is shutting down");
     } else if (strcmp(path, "/v1/cvms") == 0 || strcmp(path, "/v1/cvms/") == 0)
         dispatch(&collection_route, &c);
+    else if (strcmp(path, "/v1/hosts") == 0 || strcmp(path, "/v1/hosts/") == 0)
+        dispatch(&hosts_route, &c);
     else if (g_str_has_prefix(path, "/v1/cvms/"))
         route_cvm(&c, path + strlen("/v1/cvms"));
     else

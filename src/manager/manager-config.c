@@ -68,6 +68,33 @@ http_limits(CvMgrConfig *c, const char *const *envp, GError **error)
     return TRUE;
 }
 
+/* one host per URI; the same URI twice would be one host with two connections */
+static gboolean
+libvirt_uris(CvMgrConfig *c, GError **error)
+{
+    g_auto(GStrv) parts = g_strsplit_set(c->defaults->libvirt_uri, " \t\n", -1);
+    g_autoptr(GPtrArray) uris = g_ptr_array_new_with_free_func(g_free);
+
+    for (char **p = parts; *p; p++) {
+        guint dup;
+
+        if (!**p)
+            continue;
+        if (g_ptr_array_find_with_equal_func(uris, *p, g_str_equal, &dup)) {
+            g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_LIBVIRT_URI: '%s' is listed twice", *p);
+            return FALSE;
+        }
+        g_ptr_array_add(uris, g_strdup(*p));
+    }
+    if (!uris->len) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "MANAGER_LIBVIRT_URI: no URI");
+        return FALSE;
+    }
+    g_ptr_array_add(uris, NULL);
+    c->libvirt_uris = (char **)g_ptr_array_steal(uris, NULL);
+    return TRUE;
+}
+
 /* without templates every create fails: an installed manager whose data dir is missing says so at start */
 static gboolean
 templates_present(const char *configured, GError **error)
@@ -90,7 +117,7 @@ cv_mgr_config_new(const char *const *envp, GError **error)
     const char *s;
 
     c->defaults = cv_defaults_new(envp, NULL, error);
-    if (!c->defaults)
+    if (!c->defaults || !libvirt_uris(c, error))
         return NULL;
     if (!env_uint(envp, "MANAGER_MAX_VMS", 1, 100000, 10, &v, error))
         return NULL;
@@ -154,6 +181,7 @@ cv_mgr_config_free(CvMgrConfig *c)
     if (!c)
         return;
     cv_defaults_free(c->defaults);
+    g_strfreev(c->libvirt_uris);
     g_free(c->http_host);
     g_free(c->server_cert);
     g_free(c->server_key);

@@ -8,6 +8,7 @@ G_BEGIN_DECLS
 
 typedef struct {
     CvDefaults *defaults;      /* spec defaults, libvirt URI, host port range */
+    char **libvirt_uris;       /* MANAGER_LIBVIRT_URI split at spaces: one host each, the first the default */
     guint max_vms;             /* MANAGER_MAX_VMS, 10 */
     char *http_host;           /* MANAGER_HTTP_HOST, 127.0.0.1 */
     guint http_port;           /* MANAGER_HTTP_PORT, 7003; 0 = any free port */

@@ -150,7 +150,7 @@ main(int argc, char **argv)
     if (d.ready_source)
         g_source_remove(d.ready_source);
     /* threads still wait on libvirt, or closing the connection would: exit without them */
-    if (d.abandoned || (cv_mgr_registry_has_conn(d.registry) && !cv_mgr_registry_connected(d.registry))) {
+    if (d.abandoned || cv_mgr_registry_hung(d.registry)) {
         g_info("stopped%s", d.abandoned ? " (work abandoned)" : "; libvirt does not answer, its connection left");
         fflush(stdout);
         fflush(stderr);

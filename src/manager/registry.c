@@ -11,8 +11,7 @@ cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metrics)
     r->metrics = metrics;
     r->by_id = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)cv_mgr_cvm_free);
     r->by_name = g_hash_table_new(g_str_hash, g_str_equal);
-    r->ports = cv_mgr_port_pool_new(config->defaults->host_port_min, config->defaults->host_port_max);
-    cv_mgr_conn_init(r);
+    cv_mgr_hosts_init(r);
     cv_mgr_events_init(r);
     cv_mgr_ttl_init(r);
     cv_mgr_channels_init(r);
@@ -28,13 +27,12 @@ cv_mgr_registry_free(CvMgrRegistry *r)
     if (!r)
         return;
     cv_mgr_registry_stop(r);
-    cv_mgr_conn_drop(r);
+    cv_mgr_hosts_free(r);
     g_hash_table_unref(r->channels);
     g_hash_table_unref(r->ttl);
     g_hash_table_unref(r->subs);
     g_hash_table_unref(r->by_name);
     g_hash_table_unref(r->by_id);
-    cv_mgr_port_pool_free(r->ports);
     g_hash_table_unref(r->ovmf_versions);
     g_ptr_array_unref(r->jobs);
     g_hash_table_unref(r->transient);
@@ -44,22 +42,27 @@ cv_mgr_registry_free(CvMgrRegistry *r)
 guint
 cv_mgr_registry_jobs(CvMgrRegistry *r)
 {
+    guint calls = 0;
+
+    for (guint i = 0; i < r->hosts->len; i++)
+        calls += ((CvMgrHost *)g_ptr_array_index(r->hosts, i))->calls;
     /* the bounded calls too: their callbacks need the registry */
-    return r->jobs->len + r->calls;
+    return r->jobs->len + calls;
 }
 
 char *
 cv_mgr_registry_jobs_describe(CvMgrRegistry *r)
 {
     g_autoptr(GString) s = g_string_new(NULL);
+    guint calls = cv_mgr_registry_jobs(r) - r->jobs->len;
 
     for (guint i = 0; i < r->jobs->len; i++) {
         const CvMgrJob *job = g_ptr_array_index(r->jobs, i);
 
         g_string_append_printf(s, "%s%s of %s (%s)", i ? ", " : "", job->kind, job->name, job->id);
     }
-    if (r->calls)
-        g_string_append_printf(s, "%s%u libvirt calls", s->len ? ", " : "", r->calls);
+    if (calls)
+        g_string_append_printf(s, "%s%u libvirt calls", s->len ? ", " : "", calls);
     return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
@@ -86,6 +89,7 @@ cv_mgr_registry_insert(CvMgrRegistry *r, CvMgrCvm *cvm)
 {
     g_hash_table_insert(r->by_name, cvm->name, cvm);
     g_hash_table_insert(r->by_id, cvm->id, cvm);
+    cv_mgr_host_of(cvm)->cvms++;
 }
 
 void
@@ -95,7 +99,8 @@ cv_mgr_registry_remove(CvMgrRegistry *r, CvMgrCvm *cvm, const char *kind, const 
 
     json_object_set_string_member(data, "message", message);
     if (cvm->host_port)
-        cv_mgr_port_pool_release(r->ports, cvm->host_port);
+        cv_mgr_port_pool_release(cv_mgr_host_of(cvm)->ports, cvm->host_port);
+    cv_mgr_host_of(cvm)->cvms--;
     g_hash_table_remove(r->channels, cvm->id);
     cv_mgr_ttl_disarm(r, cvm->id);
     cv_mgr_events_emit(r, cvm, kind, data, TRUE);

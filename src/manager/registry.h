@@ -1,5 +1,5 @@
-/* The CVM registry: one libvirt connection whose events arrive in the GLib main loop
- * (gvir_event_register), the CVMs known from their domains' <metadata>, host ports, TTL
+/* The CVM registry: one libvirt connection per host (MANAGER_LIBVIRT_URI) whose events arrive in
+ * the GLib main loop (gvir_event_register), the CVMs known from their domains' <metadata>, host ports, TTL
  * timers, control channels and each CVM's event stream. Everything here runs in the main loop;
  * libvirt calls that can take long (define + start, destroy + undefine, connect) run in worker
  * threads. Its parts, one file each, are listed in registry-priv.h. */
@@ -21,16 +21,23 @@ CvMgrRegistry *cv_mgr_registry_new(const CvMgrConfig *config, CvMgrMetrics *metr
 void cv_mgr_registry_free(CvMgrRegistry *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvMgrRegistry, cv_mgr_registry_free)
 
-/* Opens the connection in the background, adopts the CVMs found, and keeps reconnecting
- * (with backoff) whenever libvirt goes away. */
+/* Opens each host's connection in the background, adopts the CVMs found, and keeps reconnecting
+ * (with backoff) whenever a host's libvirt goes away. */
 void cv_mgr_registry_start(CvMgrRegistry *r);
-/* connected, and the last libvirt call answered within MANAGER_LIBVIRT_TIMEOUT */
+/* some host is connected, and its last libvirt call answered within MANAGER_LIBVIRT_TIMEOUT */
 gboolean cv_mgr_registry_connected(CvMgrRegistry *r);
-/* holds a connection, answering or not */
-gboolean cv_mgr_registry_has_conn(CvMgrRegistry *r);
-/* "9.0.0" or NULL when not connected */
+/* every host is */
+gboolean cv_mgr_registry_all_connected(CvMgrRegistry *r);
+/* some host holds a connection that does not answer (closing it could wait) */
+gboolean cv_mgr_registry_hung(CvMgrRegistry *r);
+/* of the first host: "9.0.0" or NULL when not connected */
 char *cv_mgr_registry_libvirt_version(CvMgrRegistry *r);
+/* the first host's URI */
 const char *cv_mgr_registry_uri(CvMgrRegistry *r);
+/* GET /v1/hosts: {"hosts":[{uri,state,cvms,free_memory,platforms,libvirt_version,...}]} */
+JsonNode *cv_mgr_registry_hosts_json(CvMgrRegistry *r);
+/* the per-host lines of GET /metrics (Prometheus text) */
+char *cv_mgr_registry_hosts_metrics(CvMgrRegistry *r);
 
 /* POST /v1/cvms: body is the JSON spec. The result is the new CVM's JSON view. */
 void cv_mgr_registry_create_async(CvMgrRegistry *r, GBytes *body, GAsyncReadyCallback cb, gpointer data);

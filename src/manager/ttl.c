@@ -51,7 +51,7 @@ ttl_expired(gpointer data)
     g_autofree char *id = NULL;
 
     t->source = 0;
-    if (cvm && (!r->conn || cv_mgr_cvm_busy(cvm))) {
+    if (cvm && (!cv_mgr_host_of(cvm)->conn || cv_mgr_cvm_busy(cvm))) {
         /* try again shortly: libvirt away or a job running */
         t->source = g_timeout_add_seconds(5, ttl_expired, t);
         return G_SOURCE_REMOVE;
