@@ -1,5 +1,5 @@
-/* covirt cvm create|list|show|rm|events|wait|policy|stop-computation|reset-computation: a client of
- * covirt-manager's HTTP API. The computation's stop and reset are not `stop` and `reset`: to an
+/* covirt cvm create|list|show|rm|events|wait|policy|stop-computation|reset-computation, and covirt
+ * host list: clients of covirt-manager's HTTP API. The computation's stop and reset are not `stop` and `reset`: to an
  * operator who knows virsh those stop or hard-reset the domain, which these leave running. */
 #include <stdio.h>
 #include <string.h>
@@ -219,11 +219,12 @@ cmd_create(SoupSession *s, const CvmOptions *o, const char *file)
     return 0;
 }
 
+/* GET path: its JSON, or the table text_of makes of it */
 static int
-cmd_list(SoupSession *s, const CvmOptions *o, const char *unused)
+print_list(SoupSession *s, const CvmOptions *o, const char *path, char *(*text_of)(JsonNode *list))
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, "/v1/cvms", NULL, &error);
+    g_autoptr(JsonNode) node = request_json(s, o, SOUP_METHOD_GET, path, NULL, &error);
     g_autofree char *text = NULL;
 
     if (!node)
@@ -232,9 +233,21 @@ cmd_list(SoupSession *s, const CvmOptions *o, const char *unused)
         print_json(node);
         return 0;
     }
-    text = cv_cli_cvm_list_text(node);
+    text = text_of(node);
     fputs(text, stdout);
     return 0;
+}
+
+static int
+cmd_list(SoupSession *s, const CvmOptions *o, const char *unused)
+{
+    return print_list(s, o, "/v1/cvms", cv_cli_cvm_list_text);
+}
+
+static int
+cmd_host_list(SoupSession *s, const CvmOptions *o, const char *unused)
+{
+    return print_list(s, o, "/v1/hosts", cv_cli_host_list_text);
 }
 
 static char *
@@ -517,11 +530,13 @@ cmd_policy(SoupSession *s, const CvmOptions *o, const char *id)
 }
 
 /* the subcommands; `arg` says whether one follows (SPEC.json or ID) */
-static const struct {
+typedef struct {
     const char *name;
     gboolean arg;
     int (*run)(SoupSession *s, const CvmOptions *o, const char *arg);
-} cvm_commands[] = {
+} ClientCommand;
+
+static const ClientCommand cvm_commands[] = {
     { "create", TRUE, cmd_create },
     { "list", FALSE, cmd_list },
     { "show", TRUE, cmd_show },
@@ -531,10 +546,18 @@ static const struct {
     { "policy", TRUE, cmd_policy },
     { "stop-computation", TRUE, cmd_stop_computation },
     { "reset-computation", TRUE, cmd_reset_computation },
+    { NULL },
 };
 
-int
-cv_cli_cvm(int argc, char **argv)
+static const ClientCommand host_commands[] = {
+    { "list", FALSE, cmd_host_list },
+    { NULL },
+};
+
+/* covirt COMMAND SUB [ARG] with the manager's connection options */
+static int
+run_client(const char *command, const ClientCommand *commands, const char *usage, const char *summary,
+           const char *which, int argc, char **argv)
 {
     g_auto(CvmOptions) o = { 0 };
     GOptionEntry entries[] = {
@@ -556,34 +579,50 @@ cv_cli_cvm(int argc, char **argv)
           "TEXT" },
         { NULL },
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "create SPEC.json|- | list | show ID | rm ID | events ID | wait ID --state STATE | policy ID | "
-        "stop-computation ID | reset-computation ID [--manifest FILE]");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(usage);
     g_autoptr(GError) error = NULL;
     g_autoptr(SoupSession) session = NULL;
 
     o.timeout = 300;
-    g_option_context_set_summary(ctx, "Create, list, inspect, remove CVMs, follow their events, wait for a state, "
-                                 "print their attestation policy, stop or reset their computation, through "
-                                 "covirt-manager. ID is a CVM's id or name.");
+    g_option_context_set_summary(ctx, summary);
     g_option_context_add_main_entries(ctx, entries, NULL);
-    if (!cv_cli_parse(ctx, "cvm", &argc, &argv))
+    if (!cv_cli_parse(ctx, command, &argc, &argv))
         return CV_CLI_EXIT_USAGE;
     if (argc < 2)
-        return cv_cli_usage("cvm", "which one: create, list, show, rm, events, wait, policy, stop-computation or "
-                            "reset-computation");
+        return cv_cli_usage(command, "which one: %s", which);
     if (!o.manager)
         o.manager = g_strdup(default_manager());
     while (g_str_has_suffix(o.manager, "/"))
         o.manager[strlen(o.manager) - 1] = '\0';
-    for (gsize i = 0; i < G_N_ELEMENTS(cvm_commands); i++) {
-        if (strcmp(argv[1], cvm_commands[i].name) != 0)
+    for (const ClientCommand *c = commands; c->name; c++) {
+        if (strcmp(argv[1], c->name) != 0)
             continue;
-        if (argc != (cvm_commands[i].arg ? 3 : 2))
-            return cv_cli_usage("cvm", "%s takes %s", argv[1], cvm_commands[i].arg ? "one argument" : "no argument");
+        if (argc != (c->arg ? 3 : 2))
+            return cv_cli_usage(command, "%s takes %s", argv[1], c->arg ? "one argument" : "no argument");
         if (!(session = session_new(&o, &error)) || !load_token(&o, &error))
             return cv_cli_fail(error);
-        return cvm_commands[i].run(session, &o, argv[2]);
+        return c->run(session, &o, argv[2]);
     }
-    return cv_cli_usage("cvm", "unknown subcommand '%s'", argv[1]);
+    return cv_cli_usage(command, "unknown subcommand '%s'", argv[1]);
+}
+
+int
+cv_cli_cvm(int argc, char **argv)
+{
+    return run_client("cvm", cvm_commands,
+                      "create SPEC.json|- | list | show ID | rm ID | events ID | wait ID --state STATE | policy ID | "
+                      "stop-computation ID | reset-computation ID [--manifest FILE]",
+                      "Create, list, inspect, remove CVMs, follow their events, wait for a state, print their "
+                      "attestation policy, stop or reset their computation, through covirt-manager. ID is a CVM's "
+                      "id or name.",
+                      "create, list, show, rm, events, wait, policy, stop-computation or reset-computation", argc, argv);
+}
+
+/* the same connection options as cvm */
+int
+cv_cli_host(int argc, char **argv)
+{
+    return run_client("host", host_commands, "list",
+                      "List the libvirt hosts behind covirt-manager: state, CVMs, free memory, platforms.", "list",
+                      argc, argv);
 }

@@ -28,6 +28,7 @@ int cv_cli_dispatch(const char *command, const CvCliCommand *subs, const char *h
 
 int cv_cli_domain(int argc, char **argv);
 int cv_cli_cvm(int argc, char **argv);
+int cv_cli_host(int argc, char **argv);
 int cv_cli_verify(int argc, char **argv);
 int cv_cli_attest(int argc, char **argv);
 int cv_cli_policy(int argc, char **argv);

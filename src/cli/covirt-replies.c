@@ -67,11 +67,57 @@ cv_cli_cvm_text(JsonNode *cvm)
     gboolean result;
     const char *comp = computation_state(o, &error, &result);
 
-    return g_strdup_printf("id:          %s\nname:        %s\nplatform:    %s\nstate:       %s\nagent:       %s\n"
-                           "computation: %s%s%s\nresult:      %s\ncreated at:  %s\nexpires at:  %s\n",
+    gboolean down = FALSE;
+
+    cv_json_member_bool(o, "host_down", FALSE, &down, NULL);
+    return g_strdup_printf("id:          %s\nname:        %s\nplatform:    %s\nstate:       %s%s\nhost:        %s\n"
+                           "agent:       %s\ncomputation: %s%s%s\nresult:      %s\ncreated at:  %s\nexpires at:  %s\n",
                            str_member(o, "id"), str_member(o, "name"), str_member(o, "platform"),
-                           str_member(o, "state"), agent, comp, error ? ": " : "", error ? error : "",
+                           str_member(o, "state"), down ? " (last known: its host is down)" : "", str_member(o, "host"),
+                           agent, comp, error ? ": " : "", error ? error : "",
                            result ? "available" : "none", str_member(o, "created_at"), str_member(o, "expires_at"));
+}
+
+/* "vtpm,sev-snp", or "-" */
+static char *
+platforms_text(JsonObject *h)
+{
+    JsonArray *arr = NULL;
+    g_autoptr(GString) s = g_string_new(NULL);
+
+    cv_json_member_array(h, "platforms", FALSE, &arr, NULL);
+    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+        JsonNode *n = json_array_get_element(arr, i);
+
+        if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING)
+            g_string_append_printf(s, "%s%s", s->len ? "," : "", json_node_get_string(n));
+    }
+    return g_strdup(s->len ? s->str : "-");
+}
+
+char *
+cv_cli_host_list_text(JsonNode *list)
+{
+    GString *out = g_string_new(NULL);
+    JsonArray *arr = NULL;
+
+    cv_json_member_array(object_of(list), "hosts", FALSE, &arr, NULL);
+    g_string_append_printf(out, "%-40s  %-5s  %5s  %12s  %-18s  %s\n", "URI", "STATE", "CVMS", "FREE MIB", "PLATFORMS",
+                           "LIBVIRT");
+    for (guint i = 0; arr && i < json_array_get_length(arr); i++) {
+        JsonObject *h = cv_json_array_object(arr, i);
+        g_autofree char *platforms = platforms_text(h);
+        gint64 cvms = -1, free_memory = -1;
+        g_autofree char *free_text = NULL;
+
+        cv_json_member_int(h, "cvms", FALSE, &cvms, NULL);
+        if (cv_json_member_int(h, "free_memory", FALSE, &free_memory, NULL) && free_memory >= 0)
+            free_text = g_strdup_printf("%" G_GINT64_FORMAT, free_memory >> 20);
+        g_string_append_printf(out, "%-40s  %-5s  %5" G_GINT64_FORMAT "  %12s  %-18s  %s\n", str_member(h, "uri"),
+                               str_member(h, "state"), cvms, free_text ? free_text : "-", platforms,
+                               str_member(h, "libvirt_version"));
+    }
+    return g_string_free(out, FALSE);
 }
 
 char *

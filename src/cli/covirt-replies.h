@@ -12,6 +12,8 @@ void cv_cli_manager_error(guint status, const char *reason, const char *text, gs
 char *cv_cli_cvm_text(JsonNode *cvm);
 /* GET /v1/cvms as a table with a header */
 char *cv_cli_cvm_list_text(JsonNode *list);
+/* GET /v1/hosts as a table with a header */
+char *cv_cli_host_list_text(JsonNode *list);
 /* one event of GET /v1/cvms/ID/events (its kind and JSON data) as a line */
 char *cv_cli_cvm_event_text(const char *kind, const char *json);
 /* an upload's answer: "WHAT NAME accepted (SHA3-256 …); agent state …" */

@@ -9,6 +9,7 @@
 static const CvCliCommand commands[] = {
     { "domain", "render a CVM spec into libvirt domain XML", cv_cli_domain },
     { "cvm", "create, list, show, remove CVMs and follow their events (covirt-manager)", cv_cli_cvm },
+    { "host", "list the libvirt hosts behind covirt-manager", cv_cli_host },
     { "attest", "attest a CVM's agent against a policy and show the TLS key to pin", cv_cli_attest },
     { "policy", "check attestation policies, make vtpm, sev-snp or tdx policies", cv_cli_policy },
     { "verify", "verify SEV-SNP, TDX or TPM evidence offline against a policy", cv_cli_verify },

@@ -23,6 +23,7 @@ usage_cases=(
     "domain render|"               "domain render|--frobnicate x.json"
     "cvm|"                         "cvm|--frobnicate list"        "cvm|show"     "cvm|list extra"   "cvm|frobnicate x"
     "cvm|wait x"                   "cvm|stop-computation"         "cvm|reset-computation a b"
+    "host|"                        "host|--frobnicate list"       "host|list extra"  "host|frobnicate"
     "attest|"                      "attest|--frobnicate"
     "policy|"                      "policy|frobnicate"
     "policy check|"                "policy check|--frobnicate x.json"

@@ -26,6 +26,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
     if (node) {
         g_free(cv_cli_cvm_text(node));
         g_free(cv_cli_cvm_list_text(node));
+        g_free(cv_cli_host_list_text(node));
         json_node_unref(node);
     }
     g_free(text);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <stdlib.h>
+#include <pwd.h>
 #include <glib/gstdio.h>
 #include "manager-harness.h"
 
@@ -367,4 +369,123 @@ cv_test_read_pid(const char *file)
     if (!g_file_get_contents(file, &text, NULL, NULL))
         return 0;
     return (GPid)g_ascii_strtoll(text, NULL, 10);
+}
+
+guint
+cv_test_free_port(void)
+{
+    g_autoptr(GSocket) s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+    g_autoptr(GSocketAddress) got = NULL;
+
+    g_assert_true(g_socket_bind(s, any, FALSE, NULL));
+    got = g_socket_get_local_address(s, NULL);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(got));
+}
+
+static gboolean
+port_answers(guint port)
+{
+    g_autoptr(GSocketClient) c = g_socket_client_new();
+    g_autoptr(GSocketConnection) conn = g_socket_client_connect_to_host(c, "127.0.0.1", port, NULL, NULL);
+
+    return conn != NULL;
+}
+
+static void
+libvirtd_spawn(CvTestLibvirtd *d)
+{
+    struct passwd *nobody = getpwnam("nobody");
+    g_autofree char *run = g_build_filename(d->dir, "run", NULL);
+    g_autofree char *home = g_build_filename(d->dir, "home", NULL);
+    g_autofree char *conf = g_build_filename(d->dir, "libvirtd.conf", NULL);
+    g_autofree char *pidfile = g_build_filename(run, "libvirtd.pid", NULL);
+    g_autofree char *uid = g_strdup_printf("--reuid=%u", (unsigned)nobody->pw_uid);
+    g_autofree char *gid = g_strdup_printf("--regid=%u", (unsigned)nobody->pw_gid);
+    g_autofree char *e_home = g_strconcat("HOME=", home, NULL);
+    g_autofree char *e_run = g_strconcat("XDG_RUNTIME_DIR=", run, NULL);
+    g_autofree char *e_cfg = g_strconcat("XDG_CONFIG_HOME=", home, "/.config", NULL);
+    g_autofree char *e_cache = g_strconcat("XDG_CACHE_HOME=", home, "/.cache", NULL);
+    g_autofree char *pidarg = g_strconcat("--pid-file=", pidfile, NULL);
+    g_autoptr(GError) error = NULL;
+    /* --pdeathsig: a test that fails midway leaves no daemon behind */
+    const char *const argv[] = { "setpriv", uid, gid, "--clear-groups", "--pdeathsig", "KILL", "env", "-i", e_home,
+                                 e_run, e_cfg, e_cache, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "libvirtd", "--listen",
+                                 "--config", conf, pidarg, NULL };
+
+    g_unlink(pidfile);
+    d->proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+    g_assert_no_error(error);
+    for (int i = 0; i < 200 && !(port_answers(d->port) && cv_test_read_pid(pidfile)); i++)
+        g_usleep(100000);
+    g_assert_true(port_answers(d->port));
+    d->pid = cv_test_read_pid(pidfile);
+    g_assert_cmpint(d->pid, ==, atoi(g_subprocess_get_identifier(d->proc)));
+}
+
+CvTestLibvirtd *
+cv_test_libvirtd_start(void)
+{
+    struct passwd *nobody = getpwnam("nobody");
+    g_autoptr(CvTestLibvirtd) d = NULL;
+    g_autofree char *run = NULL, *home = NULL, *conf = NULL, *text = NULL;
+    g_autofree char *exe = g_find_program_in_path("libvirtd");
+
+    if (getuid() != 0 || !nobody || !exe)
+        return NULL;
+    d = g_new0(CvTestLibvirtd, 1);
+    d->dir = g_dir_make_tmp("covirt-libvirtd-XXXXXX", NULL);
+    g_assert_nonnull(d->dir);
+    g_chmod(d->dir, 0755);
+    run = g_build_filename(d->dir, "run", NULL);
+    home = g_build_filename(d->dir, "home", NULL);
+    conf = g_build_filename(d->dir, "libvirtd.conf", NULL);
+    g_assert_cmpint(g_mkdir(run, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir(home, 0700), ==, 0);
+    g_assert_cmpint(chown(run, nobody->pw_uid, nobody->pw_gid), ==, 0);
+    g_assert_cmpint(chown(home, nobody->pw_uid, nobody->pw_gid), ==, 0);
+    d->port = cv_test_free_port();
+    /* loopback only, no TLS, no authentication: a test daemon nobody else reaches */
+    text = g_strdup_printf("listen_tls = 0\nlisten_tcp = 1\ntcp_port = \"%u\"\nlisten_addr = \"127.0.0.1\"\n"
+                           "auth_tcp = \"none\"\n", d->port);
+    g_assert_true(g_file_set_contents(conf, text, -1, NULL));
+    g_chmod(conf, 0644);
+    d->uri = g_strdup_printf("test+tcp://127.0.0.1:%u/default", d->port);
+    libvirtd_spawn(d);
+    return g_steal_pointer(&d);
+}
+
+void
+cv_test_libvirtd_kill(CvTestLibvirtd *d)
+{
+    if (!d->proc)
+        return;
+    g_subprocess_send_signal(d->proc, SIGKILL);
+    g_subprocess_wait(d->proc, NULL, NULL);
+    g_clear_object(&d->proc);
+}
+
+void
+cv_test_libvirtd_restart(CvTestLibvirtd *d)
+{
+    cv_test_libvirtd_kill(d);
+    libvirtd_spawn(d);
+}
+
+void
+cv_test_libvirtd_free(CvTestLibvirtd *d)
+{
+    if (!d)
+        return;
+    if (d->proc) {
+        g_subprocess_send_signal(d->proc, SIGTERM);
+        g_subprocess_wait(d->proc, NULL, NULL);
+        g_clear_object(&d->proc);
+    }
+    if (d->dir)
+        rm_rf(d->dir);
+    g_free(d->dir);
+    g_free(d->uri);
+    g_free(d);
 }

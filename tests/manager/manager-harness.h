@@ -49,3 +49,23 @@ gboolean cv_test_wait_member(CvTestManager *m, const char *path, const char *mem
                              guint timeout_s);
 /* the pid a daemon wrote to its pid file, 0 when there is none */
 GPid cv_test_read_pid(const char *file);
+
+/* A private libvirtd serving the test driver on loopback TCP (test+tcp://127.0.0.1:PORT/default), run
+ * as nobody in a temporary directory with its own configuration; the system daemon is never touched.
+ * NULL when this cannot be done here (not root, no libvirtd): the caller skips. */
+typedef struct {
+    GSubprocess *proc;
+    GPid pid;
+    char *dir;
+    guint port;
+    char *uri;
+} CvTestLibvirtd;
+
+CvTestLibvirtd *cv_test_libvirtd_start(void);
+/* SIGKILL, then a new daemon on the same port (its test driver starts afresh) */
+void cv_test_libvirtd_kill(CvTestLibvirtd *d);
+void cv_test_libvirtd_restart(CvTestLibvirtd *d);
+void cv_test_libvirtd_free(CvTestLibvirtd *d);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvTestLibvirtd, cv_test_libvirtd_free)
+/* a loopback TCP port nothing listens on now */
+guint cv_test_free_port(void);
