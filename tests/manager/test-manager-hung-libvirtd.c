@@ -3,7 +3,7 @@
  * manager recovers on SIGCONT, and SIGTERM ends it within its bound whatever libvirt does. And a
  * domain undefined behind the manager's back while it runs, known from events alone.
  * The libvirtd is the test's own: a session daemon run as nobody in a temporary directory, serving
- * the test driver over its own socket; the system daemon is never touched. Needs root (to run the
+ * the test driver on its own loopback TCP port; the system daemon is never touched. Needs root (to run the
  * daemon as another user) and libvirtd, else it exits 77. */
 #include <string.h>
 #include <signal.h>
@@ -14,58 +14,9 @@
 
 #define TIMEOUT_S 3   /* MANAGER_LIBVIRT_TIMEOUT here */
 
-static char *dir;
-static GSubprocess *daemon_proc;
+static CvTestLibvirtd *lvd;    /* the private libvirtd (manager-harness.c) */
 static GPid daemon_pid;
 static char *uri_env;        /* MANAGER_LIBVIRT_URI=… of the private daemon */
-
-static char *
-start_private_libvirtd(void)
-{
-    struct passwd *nobody = getpwnam("nobody");
-    g_autofree char *run = g_build_filename(dir, "run", NULL);
-    g_autofree char *home = g_build_filename(dir, "home", NULL);
-    g_autofree char *pidfile = g_build_filename(run, "libvirtd.pid", NULL);
-    g_autofree char *sock = g_build_filename(run, "libvirt", "libvirt-sock", NULL);
-    g_autofree char *uid = g_strdup_printf("--reuid=%u", (unsigned)nobody->pw_uid);
-    g_autofree char *gid = g_strdup_printf("--regid=%u", (unsigned)nobody->pw_gid);
-    g_autofree char *e_home = g_strconcat("HOME=", home, NULL);
-    g_autofree char *e_run = g_strconcat("XDG_RUNTIME_DIR=", run, NULL);
-    g_autofree char *e_cfg = g_strconcat("XDG_CONFIG_HOME=", home, "/.config", NULL);
-    g_autofree char *e_cache = g_strconcat("XDG_CACHE_HOME=", home, "/.cache", NULL);
-    g_autofree char *pidarg = g_strconcat("--pid-file=", pidfile, NULL);
-    g_autoptr(GError) error = NULL;
-    /* a test that fails midway must not leave a stopped daemon behind */
-    const char *const argv[] = { "setpriv", uid, gid, "--clear-groups", "--pdeathsig", "KILL", "env", "-i", e_home, e_run, e_cfg, e_cache,
-                                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "libvirtd", pidarg, NULL };
-
-    g_assert_cmpint(g_mkdir(run, 0700), ==, 0);
-    g_assert_cmpint(g_mkdir(home, 0700), ==, 0);
-    g_assert_cmpint(chown(run, nobody->pw_uid, nobody->pw_gid), ==, 0);
-    g_assert_cmpint(chown(home, nobody->pw_uid, nobody->pw_gid), ==, 0);
-    /* in the foreground: setpriv and env exec, so the child is libvirtd itself */
-    daemon_proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                                    &error);
-    g_assert_no_error(error);
-    for (int i = 0; i < 200 && !(g_file_test(sock, G_FILE_TEST_EXISTS) && cv_test_read_pid(pidfile)); i++)
-        g_usleep(100000);
-    g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-    /* the pid our own daemon wrote: the only process this test stops */
-    daemon_pid = cv_test_read_pid(pidfile);
-    g_assert_cmpint(daemon_pid, ==, atoi(g_subprocess_get_identifier(daemon_proc)));
-    return g_strdup_printf("MANAGER_LIBVIRT_URI=test+unix:///default?socket=%s", sock);
-}
-
-static void
-stop_private_libvirtd(void)
-{
-    if (!daemon_proc)
-        return;
-    kill(daemon_pid, SIGCONT);
-    g_subprocess_send_signal(daemon_proc, SIGTERM);
-    g_subprocess_wait(daemon_proc, NULL, NULL);
-    g_clear_object(&daemon_proc);
-}
 
 /* GET path: the status, and the Retry-After header into *retry_after (NULL when none) */
 static guint
@@ -189,18 +140,16 @@ main(int argc, char **argv)
         g_printerr("needs root, libvirtd, setpriv and the user nobody: skipped\n");
         return 77;
     }
-    dir = g_dir_make_tmp("covirt-hung-XXXXXX", NULL);
-    g_chmod(dir, 0755);
-    uri_env = start_private_libvirtd();
+    lvd = cv_test_libvirtd_start();
+    g_assert_nonnull(lvd);
+    daemon_pid = lvd->pid;
+    uri_env = g_strconcat("MANAGER_LIBVIRT_URI=", lvd->uri, NULL);
     g_test_add_func("/manager/libvirtd/undefined-outside", test_undefined_outside);
     g_test_add_func("/manager/libvirtd/hung", test_hung);
     rc = g_test_run();
-    stop_private_libvirtd();
+    /* a daemon the test left stopped still ends */
+    kill(daemon_pid, SIGCONT);
+    cv_test_libvirtd_free(lvd);
     g_free(uri_env);
-    {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-        (void)!system(cmd);
-    }
     return rc;
 }
