@@ -211,6 +211,8 @@ add_host_json(JsonBuilder *b, CvMgrHost *h)
         json_builder_add_string_value(b, h->caps->why_not[p]);
     }
     json_builder_end_object(b);
+    json_builder_set_member_name(b, "capabilities_checked");
+    json_builder_add_boolean_value(b, h->caps && h->caps->checked);
     json_builder_set_member_name(b, "domain_type");
     if (h->caps && h->caps->domain_type)
         json_builder_add_string_value(b, h->caps->domain_type);

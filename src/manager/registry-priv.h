@@ -35,6 +35,7 @@ typedef struct {
     char *why_not[CV_PLATFORM_COUNT]; /* the host's reason for each one it cannot */
     char *domain_type;           /* kvm or qemu, as MANAGER_DOMAIN_TYPE (auto: what the host offers) */
     guint64 free_memory;         /* bytes, 0: unknown */
+    gboolean checked;            /* from domain capabilities; FALSE: the driver has none, nothing refused */
 } CvMgrHostCaps;
 
 typedef struct _CvMgrHost CvMgrHost;

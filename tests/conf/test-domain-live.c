@@ -1,5 +1,6 @@
 /* What the manager reads from a live domain XML: the values a running domain states, the defaults
- * when it states none, and refusals of text that is not a domain. */
+ * when it states none, and refusals of text that is not a domain. And from a host's domain
+ * capabilities: libvirt 9.0's QEMU driver without KVM (domcaps/), and the elements newer libvirt adds. */
 #include <string.h>
 #include "domain-live.h"
 
@@ -119,6 +120,53 @@ test_live_refused(void)
     }
 }
 
+static void
+test_caps_tcg(void)
+{
+    g_autofree char *path = g_build_filename(COVIRT_DOMCAPS_DIR, "qemu-9.0-tcg-session.xml", NULL);
+    g_autofree char *xml = NULL;
+    g_autoptr(CvDomainCaps) caps = NULL;
+
+    g_assert_true(g_file_get_contents(path, &xml, NULL, NULL));
+    caps = cv_conf_domain_caps_parse(xml, -1, NULL);
+    g_assert_nonnull(caps);
+    g_assert_cmpstr(caps->domain_type, ==, "qemu");
+    g_assert_true(caps->efi);
+    g_assert_true(caps->tpm);
+    g_assert_false(caps->sev);
+    g_assert_false(caps->sev_snp);
+    g_assert_false(caps->tdx);
+}
+
+/* launchSecurity's sectype (libvirt 10.5+ for sev-snp, 11 for tdx), under features or at the top */
+static void
+test_caps_launch_security(void)
+{
+    static const char snp[] =
+        "<domainCapabilities><domain>kvm</domain><os supported='yes'><loader supported='yes'/></os>"
+        "<features><sev supported='yes'/><launchSecurity supported='yes'><enum name='sectype'>"
+        "<value>sev</value><value> sev-snp </value></enum></launchSecurity></features></domainCapabilities>";
+    static const char tdx[] =
+        "<domainCapabilities><domain>kvm</domain><os supported='no'/><devices><tpm supported='no'/></devices>"
+        "<features><tdx supported='yes'/></features></domainCapabilities>";
+    static const char unsupported[] =
+        "<domainCapabilities><launchSecurity supported='no'><enum name='sectype'><value>sev-snp</value>"
+        "</enum></launchSecurity></domainCapabilities>";
+    g_autoptr(CvDomainCaps) a = cv_conf_domain_caps_parse(snp, -1, NULL);
+    g_autoptr(CvDomainCaps) b = cv_conf_domain_caps_parse(tdx, -1, NULL);
+    g_autoptr(CvDomainCaps) c = cv_conf_domain_caps_parse(unsupported, -1, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CvDomainCaps) d = cv_conf_domain_caps_parse("<domain/>", -1, &error);
+
+    g_assert_true(a->sev_snp && a->sev && a->efi && a->tpm && !a->tdx);
+    g_assert_cmpstr(a->domain_type, ==, "kvm");
+    g_assert_true(b->tdx && !b->efi && !b->tpm && !b->sev_snp);
+    g_assert_false(c->sev_snp);
+    g_assert_null(c->domain_type);
+    g_assert_null(d);
+    g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -127,5 +175,7 @@ main(int argc, char **argv)
     g_test_add_func("/conf/domain-live/absent", test_live_absent);
     g_test_add_func("/conf/domain-live/numbers", test_live_numbers);
     g_test_add_func("/conf/domain-live/refused", test_live_refused);
+    g_test_add_func("/conf/domain-caps/tcg", test_caps_tcg);
+    g_test_add_func("/conf/domain-caps/launch-security", test_caps_launch_security);
     return g_test_run();
 }

@@ -30,7 +30,7 @@ seed() {   # target → seed files
                    python3 "$SRC/tests/measure/tdx-mrtd-ref.py" build "$W/$1/tdvf.bin" || true ;;
     fuzz-tdx-quote) cp "$V/tdx/spr-e4-quote-v4.dat" "$W/$1/s1" 2>/dev/null || true ;;
     fuzz-cvm-spec) cp "$SRC"/tests/conf/data/*.json "$W/$1/" ;;
-    fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$W/$1/" ;;
+    fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$SRC"/tests/conf/domcaps/*.xml "$W/$1/" ;;
     fuzz-evidence) cp "$V/tpm/tpm_evidence.json" "$W/$1/s1" 2>/dev/null || true
                    cp "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true ;;
     fuzz-oci-config) printf '%s' '{"ociVersion":"1.0.2","process":{"terminal":true,"args":["/bin/sh"],"cwd":"/"},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}]}' > "$W/$1/s1" ;;

@@ -1,7 +1,8 @@
 /* Several libvirt hosts behind one manager (issue 12). One host (test:///default): GET /v1/hosts, the
  * host in a CVM's JSON, platforms refused with the host's reason, an unknown host, covirt host list.
  * Two hosts: two private libvirtds (test driver, loopback TCP, run as nobody; skipped without root):
- * creates spread, pinned, the same agent port on both, a host killed and restarted, deletes on both. */
+ * creates spread, pinned, the same agent port on both, a host killed and restarted, deletes on both.
+ * And a host with domain capabilities: a private libvirtd's QEMU session driver. */
 #include <string.h>
 #include <signal.h>
 #include "manager-harness.h"
@@ -80,19 +81,16 @@ test_one_host(void)
     g_assert_cmpstr(json_object_get_string_member(h, "state"), ==, "up");
     g_assert_cmpint(json_object_get_int_member(h, "cvms"), ==, 1);
     g_assert_cmpstr(json_object_get_string_member(h, "libvirt_version"), !=, NULL);
-    /* the test driver reports no domain capabilities: vtpm only, and it says why not the others */
+    /* the test driver reports no domain capabilities: nothing to refuse on */
     platforms = json_object_get_array_member(h, "platforms");
-    g_assert_cmpuint(json_array_get_length(platforms), ==, 1);
-    g_assert_cmpstr(json_array_get_string_element(platforms, 0), ==, "vtpm");
-    g_assert_nonnull(strstr(json_object_get_string_member(json_object_get_object_member(h, "unsupported"), "sev-snp"),
-                            "domain capabilities"));
+    g_assert_cmpuint(json_array_get_length(platforms), ==, 3);
+    g_assert_false(json_object_get_boolean_member(h, "capabilities_checked"));
 
-    /* an unknown host is named; a platform the host cannot run is refused with its reason */
+    /* an unknown host is named */
     g_assert_cmpuint(post(m, "{\"name\":\"covirt-test-h2\",\"memory\":\"256M\",\"host\":\"qemu+ssh://nowhere/system\"}",
                           &e1), ==, 400);
     g_assert_nonnull(strstr(error_message(e1), "qemu+ssh://nowhere/system"));
-    g_assert_cmpuint(post(m, "{\"name\":\"covirt-test-h3\",\"memory\":\"256M\",\"platform\":\"sev-snp\"}", &e2), ==, 400);
-    g_assert_nonnull(strstr(error_message(e2), "test:///default cannot run sev-snp"));
+    g_assert_cmpuint(post(m, "{\"name\":\"covirt-test-h3\",\"memory\":\"256M\",\"host\":\"\"}", &e2), ==, 400);
     g_assert_cmpuint(cv_test_count(m), ==, 1);
     g_assert_cmpfloat(cv_test_metric(m, "covirt_host_up{host=\"test:///default\"}"), ==, 1);
     g_assert_cmpfloat(cv_test_metric(m, "covirt_host_cvms{host=\"test:///default\"}"), ==, 1);
@@ -296,11 +294,53 @@ test_two_hosts(void)
     g_assert_cmpstr(g_strstrip(names_b), ==, "test");
 }
 
+/* A host whose libvirt reports domain capabilities: the private daemon's QEMU session driver (TCG here,
+ * without KVM): vtpm offered as qemu, sev-snp refused with the host's reason. No CVM is started. */
+static void
+test_domain_capabilities(void)
+{
+    g_autoptr(CvTestLibvirtd) d = cv_test_libvirtd_start();
+    g_autofree char *uri = NULL, *env = NULL, *spec = NULL;
+    g_autofree char *qemu = g_find_program_in_path("qemu-system-x86_64");
+    g_autoptr(CvTestManager) m = NULL;
+    g_autoptr(JsonNode) hosts = NULL, refused = NULL;
+    JsonObject *h;
+    JsonArray *platforms;
+    gboolean kvm;
+
+    if (!d || !qemu) {
+        g_test_skip("needs root, libvirtd and qemu-system-x86_64");
+        return;
+    }
+    uri = g_strdup_printf("qemu+tcp://127.0.0.1:%u/session", d->port);
+    env = g_strconcat("MANAGER_LIBVIRT_URI=", uri, NULL);
+    m = cv_test_manager_start((const char *const[]){ env, "MANAGER_DOMAIN_TYPE=auto", NULL });
+    g_assert_true(wait_host_state(m, uri, "up", 60));
+    g_assert_cmpuint(cv_test_request_json(m, "GET", "/v1/hosts", NULL, &hosts), ==, 200);
+    h = host_entry(hosts, uri);
+    g_assert_true(json_object_get_boolean_member(h, "capabilities_checked"));
+    kvm = g_strcmp0(json_object_get_string_member(h, "domain_type"), "kvm") == 0;
+    platforms = json_object_get_array_member(h, "platforms");
+    g_assert_cmpuint(json_array_get_length(platforms), >=, 1);
+    g_assert_cmpstr(json_array_get_string_element(platforms, 0), ==, "vtpm");
+    if (kvm) {
+        g_test_message("this machine has KVM: the refusal below is not checked");
+        return;
+    }
+    g_assert_cmpstr(json_object_get_string_member(h, "domain_type"), ==, "qemu");
+    g_assert_nonnull(strstr(json_object_get_string_member(json_object_get_object_member(h, "unsupported"), "sev-snp"),
+                            "no KVM"));
+    spec = g_strdup_printf("{\"name\":\"covirt-test-snp\",\"memory\":\"256M\",\"platform\":\"sev-snp\"}");
+    g_assert_cmpuint(post(m, spec, &refused), ==, 400);
+    g_assert_nonnull(strstr(error_message(refused), "cannot run sev-snp: no KVM"));
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/manager/hosts/one-host", test_one_host);
     g_test_add_func("/manager/hosts/two-hosts", test_two_hosts);
+    g_test_add_func("/manager/hosts/domain-capabilities", test_domain_capabilities);
     return g_test_run();
 }
