@@ -50,6 +50,19 @@ create_work(CvMgrJob *job, GError **error)
     return TRUE;
 }
 
+/* a lifecycle event with where the CVM went and why */
+static void
+created_event(CvMgrRegistry *r, CvMgrCvm *cvm, CvMgrJob *job)
+{
+    g_autoptr(JsonObject) data = json_object_new();
+
+    json_object_set_string_member(data, "event", "created");
+    json_object_set_string_member(data, "state", cv_mgr_state_to_string(cvm->state));
+    json_object_set_string_member(data, "host", job->host->view.uri);
+    json_object_set_string_member(data, "placement", job->reason);
+    cv_mgr_events_emit(r, cvm, "lifecycle", data, FALSE);
+}
+
 static void
 create_done(CvMgrJob *job, GError *error)
 {
@@ -80,7 +93,7 @@ create_done(CvMgrJob *job, GError *error)
     job->host->creations++;
     cv_mgr_histogram_observe(&r->metrics->create_duration, (g_get_monotonic_time() - job->start_us) / 1e6);
     cvm->state = job->state;
-    cv_mgr_events_lifecycle(r, cvm, "created", job->reason);
+    created_event(r, cvm, job);
     if (!job->persisted)
         cv_mgr_sync_persist(r, cvm, NULL);
     if (cvm->state == CV_MGR_STATE_RUNNING && job->host->conn && !cvm->channel_checked)
@@ -88,8 +101,8 @@ create_done(CvMgrJob *job, GError *error)
     else
         cv_mgr_channels_sync(r, cvm, NULL);
     cv_mgr_ttl_arm(r, cvm);
-    g_info("cvm %s (%s) created (%s) %s, agent port %u", cvm->name, cvm->id, cv_mgr_state_to_string(cvm->state),
-           job->reason, cvm->host_port);
+    g_info("cvm %s (%s) created (%s) on %s (%s), agent port %u", cvm->name, cvm->id,
+           cv_mgr_state_to_string(cvm->state), job->host->view.uri, job->reason, cvm->host_port);
     g_task_return_pointer(job->task, cv_mgr_cvm_to_json(cvm, FALSE), (GDestroyNotify)json_node_unref);
 }
 
@@ -257,7 +270,7 @@ prepare_create(CvMgrRegistry *r, GBytes *body, CvMgrCvm **out, CvMgrRefusal *ref
         return NULL;
     }
     h->placed_memory += spec->memory_bytes;
-    *reason = g_strdup_printf("on %s: %s", h->view.uri, why);
+    *reason = g_steal_pointer(&why);
     *out = g_steal_pointer(&cvm);
     return g_steal_pointer(&xml);
 }

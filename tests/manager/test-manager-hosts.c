@@ -135,7 +135,7 @@ create_on(CvTestManager *m, const char *name, const char *host_member)
     return g_strdup(member(c, "host"));
 }
 
-/* the "created" event's detail: where and why */
+/* the "created" event's placement: why on its host */
 static char *
 created_detail(CvTestManager *m, const char *name)
 {
@@ -143,7 +143,8 @@ created_detail(CvTestManager *m, const char *name)
     g_autoptr(GBytes) body = NULL;
     g_autofree char *text = NULL;
     g_autoptr(GMatchInfo) mi = NULL;
-    g_autoptr(GRegex) re = g_regex_new("\"event\":\"created\",\"detail\":\"([^\"]*)\"", 0, 0, NULL);
+    g_autoptr(GRegex) re = g_regex_new("\"event\":\"created\",.*\"host\":\"[^\"]+\",\"placement\":\"([^\"]*)\"",
+                                       G_REGEX_UNGREEDY, 0, NULL);
 
     g_assert_cmpuint(cv_test_request(m, "GET", path, NULL, NULL, 0, &body), ==, 200);
     text = g_strndup(g_bytes_get_data(body, NULL), g_bytes_get_size(body));
