@@ -57,7 +57,8 @@ bench_env(void)
     env = g_environ_setenv(env, "MANAGER_QEMU_HOST_FWD_RANGE", "20000-29999", TRUE);
     env = g_environ_setenv(env, "MANAGER_LOG_LEVEL", "error", TRUE);
     /* the 16 clients all come from 127.0.0.1: one client address to the per-client bound */
-    env = g_environ_setenv(env, "MANAGER_HTTP_MAX_CONNECTIONS_PER_CLIENT", "1024", TRUE);
+    env = g_environ_setenv(env, "MANAGER_HTTP_MAX_CONNECTIONS_PER_CLIENT", "4096", TRUE);
+    env = g_environ_setenv(env, "MANAGER_HTTP_MAX_CONNECTIONS", "4096", TRUE);
     /* the build's manager renders from this checkout's templates */
     env = g_environ_setenv(env, "COVIRT_TEMPLATE_DIR", COVIRT_SOURCE_DIR "/domain-templates", FALSE);
     return env;
