@@ -5,6 +5,7 @@
 #include "covirt-builtins.h"
 #include "cv-json.h"
 #include "cv-util.h"
+#include "igvm.h"
 #include "measure-file.h"
 #include "measure-policy.h"
 #include "snp-measure.h"
@@ -12,7 +13,7 @@
 
 typedef struct {
     char *mode, *vcpu_type, *vcpu_sig, *vmm_type, *ovmf, *kernel, *initrd, *append, *guest_features;
-    char *output_format, *snp_ovmf_hash, *svsm, *vars_size, *vars_file;
+    char *output_format, *snp_ovmf_hash, *svsm, *vars_size, *vars_file, *igvm;
     int vcpus, vcpu_family, vcpu_model, vcpu_stepping;
     gboolean json;
     const char *command; /* "measure sev-snp" or "policy sev-snp", for usage messages */
@@ -23,7 +24,7 @@ snp_options_clear(SnpOptions *o)
 {
     char **strings[] = { &o->mode, &o->vcpu_type, &o->vcpu_sig, &o->vmm_type, &o->ovmf, &o->kernel, &o->initrd,
                          &o->append, &o->guest_features, &o->output_format, &o->snp_ovmf_hash, &o->svsm,
-                         &o->vars_size, &o->vars_file };
+                         &o->vars_size, &o->vars_file, &o->igvm };
 
     for (guint i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
@@ -193,6 +194,8 @@ snp_option_entries(GOptionContext *ctx, SnpOptions *o)
         { "svsm", 0, 0, G_OPTION_ARG_FILENAME, &o->svsm, "COCONUT-SVSM image (snp:svsm mode)", "PATH" },
         { "vars-size", 0, 0, G_OPTION_ARG_STRING, &o->vars_size, "Size of the OVMF variable store", "SIZE" },
         { "vars-file", 0, 0, G_OPTION_ARG_FILENAME, &o->vars_file, "The OVMF variable store (for its size)", "PATH" },
+        { "igvm", 0, 0, G_OPTION_ARG_FILENAME, &o->igvm, "IGVM file QEMU loads (instead of --ovmf and the rest)",
+          "PATH" },
         { NULL },
     };
     GOptionEntry output[] = {
@@ -204,6 +207,53 @@ snp_option_entries(GOptionContext *ctx, SnpOptions *o)
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (g_str_has_prefix(o->command, "measure"))
         g_option_context_add_main_entries(ctx, output, NULL);
+}
+
+/* --igvm: the file holds firmware, VMSA and all; the options that describe them otherwise are refused rather
+ * than silently ignored. 0, or the exit code after a message. */
+static int
+snp_igvm_digest(const SnpOptions *o, guint8 digest[CV_SNP_DIGEST_SIZE])
+{
+    const char *others[] = { o->ovmf, o->kernel, o->initrd, o->append, o->svsm, o->snp_ovmf_hash, o->vars_size,
+                             o->vars_file, o->guest_features };
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(others); i++) {
+        if (others[i])
+            return cv_cli_usage(o->command, "--igvm carries the firmware and the VMSA: give it alone (with "
+                                "--vcpus at most)");
+    }
+    if (o->mode && strcmp(o->mode, "snp") != 0)
+        return cv_cli_usage(o->command, "--igvm is measured in --mode snp only");
+    if (!cv_igvm_snp_measure_file(o->igvm, digest, &error))
+        return cv_cli_fail(error);
+    return 0;
+}
+
+/* {"platform", key: value, "inputs": {name: value…}} for --json; `inputs` is NULL-terminated pairs */
+static void
+print_measure_json(const char *platform, const char *key, const char *value, const char *const *inputs)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "platform");
+    json_builder_add_string_value(b, platform);
+    json_builder_set_member_name(b, key);
+    json_builder_add_string_value(b, value);
+    json_builder_set_member_name(b, "inputs");
+    json_builder_begin_object(b);
+    for (guint i = 0; inputs[i]; i += 2) {
+        json_builder_set_member_name(b, inputs[i]);
+        json_builder_add_string_value(b, inputs[i + 1]);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    root = json_builder_get_root(b);
+    text = cv_json_to_string(root, TRUE);
+    printf("%s\n", text);
 }
 
 static int
@@ -224,11 +274,22 @@ measure_snp(int argc, char **argv)
         return CV_CLI_EXIT_USAGE;
     if (argc > 1)
         return cv_cli_usage(o.command, "unexpected argument '%s'", argv[1]);
-    if (!o.ovmf)
-        return cv_cli_usage(o.command, "--ovmf PATH is required");
     if (o.output_format && strcmp(o.output_format, "hex") != 0 && strcmp(o.output_format, "base64") != 0)
         return cv_cli_usage(o.command, "--output-format must be hex or base64");
     base64 = g_strcmp0(o.output_format, "base64") == 0;
+    if (o.igvm) {
+        if ((rc = snp_igvm_digest(&o, digest)) != 0)
+            return rc;
+        text = base64 ? g_base64_encode(digest, sizeof(digest)) : cv_hex_encode(digest, sizeof(digest));
+        if (o.json)
+            print_measure_json("sev-snp", "measurement", text,
+                               (const char *const[]){ "mode", "snp", "igvm", o.igvm, NULL });
+        else
+            printf("%s\n", text);
+        return 0;
+    }
+    if (!o.ovmf)
+        return cv_cli_usage(o.command, "--ovmf PATH (or --igvm PATH) is required");
     if (!snp_mode(&o, &hash_only))
         return CV_CLI_EXIT_USAGE;
     if (hash_only) {
@@ -332,13 +393,15 @@ snp_policy_digest(SnpOptions *o, const SnpPolicyOptions *p, guint8 digest[CV_SNP
     int rc;
 
     if (p->measurement) {
-        if (o->ovmf)
-            return cv_cli_usage(o->command, "give --measurement or --ovmf and its options, not both");
+        if (o->ovmf || o->igvm)
+            return cv_cli_usage(o->command, "give --measurement or --ovmf/--igvm and its options, not both");
         if (!(given = cv_hex_decode(p->measurement, NULL)) || g_bytes_get_size(given) != CV_SNP_DIGEST_SIZE)
             return cv_cli_usage(o->command, "--measurement: expected 96 hex digits");
         memcpy(digest, g_bytes_get_data(given, NULL), CV_SNP_DIGEST_SIZE);
         return 0;
     }
+    if (o->igvm)
+        return snp_igvm_digest(o, digest);
     if (!o->ovmf)
         return cv_cli_usage(o->command, "give --measurement, or --ovmf and the options of 'covirt measure sev-snp'");
     if (!snp_mode(o, &hash_only) || hash_only)
@@ -426,26 +489,9 @@ measure_tdx(int argc, char **argv)
         return cv_cli_fail(error);
     text = g_strcmp0(format, "base64") == 0 ? g_base64_encode(mrtd, sizeof(mrtd)) : cv_hex_encode(mrtd, sizeof(mrtd));
     if (json) {
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autoptr(JsonNode) root = NULL;
-        g_autofree char *out = NULL;
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "platform");
-        json_builder_add_string_value(b, "tdx");
-        json_builder_set_member_name(b, "mrtd");
-        json_builder_add_string_value(b, text);
-        json_builder_set_member_name(b, "inputs");
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "ovmf");
-        json_builder_add_string_value(b, ovmf);
-        json_builder_set_member_name(b, "page_order");
-        json_builder_add_string_value(b, o == CV_TDX_ORDER_TWO_PASS ? "two-pass" : "single-pass");
-        json_builder_end_object(b);
-        json_builder_end_object(b);
-        root = json_builder_get_root(b);
-        out = cv_json_to_string(root, TRUE);
-        printf("%s\n", out);
+        print_measure_json("tdx", "mrtd", text,
+                           (const char *const[]){ "ovmf", ovmf, "page_order",
+                                                  o == CV_TDX_ORDER_TWO_PASS ? "two-pass" : "single-pass", NULL });
     } else {
         printf("%s\n", text);
     }

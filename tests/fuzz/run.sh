@@ -28,6 +28,10 @@ seed() {   # target → seed files
                        [ -r "$f" ] && tail -c 65536 "$f" > "$W/$1/$(basename "$f").tail"
                    done
                    python3 "$SRC/tests/measure/tdx-mrtd-ref.py" build "$W/$1/tdvf.bin" || true ;;
+    fuzz-igvm) python3 "$SRC/tests/measure/igvm-ref.py" build "$W/$1/a.igvm" || true
+               for k in vmsa-gpa data-offset unknown-type undeclared-area vmsa-first; do
+                   python3 "$SRC/tests/measure/igvm-ref.py" tamper "$W/$1/a.igvm" $k "$W/$1/$k.igvm" || true
+               done ;;
     fuzz-tdx-quote) cp "$V/tdx/spr-e4-quote-v4.dat" "$W/$1/s1" 2>/dev/null || true ;;
     fuzz-cvm-spec) cp "$SRC"/tests/conf/data/*.json "$W/$1/" ;;
     fuzz-domain-live) cp "$SRC"/tests/conf/data/*.xml "$SRC"/tests/conf/domcaps/*.xml "$W/$1/" ;;
