@@ -374,44 +374,78 @@ add_hex(JsonBuilder *b, const char *name, const guint8 *data, gsize len)
     json_builder_add_string_value(b, text);
 }
 
-static gboolean
-collect_vtpm(CvAgentCollector *c, JsonBuilder *b, const guint8 rd[64], GError **error)
+gboolean
+cv_agent_collector_quote(CvAgentCollector *c, const guint8 *qualifying, gsize len, guint32 pcr_mask,
+                         GBytes **attest, GBytes **signature, CvAttestPcrs *pcrs, GError **error)
 {
-    TPM2B_DATA qualifying = { .size = CV_ATTEST_REPORT_DATA_SIZE };
+    TPM2B_DATA data = { .size = len };
     TPMT_SIG_SCHEME scheme = { .scheme = TPM2_ALG_NULL };
     TPML_PCR_SELECTION sel;
     TPM2B_ATTEST *quoted = NULL;
     TPMT_SIGNATURE *sig = NULL;
-    guint8 buf[sizeof(TPMT_SIGNATURE) + sizeof(TPM2B_PUBLIC)];
+    guint8 buf[sizeof(TPMT_SIGNATURE)];
     size_t off = 0;
-    CvAttestPcrs pcrs;
-    g_autoptr(GBytes) ek = NULL;
-    g_autoptr(GError) local = NULL;
-    g_autoptr(JsonNode) pcr_json = NULL;
     TSS2_RC rc;
 
-    memcpy(qualifying.buffer, rd, CV_ATTEST_REPORT_DATA_SIZE);
-    select_pcrs(&sel, CV_ATTEST_QUOTE_PCR_MASK);
-    rc = Esys_Quote(c->esys, c->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &qualifying, &scheme, &sel, &quoted,
-                    &sig);
+    if (!c->esys || len > sizeof(data.buffer)) {
+        g_set_error(error, CV_ERROR, c->esys ? CV_ERROR_INVALID : CV_ERROR_UNAVAILABLE,
+                    c->esys ? "qualifying data over %zu bytes" : "no TPM to quote", sizeof(data.buffer));
+        return FALSE;
+    }
+    memcpy(data.buffer, qualifying, len);
+    select_pcrs(&sel, pcr_mask);
+    rc = Esys_Quote(c->esys, c->ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &data, &scheme, &sel, &quoted, &sig);
     if (!cv_tss_check(rc, "TPM2_Quote", error))
+        return FALSE;
+    rc = Tss2_MU_TPMT_SIGNATURE_Marshal(sig, buf, sizeof(buf), &off);
+    Esys_Free(sig);
+    if (!cv_tss_check(rc, "marshalling the signature", error)) {
+        Esys_Free(quoted);
+        return FALSE;
+    }
+    /* values read after the quote: the verifier checks them against its pcrDigest */
+    if (!read_pcrs(c, pcr_mask, pcrs, error)) {
+        Esys_Free(quoted);
+        return FALSE;
+    }
+    *attest = g_bytes_new(quoted->attestationData, quoted->size);
+    *signature = g_bytes_new(buf, off);
+    Esys_Free(quoted);
+    return TRUE;
+}
+
+GBytes *
+cv_agent_collector_ak_public(CvAgentCollector *c, GError **error)
+{
+    guint8 buf[sizeof(TPM2B_PUBLIC)];
+    size_t off = 0;
+
+    if (!c->esys) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "no TPM, so no AK");
+        return NULL;
+    }
+    if (!cv_tss_check(Tss2_MU_TPM2B_PUBLIC_Marshal(c->ak_public, buf, sizeof(buf), &off), "marshalling the AK", error))
+        return NULL;
+    return g_bytes_new(buf, off);
+}
+
+static gboolean
+collect_vtpm(CvAgentCollector *c, JsonBuilder *b, const guint8 rd[64], GError **error)
+{
+    g_autoptr(GBytes) attest = NULL, sig = NULL, ak = NULL;
+    CvAttestPcrs pcrs;
+    g_autoptr(GBytes) ek = NULL;
+    g_autoptr(JsonNode) pcr_json = NULL;
+
+    if (!cv_agent_collector_quote(c, rd, CV_ATTEST_REPORT_DATA_SIZE, CV_ATTEST_QUOTE_PCR_MASK, &attest, &sig, &pcrs,
+                                  error) ||
+        !(ak = cv_agent_collector_ak_public(c, error)))
         return FALSE;
     json_builder_set_member_name(b, "tpm");
     json_builder_begin_object(b);
-    add_b64(b, "quote", quoted->attestationData, quoted->size);
-    Esys_Free(quoted);
-    rc = Tss2_MU_TPMT_SIGNATURE_Marshal(sig, buf, sizeof(buf), &off);
-    Esys_Free(sig);
-    if (!cv_tss_check(rc, "marshalling the signature", error))
-        return FALSE;
-    add_b64(b, "signature", buf, off);
-    off = 0;
-    if (!cv_tss_check(Tss2_MU_TPM2B_PUBLIC_Marshal(c->ak_public, buf, sizeof(buf), &off), "marshalling the AK", error))
-        return FALSE;
-    add_b64(b, "ak_public", buf, off);
-    /* values read after the quote: the verifier checks them against its pcrDigest */
-    if (!read_pcrs(c, CV_ATTEST_QUOTE_PCR_MASK, &pcrs, error))
-        return FALSE;
+    add_b64(b, "quote", g_bytes_get_data(attest, NULL), g_bytes_get_size(attest));
+    add_b64(b, "signature", g_bytes_get_data(sig, NULL), g_bytes_get_size(sig));
+    add_b64(b, "ak_public", g_bytes_get_data(ak, NULL), g_bytes_get_size(ak));
     pcr_json = cv_attest_pcrs_to_json(&pcrs);
     json_builder_set_member_name(b, "pcrs");
     json_builder_add_value(b, g_steal_pointer(&pcr_json));
@@ -449,6 +483,20 @@ tsm_report(CvAgentCollector *c, const guint8 rd[64], GBytes **out, GBytes **aux,
         *aux = cv_read_file(auxblob, 1 << 16, NULL);
     g_rmdir(dir);
     return ok;
+}
+
+GBytes *
+cv_agent_collector_tee_report(CvAgentCollector *c, const guint8 report_data[64], GError **error)
+{
+    GBytes *out = NULL;
+
+    if (strcmp(c->platform, "sev-snp") != 0 && strcmp(c->platform, "tdx") != 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_UNAVAILABLE, "platform %s has no TEE report", c->platform);
+        return NULL;
+    }
+    if (!tsm_report(c, report_data, &out, NULL, error))
+        return NULL;
+    return out;
 }
 
 JsonNode *

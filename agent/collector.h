@@ -11,6 +11,7 @@
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include "tpm-quote.h"
 
 G_BEGIN_DECLS
 
@@ -45,6 +46,17 @@ gboolean cv_agent_collector_extend_manifest(CvAgentCollector *collector, const g
 JsonNode *cv_agent_collector_collect(CvAgentCollector *collector, const guint8 *nonce, gsize nonce_len,
                                      const guint8 tls_key_sha256[32], const guint8 *manifest_sha256,
                                      GError **error);
+
+/* For verifiers other than covirt's (a KBS, agent/kbs-evidence.c): TPM2_Quote by the AK over the
+ * SHA-256 PCRs of pcr_mask with this qualifying data (at most 64 bytes): the marshalled TPMS_ATTEST and
+ * TPMT_SIGNATURE, and the PCR values read right after. No TPM: CV_ERROR_UNAVAILABLE. */
+gboolean cv_agent_collector_quote(CvAgentCollector *collector, const guint8 *qualifying, gsize len,
+                                  guint32 pcr_mask, GBytes **attest, GBytes **signature, CvAttestPcrs *pcrs,
+                                  GError **error);
+/* the AK's marshalled TPM2B_PUBLIC */
+GBytes *cv_agent_collector_ak_public(CvAgentCollector *collector, GError **error);
+/* sev-snp / tdx: the raw report (SNP) or quote (TDX) from configfs-tsm for these 64 bytes of report data */
+GBytes *cv_agent_collector_tee_report(CvAgentCollector *collector, const guint8 report_data[64], GError **error);
 
 /* vtpm: TPM2_ActivateCredential with the AK and the EK: returns the secret the verifier sealed
  * with cv_attest_make_credential(); credential_blob is a marshalled TPM2B_ID_OBJECT,

@@ -40,6 +40,11 @@ seed() {   # target → seed files
     fuzz-oci-config) printf '%s' '{"ociVersion":"1.0.2","process":{"terminal":true,"args":["/bin/sh"],"cwd":"/"},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}]}' > "$W/$1/s1" ;;
     fuzz-requirements) cp "$SRC/tests/agent/data/requirements.txt" "$W/$1/s1"
                        printf '%s' '{"version":"1","install":[{"download_info":{"url":"file:///w/algo/wheels/c-1.0-py3-none-any.whl"},"metadata":{"name":"c"}}]}' > "$W/$1/s2" ;;
+    fuzz-kbs-reply) printf '%s' '{"nonce":"ZmFrZW5vbmNl","extra-params":""}' > "$W/$1/s1"
+                    printf '%s' '{"token":"eyJhbGciOiJFUzI1NiJ9.e30.c2ln"}' > "$W/$1/s2"
+                    # Trustee's JWE layout (header bytes as its serde writes them) for a key no one holds
+                    printf '%s' '{"protected":"eyJhbGciOiJFQ0RILUVTK0EyNTZLVyIsImVuYyI6IkEyNTZHQ00iLCJlcGsiOnsiY3J2IjoiUC0yNTYiLCJrdHkiOiJFQyIsIngiOiJBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBIiwieSI6IkFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUEifX0","encrypted_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","iv":"AAAAAAAAAAAAAAAA","ciphertext":"AAAA","tag":"AAAAAAAAAAAAAAAAAAAAAA"}' > "$W/$1/s3"
+                    cp "$V/sev-snp/milan-report.bin" "$W/$1/s4" 2>/dev/null || true ;;
     fuzz-agent-reply) printf '%s' '{"sha3_256":"00ff","state":"ReceivingData"}' > "$W/$1/s1"
                       printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2" ;;
     fuzz-manager-reply) printf '%s' '{"cvms":[{"id":"a","name":"n","agent":{"host":"h","port":1},"expires_at":null}]}' > "$W/$1/s1"
