@@ -2,6 +2,7 @@
  * and session per handshake, the whole handshake retried, a resource 401 answered by a new handshake. */
 #include "kbs-client.h"
 #include "cv-error.h"
+#include "cv-file.h"
 #include "cv-json.h"
 #include "cv-util.h"
 
@@ -50,27 +51,6 @@ error_detail(GBytes *body)
     return g_steal_pointer(&text);
 }
 
-static GBytes *
-read_bounded(GInputStream *in, GError **error)
-{
-    g_autoptr(GByteArray) buf = g_byte_array_new();
-    guint8 chunk[8192];
-
-    for (;;) {
-        gssize n = g_input_stream_read(in, chunk, sizeof(chunk), NULL, error);
-        if (n < 0)
-            return NULL;
-        if (n == 0)
-            break;
-        if (buf->len + n > KBS_REPLY_MAX) {
-            g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "reply over %u bytes", KBS_REPLY_MAX);
-            return NULL;
-        }
-        g_byte_array_append(buf, chunk, n);
-    }
-    return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
-}
-
 static void
 take_cookie(Rcar *r, SoupMessage *msg)
 {
@@ -112,7 +92,7 @@ exchange(Rcar *r, const char *method, const char *path, JsonNode *body, gboolean
         g_autofree char *value = g_strconcat(KBS_COOKIE "=", r->cookie, NULL);
         soup_message_headers_replace(headers, "Cookie", value);
     }
-    if (!(in = soup_session_send(r->session, msg, NULL, error)) || !(reply = read_bounded(in, error)))
+    if (!(in = soup_session_send(r->session, msg, NULL, error)) || !(reply = cv_stream_read_bounded(in, KBS_REPLY_MAX, "the KBS's reply", error)))
         return NULL;
     *status = soup_message_get_status(msg);
     take_cookie(r, msg);

@@ -12,9 +12,6 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(EVP_CIPHER, EVP_CIPHER_free)
-
 #define CEK_SIZE 32
 #define GCM_IV_SIZE 12
 #define GCM_TAG_SIZE 16

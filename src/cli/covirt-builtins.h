@@ -41,5 +41,6 @@ int cv_cli_measure(int argc, char **argv);
 /* covirt policy sev-snp, tdx: in covirt-builtins-measure.c, which holds the options it shares with measure */
 int cv_cli_policy_snp(int argc, char **argv);
 int cv_cli_policy_tdx(int argc, char **argv);
+int cv_cli_kbs(int argc, char **argv);
 
 G_END_DECLS

@@ -19,6 +19,7 @@ static const CvCliCommand commands[] = {
     { "algo", "upload the algorithm to a CVM's agent", cv_cli_algo },
     { "data", "upload a dataset to a CVM's agent", cv_cli_data },
     { "result", "download and unpack a computation's result", cv_cli_result },
+    { "kbs", "encrypt a file for an HTTPS source whose key a KBS releases", cv_cli_kbs },
     { NULL, NULL, NULL },
 };
 

@@ -1,5 +1,6 @@
 #include "attest-client.h"
 #include "client-session.h"
+#include "cv-file.h"
 #include "agent-api.h"
 #include "cv-autoptr.h"
 #include "cv-json.h"
@@ -59,28 +60,6 @@ pin_message(SoupMessage *msg, const guint8 pinned_key_sha256[32])
                           (GClosureNotify)(void (*)(void))g_free, 0);
 }
 
-/* Reads at most MAX_BUNDLE bytes: a hostile agent must not make the client buffer gigabytes. */
-static GBytes *
-read_bounded(GInputStream *in, GError **error)
-{
-    g_autoptr(GByteArray) buf = g_byte_array_new();
-    guint8 chunk[65536];
-
-    for (;;) {
-        gssize n = g_input_stream_read(in, chunk, sizeof(chunk), NULL, error);
-        if (n < 0)
-            return NULL;
-        if (n == 0)
-            break;
-        if (buf->len + (gsize)n > MAX_BUNDLE) {
-            g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "the agent's answer is larger than %u bytes", MAX_BUNDLE);
-            return NULL;
-        }
-        g_byte_array_append(buf, chunk, n);
-    }
-    return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
-}
-
 /* Sends msg and returns its JSON body; non-2xx answers become errors with the agent's message. */
 static JsonNode *
 send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **error)
@@ -92,7 +71,8 @@ send_json(SoupSession *session, SoupMessage *msg, guint8 peer_key[32], GError **
     GTlsCertificate *peer;
 
     if (in)
-        body = read_bounded(in, &local);
+        /* at most MAX_BUNDLE bytes: a hostile agent must not make the client buffer gigabytes */
+        body = cv_stream_read_bounded(in, MAX_BUNDLE, "the agent's answer", &local);
     if (!body) {
         g_autofree char *why = cv_client_transport_message(local);
 

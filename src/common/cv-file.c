@@ -51,6 +51,17 @@ cv_file_open_regular(const char *path, guint64 max_bytes, guint64 *size_out, GEr
     return g_steal_fd(&fd);
 }
 
+static gboolean
+append_bounded(GByteArray *buf, const guint8 *chunk, gsize n, gsize max_bytes, const char *what, GError **error)
+{
+    if (buf->len + n > max_bytes) {
+        g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "%s is larger than %" G_GSIZE_FORMAT " bytes", what, max_bytes);
+        return FALSE;
+    }
+    g_byte_array_append(buf, chunk, n);
+    return TRUE;
+}
+
 GBytes *
 cv_file_read_fd(int fd, gsize max_bytes, const char *what, GError **error)
 {
@@ -66,12 +77,26 @@ cv_file_read_fd(int fd, gsize max_bytes, const char *what, GError **error)
             return NULL;
         }
         /* the file may have grown since it was checked */
-        if (buf->len + (gsize)n > max_bytes) {
-            g_set_error(error, CV_ERROR, CV_ERROR_TOO_LARGE, "%s is larger than %" G_GSIZE_FORMAT " bytes", what,
-                        max_bytes);
+        if (!append_bounded(buf, chunk, n, max_bytes, what, error))
             return NULL;
-        }
-        g_byte_array_append(buf, chunk, n);
+    }
+    return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+}
+
+GBytes *
+cv_stream_read_bounded(GInputStream *in, gsize max_bytes, const char *what, GError **error)
+{
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    g_autofree guint8 *chunk = g_malloc(CHUNK);
+
+    for (;;) {
+        gssize n = g_input_stream_read(in, chunk, CHUNK, NULL, error);
+        if (n < 0)
+            return NULL;
+        if (n == 0)
+            break;
+        if (!append_bounded(buf, chunk, n, max_bytes, what, error))
+            return NULL;
     }
     return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
 }

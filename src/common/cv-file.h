@@ -2,6 +2,7 @@
  * descriptor that is then read, so that what was checked is what is read. */
 #pragma once
 #include <glib.h>
+#include <gio/gio.h>
 #include "cv-error.h"
 
 G_BEGIN_DECLS
@@ -18,6 +19,9 @@ G_DEFINE_AUTO_CLEANUP_FREE_FUNC(CvFd, cv_fd_close, -1)
 int cv_file_open_regular(const char *path, guint64 max_bytes, guint64 *size_out, GError **error);
 /* The rest of fd, refused beyond max_bytes; what names the file in messages. */
 GBytes *cv_file_read_fd(int fd, gsize max_bytes, const char *what, GError **error);
+/* The rest of a stream (an HTTP answer), refused beyond max_bytes: a hostile peer must not make us
+ * buffer gigabytes; what names it in messages ("the agent's answer"). */
+GBytes *cv_stream_read_bounded(GInputStream *in, gsize max_bytes, const char *what, GError **error);
 /* Hex digest (OpenSSL's name: "SHA256") of the rest of fd. */
 char *cv_file_digest_fd_hex(const char *algorithm, int fd, const char *what, GError **error);
 

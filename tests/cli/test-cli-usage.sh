@@ -44,6 +44,8 @@ usage_cases=(
     "measure|"                     "measure|frobnicate"
     "measure sev-snp|"             "measure sev-snp|--frobnicate" "measure sev-snp|--ovmf x.fd --vcpus 1"
     "measure tdx|"                 "measure tdx|--frobnicate"     "measure tdx|--ovmf x.fd --page-order 3"
+    "kbs|"                         "kbs|frobnicate"
+    "kbs encrypt|"                 "kbs encrypt|--frobnicate"     "kbs encrypt|--key k in"
 )
 declare -A covered
 for c in "${usage_cases[@]}"; do
@@ -59,7 +61,7 @@ done
 commands=$("$covirt" --help | awk '/^Commands:/ { on = 1; next } on && !NF { exit } on { print $1 }')
 [ -n "$commands" ] || { echo "FAIL: covirt --help lists no commands"; fails=$((fails + 1)); }
 for cmd in $commands "domain render" "policy check" "policy vtpm" "verify sev-snp" "verify tdx" "verify tpm" \
-           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp" "policy tdx"; do
+           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp" "policy tdx" "kbs encrypt"; do
     [ -n "${covered[$cmd]:-}" ] || { echo "FAIL: no usage case for covirt $cmd"; fails=$((fails + 1)); }
     # shellcheck disable=SC2086
     "$covirt" $cmd --help >"$tmp/out" 2>&1 || { echo "FAIL: covirt $cmd --help exited non-zero"; fails=$((fails + 1)); }

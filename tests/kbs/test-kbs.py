@@ -5,6 +5,7 @@ evidence is parsed and its quote verified here, in Python, with `cryptography`.
 
   test-kbs.py serve --port-file F --resource default/key/k=FILE [--policy P.json] [--doc-variant]
   test-kbs.py jwe --jwk '{"kty":"EC",...}' --plaintext-hex HEX      (a JWE from python3-jwcrypto)
+  test-kbs.py files --dir D --port-file F [--cert C --key K]          (static files, HTTPS with C)
 
 Policy (JSON): {"pcrs": {"16": "hex", ...}, "trusted_ak_sha256": ["hex", ...], "tees": ["tpm", ...]}:
 the quoted PCRs must hold those values, the AK's DER SubjectPublicKeyInfo hash one of those.
@@ -377,14 +378,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.handle_method("POST")
 
 
+def run(server, port_file):
+    """Tells the test the port (a file that appears whole) and serves."""
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    server.serve_forever()
+
+
 def serve(args):
     Handler.kbs = Kbs(args)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    tmp = args.port_file + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(tmp, args.port_file)
-    server.serve_forever()
+    run(server, args.port_file)
+
+
+def serve_files(args):
+    """Static files over HTTPS (a TLS key and certificate the test made) or plain HTTP, on 127.0.0.1."""
+    import functools
+    import ssl
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, fmt, *a):
+            sys.stderr.write("test-files: " + fmt % a + "\n")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=args.dir))
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    run(server, args.port_file)
 
 
 def make_jwe(args):
@@ -415,8 +437,13 @@ def main():
     j.add_argument("--plaintext-hex", required=True)
     j.add_argument("--aad")
     j.add_argument("--newline", action="store_true")
+    f = sub.add_parser("files")
+    f.add_argument("--dir", required=True)
+    f.add_argument("--port-file", required=True)
+    f.add_argument("--cert")
+    f.add_argument("--key")
     args = parser.parse_args()
-    serve(args) if args.command == "serve" else make_jwe(args)
+    {"serve": serve, "jwe": make_jwe, "files": serve_files}[args.command](args)
 
 
 if __name__ == "__main__":
