@@ -8,6 +8,8 @@
 #include "policy.h"
 #include "cv-util.h"
 #include "cv-file.h"
+#include "igvm.h"
+#include "measure-file.h"
 #include "measure-policy.h"
 #include "snp-measure.h"
 
@@ -178,6 +180,27 @@ boot_fds_clear(BootFds *b)
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(BootFds, boot_fds_clear)
 
+/* An IGVM boot: the file the manager handed QEMU (-object igvm-cfg) holds firmware and VMSA alike, so its
+ * digest depends on nothing else (docs/measure.md); read from the image directories only */
+static JsonNode *
+snp_igvm_policy(CvMgrRegistry *r, const CvMgrCvm *cvm, const CvCvmSpec *spec, GError **error)
+{
+    g_auto(CvFd) fd = cv_defaults_open_image(r->config->defaults, "igvm", spec->igvm, NULL, error);
+    g_autoptr(GBytes) image = fd >= 0 ? cv_measure_read_image_fd(fd, spec->igvm, error) : NULL;
+    g_autofree char *description = NULL;
+    guint8 digest[CV_SNP_DIGEST_SIZE];
+    gsize len;
+    const guint8 *data;
+
+    if (!image)
+        return NULL;
+    data = g_bytes_get_data(image, &len);
+    if (!cv_igvm_snp_measure(data, len, spec->igvm, digest, error))
+        return NULL;
+    description = g_strdup_printf("covirt-manager: the IGVM launch of CVM %s (%s)", cvm->name, cvm->id);
+    return cv_measure_snp_policy(digest, spec->sev_snp.host_data, description);
+}
+
 /* The SEV-SNP launch digest of the domain as libvirt holds it: its OVMF, the kernel hashes of its direct
  * boot, its vCPUs and CPU model (docs/measure.md); the spec's host data. SEV_FEATURES are taken as 0x1
  * (SNPActive): QEMU's default with KVM_SEV_INIT2. */
@@ -194,9 +217,11 @@ snp_policy(CvMgrRegistry *r, const CvMgrCvm *cvm, const CvDomainLive *live, GErr
 
     if (!spec)
         return NULL;
-    if (spec->igvm || !live->loader) {
-        g_set_error(error, CV_ERROR, CV_ERROR_NOT_SUPPORTED, "the launch digest of an %s boot is not computed here: "
-                    "give its measurement to 'covirt policy sev-snp'", spec->igvm ? "IGVM" : "OVMF-less");
+    if (spec->igvm)
+        return snp_igvm_policy(r, cvm, spec, error);
+    if (!live->loader) {
+        g_set_error(error, CV_ERROR, CV_ERROR_NOT_SUPPORTED, "the launch digest of an OVMF-less boot is not computed "
+                    "here: give its measurement to 'covirt policy sev-snp'");
         return NULL;
     }
     if (!live->cpu_model || !cv_snp_vcpu_sig_from_type(live->cpu_model, &in.vcpu_sig)) {

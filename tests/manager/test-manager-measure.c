@@ -132,11 +132,38 @@ test_snp_policy_plain_firmware(void)
     g_assert_cmpuint(cv_test_request(m, "GET", "/health", NULL, NULL, 0, NULL), ==, 200);
 }
 
+/* An IGVM boot: the policy expects `covirt measure sev-snp --igvm`'s digest of the file the spec names (built
+ * by tests/measure/igvm-ref.py) */
+static void
+test_snp_policy_igvm(void)
+{
+    const char *extra[] = { "MANAGER_DOMAIN_TYPE=kvm", NULL };
+    g_autoptr(CvTestManager) m = cv_test_manager_start(extra);
+    g_autofree char *igvm = g_build_filename(m->tmpdir, "coconut.igvm", NULL);
+    g_autofree char *build = g_strdup_printf("python3 %s build %s", IGVM_REF, igvm);
+    g_autofree char *spec = NULL, *ap = NULL, *expected = NULL;
+    g_autoptr(JsonNode) c = NULL, policy = NULL;
+    const char *args[] = { "--igvm", igvm, NULL };
+    int status = -1;
+
+    g_assert_true(g_spawn_command_line_sync(build, NULL, NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    spec = g_strdup_printf("{\"name\":\"covirt-test-snp3\",\"platform\":\"sev-snp\",\"memory\":\"512M\","
+                           "\"igvm\":\"%s\"}", igvm);
+    c = cv_test_create(m, spec);
+    ap = g_strconcat("/v1/cvms/", member(c, "id"), "/attestation-policy", NULL);
+    g_assert_cmpuint(cv_test_request_json(m, "GET", ap, NULL, &policy), ==, 200);
+    expected = cli_measure(args);
+    g_assert_cmpuint(strlen(expected), ==, 96);
+    g_assert_cmpstr(member(policy, "measurement"), ==, expected);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/manager/measure/snp-policy", test_snp_policy);
     g_test_add_func("/manager/measure/snp-policy-plain-firmware", test_snp_policy_plain_firmware);
+    g_test_add_func("/manager/measure/snp-policy-igvm", test_snp_policy_igvm);
     return g_test_run();
 }
