@@ -15,18 +15,7 @@ member(JsonNode *n, const char *name)
 static gboolean
 virsh_ok(const char *const *args)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    int status = -1;
-
-    g_ptr_array_add(argv, (gpointer) "virsh");
-    g_ptr_array_add(argv, (gpointer) "-c");
-    g_ptr_array_add(argv, (gpointer) "qemu:///system");
-    for (const char *const *a = args; *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
-    return g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
-                        G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL) &&
-           g_spawn_check_wait_status(status, NULL);
+    return cv_test_virsh("qemu:///system", args, NULL);
 }
 
 /* the newest /boot/vmlinuz-* copied where QEMU can read it, and an empty gzip'ed cpio as the initrd */

@@ -489,3 +489,21 @@ cv_test_libvirtd_free(CvTestLibvirtd *d)
     g_free(d->uri);
     g_free(d);
 }
+
+gboolean
+cv_test_virsh(const char *uri, const char *const *args, char **out)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    int status = -1;
+
+    g_ptr_array_add(argv, (gpointer) "virsh");
+    g_ptr_array_add(argv, (gpointer) "-c");
+    g_ptr_array_add(argv, (gpointer)uri);
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH | (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL) |
+                      G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, out, NULL, &status, NULL))
+        return FALSE;
+    return g_spawn_check_wait_status(status, NULL);
+}

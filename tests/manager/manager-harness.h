@@ -69,3 +69,5 @@ void cv_test_libvirtd_free(CvTestLibvirtd *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvTestLibvirtd, cv_test_libvirtd_free)
 /* a loopback TCP port nothing listens on now */
 guint cv_test_free_port(void);
+/* virsh -c URI ARGS…: TRUE when it exits 0; its stdout into *out when out is not NULL */
+gboolean cv_test_virsh(const char *uri, const char *const *args, char **out);

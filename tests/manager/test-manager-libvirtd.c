@@ -30,20 +30,7 @@ agent_port(JsonNode *n)
 static gboolean
 virsh(const char *const *args, char **out)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GError) error = NULL;
-    int status = -1;
-
-    g_ptr_array_add(argv, (gpointer) "virsh");
-    g_ptr_array_add(argv, (gpointer) "-c");
-    g_ptr_array_add(argv, (gpointer) "qemu:///system");
-    for (const char *const *a = args; *a; a++)
-        g_ptr_array_add(argv, (gpointer)*a);
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH | (out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL) |
-                      G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, out, NULL, &status, &error))
-        return FALSE;
-    return g_spawn_check_wait_status(status, NULL);
+    return cv_test_virsh("qemu:///system", args, out);
 }
 
 static gboolean
