@@ -95,6 +95,28 @@ cv_agent_archive_child_extract(const char *path, const char *dest, const char *s
     return run_helper(args, error);
 }
 
+/* covirt-agent-archive's "dataset" command line for path, dest and how */
+static GStrv
+dataset_args(const char *path, const char *dest, const CvArchiveExtract *how)
+{
+    g_autofree char *max_bytes = g_strdup_printf("%" G_GUINT64_FORMAT, how->max_bytes);
+    g_autofree char *max_entries = g_strdup_printf("%" G_GUINT64_FORMAT, how->max_entries);
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+    g_strv_builder_add_many(b, "dataset", path, dest, how->format == CV_ARCHIVE_FORMAT_SINGLE ? "single" : "archive",
+                            how->single_name ? how->single_name : "-", max_bytes, max_entries, NULL);
+    return g_strv_builder_end(b);
+}
+
+gboolean
+cv_agent_archive_child_extract_strict(const char *path, const char *dest, const CvArchiveExtract *how,
+                                      GError **error)
+{
+    g_auto(GStrv) args = dataset_args(path, dest, how);
+
+    return run_helper((const char *const *)args, error);
+}
+
 static void
 kill_child(GCancellable *cancel, gpointer data)
 {
@@ -141,17 +163,14 @@ void
 cv_agent_archive_child_extract_dataset(const char *path, const char *dest, const CvArchiveExtract *how,
                                        GCancellable *cancel, GAsyncReadyCallback callback, gpointer data)
 {
-    g_autofree char *max_bytes = g_strdup_printf("%" G_GUINT64_FORMAT, how->max_bytes);
-    g_autofree char *max_entries = g_strdup_printf("%" G_GUINT64_FORMAT, how->max_entries);
-    const char *args[] = { "dataset", path, dest, how->format == CV_ARCHIVE_FORMAT_SINGLE ? "single" : "archive",
-                           how->single_name ? how->single_name : "-", max_bytes, max_entries, NULL };
+    g_auto(GStrv) args = dataset_args(path, dest, how);
     GTask *task = g_task_new(NULL, NULL, callback, data);
     Job *job = g_new0(Job, 1);
     GError *error = NULL;
 
     g_task_set_task_data(task, job, (GDestroyNotify)job_free);
     job->cancel = cancel ? g_object_ref(cancel) : g_cancellable_new();
-    job->child = helper_spawn(args, &error);
+    job->child = helper_spawn((const char *const *)args, &error);
     if (!job->child) {
         g_task_return_error(task, error);
         g_object_unref(task);

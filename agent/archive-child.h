@@ -13,6 +13,9 @@ char *cv_agent_beside_self(const char *name, GError **error);
 gboolean cv_agent_archive_child_zip_dir(const char *dir, const char *zip_path, GError **error);
 gboolean cv_agent_archive_child_extract(const char *path, const char *dest, const char *single_name,
                                         GError **error);
+/* The same strict extraction, waited for (an OCI layer: oci-layout.c runs it from a worker). */
+gboolean cv_agent_archive_child_extract_strict(const char *path, const char *dest, const CvArchiveExtract *how,
+                                               GError **error);
 /* A dataset, strict and within how's limits (how->strict is implied), while the main loop runs:
  * callback gets the result once the child has exited; cancel kills it. */
 void cv_agent_archive_child_extract_dataset(const char *path, const char *dest, const CvArchiveExtract *how,
