@@ -315,15 +315,22 @@ sorted_files(const char *rootfs)
     return files;
 }
 
-/* OCI's whiteouts (.wh.NAME, .wh..wh..opq) delete what a lower layer holds: not supported */
+/* OCI's whiteouts (.wh.NAME, .wh..wh..opq) delete what a lower layer holds: not supported. *bytes
+ * and *entries get what rootfs holds so far, for the next layer's budget. */
 static gboolean
-has_whiteout(const char *dir)
+has_whiteout(const char *dir, guint64 *bytes, guint64 *entries)
 {
     g_autoptr(GPtrArray) files = sorted_files(dir);
+    struct stat st;
 
-    for (guint i = 0; i < files->len; i++)
+    *bytes = 0;
+    *entries = files->len;
+    for (guint i = 0; i < files->len; i++) {
         if (g_str_has_prefix(strrchr(files->pdata[i], '/') + 1, ".wh."))
             return TRUE;
+        if (lstat(files->pdata[i], &st) == 0)
+            *bytes += st.st_size;
+    }
     return FALSE;
 }
 
@@ -332,16 +339,19 @@ extract_layers(const char *layout, GPtrArray *layers, const char *rootfs, const 
                GError **error)
 {
     CvArchiveExtract how = { CV_ARCHIVE_FORMAT_ARCHIVE, NULL, TRUE, limits->max_unpacked, limits->max_entries };
+    guint64 bytes = 0, entries = 0;
 
     for (guint i = 0; i < layers->len; i++) {
         g_autofree char *blob = check_blob(layout, layers->pdata[i], error);
 
-        /* each layer gets its own budget: the whole image's is checked by the sizes pulled */
+        /* the layers share one budget: each gets what the lower ones left (0 would mean no limit) */
+        how.max_bytes = limits->max_unpacked > bytes ? limits->max_unpacked - bytes : 1;
+        how.max_entries = limits->max_entries > entries ? limits->max_entries - entries : 1;
         if (!blob || !cv_agent_archive_child_extract_strict(blob, rootfs, &how, error)) {
             g_prefix_error(error, "layer %u: ", i);
             return FALSE;
         }
-        if (has_whiteout(rootfs)) {
+        if (has_whiteout(rootfs, &bytes, &entries)) {
             g_set_error(error, CV_ERROR, CV_ERROR_INVALID,
                         "layer %u: whiteouts (.wh. files) are not supported: flatten the image into one layer", i);
             return FALSE;

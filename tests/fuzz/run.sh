@@ -45,6 +45,10 @@ seed() {   # target → seed files
                     # Trustee's JWE layout (header bytes as its serde writes them) for a key no one holds
                     printf '%s' '{"protected":"eyJhbGciOiJFQ0RILUVTK0EyNTZLVyIsImVuYyI6IkEyNTZHQ00iLCJlcGsiOnsiY3J2IjoiUC0yNTYiLCJrdHkiOiJFQyIsIngiOiJBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBIiwieSI6IkFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUEifX0","encrypted_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","iv":"AAAAAAAAAAAAAAAA","ciphertext":"AAAA","tag":"AAAAAAAAAAAAAAAAAAAAAA"}' > "$W/$1/s3"
                     cp "$V/sev-snp/milan-report.bin" "$W/$1/s4" 2>/dev/null || true ;;
+    fuzz-oci-layout) D=sha256:$(printf '%064d' 0)
+                     printf '%s' '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"'$D'","size":10,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' > "$W/$1/s1"
+                     printf '%s' '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"'$D'","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"'$D'","size":3}]}' > "$W/$1/s2"
+                     printf '%s' '{"rootfs":{"type":"layers","diff_ids":["'$D'"]}}' > "$W/$1/s3" ;;
     fuzz-agent-reply) printf '%s' '{"sha3_256":"00ff","state":"ReceivingData"}' > "$W/$1/s1"
                       printf '%s' '{"error":{"code":"conflict","message":"no"}}' > "$W/$1/s2" ;;
     fuzz-manager-reply) printf '%s' '{"cvms":[{"id":"a","name":"n","agent":{"host":"h","port":1},"expires_at":null}]}' > "$W/$1/s1"

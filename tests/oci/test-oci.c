@@ -234,6 +234,23 @@ test_hostile_layers(void)
     g_clear_error(&error);
 }
 
+/* the extraction budget: 28 bytes of files in the image, 10 allowed */
+static void
+test_unpack_limit(void)
+{
+    g_autofree char *dir = make_layout("plain", "plain");
+    g_autofree char *ref = g_strconcat("oci:", dir, ":v1", NULL);
+    g_autofree char *rootfs = NULL;
+    g_autoptr(GError) error = NULL;
+    CvAgentOciLimits limits;
+
+    cv_agent_oci_limits_default(&limits);
+    limits.max_unpacked = 10;
+    g_assert_false(fetch(ref, NULL, &limits, &rootfs, &error));
+    g_assert_error(error, CV_ERROR, CV_ERROR_TOO_LARGE);
+    g_assert_false(g_file_test(rootfs, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_bad_references(void)
 {
@@ -404,6 +421,7 @@ main(int argc, char **argv)
     g_test_add_func("/oci/layout/encrypted", test_encrypted_layout);
     g_test_add_func("/oci/layout/tampered", test_tampered_blob);
     g_test_add_func("/oci/layout/hostile-layers", test_hostile_layers);
+    g_test_add_func("/oci/layout/unpack-limit", test_unpack_limit);
     g_test_add_func("/oci/references", test_bad_references);
     add_registry_tests();
     rc = g_test_run();
