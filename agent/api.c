@@ -552,6 +552,7 @@ cv_agent_api_listen(CvAgentApi *api, CvAgent *agent, guint port, const char *lis
      * %2E and removes dot segments, as clients' libsoup does before sending), so signatures cover the path
      * as sent and a file name is decoded once, by segment_name() */
     api->server = soup_server_new("server-header", "covirt-agent", "raw-paths", TRUE, NULL);
+    cv_http_server_json_errors(api->server);
     soup_server_add_early_handler(api->server, NULL, early_handler, api, NULL);
     soup_server_add_handler(api->server, NULL, handler, api, NULL);
     sock = cv_http_listen_socket(listen_address, port, error);

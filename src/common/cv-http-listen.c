@@ -190,7 +190,10 @@ start_tls(GSocket *sock, GIOCondition cond, gpointer data)
     if (!c->l || !(cond & G_IO_IN) || (cond & (G_IO_HUP | G_IO_ERR)))
         return G_SOURCE_REMOVE;
     stream = g_socket_connection_factory_create_connection(sock);
-    tls = g_tls_server_connection_new(G_IO_STREAM(stream), c->l->cert, &error);
+    /* no CA database: no client certificate is asked for, and glib-networking would otherwise load the
+     * system's CA list for every connection (0.8 s each under AddressSanitizer) */
+    tls = g_initable_new(g_tls_backend_get_server_connection_type(g_tls_backend_get_default()), NULL, &error,
+                         "base-io-stream", stream, "certificate", c->l->cert, "database", NULL, NULL);
     if (!tls) {
         g_warning("TLS: %s", error->message);
         return G_SOURCE_REMOVE;

@@ -15,4 +15,10 @@ void cv_http_respond_error(SoupServerMessage *msg, guint status, const char *cod
 /* the same for a GError: status and code from src/common/cv-error.c's table */
 void cv_http_respond_gerror(SoupServerMessage *msg, const GError *error);
 
+/* libsoup answers some requests itself, before or instead of the handlers: a head it cannot parse, a path
+ * it cannot decode, a Transfer-Encoding or HTTP version it does not speak, a path no handler covers. Those
+ * answers get the same JSON error body as the handlers' (issue 14); call once, before connecting other
+ * "request-started" handlers. */
+void cv_http_server_json_errors(SoupServer *server);
+
 G_END_DECLS

@@ -29,11 +29,9 @@ on_got_headers(SoupServerMessage *msg, gpointer data)
     CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
 
-    if (!rq || rq->counted)
+    /* a head libsoup refused is answered by cv_http_server_json_errors() */
+    if (!rq || rq->counted || soup_server_message_get_status(msg) != 0)
         return;
-    /* the head parsed: the answer is the handlers' (see on_request_started) */
-    soup_message_headers_remove(soup_server_message_get_response_headers(msg), "Content-Type");
-    soup_message_headers_set_encoding(soup_server_message_get_response_headers(msg), SOUP_ENCODING_CONTENT_LENGTH);
     rq->counted = TRUE;
     api->in_flight++;
     cv_mgr_http_conn_await_body(msg);
@@ -71,51 +69,24 @@ on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
     g_byte_array_append(rq->body, g_bytes_get_data(chunk, NULL), n);
 }
 
-/* libsoup's own refusal of a head it could not parse (a NUL in the path, an unknown
- * Transfer-Encoding, an HTTP version it does not speak): no handler and no got-headers ran, and
- * the status is known only now that the head is out; the body ends with the connection */
-static void
-on_wrote_headers(SoupServerMessage *msg, gpointer data)
-{
-    CvMgrHttpRequest *rq = cv_mgr_http_request_of(msg);
-    guint status = soup_server_message_get_status(msg);
-
-    if (!rq || rq->counted)
-        return;
-    if (status == SOUP_STATUS_NOT_IMPLEMENTED)
-        cv_http_respond_error(msg, status, "not_supported", "unsupported Transfer-Encoding");
-    else if (status == SOUP_STATUS_HTTP_VERSION_NOT_SUPPORTED)
-        cv_http_respond_error(msg, status, "not_supported", "unsupported HTTP version");
-    else if (status == SOUP_STATUS_BAD_REQUEST)
-        cv_http_respond_error(msg, status, "invalid", "malformed HTTP request");
-    else
-        cv_http_respond_error(msg, status, "internal", "the HTTP request could not be read");
-    soup_message_body_complete(soup_server_message_get_response_body(msg));
-}
-
 static void
 on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer data)
 {
     CvMgrHttpApi *api = data;
     CvMgrHttpRequest *rq = g_new0(CvMgrHttpRequest, 1);
-    SoupMessageHeaders *out = soup_server_message_get_response_headers(msg);
 
     rq->start_us = g_get_monotonic_time();
     rq->body = g_byte_array_new();
     g_object_set_data_full(G_OBJECT(msg), "cv-request", rq, request_free);
     /* the body is kept by on_got_chunk, up to the limit, instead of by libsoup */
     soup_message_body_set_accumulate(soup_server_message_get_request_body(msg), FALSE);
-    /* for libsoup's own refusal (on_wrote_headers), undone in on_got_headers once the head parsed */
-    soup_message_headers_replace(out, "Content-Type", "application/json");
-    soup_message_headers_set_encoding(out, SOUP_ENCODING_EOF);
     /* shutting down: no keep-alive, so clients do not send their next request to a manager
      * that is about to exit */
     if (api->stopping)
-        soup_message_headers_replace(out, "Connection", "close");
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
     cv_mgr_http_conn_await_request(msg);
     g_signal_connect(msg, "got-headers", G_CALLBACK(on_got_headers), api);
     g_signal_connect(msg, "got-chunk", G_CALLBACK(on_got_chunk), api);
-    g_signal_connect(msg, "wrote-headers", G_CALLBACK(on_wrote_headers), api);
 }
 
 static void
@@ -702,6 +673,7 @@ cv_mgr_http_api_new(CvMgrRegistry *registry, CvMgrMetrics *metrics, const CvMgrC
     }
     /* TLS is set up by http-listener.c before libsoup gets the connection */
     api->server = soup_server_new("server-header", "covirt-manager/" COVIRT_VERSION, NULL);
+    cv_http_server_json_errors(api->server);
     g_signal_connect(api->server, "request-started", G_CALLBACK(on_request_started), api);
     g_signal_connect(api->server, "request-read", G_CALLBACK(on_request_read), api);
     g_signal_connect(api->server, "request-finished", G_CALLBACK(on_request_done), api);
