@@ -35,6 +35,17 @@ agent_test_sha3(const char *path)
     return h;
 }
 
+void
+agent_test_add_upload(JsonBuilder *b, const char *file, const char *pub)
+{
+    g_autofree char *h = agent_test_sha3(file);
+
+    json_builder_set_member_name(b, "hash");
+    json_builder_add_string_value(b, h);
+    json_builder_set_member_name(b, "userKey");
+    json_builder_add_string_value(b, pub);
+}
+
 char *
 agent_test_write(const char *dir, const char *name, const char *text)
 {
@@ -170,4 +181,33 @@ agent_test_read_frame(GSocketConnection *conn)
     g_assert_no_error(error);
     g_assert_nonnull(f);
     return f;
+}
+
+GSubprocess *
+agent_test_spawn(const char *dir, const char *work, const AgentTestStart *how, char **url)
+{
+    g_autofree char *port_file = g_build_filename(dir, "port", NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GSubprocessLauncher) l = agent_test_launcher();
+    g_autoptr(GError) error = NULL;
+    GSubprocess *agent;
+
+    g_ptr_array_add(argv, g_strdup(g_getenv("AGENT_BIN")));
+    g_ptr_array_add(argv, g_strdup_printf("--work-dir=%s", work));
+    g_ptr_array_add(argv, g_strdup("--port=0"));
+    g_ptr_array_add(argv, g_strdup("--listen-address=127.0.0.1"));
+    g_ptr_array_add(argv, g_strdup_printf("--port-file=%s", port_file));
+    if (how->manifest)
+        g_ptr_array_add(argv, g_strdup_printf("--manifest=%s", how->manifest));
+    for (const char *const *a = how->args; a && *a; a++)
+        g_ptr_array_add(argv, g_strdup(*a));
+    g_ptr_array_add(argv, NULL);
+    for (const char *const *e = how->env; e && *e; e += 2)
+        g_subprocess_launcher_setenv(l, e[0], e[1], TRUE);
+    if (how->log)
+        g_subprocess_launcher_set_stderr_file_path(l, how->log);
+    agent = g_subprocess_launcher_spawnv(l, (const char *const *)argv->pdata, &error);
+    g_assert_no_error(error);
+    *url = agent_test_wait_url(port_file);
+    return agent;
 }

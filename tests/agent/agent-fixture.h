@@ -8,6 +8,8 @@
  * key as PEM in *pub. */
 void agent_test_make_key(const char *dir, const char *name, const char *type, char **key_path, char **pub);
 char *agent_test_sha3(const char *path);
+/* a manifest entry's "hash" (SHA3-256 of file) and "userKey" (the uploader's PEM) members */
+void agent_test_add_upload(JsonBuilder *b, const char *file, const char *pub);
 /* DIR/NAME holding text; the path */
 char *agent_test_write(const char *dir, const char *name, const char *text);
 CvAgentClient *agent_test_client(const char *url, const char *key);
@@ -34,3 +36,13 @@ void agent_test_send_stop(GSocketConnection *conn, const char *reason);
 /* manifest_json NULL: a reset that carries none */
 void agent_test_send_reset(GSocketConnection *conn, const char *manifest_json);
 CvFrame *agent_test_read_frame(GSocketConnection *conn);
+
+/* How agent_test_spawn() runs covirt-agent ($AGENT_BIN). */
+typedef struct {
+    const char *manifest;       /* --manifest=FILE, or NULL */
+    const char *const *args;    /* more options, NULL-terminated, or NULL */
+    const char *const *env;     /* "NAME", "VALUE" pairs for its environment, NULL-terminated, or NULL */
+    const char *log;            /* its stderr into this file, or NULL */
+} AgentTestStart;
+/* covirt-agent on a free loopback port with WORK as its work dir (its port file in DIR); its URL into *url. */
+GSubprocess *agent_test_spawn(const char *dir, const char *work, const AgentTestStart *how, char **url);

@@ -39,17 +39,6 @@ static const char *const names[3] = { "a.csv", "x%41 y.csv", "c.csv" };
 
 
 
-static void
-add_file(JsonBuilder *b, const char *file, const char *key)
-{
-    g_autofree char *h = agent_test_sha3(file);
-
-    json_builder_set_member_name(b, "hash");
-    json_builder_add_string_value(b, h);
-    json_builder_set_member_name(b, "userKey");
-    json_builder_add_string_value(b, key);
-}
-
 /* the algorithm by algo_key, three datasets by data_key (the third is never sent: the agent stays in
  * ReceivingData), the data owner as the result consumer */
 static char *
@@ -67,7 +56,7 @@ make_manifest(Fixture *fx)
     json_builder_begin_array(b);
     for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
         json_builder_begin_object(b);
-        add_file(b, fx->files[i], fx->data_pub);
+        agent_test_add_upload(b, fx->files[i], fx->data_pub);
         json_builder_set_member_name(b, "filename");
         json_builder_add_string_value(b, names[i]);
         json_builder_end_object(b);
@@ -75,7 +64,7 @@ make_manifest(Fixture *fx)
     json_builder_end_array(b);
     json_builder_set_member_name(b, "algorithm");
     json_builder_begin_object(b);
-    add_file(b, fx->algo, fx->algo_pub);
+    agent_test_add_upload(b, fx->algo, fx->algo_pub);
     json_builder_set_member_name(b, "algo_type");
     json_builder_add_string_value(b, "python");
     json_builder_end_object(b);
