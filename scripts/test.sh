@@ -37,7 +37,7 @@ echo "$summary"
 [ $rc -eq 0 ] || exit $rc
 
 if [ -x "$top/tests/fuzz/run.sh" ] && [ $# -eq 0 ]; then
-    echo "==> fuzz targets, ${COVIRT_FUZZ_SECONDS:-60} s each"
-    "$top/tests/fuzz/run.sh" "${COVIRT_FUZZ_SECONDS:-60}"
+    echo "==> fuzz targets, ${COVIRT_FUZZ_SECONDS:-40} s each"
+    "$top/tests/fuzz/run.sh" "${COVIRT_FUZZ_SECONDS:-40}"
 fi
 echo "$summary"
