@@ -23,7 +23,7 @@ struct _CvAgent {
     CvAgentAttestation *attestation;
 
     CvAgentState state;
-    CvAgentManifest *manifest;
+    CvManifest *manifest;
     guint generation;               /* bumped on each reset, so a late upload cannot land in a new computation */
     gboolean algo_received;
     GHashTable *datasets_received;  /* filename set */
@@ -31,7 +31,7 @@ struct _CvAgent {
     CvAgentRunner *runner;
     char *last_error;
     GCancellable *unpacking;        /* cancelled (and replaced) on each reset: kills the decompressions */
-    CvAgentDatasetLimits limits;
+    CvManifestDatasetLimits limits;
     GQueue events;                  /* JsonNode, the latest CV_AGENT_EVENTS_MAX */
 };
 
@@ -60,7 +60,7 @@ cv_agent_get_state(CvAgent *agent)
     return agent->state;
 }
 
-const CvAgentManifest *
+const CvManifest *
 cv_agent_get_manifest(CvAgent *agent)
 {
     return agent->manifest;
@@ -211,11 +211,11 @@ discard(CvAgent *agent)
 gboolean
 cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **error)
 {
-    g_autoptr(CvAgentManifest) m = NULL;
+    g_autoptr(CvManifest) m = NULL;
 
     if (agent->manifest && agent->state != CV_AGENT_STATE_IDLE &&
         agent->state != CV_AGENT_STATE_RECEIVING_MANIFEST) {
-        g_autoptr(GBytes) sha = cv_digest("SHA256", json, len, NULL);
+        g_autoptr(GBytes) sha = cv_json_canonical_digest("SHA256", json, len, NULL);
         /* the manager sends the manifest again after each hello; that is not a new computation */
         if (sha && memcmp(g_bytes_get_data(sha, NULL), agent->manifest->sha256, 32) == 0)
             return TRUE;
@@ -224,7 +224,7 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
                     cv_agent_state_to_string(agent->state));
         return FALSE;
     }
-    m = cv_agent_manifest_parse(json, len, error);
+    m = cv_manifest_parse(json, len, error);
     if (!m)
         return FALSE;
     if (agent->state == CV_AGENT_STATE_IDLE)
@@ -235,13 +235,13 @@ cv_agent_load_manifest(CvAgent *agent, const char *json, gsize len, GError **err
     agent->manifest = g_steal_pointer(&m);
     agent->consumer_served = g_new0(gboolean, agent->manifest->consumer_keys->len);
     {
+        g_autofree char *sha256 = cv_hex_encode(agent->manifest->sha256, 32);
         g_autofree char *msg = g_strdup_printf("manifest '%s' (%s) accepted: %s algorithm, %u dataset(s), "
-                                               "%u result consumer(s), SHA3-256 %s",
+                                               "%u result consumer(s), manifest hash %s",
                                                agent->manifest->id, agent->manifest->name,
-                                               cv_agent_algo_type_to_string(agent->manifest->algo_type),
+                                               cv_manifest_algo_type_to_string(agent->manifest->algo_type),
                                                agent->manifest->datasets->len,
-                                               agent->manifest->consumer_keys->len,
-                                               agent->manifest->sha3_256_hex);
+                                               agent->manifest->consumer_keys->len, sha256);
         cv_agent_event(agent, "manifest", msg);
     }
     cv_agent_attestation_measure(agent->attestation, agent->manifest->sha256);
@@ -277,7 +277,7 @@ cv_agent_reset(CvAgent *agent, const char *reason, const char *json, gsize len, 
     }
     cv_agent_event(agent, "reset", reason && *reason ? reason : "reset requested");
     discard(agent);
-    g_clear_pointer(&agent->manifest, cv_agent_manifest_free);
+    g_clear_pointer(&agent->manifest, cv_manifest_free);
     g_clear_pointer(&agent->consumer_served, g_free);
     g_clear_pointer(&agent->last_error, g_free);
     set_state(agent, CV_AGENT_STATE_IDLE, reason && *reason ? reason : NULL);
@@ -365,7 +365,7 @@ reserved_names(CvAgent *agent, const char *filename)
     g_autoptr(GStrvBuilder) b = g_strv_builder_new();
 
     for (guint i = 0; i < agent->manifest->datasets->len; i++) {
-        CvAgentDataset *d = g_ptr_array_index(agent->manifest->datasets, i);
+        CvManifestDataset *d = g_ptr_array_index(agent->manifest->datasets, i);
         g_autofree char *single = NULL;
         if (strcmp(d->filename, filename) == 0)
             continue;
@@ -424,7 +424,7 @@ dataset_unpack(CvAgent *agent, const CvAgentFileSlot *slot, GTask *task)
     g_autofree char *tmp = cv_agent_path(agent, "tmp", NULL);
     g_autofree char *datasets = cv_agent_path(agent, "datasets", NULL);
     g_auto(GStrv) reserved = reserved_names(agent, slot->name);
-    CvAgentDatasetUnpack req = { slot->target, slot->name, tmp, datasets, (const char *const *)reserved,
+    CvManifestDatasetUnpack req = { slot->target, slot->name, tmp, datasets, (const char *const *)reserved,
                                  agent->limits };
     Unpacking *u = g_new0(Unpacking, 1);
 
@@ -483,15 +483,15 @@ cv_agent_file_slot_clear(CvAgentFileSlot *slot)
 gboolean
 cv_agent_file_slot(CvAgent *agent, CvAgentFileKind kind, const char *name, CvAgentFileSlot *slot, GError **error)
 {
-    const CvAgentManifest *m = agent->manifest;
-    const CvAgentDataset *d = NULL;
+    const CvManifest *m = agent->manifest;
+    const CvManifestDataset *d = NULL;
 
     if (!m) {
         g_set_error(error, CV_ERROR, CV_ERROR_CONFLICT, "no manifest yet (state %s)",
                     cv_agent_state_to_string(agent->state));
         return FALSE;
     }
-    if (kind == CV_AGENT_FILE_DATASET && !(d = cv_agent_manifest_find_dataset(m, name))) {
+    if (kind == CV_AGENT_FILE_DATASET && !(d = cv_manifest_find_dataset(m, name))) {
         g_set_error(error, CV_ERROR, CV_ERROR_NOT_FOUND, "dataset '%s' is not in the manifest", name);
         return FALSE;
     }
@@ -567,7 +567,7 @@ void
 cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GAsyncReadyCallback callback, gpointer data)
 {
     g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, data);
-    const CvAgentDataset *d = NULL;
+    const CvManifestDataset *d = NULL;
     g_autofree char *msg = NULL;
 
     switch (slot->kind) {
@@ -582,7 +582,7 @@ cv_agent_file_received(CvAgent *agent, const CvAgentFileSlot *slot, GAsyncReadyC
         cv_agent_event(agent, "upload", msg);
         break;
     case CV_AGENT_FILE_DATASET:
-        d = cv_agent_manifest_find_dataset(agent->manifest, slot->name);
+        d = cv_manifest_find_dataset(agent->manifest, slot->name);
         if (d && d->decompress) {
             dataset_unpack(agent, slot, task);
             return;
@@ -649,8 +649,6 @@ cv_agent_state_json(CvAgent *agent)
         json_builder_add_string_value(b, agent->manifest->id);
         json_builder_set_member_name(b, "name");
         json_builder_add_string_value(b, agent->manifest->name);
-        json_builder_set_member_name(b, "sha3_256");
-        json_builder_add_string_value(b, agent->manifest->sha3_256_hex);
         json_builder_set_member_name(b, "sha256");
         json_builder_add_string_value(b, sha256);
         json_builder_end_object(b);
@@ -659,7 +657,7 @@ cv_agent_state_json(CvAgent *agent)
         json_builder_set_member_name(b, "datasets_pending");
         json_builder_begin_array(b);
         for (guint i = 0; i < agent->manifest->datasets->len; i++) {
-            CvAgentDataset *d = g_ptr_array_index(agent->manifest->datasets, i);
+            CvManifestDataset *d = g_ptr_array_index(agent->manifest->datasets, i);
             if (!g_hash_table_contains(agent->datasets_received, d->filename))
                 json_builder_add_string_value(b, d->filename);
         }
@@ -782,7 +780,7 @@ cv_agent_free(CvAgent *agent)
     }
     cv_agent_control_free(agent->control);
     cv_agent_attestation_free(agent->attestation);
-    cv_agent_manifest_free(agent->manifest);
+    cv_manifest_free(agent->manifest);
     g_free(agent->consumer_served);
     g_free(agent->last_error);
     if (agent->datasets_received)

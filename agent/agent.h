@@ -33,7 +33,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CvAgent, cv_agent_free)
 
 CvAgentState cv_agent_get_state(CvAgent *agent);
 /* The accepted manifest, NULL before one; it is freed on a reset. */
-const CvAgentManifest *cv_agent_get_manifest(CvAgent *agent);
+const CvManifest *cv_agent_get_manifest(CvAgent *agent);
 CvAgentAttestation *cv_agent_get_attestation(CvAgent *agent);
 /* GET /v1/state */
 JsonNode *cv_agent_state_json(CvAgent *agent);
@@ -63,7 +63,7 @@ typedef struct {
     CvAgentFileKind kind;
     char *name;                 /* wheel or dataset file name, NULL for the others */
     char *target;               /* where it goes in the work dir */
-    CvAgentUserKey *key;        /* who must sign it: the manifest's, gone at the next stop or manifest */
+    CvUserKey *key;        /* who must sign it: the manifest's, gone at the next stop or manifest */
     char *expected_sha3;        /* the manifest's SHA3-256 (hex), NULL when it names none */
     guint64 limit;              /* bytes */
     guint generation;           /* the computation it belongs to */

@@ -95,7 +95,7 @@ respond_code(SoupServerMessage *msg, CvErrorCode code, const char *fmt, ...)
  * encoding kept; see the server's raw-paths); the challenge is spent once a signature verifies.
  * Returns the index of the key that signed; a signature none of them verifies is a `mismatch` error. */
 static gboolean
-check_signature(CvAgentApi *api, SoupServerMessage *msg, CvAgentUserKey *const *keys, guint n_keys,
+check_signature(CvAgentApi *api, SoupServerMessage *msg, CvUserKey *const *keys, guint n_keys,
                 const guint8 body_sha3[32], CvErrorCode mismatch, guint *which, GError **error)
 {
     SoupMessageHeaders *h = soup_server_message_get_request_headers(msg);
@@ -121,7 +121,7 @@ check_signature(CvAgentApi *api, SoupServerMessage *msg, CvAgentUserKey *const *
                                 error))
         return FALSE;
     for (guint i = 0; i < n_keys; i++) {
-        if (cv_agent_user_key_verify(keys[i], digest, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL)) {
+        if (cv_user_key_verify(keys[i], digest, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL)) {
             *which = i;
             return cv_agent_challenges_spend(api->challenges, raw, error);
         }
@@ -147,13 +147,13 @@ on_got_chunk(SoupServerMessage *msg, GBytes *chunk, gpointer data)
     cv_agent_sink_push(u->sink, p, len);
 }
 
-/* Decodes the last path segment; refuses "/", NUL, "..", hidden names (cv_agent_filename_is_safe). */
+/* Decodes the last path segment; refuses "/", NUL, "..", hidden names (cv_manifest_filename_is_safe). */
 static char *
 segment_name(const char *escaped, GError **error)
 {
     g_autofree char *name = g_uri_unescape_string(escaped, "/");
 
-    if (!name || !cv_agent_filename_is_safe(name)) {
+    if (!name || !cv_manifest_filename_is_safe(name)) {
         g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "'%s' is not an acceptable file name", escaped);
         return NULL;
     }
@@ -397,7 +397,7 @@ upload_finish(CvAgentApi *api, SoupServerMessage *msg)
 static void
 handle_result(CvAgentApi *api, SoupServerMessage *msg)
 {
-    const CvAgentManifest *m = cv_agent_get_manifest(api->agent);
+    const CvManifest *m = cv_agent_get_manifest(api->agent);
     g_autoptr(GError) error = NULL;
     guint8 empty[32];
     g_autofree char *zip = NULL;
@@ -411,7 +411,7 @@ handle_result(CvAgentApi *api, SoupServerMessage *msg)
         return;
     }
     if (!cv_agent_sha3_256("", 0, empty, &error) ||
-        !check_signature(api, msg, (CvAgentUserKey *const *)m->consumer_keys->pdata, m->consumer_keys->len, empty,
+        !check_signature(api, msg, (CvUserKey *const *)m->consumer_keys->pdata, m->consumer_keys->len, empty,
                          CV_ERROR_FORBIDDEN, &which, &error)) {
         respond_error(msg, error);
         return;
@@ -436,7 +436,7 @@ handle_result(CvAgentApi *api, SoupServerMessage *msg)
 static void
 handle_attestation(CvAgentApi *api, SoupServerMessage *msg, GHashTable *query)
 {
-    const CvAgentManifest *m = cv_agent_get_manifest(api->agent);
+    const CvManifest *m = cv_agent_get_manifest(api->agent);
     g_autoptr(GError) error = NULL;
     g_autoptr(JsonNode) bundle = NULL;
     const char *nonce = query ? g_hash_table_lookup(query, CV_AGENT_API_ATTESTATION_NONCE) : NULL;

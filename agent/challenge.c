@@ -1,5 +1,5 @@
 /* A challenge's 32 bytes: issue time (8, big-endian, monotonic µs) ‖ random (8) ‖ the first 16 bytes of
- * HMAC-SHA256(key, time ‖ random). GnuTLS, not OpenSSL: user-key.h says why. */
+ * HMAC-SHA256(key, time ‖ random). GnuTLS, not OpenSSL: cv-user-key.h says why. */
 #include "challenge.h"
 #include "cv-error.h"
 #include "cv-util.h"

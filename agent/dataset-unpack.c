@@ -37,7 +37,7 @@ cv_agent_dataset_format(const char *name, char **single_name)
 }
 
 guint64
-cv_agent_dataset_limit(const CvAgentDatasetLimits *l, guint64 compressed, guint64 free_bytes)
+cv_agent_dataset_limit(const CvManifestDatasetLimits *l, guint64 compressed, guint64 free_bytes)
 {
     guint64 n = compressed > l->max_bytes / MAX(l->ratio, 1) ? l->max_bytes : compressed * l->ratio;
 
@@ -134,7 +134,7 @@ on_extracted(GObject *source, GAsyncResult *result, gpointer data)
 
 /* The limit for this upload, from its size and the room left where it expands. */
 static gboolean
-unpack_limit(const CvAgentDatasetUnpack *req, guint64 *max_bytes, GError **error)
+unpack_limit(const CvManifestDatasetUnpack *req, guint64 *max_bytes, GError **error)
 {
     struct stat st;
     struct statvfs fs;
@@ -148,7 +148,7 @@ unpack_limit(const CvAgentDatasetUnpack *req, guint64 *max_bytes, GError **error
 }
 
 void
-cv_agent_dataset_unpack(const CvAgentDatasetUnpack *req, GCancellable *cancel, GAsyncReadyCallback callback,
+cv_agent_dataset_unpack(const CvManifestDatasetUnpack *req, GCancellable *cancel, GAsyncReadyCallback callback,
                         gpointer data)
 {
     g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, data);

@@ -16,7 +16,7 @@ G_BEGIN_DECLS
 
 typedef struct {
     guint64 ratio, max_bytes, max_entries;
-} CvAgentDatasetLimits;
+} CvManifestDatasetLimits;
 
 typedef struct {
     const char *archive;          /* the verified upload: deleted at the end, whatever happens */
@@ -24,16 +24,16 @@ typedef struct {
     const char *tmp_dir;          /* where the private directory is made */
     const char *datasets_dir;
     const char *const *reserved;  /* names no entry may take: the other datasets' */
-    CvAgentDatasetLimits limits;
-} CvAgentDatasetUnpack;
+    CvManifestDatasetLimits limits;
+} CvManifestDatasetUnpack;
 
 /* What a dataset's file name says it is, never libarchive's guess: a tar/zip suffix is ARCHIVE,
  * .gz/.xz/.bz2/.zst alone SINGLE (*single_name: the name without it), any other name ARCHIVE. */
 CvArchiveFormat cv_agent_dataset_format(const char *name, char **single_name);
 /* The bytes a compressed size may expand to, free bytes on the filesystem given. */
-guint64 cv_agent_dataset_limit(const CvAgentDatasetLimits *limits, guint64 compressed, guint64 free_bytes);
+guint64 cv_agent_dataset_limit(const CvManifestDatasetLimits *limits, guint64 compressed, guint64 free_bytes);
 /* Extracts while the main loop runs; a failure (or cancel, which kills the child) leaves nothing. */
-void cv_agent_dataset_unpack(const CvAgentDatasetUnpack *req, GCancellable *cancel, GAsyncReadyCallback callback,
+void cv_agent_dataset_unpack(const CvManifestDatasetUnpack *req, GCancellable *cancel, GAsyncReadyCallback callback,
                              gpointer data);
 gboolean cv_agent_dataset_unpack_finish(GAsyncResult *result, GError **error);
 

@@ -153,7 +153,7 @@ static void
 load_manifest_file(CvAgent *agent, const char *path)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(GBytes) m = cv_read_file(path, CV_AGENT_MANIFEST_MAX, &error);
+    g_autoptr(GBytes) m = cv_read_file(path, CV_MANIFEST_MAX, &error);
 
     if (!m || !cv_agent_load_manifest(agent, g_bytes_get_data(m, NULL), g_bytes_get_size(m), &error)) {
         g_warning("manifest %s refused: %s", path, error->message);

@@ -130,7 +130,7 @@ cv_agent_requirements_wheels_from_report(const char *text, gsize len, const char
         }
         /* only a wheel the owner uploaded, by its plain name (api.c admits no other) */
         path = g_uri_unescape_string(url + (g_str_has_prefix(url, prefix) ? strlen(prefix) : 0), NULL);
-        if (!g_str_has_prefix(url, prefix) || !path || !cv_agent_filename_is_safe(path) ||
+        if (!g_str_has_prefix(url, prefix) || !path || !cv_manifest_filename_is_safe(path) ||
             !g_str_has_suffix(path, ".whl")) {
             g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "pip would install %.200s, which is not an uploaded wheel",
                         url);

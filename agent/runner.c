@@ -408,7 +408,7 @@ cv_agent_runner_environ(const char *work_dir)
 }
 
 CvAgentRunner *
-cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRunnerLineFunc on_line,
+cv_agent_runner_start(const CvManifest *m, const char *work_dir, CvAgentRunnerLineFunc on_line,
                       CvAgentRunnerDoneFunc on_done, gpointer user_data, GError **error)
 {
     CvAgentRunner *r;
@@ -420,12 +420,12 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
     GStrv env = cv_agent_runner_environ(work_dir);
 
     switch (m->algo_type) {
-    case CV_AGENT_ALGO_BIN: {
+    case CV_MANIFEST_ALGO_BIN: {
         const char *head[] = { algo, NULL };
         add_cmd(steps, "the algorithm", argv_with(head, m->algo_args));
         break;
     }
-    case CV_AGENT_ALGO_PYTHON: {
+    case CV_MANIFEST_ALGO_PYTHON: {
         const char *head[] = { "python3", algo, NULL };
         if (g_file_test(reqs, G_FILE_TEST_EXISTS)) {
             /* offline: the image's packages first, then the wheels uploaded with the algorithm; only
@@ -440,7 +440,7 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
         add_cmd(steps, "the algorithm", argv_with(head, m->algo_args));
         break;
     }
-    case CV_AGENT_ALGO_WASM: {
+    case CV_MANIFEST_ALGO_WASM: {
         g_autofree char *node = g_find_program_in_path("node");
         g_autofree char *launcher = cv_agent_beside_self(WASI_LAUNCHER, NULL);
         g_autofree char *datasets = g_build_filename(work_dir, "datasets", NULL);
@@ -457,7 +457,7 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
         add_confined_cmd(steps, "the algorithm", argv_with(head, m->algo_args), wasm_confine, g_strdup(datasets));
         break;
     }
-    case CV_AGENT_ALGO_DOCKER: {
+    case CV_MANIFEST_ALGO_DOCKER: {
         g_autofree char *umoci = g_find_program_in_path("umoci");
         g_autofree char *crun = g_find_program_in_path("crun");
         g_autofree char *image = g_build_filename(work_dir, "algo", "oci:latest", NULL);
@@ -477,7 +477,7 @@ cv_agent_runner_start(const CvAgentManifest *m, const char *work_dir, CvAgentRun
         add_cmd(steps, "the algorithm", g_strdupv((char **)run));
         break;
     }
-    case CV_AGENT_ALGO_COUNT:
+    case CV_MANIFEST_ALGO_COUNT:
         break;
     }
 

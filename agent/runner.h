@@ -19,7 +19,7 @@ typedef void (*CvAgentRunnerDoneFunc)(gboolean ok, int exit_code, const char *me
  * (the work dir), LANG. */
 GStrv cv_agent_runner_environ(const char *work_dir);
 /* Plans and starts the run for the manifest's algo_type in work_dir (algo/, datasets/, results/). */
-CvAgentRunner *cv_agent_runner_start(const CvAgentManifest *manifest, const char *work_dir,
+CvAgentRunner *cv_agent_runner_start(const CvManifest *manifest, const char *work_dir,
                                      CvAgentRunnerLineFunc on_line, CvAgentRunnerDoneFunc on_done,
                                      gpointer user_data, GError **error);
 /* Drops the caller's reference: kills the running step if any; on_done is not

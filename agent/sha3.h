@@ -1,4 +1,4 @@
-/* SHA3-256 of a buffer, with GnuTLS as upload-sink.c streams it (user-key.h says why not OpenSSL). */
+/* SHA3-256 of a buffer, with GnuTLS as upload-sink.c streams it (cv-user-key.h says why not OpenSSL). */
 #pragma once
 #include <glib.h>
 

@@ -1,5 +1,5 @@
 /* The identity is made with GnuTLS, the library that serves it (glib-networking):
- * the agent never touches OpenSSL at start (user-key.h says why that matters). */
+ * the agent never touches OpenSSL at start (cv-user-key.h says why that matters). */
 #include "tls.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"

@@ -14,7 +14,7 @@ typedef struct {
 
 struct _CvAgentSink {
     int fd;
-    gnutls_hash_hd_t sha3;  /* GnuTLS, as sha3.c (user-key.h says why not OpenSSL) */
+    gnutls_hash_hd_t sha3;  /* GnuTLS, as sha3.c (cv-user-key.h says why not OpenSSL) */
     GThread *thread;
     GAsyncQueue *queue;     /* full Block*, or the sink itself as the end marker */
     GMutex lock;

@@ -98,10 +98,10 @@ import hashlib, json
 h = lambda p: hashlib.sha3_256(open(p, "rb").read()).hexdigest()
 k = lambda n: open(n + ".pub").read()
 m = {"id": "demo-1", "name": "covirt demo", "description": "regression over two parties' CSV files",
-     "datasets": [{"hash": h("part1.csv"), "userKey": k("data1"), "filename": "part1.csv"},
-                  {"hash": h("part2.csv"), "userKey": k("data2"), "filename": "part2.csv"}],
-     "algorithm": {"hash": h("algorithm.py"), "userKey": k("algo"), "algo_type": "python", "algo_args": []},
-     "result_consumers": [{"userKey": k("consumer")}]}
+     "datasets": [{"hash": h("part1.csv"), "user_key": k("data1"), "filename": "part1.csv"},
+                  {"hash": h("part2.csv"), "user_key": k("data2"), "filename": "part2.csv"}],
+     "algorithm": {"hash": h("algorithm.py"), "user_key": k("algo"), "algo_type": "python", "algo_args": []},
+     "result_consumers": [{"user_key": k("consumer")}]}
 json.dump(m, open("manifest.json", "w"), indent=1)
 PY
 show "$covirt" checksum --manifest manifest.json --algorithm algorithm.py part1.csv part2.csv

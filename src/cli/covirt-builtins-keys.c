@@ -73,7 +73,7 @@ cv_cli_keys(int argc, char **argv)
     fp = cv_sign_pubkey_sha256_hex(key, &error);
     if (!fp)
         return cv_cli_fail(error);
-    printf("private key: %s\npublic key:  %s (put it in the manifest as userKey)\nSHA-256:     %s\n", priv_path,
+    printf("private key: %s\npublic key:  %s (put it in the manifest as user_key)\nSHA-256:     %s\n", priv_path,
            pub_path, fp);
     return 0;
 }

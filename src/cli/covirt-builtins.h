@@ -34,6 +34,7 @@ int cv_cli_attest(int argc, char **argv);
 int cv_cli_policy(int argc, char **argv);
 int cv_cli_keys(int argc, char **argv);
 int cv_cli_checksum(int argc, char **argv);
+int cv_cli_manifest(int argc, char **argv);
 int cv_cli_algo(int argc, char **argv);
 int cv_cli_data(int argc, char **argv);
 int cv_cli_result(int argc, char **argv);

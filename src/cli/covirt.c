@@ -16,6 +16,7 @@ static const CvCliCommand commands[] = {
     { "measure", "compute the SEV-SNP launch digest or TDX MRTD a CVM will report", cv_cli_measure },
     { "keys", "make an RSA, ECDSA or Ed25519 key pair for uploads and results", cv_cli_keys },
     { "checksum", "SHA3-256 of files, or check a manifest's hashes", cv_cli_checksum },
+    { "manifest", "build a computation manifest from files and keys; print its hash", cv_cli_manifest },
     { "algo", "upload the algorithm to a CVM's agent", cv_cli_algo },
     { "data", "upload a dataset to a CVM's agent", cv_cli_data },
     { "result", "download and unpack a computation's result", cv_cli_result },

@@ -1,4 +1,5 @@
 #include "cv-util.h"
+#include "cv-jcs.h"
 #include "cv-autoptr.h"
 #include "cv-json.h"
 
@@ -391,12 +392,9 @@ GBytes *
 cv_json_canonical_digest(const char *algorithm, const char *json, gssize len, GError **error)
 {
     g_autoptr(JsonNode) node = cv_json_parse(json, len, error);
-    g_autofree char *compact = NULL;
+    g_autofree char *canonical = node ? cv_jcs_serialize(node, error) : NULL;
 
-    if (!node)
-        return NULL;
-    compact = cv_json_to_string(node, FALSE);
-    return cv_digest(algorithm, compact, strlen(compact), error);
+    return canonical ? cv_digest(algorithm, canonical, strlen(canonical), error) : NULL;
 }
 
 char *

@@ -43,9 +43,9 @@ gboolean cv_write_file(const char *path, const void *data, gsize len, int mode, 
  * cv_json_check() (cv-json.h) passed it, and len < 0 means NUL-terminated. */
 JsonNode *cv_json_parse(const char *text, gssize len, GError **error);
 char *cv_json_to_string(JsonNode *node, gboolean pretty);
-/* Digest of a JSON document's compact form as json-glib writes it after parsing (members in their
- * order, no white space). The manifest hash bound into attestation is this SHA-256: the manager sends
- * the manifest re-serialised from the CVM spec, so users hash the same form of their own file. */
+/* Digest of a JSON document's RFC 8785 canonical form (cv-jcs.h): the same for any white space and
+ * member order. The manifest hash bound into attestation is this SHA-256 (docs/manifest.md): the manager
+ * sends the manifest re-serialised from the CVM spec, and users hash their own file. */
 GBytes *cv_json_canonical_digest(const char *algorithm, const char *json, gssize len, GError **error);
 
 /* "RFC 3339" UTC timestamp text for a unix time */

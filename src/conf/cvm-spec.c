@@ -1,4 +1,5 @@
 #include "cvm-spec.h"
+#include "manifest.h"
 #include "cv-util.h"
 #include "conf-field.h"
 #include "cv-file.h"
@@ -523,6 +524,13 @@ cv_cvm_spec_from_json(JsonNode *root, const CvDefaults *defaults, GError **error
     /* after the fields' own checks, so that their messages stay the ones a user sees first */
     if (!check_xml_chars(root, "", error))
         return NULL;
+    /* the agent's own parser: a computation it would refuse after boot is refused now (400) */
+    if (s->computation) {
+        g_autoptr(CvManifest) m = cv_manifest_from_json(s->computation, "computation", error);
+
+        if (!m)
+            return NULL;
+    }
     return g_steal_pointer(&s);
 }
 

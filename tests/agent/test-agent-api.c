@@ -950,7 +950,15 @@ test_cli(Fixture *fx, gconstpointer data)
     {
         g_autoptr(CvAgentClient) c = agent_test_client(fx->url, NULL);
         g_autoptr(JsonNode) st = cv_agent_client_get_json(c, "/v1/state", NULL);
+        const char *args[] = { "checksum", "--manifest", mfile, NULL };
+        g_autofree char *o = NULL, *e = NULL, *line = NULL;
+
         pin = g_strdup(json_object_get_string_member(json_node_get_object(st), "tls_pubkey_sha256"));
+        /* the manifest hash the CLI prints for the user's file is the one the agent binds */
+        g_assert_cmpint(run_covirt(args, &o, &e), ==, 0);
+        line = g_strdup_printf("manifest hash %s ", json_object_get_string_member(
+                                   json_object_get_object_member(json_node_get_object(st), "manifest"), "sha256"));
+        g_assert_nonnull(strstr(o, line));
     }
     /* nothing goes to an agent that was not attested (no --policy, no --pin) */
     {
@@ -1332,7 +1340,7 @@ test_archive_bomb(Fixture *fx, gconstpointer data)
 static void
 test_dataset_limit(void)
 {
-    const CvAgentDatasetLimits def = { CV_AGENT_DATASET_RATIO, CV_AGENT_DATASET_MAX_BYTES, 0 };
+    const CvManifestDatasetLimits def = { CV_AGENT_DATASET_RATIO, CV_AGENT_DATASET_MAX_BYTES, 0 };
     const guint64 free_bytes = G_MAXUINT64;
 
     /* the probe's 12.5 MB gzip that expanded to 6 GiB */

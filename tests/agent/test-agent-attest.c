@@ -46,7 +46,10 @@ accept_any(SoupMessage *msg, GTlsCertificate *cert, GTlsCertificateFlags errors,
     return TRUE;
 }
 
-/* A manifest with no dataset: only its hash matters here. */
+/* the RFC 8785 form of manifest_text()'s manifest, written out here (members sorted, no white space) */
+static char *manifest_canonical;
+
+/* A manifest with no dataset, indented as a user would write it: only its hash matters here. */
 static char *
 manifest_text(void)
 {
@@ -68,7 +71,7 @@ manifest_text(void)
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "hash");
     json_builder_add_string_value(b, "0000000000000000000000000000000000000000000000000000000000000000");
-    json_builder_set_member_name(b, "userKey");
+    json_builder_set_member_name(b, "user_key");
     json_builder_add_string_value(b, pem);
     json_builder_set_member_name(b, "algo_type");
     json_builder_add_string_value(b, "bin");
@@ -76,13 +79,23 @@ manifest_text(void)
     json_builder_set_member_name(b, "result_consumers");
     json_builder_begin_array(b);
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "userKey");
+    json_builder_set_member_name(b, "user_key");
     json_builder_add_string_value(b, pem);
     json_builder_end_object(b);
     json_builder_end_array(b);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
-    return cv_json_to_string(root, FALSE);
+    {
+        g_auto(GStrv) lines = g_strsplit(pem, "\n", -1);
+        g_autofree char *escaped = g_strjoinv("\\n", lines);
+
+        g_free(manifest_canonical);
+        manifest_canonical = g_strdup_printf(
+            "{\"algorithm\":{\"algo_type\":\"bin\",\"hash\":\"%064d\",\"user_key\":\"%s\"},\"datasets\":[],"
+            "\"id\":\"attest\",\"name\":\"evidence test\",\"result_consumers\":[{\"user_key\":\"%s\"}]}",
+            0, escaped, escaped);
+    }
+    return cv_json_to_string(root, TRUE);
 }
 
 /* covirt-agent on a free loopback port with a manifest given at start (and a control channel socket) */
@@ -215,8 +228,14 @@ test_vtpm(void)
     agent_start(&a, "vtpm");
     state = request(&a, "GET", "/v1/state", NULL, &status);
     g_assert_cmpuint(status, ==, 200);
-    manifest_sha256 = cv_hex_decode(member(state, "manifest", "sha256"), &error);
+    /* the hash a user computes from the manifest (docs/manifest.md) is the one the agent binds */
+    manifest_sha256 = cv_digest("SHA256", manifest_canonical, strlen(manifest_canonical), &error);
     g_assert_no_error(error);
+    {
+        g_autofree char *hex = cv_hex_encode(g_bytes_get_data(manifest_sha256, NULL), 32);
+
+        g_assert_cmpstr(member(state, "manifest", "sha256"), ==, hex);
+    }
 
     for (guint i = 0; i < sizeof(nonce); i++)
         nonce[i] = g_random_int_range(0, 256);

@@ -4,7 +4,7 @@
 #include "sha3.h"
 #include "tls.h"
 #include "upload-sink.h"
-#include "user-key.h"
+#include "cv-user-key.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
 #include "cv-sign.h"
@@ -30,13 +30,13 @@ keygen(const char *type)
     return k;
 }
 
-static CvAgentUserKey *
+static CvUserKey *
 user_key_of(EVP_PKEY *k, GError **error)
 {
     g_autofree char *pem = cv_sign_pubkey_to_pem(k, NULL);
 
     g_assert_nonnull(pem);
-    return cv_agent_user_key_new_from_pem(pem, strlen(pem), error);
+    return cv_user_key_new_from_pem(pem, strlen(pem), error);
 }
 
 static void
@@ -53,28 +53,28 @@ test_signatures(void)
         g_autoptr(EVP_PKEY) k = keygen(types[i]);
         g_autoptr(EVP_PKEY) stranger = keygen(types[i]);
         g_autoptr(GError) error = NULL;
-        g_autoptr(CvAgentUserKey) uk = user_key_of(k, &error);
-        g_autoptr(CvAgentUserKey) suk = user_key_of(stranger, NULL);
+        g_autoptr(CvUserKey) uk = user_key_of(k, &error);
+        g_autoptr(CvUserKey) suk = user_key_of(stranger, NULL);
         g_autoptr(GBytes) sig = cv_sign_digest(k, d, NULL);
         g_autofree guint8 *bad = NULL;
         gsize n = 0;
 
         g_test_message("%s", types[i]);
         g_assert_no_error(error);
-        g_assert_cmpstr(cv_agent_user_key_type(uk), ==, types[i]);
+        g_assert_cmpstr(cv_user_key_type(uk), ==, types[i]);
         g_assert_nonnull(sig);
-        g_assert_true(cv_agent_user_key_verify(uk, d, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &error));
+        g_assert_true(cv_user_key_verify(uk, d, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &error));
         g_assert_no_error(error);
         /* another request, another key, a changed byte, nothing at all */
-        g_assert_false(cv_agent_user_key_verify(uk, other, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &error));
+        g_assert_false(cv_user_key_verify(uk, other, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), &error));
         g_assert_error(error, CV_ERROR, CV_ERROR_UNAUTHORIZED);
         g_clear_error(&error);
-        g_assert_false(cv_agent_user_key_verify(suk, d, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL));
+        g_assert_false(cv_user_key_verify(suk, d, g_bytes_get_data(sig, NULL), g_bytes_get_size(sig), NULL));
         n = g_bytes_get_size(sig);
         bad = g_memdup2(g_bytes_get_data(sig, NULL), n);
         bad[n / 2] ^= 0x01;
-        g_assert_false(cv_agent_user_key_verify(uk, d, bad, n, NULL));
-        g_assert_false(cv_agent_user_key_verify(uk, d, bad, 0, NULL));
+        g_assert_false(cv_user_key_verify(uk, d, bad, n, NULL));
+        g_assert_false(cv_user_key_verify(uk, d, bad, 0, NULL));
     }
 }
 
@@ -91,20 +91,20 @@ test_refused(void)
     for (guint i = 0; i < G_N_ELEMENTS(types); i++) {
         g_autoptr(EVP_PKEY) weak = keygen(types[i]);
         g_autoptr(GError) error = NULL;
-        g_autoptr(CvAgentUserKey) uk = user_key_of(weak, &error);
+        g_autoptr(CvUserKey) uk = user_key_of(weak, &error);
         g_assert_null(uk);
         g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
         g_assert_nonnull(strstr(error->message, "ECDSA P-256"));
     }
     for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
         g_autoptr(GError) error = NULL;
-        g_assert_null(cv_agent_user_key_new_from_pem(texts[i], strlen(texts[i]), &error));
+        g_assert_null(cv_user_key_new_from_pem(texts[i], strlen(texts[i]), &error));
         g_assert_error(error, CV_ERROR, CV_ERROR_INVALID);
     }
     /* a private key is not a public key */
     g_assert_true(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL));
     n = BIO_get_mem_data(bio, &p);
-    g_assert_null(cv_agent_user_key_new_from_pem(p, n, NULL));
+    g_assert_null(cv_user_key_new_from_pem(p, n, NULL));
 }
 
 static char *

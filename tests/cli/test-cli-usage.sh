@@ -37,6 +37,14 @@ usage_cases=(
     "verify evidence|"             "verify evidence|--frobnicate"
     "keys|"                        "keys|--frobnicate"            "keys|--type"
     "checksum|"                    "checksum|--frobnicate"
+    "manifest|"                    "manifest|frobnicate"
+    "manifest new|"                "manifest new|--frobnicate m.json"  "manifest new|m.json --id c1"
+    "manifest set-algorithm|"      "manifest set-algorithm|--frobnicate" "manifest set-algorithm|m.json a.py"
+    "manifest set-algorithm|m.json a.py --key k.pub --type java"
+    "manifest add-dataset|"        "manifest add-dataset|--frobnicate" "manifest add-dataset|m.json a.csv"
+    "manifest add-dataset|m.json a.csv --key k.pub --filename ../x"
+    "manifest add-consumer|"       "manifest add-consumer|--frobnicate" "manifest add-consumer|m.json"
+    "manifest hash|"               "manifest hash|--frobnicate"
     "algo|"                        "algo|--frobnicate"            "algo|--agent https://h:1 --key k.pem"
     "algo|--agent https://h:1 --key k.pem a b"
     "data|"                        "data|--frobnicate"            "data|--agent https://h:1 --key k.pem"
@@ -61,7 +69,8 @@ done
 commands=$("$covirt" --help | awk '/^Commands:/ { on = 1; next } on && !NF { exit } on { print $1 }')
 [ -n "$commands" ] || { echo "FAIL: covirt --help lists no commands"; fails=$((fails + 1)); }
 for cmd in $commands "domain render" "policy check" "policy vtpm" "verify sev-snp" "verify tdx" "verify tpm" \
-           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp" "policy tdx" "kbs encrypt"; do
+           "verify evidence" "measure sev-snp" "measure tdx" "policy sev-snp" "policy tdx" "kbs encrypt" \
+           "manifest new" "manifest set-algorithm" "manifest add-dataset" "manifest add-consumer" "manifest hash"; do
     [ -n "${covered[$cmd]:-}" ] || { echo "FAIL: no usage case for covirt $cmd"; fails=$((fails + 1)); }
     # shellcheck disable=SC2086
     "$covirt" $cmd --help >"$tmp/out" 2>&1 || { echo "FAIL: covirt $cmd --help exited non-zero"; fails=$((fails + 1)); }
@@ -78,6 +87,7 @@ expect 1 "cannot (open|read) $tmp/none" -- checksum "$tmp/none"
 expect 1 "cannot read $tmp/none" -- domain render "$tmp/none"
 expect 1 "cannot read $tmp/none" -- verify tdx --quote "$tmp/none"
 expect 1 "cannot read $tmp/none" -- policy check "$tmp/none"
+expect 1 "cannot read $tmp/none" -- manifest hash "$tmp/none"
 expect 1 "cannot read $tmp/none" -- attest --agent https://127.0.0.1:1 --policy "$tmp/none"
 expect 2 "must be rsa, ecdsa or ed25519" -- keys --type dsa --out "$tmp/k"
 expect 2 "is not an http\(s\) URL" -- cvm --manager ftp://x list

@@ -71,6 +71,8 @@ static const Case cases[] = {
     { "err-cmdline-newline", OLD, { NULL } },
     { "err-cmdline-nonchar", OLD, { NULL } },
     { "err-computation-nonchar", OLD, { NULL } },
+    { "err-computation-invalid", OLD, { NULL } },
+    { "err-computation-key", OLD, { NULL } },
     { "err-snp-on-vtpm", OLD, { NULL } },
     { "err-tdx-needs-kvm", OLD, { NULL } },
     { "err-env-memory", OLD, { "MANAGER_QEMU_MEMORY_SIZE=12XB" } },

@@ -382,12 +382,12 @@ def main():
             "id": "e2e-%d" % os.getpid(), "name": "e2e %s %s" % (variant, algo_type),
             "description": "covirt tests/e2e/computation.py",
             "datasets": [
-                {"hash": sha3(os.path.join(work, "part1.csv")), "userKey": pub["data1"], "filename": "part1.csv"},
-                {"hash": sha3(os.path.join(work, "part2.csv")), "userKey": pub["data2"], "filename": "part2.csv"},
+                {"hash": sha3(os.path.join(work, "part1.csv")), "user_key": pub["data1"], "filename": "part1.csv"},
+                {"hash": sha3(os.path.join(work, "part2.csv")), "user_key": pub["data2"], "filename": "part2.csv"},
             ],
-            "algorithm": {"hash": sha3(algo), "userKey": pub["algo"], "algo_type": algo_type,
+            "algorithm": {"hash": sha3(algo), "user_key": pub["algo"], "algo_type": algo_type,
                           "algo_args": WASM_ARGS if algo_type == "wasm" else []},
-            "result_consumers": [{"userKey": pub["consumer"]}],
+            "result_consumers": [{"user_key": pub["consumer"]}],
         }
         with open(os.path.join(work, "manifest.json"), "w") as f:
             json.dump(manifest, f, indent=1)

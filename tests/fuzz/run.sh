@@ -72,6 +72,9 @@ seed() {   # target → seed files
                    { printf '%s' "$p"; head -c 30000 /dev/zero | tr '\0' '['; head -c 30000 /dev/zero | tr '\0' ']'
                      printf ']'; } > "$W/$1/x$((n++))"
                done ;;
+    fuzz-manifest) # docs/manifest.md's examples: covirt's form and Cocos's
+                   awk -v d="$W/$1" '/^```json$/ {f = 1; n++; next} /^```$/ {f = 0} f {print > (d "/doc" n)}' \
+                       "$SRC/docs/manifest.md" ;;
     fuzz-jcs) cp "$SRC"/tests/conf/data/*.json "$SRC"/policies/*.json "$W/$1/" 2>/dev/null || true
               n=0   # RFC 8785's samples (§3.2.2, §3.2.3) and numbers at its Appendix B edges
               for s in '{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],"string":"\u20ac$\u000F\u000aA'"'"'\u0042\u0022\u005c\\\"\/","literals":[null,true,false]}' \

@@ -366,7 +366,14 @@ build_channel_initrd(const char *manifest_json)
 static void
 test_control_channel(void)
 {
-    const char *manifest = "{\"id\":\"covirt-test-computation\"}";
+    /* a manifest the manager accepts at create (its keys in Cocos's base64 DER form: no newline to escape) */
+    const char *manifest = "{\"id\":\"covirt-test-computation\",\"name\":\"channel\",\"algorithm\":{\"hash\":"
+                           "\"0000000000000000000000000000000000000000000000000000000000000000\",\"user_key\":"
+                           "\"MCowBQYDK2VwAyEAJPnur2R6v0GAdOHKc0Z+GR41ZjKgzCXNRHStHwvYu3s=\",\"algo_type\":\"bin\"},"
+                           "\"result_consumers\":[{\"user_key\":"
+                           "\"MCowBQYDK2VwAyEAOKzrrq/UQ07yaVZe/kB0/KEvhzbUfQhqJ/Z6kOeBE14=\"}]}";
+    g_autofree char *computation = g_strconcat("\"cmdline\":\"console=ttyS0 quiet panic=-1\",\"computation\":",
+                                               manifest, NULL);
     g_autofree char *chan_initrd = NULL;
     g_autofree char *k = g_strconcat("MANAGER_QEMU_DISK_IMG_KERNEL_FILE=", kernel, NULL);
     g_autofree char *i = NULL;
@@ -395,8 +402,7 @@ test_control_channel(void)
 
         m = cv_test_manager_start(env);
     }
-    sf = spec("f", "\"cmdline\":\"console=ttyS0 quiet panic=-1\","
-                   "\"computation\":{\"id\":\"covirt-test-computation\"}");
+    sf = spec("f", computation);
     f = cv_test_create(m, sf);
     ev = g_strconcat("/v1/cvms/", member(f, "id"), "/events?follow=0", NULL);
     /* TCG boot through OVMF: give it time */

@@ -1,17 +1,17 @@
-#include "user-key.h"
+#include "cv-user-key.h"
 #include "cv-autoptr.h"
 #include "cv-error.h"
 
 #include <string.h>
 
-struct _CvAgentUserKey {
+struct _CvUserKey {
     gnutls_pubkey_t key;
     gnutls_sign_algorithm_t sign;  /* how its signatures of D are made */
     const char *type;
 };
 
 void
-cv_agent_user_key_free(CvAgentUserKey *k)
+cv_user_key_free(CvUserKey *k)
 {
     if (!k)
         return;
@@ -21,7 +21,7 @@ cv_agent_user_key_free(CvAgentUserKey *k)
 
 /* RSA >= 2048 bits, ECDSA on P-256 or Ed25519, as cv_sign_key_type() allows. */
 static gboolean
-classify(CvAgentUserKey *k)
+classify(CvUserKey *k)
 {
     unsigned int bits = 0;
     gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
@@ -45,19 +45,20 @@ classify(CvAgentUserKey *k)
     }
 }
 
-CvAgentUserKey *
-cv_agent_user_key_new_from_pem(const char *pem, gsize len, GError **error)
+static CvUserKey *
+user_key_import(const guint8 *data, gsize len, gnutls_x509_crt_fmt_t format, GError **error)
 {
-    g_autoptr(CvAgentUserKey) k = g_new0(CvAgentUserKey, 1);
-    gnutls_datum_t d = { (unsigned char *)pem, (unsigned int)len };
+    g_autoptr(CvUserKey) k = g_new0(CvUserKey, 1);
+    gnutls_datum_t d = { (unsigned char *)data, (unsigned int)len };
+    const char *what = format == GNUTLS_X509_FMT_PEM ? "PEM" : "DER";
     int rc;
 
-    if (!pem || len == 0 || len > 64 * 1024) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a PEM public key");
+    if (!data || len == 0 || len > 64 * 1024) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a %s public key", what);
         return NULL;
     }
-    if ((rc = gnutls_pubkey_init(&k->key)) < 0 || (rc = gnutls_pubkey_import(k->key, &d, GNUTLS_X509_FMT_PEM)) < 0) {
-        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a PEM public key: %s", gnutls_strerror(rc));
+    if ((rc = gnutls_pubkey_init(&k->key)) < 0 || (rc = gnutls_pubkey_import(k->key, &d, format)) < 0) {
+        g_set_error(error, CV_ERROR, CV_ERROR_INVALID, "not a %s public key: %s", what, gnutls_strerror(rc));
         return NULL;
     }
     if (!classify(k)) {
@@ -68,14 +69,26 @@ cv_agent_user_key_new_from_pem(const char *pem, gsize len, GError **error)
     return g_steal_pointer(&k);
 }
 
+CvUserKey *
+cv_user_key_new_from_pem(const char *pem, gsize len, GError **error)
+{
+    return user_key_import((const guint8 *)pem, len, GNUTLS_X509_FMT_PEM, error);
+}
+
+CvUserKey *
+cv_user_key_new_from_der(const guint8 *der, gsize len, GError **error)
+{
+    return user_key_import(der, len, GNUTLS_X509_FMT_DER, error);
+}
+
 const char *
-cv_agent_user_key_type(const CvAgentUserKey *k)
+cv_user_key_type(const CvUserKey *k)
 {
     return k->type;
 }
 
 gboolean
-cv_agent_user_key_verify(const CvAgentUserKey *k, const guint8 digest[32], const guint8 *sig, gsize sig_len,
+cv_user_key_verify(const CvUserKey *k, const guint8 digest[32], const guint8 *sig, gsize sig_len,
                          GError **error)
 {
     gnutls_datum_t d = { (unsigned char *)digest, 32 };
