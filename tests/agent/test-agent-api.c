@@ -1314,8 +1314,12 @@ test_archive_bomb(Fixture *fx, gconstpointer data)
         const DatasetSpec sets[] = { { "a.csv", a_csv, NULL, FALSE }, { "bomb.csv.gz", bomb, fx->stranger_pub, TRUE } };
         m = make_manifest_sets(fx, "bin", algo, NULL, sets, G_N_ELEMENTS(sets));
     }
-    fx->agent_arg = "--dataset-max-size=256M";
+    /* 512 MiB of zeros to write (the ratio no bound before it) keeps the child busy long enough for a
+     * state request to be answered during the extraction also on a loaded machine */
+    fx->agent_arg = "--dataset-max-size=512M";
+    g_setenv("AGENT_DATASET_EXPANSION", "10000", TRUE);
     start_agent(fx, m, TRUE);
+    g_unsetenv("AGENT_DATASET_EXPANSION");
     conn = accept_agent(fx, &tls);
     o = agent_test_client(fx->url, fx->algo_key);
     agent_test_upload_ok(o, "/v1/algorithm", algo);
