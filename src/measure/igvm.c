@@ -350,10 +350,11 @@ walk(Igvm *f, gsize off, gsize end, gboolean measure, GError **error)
     guint stage = 0;
 
     while (off < end) {
-        gsize at = off, blen;
-        const guint8 *body;
-        guint32 type;
-        gboolean optional;
+        /* set by next_header(); initialised because gcc -O2 cannot see through its early returns */
+        gsize at = off, blen = 0;
+        const guint8 *body = NULL;
+        guint32 type = 0;
+        gboolean optional = FALSE;
 
         if (!next_header(f, &off, end, &type, &optional, &body, &blen, error))
             return FALSE;
@@ -383,7 +384,7 @@ cv_igvm_snp_measure(const guint8 *data, gsize len, const char *what, guint8 dige
     g_autoptr(CvSnpChain) chain = cv_snp_chain_new(NULL);
     g_autoptr(GArray) areas = g_array_new(FALSE, FALSE, sizeof(ParameterArea));
     Igvm f = { .data = data, .len = len, .what = what, .chain = chain, .areas = areas };
-    gsize vh_offset, vh_size;
+    gsize vh_offset = 0, vh_size = 0;
 
     if (!check_fixed_header(&f, &vh_offset, &vh_size, error) ||
         !walk(&f, vh_offset, vh_offset + vh_size, FALSE, error))

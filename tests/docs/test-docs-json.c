@@ -1,4 +1,4 @@
-/* Every ```json block of docs/*.md is what its marker, the line right above it, says it is, and the
+/* Every ```json block of every markdown file in docs/ is what its marker, the line right above it, says it is, and the
  * parser of that kind agrees:
  *   <!-- example: manifest|spec|policy|json [note] -->      accepted (json: RFC 8259 only)
  *   <!-- counter-example: KIND: MESSAGE -->                 refused, with MESSAGE in the error
