@@ -14,8 +14,7 @@ LLVMFuzzerTestOneInput(const guint8 *data, size_t size)
 
     if (!live == !error)
         __builtin_trap(); /* refused without a reason, or a reason with a result */
-    if (error)
-        g_error_free(error);
+    g_clear_error(&error); /* NULL again: the caps parser below sets it */
     cv_conf_domain_live_free(live);
     caps = cv_conf_domain_caps_parse((const char *)data, (gssize)size, &error);
     if (!caps == !error)
